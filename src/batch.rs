@@ -1,0 +1,272 @@
+//! Batches of source records, stored by column so that a compiled program reads an
+//! attribute of every record without looking its name up again.
+
+use std::borrow::Cow;
+
+use rustc_hash::FxHashMap;
+use serde_json::Value as Json;
+
+use crate::value::{List, Value};
+
+/// A record that cannot be used as a source object, with the JSON path of the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct RecordError {
+    pub path: String,
+    pub message: String,
+}
+
+impl RecordError {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> RecordError {
+        RecordError { path: path.into(), message: message.into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Cell {
+    Null,
+    Str { start: u32, len: u32 },
+    List { start: u32, len: u32 },
+}
+
+/// Source records (directory objects) in columnar form.
+///
+/// ```
+/// let records = serde_json::json!([{"givenName": "John"}, {"givenName": "Zoë"}]);
+/// let batch = scimap::Batch::from_json(records.as_array().unwrap()).unwrap();
+/// assert_eq!(batch.len(), 2);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    names: Vec<Box<str>>,
+    index: FxHashMap<Box<str>, u32>,
+    rows: usize,
+    cells: Vec<Cell>,
+    text: String,
+    lists: Vec<Value<'static>>,
+}
+
+impl Batch {
+    /// A batch from JSON records (objects; see [`BatchBuilder::push_json`]). Errors name
+    /// the record index and the attribute.
+    pub fn from_json(records: &[Json]) -> Result<Batch, RecordError> {
+        let mut builder = BatchBuilder::default();
+        for (i, record) in records.iter().enumerate() {
+            builder.push_json(record).map_err(|e| RecordError { path: format!("$[{i}]{}", &e.path[1..]), ..e })?;
+        }
+        Ok(builder.finish())
+    }
+
+    pub fn builder() -> BatchBuilder {
+        BatchBuilder::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The attribute names present in at least one record.
+    pub fn attribute_names(&self) -> impl Iterator<Item = &str> + Clone {
+        self.names.iter().map(|n| &**n)
+    }
+
+    pub(crate) fn column(&self, name: &str) -> Option<u32> {
+        self.index.get(name).copied()
+    }
+
+    /// The value of a column in a row, borrowing from the batch.
+    #[inline]
+    pub(crate) fn get(&self, column: u32, row: usize) -> Value<'_> {
+        match self.cells[column as usize * self.rows + row] {
+            Cell::Null => Value::Null,
+            Cell::Str { start, len } => {
+                Value::Str(Cow::Borrowed(&self.text[start as usize..start as usize + len as usize]))
+            }
+            Cell::List { start, len } => {
+                Value::List(List::Borrowed(&self.lists[start as usize..start as usize + len as usize]))
+            }
+        }
+    }
+
+    /// The value of a named attribute in a row.
+    pub fn value(&self, row: usize, attribute: &str) -> Value<'_> {
+        match self.column(attribute) {
+            Some(c) if row < self.rows => self.get(c, row),
+            _ => Value::Null,
+        }
+    }
+}
+
+/// Builds a [`Batch`] one record at a time.
+#[derive(Debug, Default)]
+pub struct BatchBuilder {
+    batch: Batch,
+    columns: Vec<Vec<Cell>>,
+}
+
+impl BatchBuilder {
+    /// Adds a record given as a JSON object whose values are strings, numbers,
+    /// booleans, null, or arrays of those (multi-valued attributes). Numbers and
+    /// booleans become their text (`98052`, `True`), as Entra hands every single value
+    /// over as a string. Microsoft Graph's `expressionInputObject` shape
+    /// (`{"definition": …, "properties": [{"key", "value"}]}`) is accepted too.
+    pub fn push_json(&mut self, record: &Json) -> Result<(), RecordError> {
+        let Json::Object(map) = record else {
+            return Err(RecordError::new("$", format!("a record must be a JSON object, not {}", json_kind(record))));
+        };
+        let row = self.batch.rows;
+        if let Some(properties) = graph_properties(map) {
+            for (i, property) in properties.iter().enumerate() {
+                let key = property["key"].as_str().expect("checked by graph_properties");
+                let path = format!("$.properties[{i}].value");
+                self.set(row, key, property.get("value").unwrap_or(&Json::Null), &path)?;
+            }
+        } else {
+            for (key, value) in map {
+                self.set(row, key, value, &format!("$.{key}"))?;
+            }
+        }
+        self.batch.rows += 1;
+        Ok(())
+    }
+
+    fn set(&mut self, row: usize, key: &str, value: &Json, path: &str) -> Result<(), RecordError> {
+        let cell = match value {
+            Json::Null => Cell::Null,
+            Json::Array(items) => self.list(items, path)?,
+            scalar => {
+                let text = scalar_text(scalar).ok_or_else(|| {
+                    RecordError::new(path, "nested objects are not supported; a value is a string or an array of strings")
+                })?;
+                self.text(&text, path)?
+            }
+        };
+        let column = self.column(key);
+        let cells = &mut self.columns[column];
+        cells.resize(row, Cell::Null);
+        cells.push(cell);
+        Ok(())
+    }
+
+    fn list(&mut self, items: &[Json], path: &str) -> Result<Cell, RecordError> {
+        let start = self.batch.lists.len();
+        for (i, item) in items.iter().enumerate() {
+            if item.is_null() {
+                continue;
+            }
+            let text = scalar_text(item).ok_or_else(|| {
+                RecordError::new(format!("{path}[{i}]"), "values of a multi-valued attribute must be strings")
+            })?;
+            self.batch.lists.push(Value::Str(Cow::Owned(text.into_owned())));
+        }
+        let len = self.batch.lists.len() - start;
+        if len == 0 {
+            return Ok(Cell::Null);
+        }
+        let start = u32::try_from(start).map_err(|_| RecordError::new(path, "batch holds too many values"))?;
+        Ok(Cell::List { start, len: len as u32 })
+    }
+
+    fn text(&mut self, text: &str, path: &str) -> Result<Cell, RecordError> {
+        let start = self.batch.text.len();
+        let fits = u32::try_from(start + text.len()).is_ok();
+        if !fits {
+            return Err(RecordError::new(path, "batch text exceeds 4 GiB; split the input into smaller batches"));
+        }
+        self.batch.text.push_str(text);
+        Ok(Cell::Str { start: start as u32, len: text.len() as u32 })
+    }
+
+    fn column(&mut self, key: &str) -> usize {
+        if let Some(&c) = self.batch.index.get(key) {
+            return c as usize;
+        }
+        let c = self.columns.len();
+        self.batch.names.push(key.into());
+        self.batch.index.insert(key.into(), c as u32);
+        self.columns.push(Vec::new());
+        c
+    }
+
+    pub fn finish(mut self) -> Batch {
+        let rows = self.batch.rows;
+        self.batch.cells = Vec::with_capacity(rows * self.columns.len());
+        for mut column in self.columns {
+            column.resize(rows, Cell::Null);
+            self.batch.cells.extend(column);
+        }
+        self.batch
+    }
+}
+
+fn graph_properties(map: &serde_json::Map<String, Json>) -> Option<&Vec<Json>> {
+    let properties = map.get("properties")?.as_array()?;
+    let only_graph_keys = map.keys().all(|k| k == "properties" || k == "definition");
+    let all_pairs = properties.iter().all(|p| p.get("key").is_some_and(Json::is_string));
+    (only_graph_keys && all_pairs).then_some(properties)
+}
+
+fn scalar_text(value: &Json) -> Option<Cow<'_, str>> {
+    match value {
+        Json::String(s) => Some(Cow::Borrowed(s)),
+        Json::Number(n) => Some(Cow::Owned(n.to_string())),
+        Json::Bool(true) => Some(Cow::Borrowed("True")),
+        Json::Bool(false) => Some(Cow::Borrowed("False")),
+        _ => None,
+    }
+}
+
+pub(crate) fn json_kind(value: &Json) -> &'static str {
+    match value {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn columns_are_padded_with_null() {
+        let batch = Batch::from_json(&[json!({"a": "1"}), json!({"b": ["x", "y"]}), json!({"a": 5, "c": true})]).unwrap();
+        assert_eq!(batch.value(0, "a"), Value::str("1"));
+        assert_eq!(batch.value(1, "a"), Value::Null);
+        assert_eq!(batch.value(2, "a"), Value::str("5"));
+        assert_eq!(batch.value(2, "c"), Value::str("True"));
+        assert_eq!(batch.value(1, "b"), Value::list(vec![Value::str("x"), Value::str("y")]));
+        assert_eq!(batch.value(2, "b"), Value::Null);
+    }
+
+    #[test]
+    fn empty_arrays_are_absent() {
+        let batch = Batch::from_json(&[json!({"a": []})]).unwrap();
+        assert_eq!(batch.value(0, "a"), Value::Null);
+    }
+
+    #[test]
+    fn graph_input_shape() {
+        let record = json!({"definition": {"name": "User"}, "properties": [{"key": "mail", "value": "a@b"}]});
+        let batch = Batch::from_json(&[record]).unwrap();
+        assert_eq!(batch.value(0, "mail"), Value::str("a@b"));
+    }
+
+    #[test]
+    fn errors_name_the_place() {
+        let err = Batch::from_json(&[json!({}), json!({"manager": {"id": 1}})]).unwrap_err();
+        assert_eq!(err.path, "$[1].manager");
+        let err = Batch::from_json(&[json!([1])]).unwrap_err();
+        assert_eq!(err.path, "$[0]");
+        let err = Batch::from_json(&[json!({"p": ["a", {"x": 1}]})]).unwrap_err();
+        assert_eq!(err.path, "$[0].p[1]");
+    }
+}

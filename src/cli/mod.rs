@@ -1,0 +1,228 @@
+//! The `scimap` command line. Exit codes: 0 a value (or an ignored flow), 1 an
+//! evaluation error, 2 a parse or check error, 3 an unreadable or invalid input file.
+
+mod input;
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value as Json};
+
+use crate::{graph, Batch, Context, Diagnostic, Diagnostics, Program, Value};
+
+#[derive(Parser)]
+#[command(name = "scimap", version, about = "Entra ID attribute-mapping expressions, offline.")]
+struct Cli {
+    /// When to color diagnostics.
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    color: Color,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate an expression over one record.
+    Eval {
+        /// The expression, e.g. 'Join(" ", [givenName], [surname])'.
+        expression: String,
+        /// A JSON file with the source record (`-` for standard input). Without it the
+        /// record is empty, so every attribute is null.
+        #[arg(long, short, value_name = "FILE|-")]
+        record: Option<String>,
+        /// Print one JSON object: {"value": …}, {"ignored": true} or {"error": …}.
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Print an expression's syntax tree and bytecode.
+    Explain {
+        /// The expression.
+        expression: String,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// The value as text, diagnostics as annotated source.
+    Human,
+    /// One JSON object on standard output.
+    Json,
+    /// Microsoft Graph's parseExpression response.
+    Graph,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The process outcome, as an exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Ok = 0,
+    EvalError = 1,
+    CheckError = 2,
+    InputError = 3,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = match cli.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let outcome = match cli.command {
+        Command::Eval { expression, record, json, format } => {
+            let format = if json { Format::Json } else { format };
+            eval(&expression, record.as_deref(), format, color)
+        }
+        Command::Explain { expression } => explain(&expression, color),
+    };
+    ExitCode::from(outcome as u8)
+}
+
+const ORIGIN: &str = "<expression>";
+
+fn eval(source: &str, record: Option<&str>, format: Format, color: bool) -> Outcome {
+    let program = match Program::compile(source) {
+        Ok(program) => program,
+        Err(diagnostics) => return report_check(source, &diagnostics, format, color),
+    };
+    let batch = match input::read_record(record) {
+        Ok(batch) => batch,
+        Err(error) => return report_input(&error, format),
+    };
+    let unknown = program.unknown_attributes(batch.attribute_names());
+    if !unknown.is_empty() {
+        return report_check(source, &Diagnostics(unknown), format, color);
+    }
+    let ctx = Context::default();
+    if format == Format::Graph {
+        let response = graph::parse_expression(source, &batch, &ctx);
+        print_json(&serde_json::to_value(&response).expect("responses serialize"), true);
+        return if response.evaluation_succeeded { Outcome::Ok } else { Outcome::EvalError };
+    }
+    render_warnings(source, program.warnings(), color);
+    let result = program.eval_batch(&batch, &ctx).into_iter().next().expect("a record was read");
+    match (result, format) {
+        (Ok(Value::Ignored), Format::Json) => print_json(&json!({"ignored": true}), false),
+        (Ok(value), Format::Json) => print_json(&json!({"value": value.to_json()}), false),
+        (Ok(Value::Ignored), _) => {
+            println!("(flow ignored)");
+            eprintln!("note: the target attribute would be left out of this object's provisioning");
+        }
+        (Ok(value), _) => println!("{}", human(&value)),
+        (Err(error), Format::Json) => {
+            print_json(&json!({"error": error_json(error.diagnostic())}), false);
+            return Outcome::EvalError;
+        }
+        (Err(error), _) => {
+            eprintln!("{}", error.diagnostic().render(source, ORIGIN, color));
+            return Outcome::EvalError;
+        }
+    }
+    Outcome::Ok
+}
+
+fn human(value: &Value<'_>) -> String {
+    match value {
+        Value::List(_) => serde_json::to_string(&value.to_json()).expect("values serialize"),
+        other => other.to_string(),
+    }
+}
+
+fn explain(source: &str, color: bool) -> Outcome {
+    match crate::syntax::parse(source) {
+        Ok(parsed) => {
+            println!("syntax:");
+            print!("{}", indent(&parsed.expr.pretty()));
+        }
+        Err(errors) => return report_check(source, &Diagnostics(errors), Format::Human, color),
+    }
+    match Program::compile(source) {
+        Ok(program) => {
+            render_warnings(source, program.warnings(), color);
+            println!("bytecode:");
+            print!("{}", indent(&program.disassemble()));
+            Outcome::Ok
+        }
+        Err(diagnostics) => report_check(source, &diagnostics, Format::Human, color),
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+fn report_check(source: &str, diagnostics: &Diagnostics, format: Format, color: bool) -> Outcome {
+    match format {
+        Format::Human => eprintln!("{}", diagnostics.render(source, ORIGIN, color)),
+        Format::Json => {
+            let first = diagnostics.first_error().expect("a failed check has an error");
+            let all: Vec<Json> = diagnostics.0.iter().map(error_json).collect();
+            print_json(&json!({"error": error_json(first), "diagnostics": all}), false);
+        }
+        Format::Graph => {
+            let response = graph::parse_expression(source, &Batch::default(), &Context::default());
+            let mut response = serde_json::to_value(&response).expect("responses serialize");
+            if let Some(first) = diagnostics.first_error() {
+                response["parsingSucceeded"] = json!(false);
+                response["error"] = json!({"code": first.code.as_str(), "message": first.message});
+            }
+            print_json(&response, true);
+        }
+    }
+    Outcome::CheckError
+}
+
+fn report_input(error: &input::InputError, format: Format) -> Outcome {
+    match format {
+        Format::Human => eprintln!("error[input]: {error}"),
+        Format::Json | Format::Graph => {
+            let mut object = json!({"code": "input", "message": error.to_string(), "span": null});
+            if let Some(location) = error.location() {
+                object["location"] = json!(location);
+            }
+            print_json(&json!({"error": object}), format == Format::Graph);
+        }
+    }
+    Outcome::InputError
+}
+
+fn error_json(d: &Diagnostic) -> Json {
+    let mut object = json!({
+        "code": d.code.as_str(),
+        "message": d.message,
+        "span": d.span().map(|s| [s.start, s.end]),
+    });
+    if d.severity == crate::Severity::Warning {
+        object["severity"] = json!("warning");
+    }
+    if let Some(label) = d.labels.iter().find(|l| l.primary) {
+        object["label"] = json!(label.message);
+    }
+    if let Some(help) = &d.help {
+        object["help"] = json!(help);
+    }
+    object
+}
+
+fn render_warnings(source: &str, warnings: &[Diagnostic], color: bool) {
+    for warning in warnings {
+        eprintln!("{}", warning.render(source, ORIGIN, color));
+    }
+}
+
+fn print_json(value: &Json, pretty: bool) {
+    let text = if pretty { serde_json::to_string_pretty(value) } else { serde_json::to_string(value) };
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = writeln!(stdout, "{}", text.expect("JSON values serialize"));
+}

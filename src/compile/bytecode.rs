@@ -1,0 +1,187 @@
+//! The instruction set and the compiled program.
+
+use std::fmt::{self, Write};
+
+use rustc_hash::FxHashMap;
+
+use crate::diagnostic::{Diagnostic, Span};
+use crate::functions::{Function, NativeFn, Prepared};
+use crate::syntax::ast::CmpOp;
+use crate::value::Value;
+
+/// One instruction of the stack machine. Every jump goes forward, so a program runs
+/// each instruction at most once per record: evaluation time is bounded by program
+/// length.
+#[derive(Clone, Copy)]
+pub enum Op {
+    /// Push null (an argument slot left empty).
+    Null,
+    /// Push a constant.
+    Const(u32),
+    /// Push the value of an attribute slot for the current record.
+    Load(u32),
+    /// Pop `argc` arguments, call a native function, push its result. Any ignored
+    /// argument makes the result ignored without calling.
+    Call { f: NativeFn, site: u32, argc: u32 },
+    /// Pop two values, push the comparison's boolean.
+    Compare(CmpOp),
+    /// If the top of the stack is an ignored flow, jump (keeping it).
+    JumpIfIgnored(u32),
+    /// Pop a condition; jump when it is false.
+    JumpIfFalse(u32),
+    Jump(u32),
+    /// If the top of the stack is not null, jump (keeping it); otherwise pop it.
+    JumpIfNotNull(u32),
+    /// Pop a Switch source and jump to the target its table gives.
+    SwitchTable(u32),
+    /// Pop a key; if it equals the Switch source below it, pop the source and jump.
+    Case(u32),
+    Pop,
+    Return,
+}
+
+/// A call site: the function, what was prepared for it at compile time, and where
+/// its arguments are in the source (so evaluation errors can point at them).
+pub struct CallSite {
+    pub function: &'static Function,
+    pub prepared: Prepared,
+    pub span: Span,
+    pub arg_spans: Box<[Span]>,
+}
+
+/// The cases of a Switch whose keys are all constants.
+pub struct SwitchTable {
+    pub targets: FxHashMap<Box<str>, u32>,
+    pub default: u32,
+}
+
+/// A compiled expression: compile once, evaluate over any number of batches.
+///
+/// ```
+/// let program = scimap::Program::compile(r#"Join(" ", [givenName], [surname])"#).unwrap();
+/// assert_eq!(program.attributes().collect::<Vec<_>>(), ["givenName", "surname"]);
+/// ```
+pub struct Program {
+    pub(crate) source: Box<str>,
+    pub(crate) code: Vec<Op>,
+    pub(crate) spans: Vec<Span>,
+    pub(crate) consts: Vec<Value<'static>>,
+    pub(crate) slots: Vec<Box<str>>,
+    pub(crate) sites: Vec<CallSite>,
+    pub(crate) tables: Vec<SwitchTable>,
+    pub(crate) max_stack: usize,
+    pub(crate) redacted: bool,
+    pub(crate) warnings: Vec<Diagnostic>,
+}
+
+impl Program {
+    /// The expression this program was compiled from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The source attributes the expression reads, in order of first use.
+    pub fn attributes(&self) -> impl Iterator<Item = &str> {
+        self.slots.iter().map(|s| &**s)
+    }
+
+    /// Warnings found while checking (documented Entra pitfalls, unknown escapes).
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// Errors for attributes the expression reads that are missing from `known` while
+    /// a name differing only in case is there: Entra's attribute names are
+    /// case-sensitive, so `[Description]` never reads `description`.
+    pub fn unknown_attributes<'n>(&self, known: impl IntoIterator<Item = &'n str> + Clone) -> Vec<Diagnostic> {
+        let mut found = Vec::new();
+        for (slot, name) in self.slots.iter().enumerate() {
+            if known.clone().into_iter().any(|k| k == &**name) {
+                continue;
+            }
+            let Some(near) = known.clone().into_iter().find(|k| k.eq_ignore_ascii_case(name)) else { continue };
+            let span = self.first_load(slot as u32).unwrap_or_default();
+            found.push(
+                Diagnostic::error(crate::diagnostic::Code::UnknownAttribute, format!("unknown attribute `{name}`"))
+                    .at(span, format!("the record has `{near}`, not `{name}`"))
+                    .help(format!("attribute names are case-sensitive (Entra reports SchemaInvalid): write [{near}]")),
+            );
+        }
+        found
+    }
+
+    fn first_load(&self, slot: u32) -> Option<Span> {
+        self.code.iter().position(|op| matches!(op, Op::Load(s) if *s == slot)).map(|pc| self.spans[pc])
+    }
+
+    /// Whether the expression uses `Redact`, so logs must not show its result.
+    pub fn is_redacted(&self) -> bool {
+        self.redacted
+    }
+
+    /// A stable, human-readable listing of the bytecode.
+    pub fn disassemble(&self) -> String {
+        let mut out = String::new();
+        self.write_listing(&mut out).expect("writing to a String cannot fail");
+        out
+    }
+
+    fn write_listing(&self, out: &mut String) -> fmt::Result {
+        if !self.slots.is_empty() {
+            writeln!(out, "slots:")?;
+            for (i, name) in self.slots.iter().enumerate() {
+                writeln!(out, "  {i:<4} [{name}]")?;
+            }
+        }
+        if !self.consts.is_empty() {
+            writeln!(out, "consts:")?;
+            for (i, value) in self.consts.iter().enumerate() {
+                writeln!(out, "  {i:<4} {}", const_text(value))?;
+            }
+        }
+        for (i, table) in self.tables.iter().enumerate() {
+            writeln!(out, "table {i}:")?;
+            let mut cases: Vec<(&Box<str>, &u32)> = table.targets.iter().collect();
+            cases.sort_by_key(|(key, target)| (**target, key.to_string()));
+            for (key, target) in cases {
+                writeln!(out, "  {key:?} -> {target:04}")?;
+            }
+            writeln!(out, "  default -> {:04}", table.default)?;
+        }
+        writeln!(out, "code:")?;
+        for (pc, op) in self.code.iter().enumerate() {
+            write!(out, "  {pc:04}  ")?;
+            match *op {
+                Op::Null => writeln!(out, "null"),
+                Op::Const(i) => writeln!(out, "const      {i:<5} ; {}", const_text(&self.consts[i as usize])),
+                Op::Load(i) => writeln!(out, "load       {i:<5} ; [{}]", self.slots[i as usize]),
+                Op::Call { site, argc, .. } => {
+                    writeln!(out, "call       {}/{argc}", self.sites[site as usize].function.name)
+                }
+                Op::Compare(cmp) => writeln!(out, "compare    {}", cmp.symbol()),
+                Op::JumpIfIgnored(t) => writeln!(out, "jump.ign   {t:04}"),
+                Op::JumpIfFalse(t) => writeln!(out, "jump.false {t:04}"),
+                Op::Jump(t) => writeln!(out, "jump       {t:04}"),
+                Op::JumpIfNotNull(t) => writeln!(out, "jump.some  {t:04}"),
+                Op::SwitchTable(t) => writeln!(out, "switch     table {t}"),
+                Op::Case(t) => writeln!(out, "case       {t:04}"),
+                Op::Pop => writeln!(out, "pop"),
+                Op::Return => writeln!(out, "return"),
+            }?;
+        }
+        Ok(())
+    }
+}
+
+fn const_text(value: &Value<'_>) -> String {
+    match value {
+        Value::Str(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+impl fmt::Debug for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Program").field("source", &self.source).finish_non_exhaustive()
+    }
+}

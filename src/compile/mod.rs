@@ -1,0 +1,331 @@
+//! The compiler: a checked syntax tree to bytecode.
+
+mod bytecode;
+
+use rustc_hash::FxHashMap;
+
+pub use bytecode::Program;
+pub(crate) use bytecode::{CallSite, Op, SwitchTable};
+
+use crate::check::{self, Checked};
+use crate::diagnostic::{Diagnostics, Span};
+use crate::functions::{Args, Implementation, Special};
+use crate::syntax::ast::{Call, Expr, ExprKind};
+use crate::value::Value;
+use crate::vm::Context;
+
+/// Switches with at least this many constant keys become a table lookup; below it,
+/// comparing in turn is as fast.
+const TABLE_MIN_CASES: usize = 4;
+
+impl Program {
+    /// Parses, checks and compiles an expression. On failure, every diagnostic found
+    /// (errors first, then warnings) is returned.
+    pub fn compile(source: &str) -> Result<Program, Diagnostics> {
+        let parsed = crate::syntax::parse(source).map_err(Diagnostics)?;
+        let mut checked = check::check(&parsed.expr);
+        let mut warnings = parsed.warnings;
+        if checked.has_errors() {
+            let mut all = checked.diagnostics;
+            all.sort_by_key(|d| !d.is_error());
+            all.extend(warnings);
+            return Err(Diagnostics(all));
+        }
+        warnings.append(&mut checked.diagnostics);
+        let mut compiler = Compiler::new(source, checked);
+        compiler.expr(&parsed.expr);
+        compiler.emit(Op::Return, parsed.expr.span);
+        Ok(compiler.finish(warnings))
+    }
+}
+
+struct Compiler {
+    program: Program,
+    checked: Checked,
+    slot_index: FxHashMap<Box<str>, u32>,
+    depth: usize,
+}
+
+impl Compiler {
+    fn new(source: &str, checked: Checked) -> Compiler {
+        let redacted = checked.calls.values().any(|r| r.function.name == "Redact");
+        Compiler {
+            program: Program {
+                source: source.into(),
+                code: Vec::new(),
+                spans: Vec::new(),
+                consts: Vec::new(),
+                slots: Vec::new(),
+                sites: Vec::new(),
+                tables: Vec::new(),
+                max_stack: 0,
+                redacted,
+                warnings: Vec::new(),
+            },
+            checked,
+            slot_index: FxHashMap::default(),
+            depth: 0,
+        }
+    }
+
+    fn finish(mut self, warnings: Vec<crate::diagnostic::Diagnostic>) -> Program {
+        debug_assert!(self.jumps_go_forward(), "a backward jump would break the evaluation bound");
+        self.program.warnings = warnings;
+        self.program
+    }
+
+    fn jumps_go_forward(&self) -> bool {
+        let tables_ok = self.program.tables.iter().all(|t| t.targets.values().all(|&x| x > 0));
+        tables_ok
+            && self.program.code.iter().enumerate().all(|(pc, op)| match *op {
+                Op::Jump(t) | Op::JumpIfFalse(t) | Op::JumpIfIgnored(t) | Op::JumpIfNotNull(t) | Op::Case(t) => {
+                    t as usize > pc
+                }
+                _ => true,
+            })
+    }
+
+    fn here(&self) -> u32 {
+        self.program.code.len() as u32
+    }
+
+    fn emit(&mut self, op: Op, span: Span) -> usize {
+        let effect: isize = match op {
+            Op::Null | Op::Const(_) | Op::Load(_) => 1,
+            Op::Call { argc, .. } => 1 - argc as isize,
+            Op::Compare(_) | Op::JumpIfFalse(_) | Op::Case(_) | Op::Pop | Op::SwitchTable(_) => -1,
+            Op::JumpIfIgnored(_) | Op::Jump(_) | Op::JumpIfNotNull(_) | Op::Return => 0,
+        };
+        self.depth = self.depth.saturating_add_signed(effect);
+        self.program.max_stack = self.program.max_stack.max(self.depth);
+        self.program.code.push(op);
+        self.program.spans.push(span);
+        self.program.code.len() - 1
+    }
+
+    /// Points the jump at `at` to the current position.
+    fn patch(&mut self, at: usize) {
+        let here = self.here();
+        match &mut self.program.code[at] {
+            Op::Jump(t) | Op::JumpIfFalse(t) | Op::JumpIfIgnored(t) | Op::JumpIfNotNull(t) | Op::Case(t) => *t = here,
+            _ => unreachable!("only jumps are patched"),
+        }
+    }
+
+    fn constant(&mut self, value: Value<'static>, span: Span) {
+        let index = match self.program.consts.iter().position(|c| c == &value) {
+            Some(i) => i,
+            None => {
+                self.program.consts.push(value);
+                self.program.consts.len() - 1
+            }
+        };
+        self.emit(Op::Const(index as u32), span);
+    }
+
+    fn expr(&mut self, expr: &Expr) {
+        match &expr.kind {
+            ExprKind::Str(s) => self.constant(Value::string(s.to_string()), expr.span),
+            ExprKind::Int(n) => self.constant(Value::Int(*n), expr.span),
+            // Bare names only stand where a function expects one (vbTextCompare); the
+            // function reads them as text.
+            ExprKind::Ident(name) => self.constant(Value::string(name.to_string()), expr.span),
+            ExprKind::Attr(name) => {
+                let next = self.program.slots.len() as u32;
+                let slot = *self.slot_index.entry(name.clone()).or_insert(next);
+                if slot == next {
+                    self.program.slots.push(name.clone());
+                }
+                self.emit(Op::Load(slot), expr.span);
+            }
+            ExprKind::Compare(cmp) => {
+                self.expr(&cmp.lhs);
+                self.expr(&cmp.rhs);
+                self.emit(Op::Compare(cmp.op), cmp.op_span);
+            }
+            ExprKind::Call(call) => self.call(call, expr.span),
+        }
+    }
+
+    fn arg(&mut self, call: &Call, i: usize) {
+        match call.args.get(i) {
+            Some(crate::syntax::ast::Arg { expr: Some(e), .. }) => self.expr(e),
+            Some(arg) => {
+                self.emit(Op::Null, arg.span);
+            }
+            None => {
+                self.emit(Op::Null, call.name_span);
+            }
+        }
+    }
+
+    fn call(&mut self, call: &Call, span: Span) {
+        let resolved = self.checked.calls.remove(&call.name_span.start).expect("the checker resolved every call");
+        match resolved.function.implementation {
+            Implementation::Special(Special::Iif) => self.iif(call, span),
+            Implementation::Special(Special::Switch) => self.switch(call, span),
+            Implementation::Special(Special::Coalesce) => self.coalesce(call),
+            Implementation::Native(f) => {
+                let start = self.program.code.len();
+                for i in 0..call.args.len() {
+                    self.arg(call, i);
+                }
+                let site = self.program.sites.len() as u32;
+                self.program.sites.push(CallSite {
+                    function: resolved.function,
+                    prepared: resolved.prepared,
+                    span,
+                    arg_spans: call.args.iter().map(|a| a.span).collect(),
+                });
+                let argc = call.args.len() as u32;
+                self.emit(Op::Call { f, site, argc }, span);
+                self.fold(start);
+            }
+            Implementation::Planned => unreachable!("the checker rejects functions that are not implemented"),
+        }
+    }
+
+    /// Evaluates a call whose arguments are all constants once, now, and keeps only
+    /// its result. A call that fails is kept, so the error surfaces with its span.
+    fn fold(&mut self, start: usize) {
+        let code = &self.program.code[start..];
+        let Some((Op::Call { f, site, argc }, args)) = code.split_last() else { return };
+        if args.len() != *argc as usize || !args.iter().all(|op| matches!(op, Op::Const(_) | Op::Null)) {
+            return;
+        }
+        let mut values: Vec<Value<'_>> = args
+            .iter()
+            .map(|op| match op {
+                Op::Const(i) => self.program.consts[*i as usize].reborrow(),
+                _ => Value::Null,
+            })
+            .collect();
+        if values.iter().any(|v| matches!(v, Value::Ignored)) {
+            return;
+        }
+        let ctx = Context::default();
+        let prepared = &self.program.sites[*site as usize].prepared;
+        let result = f(&mut Args { values: &mut values, prepared, ctx: &ctx }).map(Value::into_owned);
+        let Ok(result) = result else { return };
+        let span = self.program.spans[self.program.spans.len() - 1];
+        self.program.code.truncate(start);
+        self.program.spans.truncate(start);
+        self.depth -= 1;
+        self.constant(result, span);
+    }
+
+    /// `cond; jump.ign end; jump.false else; then; jump end; else: otherwise; end:`
+    fn iif(&mut self, call: &Call, span: Span) {
+        self.arg(call, 0);
+        let ignored = self.emit(Op::JumpIfIgnored(0), span);
+        let to_else = self.emit(Op::JumpIfFalse(0), span);
+        self.arg(call, 1);
+        let to_end = self.emit(Op::Jump(0), span);
+        self.depth -= 1;
+        self.patch(to_else);
+        self.arg(call, 2);
+        self.patch(to_end);
+        self.patch(ignored);
+    }
+
+    fn coalesce(&mut self, call: &Call) {
+        let mut exits = Vec::new();
+        let last = call.args.len() - 1;
+        for i in 0..last {
+            self.arg(call, i);
+            exits.push(self.emit(Op::JumpIfNotNull(0), call.args[i].span));
+            self.depth -= 1;
+        }
+        self.arg(call, last);
+        for exit in exits {
+            self.patch(exit);
+        }
+    }
+
+    fn switch(&mut self, call: &Call, span: Span) {
+        self.arg(call, 0);
+        let ignored = self.emit(Op::JumpIfIgnored(0), span);
+        let pairs: Vec<usize> = (2..call.args.len()).step_by(2).collect();
+        let keys: Option<Vec<String>> = pairs.iter().map(|&k| literal_key(call, k)).collect();
+        let mut exits = Vec::new();
+        let mut case_jumps = Vec::new();
+        match keys {
+            Some(keys) if keys.len() >= TABLE_MIN_CASES => {
+                let table = self.program.tables.len() as u32;
+                self.program.tables.push(SwitchTable { targets: FxHashMap::default(), default: 0 });
+                self.emit(Op::SwitchTable(table), span);
+                self.program.tables[table as usize].default = self.here();
+                self.arg(call, 1);
+                exits.push(self.emit(Op::Jump(0), span));
+                for (key, &k) in keys.into_iter().zip(&pairs) {
+                    self.depth -= 1;
+                    let target = self.here();
+                    self.program.tables[table as usize].targets.entry(key.into()).or_insert(target);
+                    self.arg(call, k + 1);
+                    exits.push(self.emit(Op::Jump(0), span));
+                }
+            }
+            _ => {
+                for &k in &pairs {
+                    self.arg(call, k);
+                    case_jumps.push(self.emit(Op::Case(0), call.args[k].span));
+                }
+                self.emit(Op::Pop, span);
+                self.arg(call, 1);
+                exits.push(self.emit(Op::Jump(0), span));
+                for (&k, jump) in pairs.iter().zip(case_jumps) {
+                    self.depth -= 1;
+                    self.patch(jump);
+                    self.arg(call, k + 1);
+                    exits.push(self.emit(Op::Jump(0), span));
+                }
+            }
+        }
+        // The last jump to the end would jump to the next instruction.
+        if let Some(last) = exits.pop() {
+            self.program.code.truncate(last);
+            self.program.spans.truncate(last);
+        }
+        for exit in exits {
+            self.patch(exit);
+        }
+        self.patch(ignored);
+    }
+}
+
+/// The text a constant Switch key is compared as.
+fn literal_key(call: &Call, i: usize) -> Option<String> {
+    match call.args.get(i)?.expr.as_ref().map(|e| &e.kind) {
+        Some(ExprKind::Str(s)) => Some(s.to_string()),
+        Some(ExprKind::Int(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_calls_are_folded() {
+        let program = Program::compile(r#"ConvertToBase64("Hello world!")"#).unwrap();
+        assert_eq!(program.code.len(), 2);
+        assert!(matches!(program.code[0], Op::Const(_)));
+    }
+
+    #[test]
+    fn jumps_only_go_forward() {
+        for src in [
+            r#"IIF([a] = "x", Switch([b], , "1", "one", "2", "two"), Coalesce([c], [d], "e"))"#,
+            r#"Switch([c], "?", "1", "a", "2", "b", "3", "c", "4", "d", "5", [e])"#,
+        ] {
+            let program = Program::compile(src).unwrap();
+            let max_target = program.code.len() as u32;
+            for (pc, op) in program.code.iter().enumerate() {
+                if let Op::Jump(t) | Op::JumpIfFalse(t) | Op::JumpIfIgnored(t) | Op::JumpIfNotNull(t) | Op::Case(t) = *op {
+                    assert!(t as usize > pc && t < max_target, "{src}: jump at {pc} to {t}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Truth values, presence tests and flow control that needs no jumps.
+
+use super::{Args, Fault};
+use crate::value::Value;
+
+pub fn cbool<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    if args.peek(0).is_null_or_empty() {
+        return Ok(Value::Bool(false));
+    }
+    Ok(Value::Bool(args.boolean(0)?.unwrap_or(false)))
+}
+
+/// True for anything but a true value, as documented: "if source is True return
+/// False, otherwise True".
+pub fn not<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    let is_true = matches!(super::to_bool(args.peek(0)), Ok(Some(true)));
+    Ok(Value::Bool(!is_true))
+}
+
+pub fn is_null<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    Ok(Value::Bool(args.peek(0).is_null()))
+}
+
+pub fn is_null_or_empty<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    Ok(Value::Bool(args.peek(0).is_null_or_empty()))
+}
+
+pub fn is_present<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    Ok(Value::Bool(!args.peek(0).is_null_or_empty()))
+}
+
+pub fn is_string<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    Ok(Value::Bool(args.peek(0).as_text().is_some()))
+}
+
+pub fn ignore_flow_if_null_or_empty<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    let value = args.take(0);
+    Ok(if value.is_null_or_empty() { Value::Ignored } else { value })
+}
+
+/// The value itself: redaction applies to provisioning logs, which read
+/// [`Program::is_redacted`](crate::Program::is_redacted).
+pub fn redact<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    Ok(args.take(0))
+}
+
+pub fn bit_and<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    match (args.int(0)?, args.int(1)?) {
+        (Some(a), Some(b)) => Ok(Value::Int(a & b)),
+        _ => Ok(Value::Null),
+    }
+}

@@ -1,0 +1,378 @@
+//! Entra's function library. Every function is declared once, in [`registry`]; the
+//! checker, the compiler, the VM, the generated reference (`docs/functions.md`), the
+//! Graph-style parameter keys and the playground's autocomplete all read that table.
+
+mod case;
+mod diacritics;
+mod logic;
+mod multi;
+mod registry;
+mod replace;
+mod text;
+
+use std::borrow::Cow;
+
+pub use registry::FUNCTIONS;
+
+use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::syntax::ast::{Expr, ExprKind};
+use crate::value::Value;
+use crate::vm::Context;
+
+/// One function of the language.
+#[derive(Debug)]
+pub struct Function {
+    pub name: &'static str,
+    pub params: &'static [Param],
+    /// How many trailing parameters form a group that repeats (`Join`'s sources,
+    /// `Switch`'s key/value pairs); 0 when nothing repeats.
+    pub repeat: usize,
+    /// How many times the repeating group must appear at least.
+    pub min_repeats: usize,
+    /// One sentence for autocomplete.
+    pub summary: &'static str,
+    /// The reference text (Markdown).
+    pub docs: &'static str,
+    pub examples: &'static [Example],
+    pub implementation: Implementation,
+}
+
+#[derive(Debug)]
+pub struct Param {
+    pub name: &'static str,
+    /// The key Microsoft Graph's `attributeMappingSource.parameters` uses for it.
+    pub graph_key: &'static str,
+    pub kind: Kind,
+    /// Whether the slot may be left empty (`f(a, , c)`) or off the end.
+    pub optional: bool,
+    pub docs: &'static str,
+}
+
+/// What an argument must be, as far as can be known before evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Any,
+    Text,
+    Number,
+    Boolean,
+    /// A multi-valued attribute (a single value counts as a list of one).
+    Multi,
+    /// A culture name such as `en-US` (`""` is the invariant culture).
+    Culture,
+    /// One of a fixed set of bare names, e.g. `vbTextCompare`.
+    Enum(&'static [&'static str]),
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Any => "any",
+            Kind::Text => "string",
+            Kind::Number => "number",
+            Kind::Boolean => "boolean",
+            Kind::Multi => "multi-valued",
+            Kind::Culture => "culture",
+            Kind::Enum(_) => "name",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Example {
+    pub expression: &'static str,
+    /// The source record, as JSON.
+    pub record: &'static str,
+    /// The result as JSON (`null` for no value), or `ignored`.
+    pub result: &'static str,
+}
+
+pub(crate) type NativeFn = for<'a> fn(&mut Args<'a, '_>) -> Result<Value<'a>, Fault>;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Implementation {
+    /// Evaluated by a Rust function over already-evaluated arguments.
+    Native(NativeFn),
+    /// Compiled to jumps, because only some arguments are evaluated.
+    Special(Special),
+    /// Part of Entra's language and known to the checker; not evaluated yet.
+    Planned,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Special {
+    Iif,
+    Switch,
+    Coalesce,
+}
+
+impl Function {
+    /// Looks a function up by its exact (case-sensitive) name.
+    pub fn lookup(name: &str) -> Option<&'static Function> {
+        FUNCTIONS.iter().find(|f| f.name == name)
+    }
+
+    pub fn fixed_params(&self) -> &'static [Param] {
+        &self.params[..self.params.len() - self.repeat]
+    }
+
+    pub fn accepts_arity(&self, n: usize) -> bool {
+        let fixed = self.params.len() - self.repeat;
+        if self.repeat == 0 {
+            let required = self.params.iter().rposition(|p| !p.optional).map_or(0, |i| i + 1);
+            (required..=fixed).contains(&n)
+        } else {
+            n >= fixed + self.min_repeats * self.repeat && (n - fixed) % self.repeat == 0
+        }
+    }
+
+    /// The parameter the `index`-th argument binds to.
+    pub fn param(&self, index: usize) -> &'static Param {
+        let fixed = self.params.len() - self.repeat;
+        if index < fixed || self.repeat == 0 {
+            &self.params[index.min(self.params.len() - 1)]
+        } else {
+            &self.params[fixed + (index - fixed) % self.repeat]
+        }
+    }
+
+    /// `Name(a, b, c1, ...)`, for messages and the reference.
+    pub fn signature(&self) -> String {
+        let fixed = self.fixed_params().iter().map(|p| if p.optional { format!("{}?", p.name) } else { p.name.to_string() });
+        let repeated = self.params[self.params.len() - self.repeat..].iter().map(|p| format!("{}…", p.name));
+        format!("{}({})", self.name, fixed.chain(repeated).collect::<Vec<_>>().join(", "))
+    }
+
+    /// Plain-language arity for messages: "2 arguments", "2 to 4 arguments", …
+    pub fn arity_text(&self) -> String {
+        let fixed = self.params.len() - self.repeat;
+        if self.repeat == 0 {
+            let required = self.params.iter().rposition(|p| !p.optional).map_or(0, |i| i + 1);
+            if required == fixed {
+                plural(fixed, "argument")
+            } else {
+                format!("{required} to {fixed} arguments")
+            }
+        } else if self.repeat == 1 {
+            format!("at least {}", plural(fixed + self.min_repeats, "argument"))
+        } else {
+            let min = fixed + self.min_repeats * self.repeat;
+            format!("{min} or more arguments, {fixed} then groups of {}", self.repeat)
+        }
+    }
+
+    /// Whether results depend only on the arguments, so calls on constants can be
+    /// evaluated once at compile time.
+    pub fn is_pure(&self) -> bool {
+        matches!(self.implementation, Implementation::Native(_))
+    }
+}
+
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// Work done once per call site at compile time, from arguments that are constants.
+#[derive(Debug, Default)]
+pub enum Prepared {
+    #[default]
+    None,
+    Replace(Box<replace::Plan>),
+    Culture(case::Culture),
+}
+
+/// What the checker hands a function to prepare a call site: the arguments as written.
+pub(crate) struct Site<'e> {
+    pub args: &'e [Option<&'e Expr>],
+    pub arg_spans: &'e [Span],
+    pub call_span: Span,
+}
+
+impl<'e> Site<'e> {
+    pub fn literal(&self, i: usize) -> Option<&'e str> {
+        match self.args.get(i).copied().flatten().map(|e| &e.kind) {
+            Some(ExprKind::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn present(&self, i: usize) -> bool {
+        self.args.get(i).is_some_and(Option::is_some)
+    }
+
+    pub fn span(&self, i: usize) -> Span {
+        self.arg_spans.get(i).copied().unwrap_or(self.call_span)
+    }
+}
+
+pub(crate) fn prepare(function: &Function, site: &Site<'_>) -> Result<Prepared, Diagnostic> {
+    match function.name {
+        "Replace" => replace::prepare(site).map(|p| Prepared::Replace(Box::new(p))),
+        "ToLower" | "ToUpper" => case::prepare(site).map(Prepared::Culture),
+        _ => Ok(Prepared::None),
+    }
+}
+
+/// An evaluation failure inside a function, before the VM adds where it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    pub code: Code,
+    /// The argument at fault, when there is one.
+    pub arg: Option<usize>,
+    pub message: String,
+}
+
+impl Fault {
+    pub fn arg(index: usize, message: impl Into<String>) -> Fault {
+        Fault { code: Code::Argument, arg: Some(index), message: message.into() }
+    }
+
+    pub fn kind(index: usize, message: impl Into<String>) -> Fault {
+        Fault { code: Code::Type, arg: Some(index), message: message.into() }
+    }
+
+    pub fn limit(message: impl Into<String>) -> Fault {
+        Fault { code: Code::Limit, arg: None, message: message.into() }
+    }
+}
+
+/// The evaluated arguments of one call. Functions take ownership of the values they
+/// use, so a string an earlier call produced can be changed in place.
+pub struct Args<'a, 'b> {
+    pub(crate) values: &'b mut [Value<'a>],
+    pub(crate) prepared: &'a Prepared,
+    pub(crate) ctx: &'b Context,
+}
+
+impl<'a> Args<'a, '_> {
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn take(&mut self, i: usize) -> Value<'a> {
+        self.values.get_mut(i).map(std::mem::take).unwrap_or_default()
+    }
+
+    pub fn peek(&self, i: usize) -> &Value<'a> {
+        self.values.get(i).unwrap_or(&Value::Null)
+    }
+
+    /// A single value as text; `None` for null.
+    pub fn text(&mut self, i: usize) -> Result<Option<Cow<'a, str>>, Fault> {
+        match self.take(i) {
+            Value::Str(s) => Ok(Some(s)),
+            Value::Null => Ok(None),
+            Value::List(items) => Err(Fault::kind(
+                i,
+                format!("expects a single value, got a multi-valued value with {} values", items.len()),
+            )),
+            other => Ok(Some(Cow::Owned(other.as_text().unwrap_or_default().into_owned()))),
+        }
+    }
+
+    /// A whole number; `None` for null.
+    pub fn int(&mut self, i: usize) -> Result<Option<i64>, Fault> {
+        match self.peek(i) {
+            Value::Null => Ok(None),
+            Value::Int(n) => Ok(Some(*n)),
+            Value::Str(s) => parse_int(s).map(Some).ok_or_else(|| Fault::kind(i, format!("expects a number, got {s:?}"))),
+            other => Err(Fault::kind(i, format!("expects a number, got {}", other.kind()))),
+        }
+    }
+
+    /// A whole number that must be there.
+    pub fn required_int(&mut self, i: usize) -> Result<i64, Fault> {
+        self.int(i)?.ok_or_else(|| Fault::arg(i, "is null; a number is required"))
+    }
+
+    /// A truth value; `None` for null.
+    pub fn boolean(&mut self, i: usize) -> Result<Option<bool>, Fault> {
+        to_bool(self.peek(i)).map_err(|kind| Fault::kind(i, format!("expects True or False, got {kind}")))
+    }
+
+    /// Fails when a text about to be produced would pass the size limit.
+    pub fn check_len(&self, bytes: usize) -> Result<(), Fault> {
+        let max = self.ctx.limits.max_text_bytes;
+        if bytes > max {
+            Err(Fault::limit(format!("the result would be {bytes} bytes, more than the limit of {max}")))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Integers as Entra writes them: decimal with an optional sign, or `&H` hex.
+pub(crate) fn parse_int(s: &str) -> Option<i64> {
+    let s = s.trim();
+    match s.strip_prefix("&H").or_else(|| s.strip_prefix("&h")) {
+        Some(hex) => i64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// Booleans: `True`/`False` in any case, or a number (non-zero is true).
+/// `Err` carries the kind of value that could not be read.
+pub(crate) fn to_bool(value: &Value<'_>) -> Result<Option<bool>, String> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Bool(b) => Ok(Some(*b)),
+        Value::Int(n) => Ok(Some(*n != 0)),
+        Value::Str(s) => parse_bool(s).map(Some).ok_or_else(|| format!("{s:?}")),
+        other => Err(other.kind().to_string()),
+    }
+}
+
+pub(crate) fn parse_bool(s: &str) -> Option<bool> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if s.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        parse_int(s).map(|n| n != 0)
+    }
+}
+
+/// The Markdown reference of every function, as committed in `docs/functions.md`.
+pub fn reference_markdown() -> String {
+    registry::reference_markdown()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_sorted() {
+        let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable_by_key(|n| n.to_lowercase());
+        sorted.dedup();
+        assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn arity_rules() {
+        let join = Function::lookup("Join").unwrap();
+        assert!(!join.accepts_arity(1) && join.accepts_arity(2) && join.accepts_arity(9));
+        let switch = Function::lookup("Switch").unwrap();
+        assert!(switch.accepts_arity(4) && !switch.accepts_arity(5) && switch.accepts_arity(6));
+        let instr = Function::lookup("InStr").unwrap();
+        assert!(instr.accepts_arity(2) && instr.accepts_arity(4) && !instr.accepts_arity(5));
+        let replace = Function::lookup("Replace").unwrap();
+        assert!(replace.accepts_arity(7) && replace.accepts_arity(5));
+        assert_eq!(Function::lookup("Now").unwrap().arity_text(), "0 arguments");
+    }
+
+    #[test]
+    fn every_parameter_has_a_graph_key() {
+        for f in FUNCTIONS {
+            for p in f.params {
+                assert!(!p.graph_key.is_empty(), "{}.{}", f.name, p.name);
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Multi-valued values: Join, Split, Item, Count, RemoveDuplicates.
+
+use super::{Args, Fault};
+use crate::value::{List, Value};
+
+/// Joins every non-empty value; multi-valued sources contribute each of their values.
+/// Null when every source is null.
+pub fn join<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    let separator = args.text(0)?.unwrap_or_default();
+    let mut out: Option<String> = None;
+    let mut all_null = true;
+    for i in 1..args.len() {
+        let value = args.take(i);
+        all_null &= value.is_null();
+        match &value {
+            Value::List(items) => {
+                for item in items.iter() {
+                    push_part(&mut out, &separator, item, args)?;
+                }
+            }
+            single => push_part(&mut out, &separator, single, args)?,
+        }
+    }
+    Ok(match out {
+        Some(s) => Value::string(s),
+        None if all_null => Value::Null,
+        None => Value::str(""),
+    })
+}
+
+fn push_part(out: &mut Option<String>, separator: &str, value: &Value<'_>, args: &Args<'_, '_>) -> Result<(), Fault> {
+    let Some(text) = value.as_text() else { return Ok(()) };
+    if text.is_empty() {
+        return Ok(());
+    }
+    match out {
+        None => *out = Some(text.into_owned()),
+        Some(s) => {
+            args.check_len(s.len() + separator.len() + text.len())?;
+            s.push_str(separator);
+            s.push_str(&text);
+        }
+    }
+    Ok(())
+}
+
+/// Splits at every occurrence of the delimiter and trims white space around each
+/// part (Entra's documented example shows `"a, b"` split at `,` as `a` and `b`).
+pub fn split<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    let source = args.text(0)?;
+    let delimiter = args.text(1)?.unwrap_or_default();
+    let Some(source) = source else { return Ok(Value::Null) };
+    if source.is_empty() {
+        return Ok(Value::Null);
+    }
+    let max = args.ctx.limits.max_list_len;
+    let mut parts = Vec::new();
+    let mut push = |part: &str| -> Result<(), Fault> {
+        if parts.len() == max {
+            return Err(Fault::limit(format!("Split would produce more than {max} values")));
+        }
+        parts.push(Value::string(part.trim().to_string()));
+        Ok(())
+    };
+    if delimiter.is_empty() {
+        push(&source)?;
+    } else {
+        for part in source.split(&*delimiter) {
+            push(part)?;
+        }
+    }
+    Ok(Value::list(parts))
+}
+
+/// The `index`-th value (1-based). A single value is a list of one; an index outside
+/// the list gives null.
+pub fn item<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    let index = args.required_int(1)?;
+    let values = args.take(0);
+    let position = usize::try_from(index).ok().and_then(|i| i.checked_sub(1));
+    Ok(match (values, position) {
+        (_, None) => Value::Null,
+        (Value::List(items), Some(i)) => match items {
+            List::Borrowed(items) => items.get(i).map_or(Value::Null, Value::reborrow),
+            List::Owned(mut items) if i < items.len() => items.swap_remove(i),
+            List::Owned(_) => Value::Null,
+        },
+        (single, Some(0)) => single,
+        (_, Some(_)) => Value::Null,
+    })
+}
+
+pub fn count<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    Ok(Value::Int(match args.peek(0) {
+        Value::Null => 0,
+        Value::List(items) => items.len() as i64,
+        _ => 1,
+    }))
+}
+
+/// Keeps the first occurrence of each value, comparing text exactly (case-sensitive).
+pub fn remove_duplicates<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    Ok(match args.take(0) {
+        Value::List(items) => {
+            let mut seen = rustc_hash::FxHashSet::default();
+            let kept = items.iter().filter(|item| seen.insert(item.as_text())).cloned().collect::<Vec<_>>();
+            Value::list(kept)
+        }
+        single => single,
+    })
+}

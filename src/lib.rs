@@ -1,0 +1,49 @@
+//! scimap: Microsoft Entra ID's attribute-mapping expressions as a real language.
+//!
+//! Compile an expression once, then evaluate it over batches of source records:
+//!
+//! ```
+//! use scimap::{Batch, Context, Program, Value};
+//!
+//! let program = Program::compile(r#"ToLower(Replace([mail], "@contoso.com", , , "@fabrikam.com", , ))"#)?;
+//! let records = serde_json::json!([{"mail": "John.Doe@contoso.com"}, {}]);
+//! let batch = Batch::from_json(records.as_array().unwrap())?;
+//! let results = program.eval_batch(&batch, &Context::default());
+//! assert_eq!(results[0], Ok(Value::str("john.doe@fabrikam.com")));
+//! assert_eq!(results[1], Ok(Value::Null)); // no mail: nothing to provision
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Errors in the expression come back as [`Diagnostics`] that point into the source:
+//!
+//! ```
+//! let err = scimap::Program::compile(r#"toLower([mail])"#).unwrap_err();
+//! let first = err.first_error().unwrap();
+//! assert_eq!(first.code.as_str(), "unknown-function");
+//! assert!(first.help.as_deref().unwrap().contains("ToLower"));
+//! println!("{}", err.render("toLower([mail])", "<expression>", false));
+//! ```
+//!
+//! The pipeline, one module per stage: [`syntax`] (pest grammar → spanned tree),
+//! `check` (names, arity, argument kinds), [`compile`] (tree → bytecode), [`vm`]
+//! (bytecode × batch → values), with [`functions`] as the single table of Entra's
+//! function library.
+
+mod batch;
+mod check;
+pub mod compile;
+pub mod diagnostic;
+pub mod functions;
+pub mod graph;
+pub mod syntax;
+mod value;
+pub mod vm;
+
+#[cfg(feature = "cli")]
+pub mod cli;
+
+pub use batch::{Batch, BatchBuilder, RecordError};
+pub use compile::Program;
+pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity, Span};
+pub use value::{List, Value};
+pub use vm::{Context, EvalError, Limits};

@@ -1,0 +1,292 @@
+//! The virtual machine: runs a compiled program over every record of a batch.
+
+use std::cmp::Ordering;
+
+use crate::batch::Batch;
+use crate::compile::{Op, Program};
+use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::functions::{self, Args, Fault};
+use crate::syntax::ast::CmpOp;
+use crate::value::Value;
+
+/// Bounds on what one evaluation may produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The longest string a function may produce, in bytes.
+    pub max_text_bytes: usize,
+    /// The most values a function may put in a multi-valued result.
+    pub max_list_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_text_bytes: 1 << 20, max_list_len: 100_000 }
+    }
+}
+
+/// What an evaluation may depend on besides the record.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Context {
+    pub limits: Limits,
+}
+
+/// An evaluation that failed for one record, pointing at the part of the expression
+/// that failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", .0.message)]
+pub struct EvalError(Box<Diagnostic>);
+
+impl EvalError {
+    pub fn code(&self) -> Code {
+        self.0.code
+    }
+
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    pub fn span(&self) -> Option<Span> {
+        self.0.span()
+    }
+
+    /// The error as a diagnostic, for rendering against the source.
+    pub fn diagnostic(&self) -> &Diagnostic {
+        &self.0
+    }
+}
+
+/// Where each attribute slot of a program is found in a batch.
+struct Binding(Vec<Option<u32>>);
+
+impl Binding {
+    fn new(program: &Program, batch: &Batch) -> Binding {
+        Binding(program.slots.iter().map(|name| batch.column(name)).collect())
+    }
+}
+
+impl Program {
+    /// Evaluates the program for every record of the batch, in order.
+    ///
+    /// ```
+    /// use scimap::{Batch, Context, Program, Value};
+    ///
+    /// let program = Program::compile(r#"Join(" ", [givenName], [surname])"#).unwrap();
+    /// let records = serde_json::json!([
+    ///     {"givenName": "John", "surname": "Doe"},
+    ///     {"givenName": "Zoë"},
+    /// ]);
+    /// let batch = Batch::from_json(records.as_array().unwrap()).unwrap();
+    /// let results = program.eval_batch(&batch, &Context::default());
+    /// assert_eq!(results[0], Ok(Value::str("John Doe")));
+    /// assert_eq!(results[1], Ok(Value::str("Zoë")));
+    /// ```
+    pub fn eval_batch<'a>(&'a self, batch: &'a Batch, ctx: &Context) -> Vec<Result<Value<'a>, EvalError>> {
+        let mut results = Vec::with_capacity(batch.len());
+        self.eval_each(batch, ctx, |_, result| results.push(result));
+        results
+    }
+
+    /// Evaluates the program for every record of the batch, handing each result to
+    /// `sink` with its record index, without collecting them.
+    pub fn eval_each<'a>(
+        &'a self,
+        batch: &'a Batch,
+        ctx: &Context,
+        mut sink: impl FnMut(usize, Result<Value<'a>, EvalError>),
+    ) {
+        let binding = Binding::new(self, batch);
+        let mut stack = Vec::with_capacity(self.max_stack + 1);
+        for row in 0..batch.len() {
+            stack.clear();
+            let result = self.run(batch, &binding, row, &mut stack, ctx).map_err(|(pc, fault)| self.error(pc, fault));
+            sink(row, result);
+        }
+    }
+
+    fn run<'a>(
+        &'a self,
+        batch: &'a Batch,
+        binding: &Binding,
+        row: usize,
+        stack: &mut Vec<Value<'a>>,
+        ctx: &Context,
+    ) -> Result<Value<'a>, (usize, Fault)> {
+        let mut pc = 0;
+        loop {
+            match self.code[pc] {
+                Op::Null => stack.push(Value::Null),
+                Op::Const(i) => stack.push(self.consts[i as usize].reborrow()),
+                Op::Load(slot) => stack.push(match binding.0[slot as usize] {
+                    Some(column) => batch.get(column, row),
+                    None => Value::Null,
+                }),
+                Op::Call { f, site, argc } => {
+                    let base = stack.len() - argc as usize;
+                    let args = &mut stack[base..];
+                    let result = if args.iter().any(|v| matches!(v, Value::Ignored)) {
+                        Value::Ignored
+                    } else {
+                        let prepared = &self.sites[site as usize].prepared;
+                        f(&mut Args { values: args, prepared, ctx }).map_err(|fault| (pc, fault))?
+                    };
+                    stack.truncate(base);
+                    stack.push(result);
+                }
+                Op::Compare(op) => {
+                    let rhs = stack.pop().expect("compare has two operands");
+                    let lhs = stack.pop().expect("compare has two operands");
+                    let result = match (&lhs, &rhs) {
+                        (Value::Ignored, _) | (_, Value::Ignored) => Value::Ignored,
+                        _ => Value::Bool(compare(op, &lhs, &rhs).map_err(|f| (pc, f))?),
+                    };
+                    stack.push(result);
+                }
+                Op::JumpIfIgnored(target) => {
+                    if matches!(stack.last(), Some(Value::Ignored)) {
+                        pc = target as usize;
+                        continue;
+                    }
+                }
+                Op::JumpIfFalse(target) => {
+                    let condition = stack.pop().expect("a condition was pushed");
+                    if !truth(&condition).map_err(|f| (pc, f))? {
+                        pc = target as usize;
+                        continue;
+                    }
+                }
+                Op::Jump(target) => {
+                    pc = target as usize;
+                    continue;
+                }
+                Op::JumpIfNotNull(target) => {
+                    if stack.last().is_some_and(|v| !v.is_null()) {
+                        pc = target as usize;
+                        continue;
+                    }
+                    stack.pop();
+                }
+                Op::SwitchTable(t) => {
+                    let source = stack.pop().expect("a switch source was pushed");
+                    let table = &self.tables[t as usize];
+                    let key = switch_text(&source).map_err(|f| (pc, f))?;
+                    pc = table.targets.get(&*key).map_or(table.default, |&t| t) as usize;
+                    continue;
+                }
+                Op::Case(target) => {
+                    let key = stack.pop().expect("a case key was pushed");
+                    let source = stack.last().expect("a switch source is below its keys");
+                    let matched = switch_text(source).map_err(|f| (pc, f))? == switch_text(&key).map_err(|f| (pc, f))?;
+                    if matched {
+                        stack.pop();
+                        pc = target as usize;
+                        continue;
+                    }
+                }
+                Op::Pop => {
+                    stack.pop();
+                }
+                Op::Return => return Ok(stack.pop().expect("a program leaves its result on the stack")),
+            }
+            pc += 1;
+        }
+    }
+
+    /// Attaches the location of the failing instruction (or argument) to a fault.
+    fn error(&self, pc: usize, fault: Fault) -> EvalError {
+        let (span, message) = match (self.code[pc], fault.arg) {
+            (Op::Call { site, .. }, Some(arg)) => {
+                let site = &self.sites[site as usize];
+                let param = site.function.param(arg).name;
+                let span = site.arg_spans.get(arg).copied().unwrap_or(site.span);
+                (span, format!("{}: argument `{param}` {}", site.function.name, fault.message))
+            }
+            (Op::Call { site, .. }, None) => {
+                let site = &self.sites[site as usize];
+                (site.span, format!("{}: {}", site.function.name, fault.message))
+            }
+            _ => (self.spans[pc], fault.message),
+        };
+        EvalError(Box::new(Diagnostic::error(fault.code, message).at(span, "evaluation failed here")))
+    }
+}
+
+/// The text a Switch compares: null matches the key `""`.
+fn switch_text<'v>(value: &'v Value<'_>) -> Result<std::borrow::Cow<'v, str>, Fault> {
+    match value {
+        Value::Null | Value::Ignored => Ok("".into()),
+        Value::List(_) => Err(Fault { code: Code::Type, arg: None, message: "Switch compares single values, not a multi-valued value".into() }),
+        other => Ok(other.as_text().unwrap_or_default()),
+    }
+}
+
+fn truth(value: &Value<'_>) -> Result<bool, Fault> {
+    let fail = |what: String| Fault { code: Code::Type, arg: None, message: format!("the condition must be True or False, not {what}") };
+    match functions::to_bool(value) {
+        Ok(Some(b)) => Ok(b),
+        Ok(None) => Err(Fault {
+            code: Code::NullComparison,
+            arg: None,
+            message: "the condition is null; Entra fails IIF conditions over missing values".into(),
+        }),
+        Err(kind) => Err(fail(kind)),
+    }
+}
+
+/// Comparison as Entra does it: numbers numerically, date-times in time, anything else
+/// as exact (case-sensitive, ordinal) text. A null side fails, as documented for IIF.
+fn compare(op: CmpOp, lhs: &Value<'_>, rhs: &Value<'_>) -> Result<bool, Fault> {
+    if lhs.is_null() || rhs.is_null() {
+        return Err(Fault {
+            code: Code::NullComparison,
+            arg: None,
+            message: "comparison with a null value; Entra fails a condition over a missing attribute".into(),
+        });
+    }
+    let ordering = match (lhs, rhs) {
+        (Value::List(_), _) | (_, Value::List(_)) => {
+            return Err(Fault { code: Code::Type, arg: None, message: "cannot compare a multi-valued value".into() })
+        }
+        (Value::DateTime(a), Value::DateTime(b)) => a.cmp(b),
+        (Value::Bool(a), other) | (other, Value::Bool(a)) if bool_of(other).is_some() => {
+            let b = bool_of(other).expect("checked");
+            let ord = a.cmp(&b);
+            if matches!(lhs, Value::Bool(_)) {
+                ord
+            } else {
+                ord.reverse()
+            }
+        }
+        _ => match (number_of(lhs), number_of(rhs)) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            _ => lhs.as_text().unwrap_or_default().cmp(&rhs.as_text().unwrap_or_default()),
+        },
+    };
+    Ok(match op {
+        CmpOp::Eq => ordering == Ordering::Equal,
+        CmpOp::Ne => ordering != Ordering::Equal,
+        CmpOp::Lt => ordering == Ordering::Less,
+        CmpOp::Le => ordering != Ordering::Greater,
+        CmpOp::Gt => ordering == Ordering::Greater,
+        CmpOp::Ge => ordering != Ordering::Less,
+    })
+}
+
+fn bool_of(value: &Value<'_>) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::Str(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::Str(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+/// Integers, and strings that are exactly an integer (`"42"`, `"-7"`).
+fn number_of(value: &Value<'_>) -> Option<i64> {
+    match value {
+        Value::Int(n) => Some(*n),
+        Value::Str(s) if !s.is_empty() && s.trim() == &**s => s.parse().ok(),
+        _ => None,
+    }
+}
