@@ -18,7 +18,10 @@ pub struct RecordError {
 
 impl RecordError {
     fn new(path: impl Into<String>, message: impl Into<String>) -> RecordError {
-        RecordError { path: path.into(), message: message.into() }
+        RecordError {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -52,7 +55,10 @@ impl Batch {
     pub fn from_json(records: &[Json]) -> Result<Batch, RecordError> {
         let mut builder = BatchBuilder::default();
         for (i, record) in records.iter().enumerate() {
-            builder.push_json(record).map_err(|e| RecordError { path: format!("$[{i}]{}", &e.path[1..]), ..e })?;
+            builder.push_json(record).map_err(|e| RecordError {
+                path: format!("$[{i}]{}", &e.path[1..]),
+                ..e
+            })?;
         }
         Ok(builder.finish())
     }
@@ -83,12 +89,12 @@ impl Batch {
     pub(crate) fn get(&self, column: u32, row: usize) -> Value<'_> {
         match self.cells[column as usize * self.rows + row] {
             Cell::Null => Value::Null,
-            Cell::Str { start, len } => {
-                Value::Str(Cow::Borrowed(&self.text[start as usize..start as usize + len as usize]))
-            }
-            Cell::List { start, len } => {
-                Value::List(List::Borrowed(&self.lists[start as usize..start as usize + len as usize]))
-            }
+            Cell::Str { start, len } => Value::Str(Cow::Borrowed(
+                &self.text[start as usize..start as usize + len as usize],
+            )),
+            Cell::List { start, len } => Value::List(List::Borrowed(
+                &self.lists[start as usize..start as usize + len as usize],
+            )),
         }
     }
 
@@ -116,14 +122,24 @@ impl BatchBuilder {
     /// (`{"definition": …, "properties": [{"key", "value"}]}`) is accepted too.
     pub fn push_json(&mut self, record: &Json) -> Result<(), RecordError> {
         let Json::Object(map) = record else {
-            return Err(RecordError::new("$", format!("a record must be a JSON object, not {}", json_kind(record))));
+            return Err(RecordError::new(
+                "$",
+                format!("a record must be a JSON object, not {}", json_kind(record)),
+            ));
         };
         let row = self.batch.rows;
         if let Some(properties) = graph_properties(map) {
             for (i, property) in properties.iter().enumerate() {
-                let key = property["key"].as_str().expect("checked by graph_properties");
+                let key = property["key"]
+                    .as_str()
+                    .expect("checked by graph_properties");
                 let path = format!("$.properties[{i}].value");
-                self.set(row, key, property.get("value").unwrap_or(&Json::Null), &path)?;
+                self.set(
+                    row,
+                    key,
+                    property.get("value").unwrap_or(&Json::Null),
+                    &path,
+                )?;
             }
         } else {
             for (key, value) in map {
@@ -159,26 +175,41 @@ impl BatchBuilder {
                 continue;
             }
             let text = scalar_text(item).ok_or_else(|| {
-                RecordError::new(format!("{path}[{i}]"), "values of a multi-valued attribute must be strings")
+                RecordError::new(
+                    format!("{path}[{i}]"),
+                    "values of a multi-valued attribute must be strings",
+                )
             })?;
-            self.batch.lists.push(Value::Str(Cow::Owned(text.into_owned())));
+            self.batch
+                .lists
+                .push(Value::Str(Cow::Owned(text.into_owned())));
         }
         let len = self.batch.lists.len() - start;
         if len == 0 {
             return Ok(Cell::Null);
         }
-        let start = u32::try_from(start).map_err(|_| RecordError::new(path, "batch holds too many values"))?;
-        Ok(Cell::List { start, len: len as u32 })
+        let start = u32::try_from(start)
+            .map_err(|_| RecordError::new(path, "batch holds too many values"))?;
+        Ok(Cell::List {
+            start,
+            len: len as u32,
+        })
     }
 
     fn text(&mut self, text: &str, path: &str) -> Result<Cell, RecordError> {
         let start = self.batch.text.len();
         let fits = u32::try_from(start + text.len()).is_ok();
         if !fits {
-            return Err(RecordError::new(path, "batch text exceeds 4 GiB; split the input into smaller batches"));
+            return Err(RecordError::new(
+                path,
+                "batch text exceeds 4 GiB; split the input into smaller batches",
+            ));
         }
         self.batch.text.push_str(text);
-        Ok(Cell::Str { start: start as u32, len: text.len() as u32 })
+        Ok(Cell::Str {
+            start: start as u32,
+            len: text.len() as u32,
+        })
     }
 
     fn column(&mut self, key: &str) -> usize {
@@ -206,7 +237,9 @@ impl BatchBuilder {
 fn graph_properties(map: &serde_json::Map<String, Json>) -> Option<&Vec<Json>> {
     let properties = map.get("properties")?.as_array()?;
     let only_graph_keys = map.keys().all(|k| k == "properties" || k == "definition");
-    let all_pairs = properties.iter().all(|p| p.get("key").is_some_and(Json::is_string));
+    let all_pairs = properties
+        .iter()
+        .all(|p| p.get("key").is_some_and(Json::is_string));
     (only_graph_keys && all_pairs).then_some(properties)
 }
 
@@ -238,12 +271,20 @@ mod tests {
 
     #[test]
     fn columns_are_padded_with_null() {
-        let batch = Batch::from_json(&[json!({"a": "1"}), json!({"b": ["x", "y"]}), json!({"a": 5, "c": true})]).unwrap();
+        let batch = Batch::from_json(&[
+            json!({"a": "1"}),
+            json!({"b": ["x", "y"]}),
+            json!({"a": 5, "c": true}),
+        ])
+        .unwrap();
         assert_eq!(batch.value(0, "a"), Value::str("1"));
         assert_eq!(batch.value(1, "a"), Value::Null);
         assert_eq!(batch.value(2, "a"), Value::str("5"));
         assert_eq!(batch.value(2, "c"), Value::str("True"));
-        assert_eq!(batch.value(1, "b"), Value::list(vec![Value::str("x"), Value::str("y")]));
+        assert_eq!(
+            batch.value(1, "b"),
+            Value::list(vec![Value::str("x"), Value::str("y")])
+        );
         assert_eq!(batch.value(2, "b"), Value::Null);
     }
 

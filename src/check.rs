@@ -27,10 +27,18 @@ impl Checked {
 }
 
 pub(crate) fn check(expr: &Expr) -> Checked {
-    let mut checker = Checker { calls: FxHashMap::default(), diagnostics: Vec::new() };
+    let mut checker = Checker {
+        calls: FxHashMap::default(),
+        diagnostics: Vec::new(),
+    };
     checker.expr(expr, true, None);
-    checker.diagnostics.sort_by_key(|d| (d.span().map_or(0, |s| s.start), !d.is_error()));
-    Checked { calls: checker.calls, diagnostics: checker.diagnostics }
+    checker
+        .diagnostics
+        .sort_by_key(|d| (d.span().map_or(0, |s| s.start), !d.is_error()));
+    Checked {
+        calls: checker.calls,
+        diagnostics: checker.diagnostics,
+    }
 }
 
 struct Checker {
@@ -47,7 +55,9 @@ impl Checker {
                 self.expr(&cmp.lhs, false, None);
                 self.expr(&cmp.rhs, false, None);
             }
-            ExprKind::Ident(name) if !matches!(kind, Some(Kind::Enum(_))) => self.ident(name, expr.span),
+            ExprKind::Ident(name) if !matches!(kind, Some(Kind::Enum(_))) => {
+                self.ident(name, expr.span)
+            }
             _ => {}
         }
     }
@@ -75,12 +85,21 @@ impl Checker {
         let before = self.error_count();
         self.arity(function, call, span);
         for (i, arg) in call.args.iter().enumerate() {
-            let param = function.param(i);
+            let Some(param) = function.param(i) else {
+                // Surplus arguments: the arity error covers them; still check inside.
+                if let Some(expr) = &arg.expr {
+                    self.expr(expr, false, None);
+                }
+                continue;
+            };
             match &arg.expr {
                 None if !param.optional => self.diagnostics.push(
-                    Diagnostic::error(Code::MissingArgument, format!("{} needs its `{}` argument", function.name, param.name))
-                        .at(arg.span, format!("`{}` is left empty here", param.name))
-                        .help(function.signature()),
+                    Diagnostic::error(
+                        Code::MissingArgument,
+                        format!("{} needs its `{}` argument", function.name, param.name),
+                    )
+                    .at(arg.span, format!("`{}` is left empty here", param.name))
+                    .help(function.signature()),
                 ),
                 None => {}
                 Some(expr) => {
@@ -98,8 +117,14 @@ impl Checker {
         }
         if matches!(function.implementation, Implementation::Planned) {
             self.diagnostics.push(
-                Diagnostic::error(Code::NotImplemented, format!("scimap cannot evaluate {} yet", function.name))
-                    .at(call.name_span, "known to Entra, not yet evaluated by scimap"),
+                Diagnostic::error(
+                    Code::NotImplemented,
+                    format!("scimap cannot evaluate {} yet", function.name),
+                )
+                .at(
+                    call.name_span,
+                    "known to Entra, not yet evaluated by scimap",
+                ),
             );
         }
         self.warn_patterns(function, call);
@@ -115,20 +140,37 @@ impl Checker {
     fn prepare(&mut self, function: &'static Function, call: &Call, span: Span) {
         let args: Vec<Option<&Expr>> = call.args.iter().map(|a| a.expr.as_ref()).collect();
         let arg_spans: Vec<Span> = call.args.iter().map(|a| a.span).collect();
-        let site = Site { args: &args, arg_spans: &arg_spans, call_span: span };
+        let site = Site {
+            args: &args,
+            arg_spans: &arg_spans,
+            call_span: span,
+        };
         match functions::prepare(function, &site) {
             Ok(prepared) => {
-                self.calls.insert(call.name_span.start, Resolved { function, prepared });
+                self.calls
+                    .insert(call.name_span.start, Resolved { function, prepared });
             }
             Err(d) => self.diagnostics.push(d),
         }
     }
 
     fn unknown_function(&mut self, call: &Call) {
-        let mut d = Diagnostic::error(Code::UnknownFunction, format!("unknown function `{}`", call.name))
-            .at(call.name_span, "not a function of Entra's expression language");
-        if let Some(f) = crate::functions::FUNCTIONS.iter().find(|f| f.name.eq_ignore_ascii_case(&call.name)) {
-            d = d.help(format!("function names are case-sensitive: did you mean `{}`?", f.name));
+        let mut d = Diagnostic::error(
+            Code::UnknownFunction,
+            format!("unknown function `{}`", call.name),
+        )
+        .at(
+            call.name_span,
+            "not a function of Entra's expression language",
+        );
+        if let Some(f) = crate::functions::FUNCTIONS
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(&call.name))
+        {
+            d = d.help(format!(
+                "function names are case-sensitive: did you mean `{}`?",
+                f.name
+            ));
         } else if let Some(f) = suggest(&call.name) {
             d = d.help(format!("did you mean `{}`?", f.name));
         }
@@ -140,18 +182,33 @@ impl Checker {
         if function.accepts_arity(n) {
             return;
         }
-        let given = if n == 1 { "1 was given".to_string() } else { format!("{n} were given") };
+        let given = if n == 1 {
+            "1 was given".to_string()
+        } else {
+            format!("{n} were given")
+        };
         let mut d = Diagnostic::error(
             Code::Arity,
-            format!("{} takes {}, but {given}", function.name, function.arity_text()),
+            format!(
+                "{} takes {}, but {given}",
+                function.name,
+                function.arity_text()
+            ),
         )
-        .at(span, format!("{} here", if n == 1 { "1 argument".into() } else { format!("{n} arguments") }))
+        .at(
+            span,
+            format!(
+                "{} here",
+                if n == 1 {
+                    "1 argument".into()
+                } else {
+                    format!("{n} arguments")
+                }
+            ),
+        )
         .help(function.signature());
-        if function.name == "Switch" && n % 2 == 1 {
-            d = d.help(format!(
-                "{}; Switch takes the source, the default (which may be left empty), then key/value pairs",
-                function.signature()
-            ));
+        if function.name == "Switch" {
+            d = d.help("Switch takes the source, the default (its slot may be left empty), then key/value pairs");
         }
         self.diagnostics.push(d);
     }
@@ -159,25 +216,39 @@ impl Checker {
     /// Constants that can never be what the parameter needs.
     fn literal_kind(&mut self, function: &Function, param: &functions::Param, expr: &Expr) {
         let problem = match (&param.kind, &expr.kind) {
-            (Kind::Number, ExprKind::Str(s)) if functions::parse_int(s).is_none() => {
-                Some(format!("`{}` must be a whole number, not \"{s}\"", param.name))
-            }
-            (Kind::Boolean, ExprKind::Str(s)) if functions::parse_bool(s).is_none() => {
-                Some(format!("`{}` must be True or False, not \"{s}\"", param.name))
-            }
-            (Kind::Enum(names), ExprKind::Ident(s) | ExprKind::Str(s)) if !names.contains(&&**s) => {
-                Some(format!("`{}` must be one of {}, not `{s}`", param.name, names.join(", ")))
+            (Kind::Number, ExprKind::Str(s)) if functions::parse_int(s).is_none() => Some(format!(
+                "`{}` must be a whole number, not \"{s}\"",
+                param.name
+            )),
+            (Kind::Boolean, ExprKind::Str(s)) if functions::parse_bool(s).is_none() => Some(
+                format!("`{}` must be True or False, not \"{s}\"", param.name),
+            ),
+            (Kind::Enum(names), ExprKind::Ident(s) | ExprKind::Str(s))
+                if !names.contains(&&**s) =>
+            {
+                Some(format!(
+                    "`{}` must be one of {}, not `{s}`",
+                    param.name,
+                    names.join(", ")
+                ))
             }
             (Kind::Enum(names), ExprKind::Int(n)) if *n < 0 || *n as usize >= names.len() => {
-                Some(format!("`{}` must be one of {}, not {n}", param.name, names.join(", ")))
+                Some(format!(
+                    "`{}` must be one of {}, not {n}",
+                    param.name,
+                    names.join(", ")
+                ))
             }
             _ => None,
         };
         if let Some(message) = problem {
             self.diagnostics.push(
-                Diagnostic::error(Code::ArgumentKind, format!("wrong kind of argument to {}", function.name))
-                    .at(expr.span, message)
-                    .help(function.signature()),
+                Diagnostic::error(
+                    Code::ArgumentKind,
+                    format!("wrong kind of argument to {}", function.name),
+                )
+                .at(expr.span, message)
+                .help(function.signature()),
             );
         }
     }
@@ -225,12 +296,21 @@ impl Checker {
     fn duplicate_keys(&mut self, call: &Call) {
         let mut seen: Vec<(&str, Span)> = Vec::new();
         for arg in call.args.iter().skip(2).step_by(2) {
-            let Some(Expr { kind: ExprKind::Str(key), span }) = &arg.expr else { continue };
+            let Some(Expr {
+                kind: ExprKind::Str(key),
+                span,
+            }) = &arg.expr
+            else {
+                continue;
+            };
             match seen.iter().find(|(k, _)| k == &&**key) {
                 Some((_, first)) => self.diagnostics.push(
-                    Diagnostic::warning(Code::DuplicateKey, format!("the key \"{key}\" appears twice"))
-                        .at(*span, "this case can never be chosen")
-                        .with(*first, "the first one wins"),
+                    Diagnostic::warning(
+                        Code::DuplicateKey,
+                        format!("the key \"{key}\" appears twice"),
+                    )
+                    .at(*span, "this case can never be chosen")
+                    .with(*first, "the first one wins"),
                 ),
                 None => seen.push((key, *span)),
             }
@@ -242,13 +322,18 @@ impl Checker {
 /// or a presence test of `[x]`.
 fn presence_test(condition: &Expr) -> Option<&Expr> {
     match &condition.kind {
-        ExprKind::Compare(cmp) if matches!(cmp.op, CmpOp::Eq | CmpOp::Ne) => match (&cmp.lhs.kind, &cmp.rhs.kind) {
-            (ExprKind::Attr(_), ExprKind::Str(s)) if s.is_empty() => Some(&cmp.lhs),
-            (ExprKind::Str(s), ExprKind::Attr(_)) if s.is_empty() => Some(&cmp.rhs),
-            _ => None,
-        },
+        ExprKind::Compare(cmp) if matches!(cmp.op, CmpOp::Eq | CmpOp::Ne) => {
+            match (&cmp.lhs.kind, &cmp.rhs.kind) {
+                (ExprKind::Attr(_), ExprKind::Str(s)) if s.is_empty() => Some(&cmp.lhs),
+                (ExprKind::Str(s), ExprKind::Attr(_)) if s.is_empty() => Some(&cmp.rhs),
+                _ => None,
+            }
+        }
         ExprKind::Call(call) if matches!(&*call.name, "IsPresent" | "IsNull" | "IsNullOrEmpty") => {
-            call.args.first().and_then(|a| a.expr.as_ref()).filter(|e| matches!(e.kind, ExprKind::Attr(_)))
+            call.args
+                .first()
+                .and_then(|a| a.expr.as_ref())
+                .filter(|e| matches!(e.kind, ExprKind::Attr(_)))
         }
         _ => None,
     }
@@ -277,14 +362,22 @@ mod tests {
 
     fn codes(src: &str) -> Vec<Code> {
         let parsed = crate::syntax::parse(src).expect("parses");
-        check(&parsed.expr).diagnostics.iter().map(|d| d.code).collect()
+        check(&parsed.expr)
+            .diagnostics
+            .iter()
+            .map(|d| d.code)
+            .collect()
     }
 
     #[test]
     fn collects_every_error() {
         assert_eq!(
             codes(r#"Jion(" ", Mid([a], "x", 1), Lefty("a", 1))"#),
-            [Code::UnknownFunction, Code::ArgumentKind, Code::UnknownFunction]
+            [
+                Code::UnknownFunction,
+                Code::ArgumentKind,
+                Code::UnknownFunction
+            ]
         );
     }
 
@@ -300,7 +393,10 @@ mod tests {
     fn identifiers_only_where_expected() {
         assert!(codes(r#"InStr("a", "b", 1, vbTextCompare)"#).is_empty());
         assert_eq!(codes(r#"InStr("a", "b", 1, vbFoo)"#), [Code::ArgumentKind]);
-        assert_eq!(codes(r#"Append(vbTextCompare, "b")"#), [Code::UnknownIdentifier]);
+        assert_eq!(
+            codes(r#"Append(vbTextCompare, "b")"#),
+            [Code::UnknownIdentifier]
+        );
     }
 
     #[test]
@@ -311,14 +407,29 @@ mod tests {
 
     #[test]
     fn replace_modes_and_regexes() {
-        assert_eq!(codes(r#"Replace([a], "x", "y", , "z", , )"#), [Code::ReplaceMode]);
-        assert_eq!(codes(r#"Replace([a], , "(", , "z", , )"#), [Code::InvalidRegex]);
-        assert_eq!(codes(r#"Replace([a], , "(?<g>x)", "h", "z", , )"#), [Code::InvalidRegex]);
+        assert_eq!(
+            codes(r#"Replace([a], "x", "y", , "z", , )"#),
+            [Code::ReplaceMode]
+        );
+        assert_eq!(
+            codes(r#"Replace([a], , "(", , "z", , )"#),
+            [Code::InvalidRegex]
+        );
+        assert_eq!(
+            codes(r#"Replace([a], , "(?<g>x)", "h", "z", , )"#),
+            [Code::InvalidRegex]
+        );
     }
 
     #[test]
     fn documented_pitfalls_warn() {
-        assert_eq!(codes(r#"IIF([country]="","Other",[country])"#), [Code::UnreliablePattern]);
-        assert_eq!(codes(r#"Switch([a], "d", "k", "1", "k", "2")"#), [Code::DuplicateKey]);
+        assert_eq!(
+            codes(r#"IIF([country]="","Other",[country])"#),
+            [Code::UnreliablePattern]
+        );
+        assert_eq!(
+            codes(r#"Switch([a], "d", "k", "1", "k", "2")"#),
+            [Code::DuplicateKey]
+        );
     }
 }

@@ -16,7 +16,10 @@ pub struct Span {
 
 impl Span {
     pub fn new(start: usize, end: usize) -> Span {
-        Span { start: start as u32, end: end as u32 }
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
     }
 
     pub fn range(self) -> std::ops::Range<usize> {
@@ -24,7 +27,10 @@ impl Span {
     }
 
     pub fn to(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 }
 
@@ -136,22 +142,39 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(code: Code, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Error, code, message: message.into(), labels: Vec::new(), help: None }
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            labels: Vec::new(),
+            help: None,
+        }
     }
 
     pub fn warning(code: Code, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
+        }
     }
 
     /// The primary label: where the problem is.
     pub fn at(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
-        self.labels.push(Label { span, message: message.into(), primary: true });
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+            primary: true,
+        });
         self
     }
 
     /// A secondary label: context for the problem.
     pub fn with(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
-        self.labels.push(Label { span, message: message.into(), primary: false });
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+            primary: false,
+        });
         self
     }
 
@@ -166,7 +189,11 @@ impl Diagnostic {
 
     /// The span of the primary label, if any.
     pub fn span(&self) -> Option<Span> {
-        self.labels.iter().find(|l| l.primary).or(self.labels.first()).map(|l| l.span)
+        self.labels
+            .iter()
+            .find(|l| l.primary)
+            .or(self.labels.first())
+            .map(|l| l.span)
     }
 
     /// Renders the diagnostic as a source snippet with underlines, like rustc.
@@ -177,11 +204,17 @@ impl Diagnostic {
         };
         let mut snippet = Snippet::source(source).path(origin);
         for label in &self.labels {
-            let kind = if label.primary { AnnotationKind::Primary } else { AnnotationKind::Context };
+            let kind = if label.primary {
+                AnnotationKind::Primary
+            } else {
+                AnnotationKind::Context
+            };
             let range = clamp(label.span, source);
             snippet = snippet.annotation(kind.span(range).label(label.message.as_str()));
         }
-        let title = level.primary_title(self.message.as_str()).id(self.code.as_str());
+        let title = level
+            .primary_title(self.message.as_str())
+            .id(self.code.as_str());
         let mut group = Group::with_title(title);
         if !self.labels.is_empty() {
             group = group.element(snippet);
@@ -190,7 +223,11 @@ impl Diagnostic {
             group = group.element(Level::HELP.message(help.as_str()));
         }
         let report: [Group<'_>; 1] = [group];
-        let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+        let renderer = if color {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
         renderer.render(&report).to_string()
     }
 }
@@ -198,7 +235,11 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.span() {
-            Some(span) => write!(f, "{} at {}..{}: {}", self.code, span.start, span.end, self.message),
+            Some(span) => write!(
+                f,
+                "{} at {}..{}: {}",
+                self.code, span.start, span.end, self.message
+            ),
             None => write!(f, "{}: {}", self.code, self.message),
         }
     }
@@ -233,7 +274,11 @@ impl Diagnostics {
     }
 
     pub fn render(&self, source: &str, origin: &str, color: bool) -> String {
-        self.0.iter().map(|d| d.render(source, origin, color)).collect::<Vec<_>>().join("\n")
+        self.0
+            .iter()
+            .map(|d| d.render(source, origin, color))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 

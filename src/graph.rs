@@ -54,7 +54,10 @@ pub struct PublicError {
 
 impl From<&Diagnostic> for PublicError {
     fn from(d: &Diagnostic) -> PublicError {
-        PublicError { code: d.code.as_str().to_string(), message: d.message.clone() }
+        PublicError {
+            code: d.code.as_str().to_string(),
+            message: d.message.clone(),
+        }
     }
 }
 
@@ -64,7 +67,12 @@ impl From<&Diagnostic> for PublicError {
 /// with `left` and `right` parameters.
 pub fn mapping_source(expr: &Expr, source: &str) -> AttributeMappingSource {
     let text = crate::syntax::slice(source, expr.span).to_string();
-    let leaf = |name: String, kind| AttributeMappingSource { expression: text.clone(), name, parameters: Vec::new(), kind };
+    let leaf = |name: String, kind| AttributeMappingSource {
+        expression: text.clone(),
+        name,
+        parameters: Vec::new(),
+        kind,
+    };
     match &expr.kind {
         ExprKind::Attr(name) => leaf(name.to_string(), SourceKind::Attribute),
         ExprKind::Str(value) => leaf(value.to_string(), SourceKind::Constant),
@@ -73,8 +81,14 @@ pub fn mapping_source(expr: &Expr, source: &str) -> AttributeMappingSource {
             expression: text.clone(),
             name: cmp.op.symbol().to_string(),
             parameters: vec![
-                Parameter { key: "left".into(), value: mapping_source(&cmp.lhs, source) },
-                Parameter { key: "right".into(), value: mapping_source(&cmp.rhs, source) },
+                Parameter {
+                    key: "left".into(),
+                    value: mapping_source(&cmp.lhs, source),
+                },
+                Parameter {
+                    key: "right".into(),
+                    value: mapping_source(&cmp.rhs, source),
+                },
             ],
             kind: SourceKind::Function,
         },
@@ -86,11 +100,21 @@ pub fn mapping_source(expr: &Expr, source: &str) -> AttributeMappingSource {
                 .enumerate()
                 .filter_map(|(i, arg)| {
                     let value = arg.expr.as_ref()?;
-                    let key = function.map_or_else(|| format!("{}", i + 1), |f| f.param(i).graph_key.to_string());
-                    Some(Parameter { key, value: mapping_source(value, source) })
+                    let key = function
+                        .and_then(|f| f.param(i))
+                        .map_or_else(|| format!("{}", i + 1), |p| p.graph_key.to_string());
+                    Some(Parameter {
+                        key,
+                        value: mapping_source(value, source),
+                    })
                 })
                 .collect();
-            AttributeMappingSource { expression: text.clone(), name: call.name.to_string(), parameters, kind: SourceKind::Function }
+            AttributeMappingSource {
+                expression: text.clone(),
+                name: call.name.to_string(),
+                parameters,
+                kind: SourceKind::Function,
+            }
         }
     }
 }
@@ -98,7 +122,9 @@ pub fn mapping_source(expr: &Expr, source: &str) -> AttributeMappingSource {
 /// What Graph's `parseExpression` would answer for this expression and record (the
 /// first record of `batch`; an empty batch evaluates over an empty record).
 pub fn parse_expression(source: &str, batch: &Batch, ctx: &Context) -> ParseExpressionResponse {
-    let parsed_expression = crate::syntax::parse(source).ok().map(|p| mapping_source(&p.expr, source));
+    let parsed_expression = crate::syntax::parse(source)
+        .ok()
+        .map(|p| mapping_source(&p.expr, source));
     let program = match Program::compile(source) {
         Ok(program) => program,
         Err(diagnostics) => {
@@ -118,10 +144,20 @@ pub fn parse_expression(source: &str, batch: &Batch, ctx: &Context) -> ParseExpr
     } else {
         batch
     };
-    let result = program.eval_batch(batch, ctx).into_iter().next().expect("the batch has a record");
+    let result = program
+        .eval_batch(batch, ctx)
+        .into_iter()
+        .next()
+        .expect("the batch has a record");
     let (evaluation_succeeded, evaluation_result, error) = match result {
         Ok(value) => (true, value.to_strings(), None),
         Err(e) => (false, Vec::new(), Some(PublicError::from(e.diagnostic()))),
     };
-    ParseExpressionResponse { parsing_succeeded: true, evaluation_succeeded, evaluation_result, parsed_expression, error }
+    ParseExpressionResponse {
+        parsing_succeeded: true,
+        evaluation_succeeded,
+        evaluation_result,
+        parsed_expression,
+        error,
+    }
 }

@@ -120,7 +120,13 @@ impl<'a> Value<'a> {
     pub fn into_owned(self) -> Value<'static> {
         match self {
             Value::Str(s) => Value::Str(Cow::Owned(s.into_owned())),
-            Value::List(items) => Value::List(List::Owned(items.into_vec().into_iter().map(Value::into_owned).collect())),
+            Value::List(items) => Value::List(List::Owned(
+                items
+                    .into_vec()
+                    .into_iter()
+                    .map(Value::into_owned)
+                    .collect(),
+            )),
             Value::Null => Value::Null,
             Value::Ignored => Value::Ignored,
             Value::Bool(b) => Value::Bool(b),
@@ -146,7 +152,10 @@ impl<'a> Value<'a> {
     pub fn to_strings(&self) -> Vec<String> {
         match self {
             Value::List(items) => items.iter().flat_map(|v| v.to_strings()).collect(),
-            other => other.as_text().map(|s| vec![s.into_owned()]).unwrap_or_default(),
+            other => other
+                .as_text()
+                .map(|s| vec![s.into_owned()])
+                .unwrap_or_default(),
         }
     }
 
@@ -160,7 +169,9 @@ impl<'a> Value<'a> {
             Value::Int(n) => serde_json::Value::from(*n),
             Value::Str(s) => serde_json::Value::String(s.to_string()),
             Value::DateTime(t) => serde_json::Value::String(format_entra_datetime(*t)),
-            Value::List(items) => serde_json::Value::Array(items.iter().filter_map(Value::to_json).collect()),
+            Value::List(items) => {
+                serde_json::Value::Array(items.iter().filter_map(Value::to_json).collect())
+            }
         })
     }
 }
@@ -195,7 +206,16 @@ pub fn format_entra_datetime(t: Timestamp) -> String {
         12 => (12, "PM"),
         _ => (hour - 12, "PM"),
     };
-    format!("{}/{}/{} {}:{:02}:{:02} {}", dt.month(), dt.day(), dt.year(), h12, dt.minute(), dt.second(), tt)
+    format!(
+        "{}/{}/{} {}:{:02}:{:02} {}",
+        dt.month(),
+        dt.day(),
+        dt.year(),
+        h12,
+        dt.minute(),
+        dt.second(),
+        tt
+    )
 }
 
 #[cfg(test)]

@@ -11,13 +11,21 @@ const MAX_INPUT_BYTES: u64 = 64 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error("cannot read {name}: {source}")]
-    Io { name: String, source: std::io::Error },
+    Io {
+        name: String,
+        source: std::io::Error,
+    },
     #[error("{name} is larger than {} MiB", MAX_INPUT_BYTES >> 20)]
     TooLarge { name: String },
     #[error("{name}: not valid UTF-8 (byte {offset})")]
     Utf8 { name: String, offset: usize },
     #[error("{name}:{line}:{column}: invalid JSON: {message}")]
-    Json { name: String, line: usize, column: usize, message: String },
+    Json {
+        name: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("{name}: {message}")]
     NotRecord { name: String, message: String },
     #[error("{name}: {error}")]
@@ -28,7 +36,9 @@ impl InputError {
     /// `file:line:column` or `file: $.json.path`, for machine-readable output.
     pub fn location(&self) -> Option<String> {
         match self {
-            InputError::Json { name, line, column, .. } => Some(format!("{name}:{line}:{column}")),
+            InputError::Json {
+                name, line, column, ..
+            } => Some(format!("{name}:{line}:{column}")),
             InputError::Record { name, error } => Some(format!("{name}: {}", error.path)),
             InputError::Utf8 { name, offset } => Some(format!("{name}: byte {offset}")),
             _ => None,
@@ -39,9 +49,14 @@ impl InputError {
 /// Reads the record for `eval`: a file, `-` for standard input, or nothing (an empty
 /// record). The record must be one JSON object.
 pub fn read_record(path: Option<&str>) -> Result<Batch, InputError> {
-    let Some(path) = path else { return Ok(Batch::from_json(&[serde_json::json!({})]).expect("{} is a record")) };
+    let Some(path) = path else {
+        return Ok(Batch::from_json(&[serde_json::json!({})]).expect("{} is a record"));
+    };
     let (name, bytes) = read_bytes(path)?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| InputError::Utf8 { name: name.clone(), offset: e.valid_up_to() })?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| InputError::Utf8 {
+        name: name.clone(),
+        offset: e.valid_up_to(),
+    })?;
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| InputError::Json {
         name: name.clone(),
         line: e.line(),
@@ -52,14 +67,25 @@ pub fn read_record(path: Option<&str>) -> Result<Batch, InputError> {
         let message = format!("a record must be a JSON object, not {}", json_kind(&value));
         return Err(InputError::NotRecord { name, message });
     }
-    Batch::from_json(std::slice::from_ref(&value))
-        .map_err(|error| InputError::Record { name, error: RecordError { path: format!("${}", &error.path[4..]), ..error } })
+    Batch::from_json(std::slice::from_ref(&value)).map_err(|error| InputError::Record {
+        name,
+        error: RecordError {
+            path: format!("${}", &error.path[4..]),
+            ..error
+        },
+    })
 }
 
 fn read_bytes(path: &str) -> Result<(String, Vec<u8>), InputError> {
     let mut bytes = Vec::new();
     let (name, result) = if path == "-" {
-        ("<stdin>".to_string(), std::io::stdin().lock().take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes))
+        (
+            "<stdin>".to_string(),
+            std::io::stdin()
+                .lock()
+                .take(MAX_INPUT_BYTES + 1)
+                .read_to_end(&mut bytes),
+        )
     } else {
         let name = path.to_string();
         match std::fs::File::open(path) {
@@ -67,7 +93,10 @@ fn read_bytes(path: &str) -> Result<(String, Vec<u8>), InputError> {
             Err(source) => return Err(InputError::Io { name, source }),
         }
     };
-    result.map_err(|source| InputError::Io { name: name.clone(), source })?;
+    result.map_err(|source| InputError::Io {
+        name: name.clone(),
+        source,
+    })?;
     if bytes.len() as u64 > MAX_INPUT_BYTES {
         return Err(InputError::TooLarge { name });
     }

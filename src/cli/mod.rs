@@ -12,7 +12,11 @@ use serde_json::{json, Value as Json};
 use crate::{graph, Batch, Context, Diagnostic, Diagnostics, Program, Value};
 
 #[derive(Parser)]
-#[command(name = "scimap", version, about = "Entra ID attribute-mapping expressions, offline.")]
+#[command(
+    name = "scimap",
+    version,
+    about = "Entra ID attribute-mapping expressions, offline."
+)]
 struct Cli {
     /// When to color diagnostics.
     #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
@@ -79,7 +83,12 @@ pub fn main() -> ExitCode {
         Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
     let outcome = match cli.command {
-        Command::Eval { expression, record, json, format } => {
+        Command::Eval {
+            expression,
+            record,
+            json,
+            format,
+        } => {
             let format = if json { Format::Json } else { format };
             eval(&expression, record.as_deref(), format, color)
         }
@@ -106,11 +115,22 @@ fn eval(source: &str, record: Option<&str>, format: Format, color: bool) -> Outc
     let ctx = Context::default();
     if format == Format::Graph {
         let response = graph::parse_expression(source, &batch, &ctx);
-        print_json(&serde_json::to_value(&response).expect("responses serialize"), true);
-        return if response.evaluation_succeeded { Outcome::Ok } else { Outcome::EvalError };
+        print_json(
+            &serde_json::to_value(&response).expect("responses serialize"),
+            true,
+        );
+        return if response.evaluation_succeeded {
+            Outcome::Ok
+        } else {
+            Outcome::EvalError
+        };
     }
     render_warnings(source, program.warnings(), color);
-    let result = program.eval_batch(&batch, &ctx).into_iter().next().expect("a record was read");
+    let result = program
+        .eval_batch(&batch, &ctx)
+        .into_iter()
+        .next()
+        .expect("a record was read");
     match (result, format) {
         (Ok(Value::Ignored), Format::Json) => print_json(&json!({"ignored": true}), false),
         (Ok(value), Format::Json) => print_json(&json!({"value": value.to_json()}), false),
@@ -165,9 +185,14 @@ fn report_check(source: &str, diagnostics: &Diagnostics, format: Format, color: 
     match format {
         Format::Human => eprintln!("{}", diagnostics.render(source, ORIGIN, color)),
         Format::Json => {
-            let first = diagnostics.first_error().expect("a failed check has an error");
+            let first = diagnostics
+                .first_error()
+                .expect("a failed check has an error");
             let all: Vec<Json> = diagnostics.0.iter().map(error_json).collect();
-            print_json(&json!({"error": error_json(first), "diagnostics": all}), false);
+            print_json(
+                &json!({"error": error_json(first), "diagnostics": all}),
+                false,
+            );
         }
         Format::Graph => {
             let response = graph::parse_expression(source, &Batch::default(), &Context::default());
@@ -221,7 +246,11 @@ fn render_warnings(source: &str, warnings: &[Diagnostic], color: bool) {
 }
 
 fn print_json(value: &Json, pretty: bool) {
-    let text = if pretty { serde_json::to_string_pretty(value) } else { serde_json::to_string(value) };
+    let text = if pretty {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    };
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = writeln!(stdout, "{}", text.expect("JSON values serialize"));

@@ -22,7 +22,11 @@ pub enum Op {
     Load(u32),
     /// Pop `argc` arguments, call a native function, push its result. Any ignored
     /// argument makes the result ignored without calling.
-    Call { f: NativeFn, site: u32, argc: u32 },
+    Call {
+        f: NativeFn,
+        site: u32,
+        argc: u32,
+    },
     /// Pop two values, push the comparison's boolean.
     Compare(CmpOp),
     /// If the top of the stack is an ignored flow, jump (keeping it).
@@ -93,13 +97,22 @@ impl Program {
     /// Errors for attributes the expression reads that are missing from `known` while
     /// a name differing only in case is there: Entra's attribute names are
     /// case-sensitive, so `[Description]` never reads `description`.
-    pub fn unknown_attributes<'n>(&self, known: impl IntoIterator<Item = &'n str> + Clone) -> Vec<Diagnostic> {
+    pub fn unknown_attributes<'n>(
+        &self,
+        known: impl IntoIterator<Item = &'n str> + Clone,
+    ) -> Vec<Diagnostic> {
         let mut found = Vec::new();
         for (slot, name) in self.slots.iter().enumerate() {
             if known.clone().into_iter().any(|k| k == &**name) {
                 continue;
             }
-            let Some(near) = known.clone().into_iter().find(|k| k.eq_ignore_ascii_case(name)) else { continue };
+            let Some(near) = known
+                .clone()
+                .into_iter()
+                .find(|k| k.eq_ignore_ascii_case(name))
+            else {
+                continue;
+            };
             let span = self.first_load(slot as u32).unwrap_or_default();
             found.push(
                 Diagnostic::error(crate::diagnostic::Code::UnknownAttribute, format!("unknown attribute `{name}`"))
@@ -111,7 +124,10 @@ impl Program {
     }
 
     fn first_load(&self, slot: u32) -> Option<Span> {
-        self.code.iter().position(|op| matches!(op, Op::Load(s) if *s == slot)).map(|pc| self.spans[pc])
+        self.code
+            .iter()
+            .position(|op| matches!(op, Op::Load(s) if *s == slot))
+            .map(|pc| self.spans[pc])
     }
 
     /// Whether the expression uses `Redact`, so logs must not show its result.
@@ -122,7 +138,8 @@ impl Program {
     /// A stable, human-readable listing of the bytecode.
     pub fn disassemble(&self) -> String {
         let mut out = String::new();
-        self.write_listing(&mut out).expect("writing to a String cannot fail");
+        self.write_listing(&mut out)
+            .expect("writing to a String cannot fail");
         out
     }
 
@@ -153,10 +170,18 @@ impl Program {
             write!(out, "  {pc:04}  ")?;
             match *op {
                 Op::Null => writeln!(out, "null"),
-                Op::Const(i) => writeln!(out, "const      {i:<5} ; {}", const_text(&self.consts[i as usize])),
+                Op::Const(i) => writeln!(
+                    out,
+                    "const      {i:<5} ; {}",
+                    const_text(&self.consts[i as usize])
+                ),
                 Op::Load(i) => writeln!(out, "load       {i:<5} ; [{}]", self.slots[i as usize]),
                 Op::Call { site, argc, .. } => {
-                    writeln!(out, "call       {}/{argc}", self.sites[site as usize].function.name)
+                    writeln!(
+                        out,
+                        "call       {}/{argc}",
+                        self.sites[site as usize].function.name
+                    )
                 }
                 Op::Compare(cmp) => writeln!(out, "compare    {}", cmp.symbol()),
                 Op::JumpIfIgnored(t) => writeln!(out, "jump.ign   {t:04}"),
@@ -182,6 +207,8 @@ fn const_text(value: &Value<'_>) -> String {
 
 impl fmt::Debug for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Program").field("source", &self.source).finish_non_exhaustive()
+        f.debug_struct("Program")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
     }
 }

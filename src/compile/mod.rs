@@ -69,20 +69,51 @@ impl Compiler {
     }
 
     fn finish(mut self, warnings: Vec<crate::diagnostic::Diagnostic>) -> Program {
-        debug_assert!(self.jumps_go_forward(), "a backward jump would break the evaluation bound");
+        debug_assert!(
+            self.jumps_go_forward(),
+            "a backward jump would break the evaluation bound"
+        );
+        self.drop_unused_constants();
         self.program.warnings = warnings;
         self.program
     }
 
+    /// Folding leaves the constants it consumed behind; renumber the ones still used.
+    fn drop_unused_constants(&mut self) {
+        let mut renumber = vec![None; self.program.consts.len()];
+        let mut kept = Vec::new();
+        for op in &mut self.program.code {
+            if let Op::Const(i) = op {
+                let new = *renumber[*i as usize].get_or_insert_with(|| {
+                    kept.push(std::mem::take(&mut self.program.consts[*i as usize]));
+                    kept.len() as u32 - 1
+                });
+                *i = new;
+            }
+        }
+        self.program.consts = kept;
+    }
+
     fn jumps_go_forward(&self) -> bool {
-        let tables_ok = self.program.tables.iter().all(|t| t.targets.values().all(|&x| x > 0));
+        let tables_ok = self
+            .program
+            .tables
+            .iter()
+            .all(|t| t.targets.values().all(|&x| x > 0));
         tables_ok
-            && self.program.code.iter().enumerate().all(|(pc, op)| match *op {
-                Op::Jump(t) | Op::JumpIfFalse(t) | Op::JumpIfIgnored(t) | Op::JumpIfNotNull(t) | Op::Case(t) => {
-                    t as usize > pc
-                }
-                _ => true,
-            })
+            && self
+                .program
+                .code
+                .iter()
+                .enumerate()
+                .all(|(pc, op)| match *op {
+                    Op::Jump(t)
+                    | Op::JumpIfFalse(t)
+                    | Op::JumpIfIgnored(t)
+                    | Op::JumpIfNotNull(t)
+                    | Op::Case(t) => t as usize > pc,
+                    _ => true,
+                })
     }
 
     fn here(&self) -> u32 {
@@ -107,7 +138,11 @@ impl Compiler {
     fn patch(&mut self, at: usize) {
         let here = self.here();
         match &mut self.program.code[at] {
-            Op::Jump(t) | Op::JumpIfFalse(t) | Op::JumpIfIgnored(t) | Op::JumpIfNotNull(t) | Op::Case(t) => *t = here,
+            Op::Jump(t)
+            | Op::JumpIfFalse(t)
+            | Op::JumpIfIgnored(t)
+            | Op::JumpIfNotNull(t)
+            | Op::Case(t) => *t = here,
             _ => unreachable!("only jumps are patched"),
         }
     }
@@ -160,7 +195,11 @@ impl Compiler {
     }
 
     fn call(&mut self, call: &Call, span: Span) {
-        let resolved = self.checked.calls.remove(&call.name_span.start).expect("the checker resolved every call");
+        let resolved = self
+            .checked
+            .calls
+            .remove(&call.name_span.start)
+            .expect("the checker resolved every call");
         match resolved.function.implementation {
             Implementation::Special(Special::Iif) => self.iif(call, span),
             Implementation::Special(Special::Switch) => self.switch(call, span),
@@ -181,7 +220,9 @@ impl Compiler {
                 self.emit(Op::Call { f, site, argc }, span);
                 self.fold(start);
             }
-            Implementation::Planned => unreachable!("the checker rejects functions that are not implemented"),
+            Implementation::Planned => {
+                unreachable!("the checker rejects functions that are not implemented")
+            }
         }
     }
 
@@ -189,8 +230,12 @@ impl Compiler {
     /// its result. A call that fails is kept, so the error surfaces with its span.
     fn fold(&mut self, start: usize) {
         let code = &self.program.code[start..];
-        let Some((Op::Call { f, site, argc }, args)) = code.split_last() else { return };
-        if args.len() != *argc as usize || !args.iter().all(|op| matches!(op, Op::Const(_) | Op::Null)) {
+        let Some((Op::Call { f, site, argc }, args)) = code.split_last() else {
+            return;
+        };
+        if args.len() != *argc as usize
+            || !args.iter().all(|op| matches!(op, Op::Const(_) | Op::Null))
+        {
             return;
         }
         let mut values: Vec<Value<'_>> = args
@@ -205,7 +250,12 @@ impl Compiler {
         }
         let ctx = Context::default();
         let prepared = &self.program.sites[*site as usize].prepared;
-        let result = f(&mut Args { values: &mut values, prepared, ctx: &ctx }).map(Value::into_owned);
+        let result = f(&mut Args {
+            values: &mut values,
+            prepared,
+            ctx: &ctx,
+        })
+        .map(Value::into_owned);
         let Ok(result) = result else { return };
         let span = self.program.spans[self.program.spans.len() - 1];
         self.program.code.truncate(start);
@@ -218,7 +268,7 @@ impl Compiler {
     fn iif(&mut self, call: &Call, span: Span) {
         self.arg(call, 0);
         let ignored = self.emit(Op::JumpIfIgnored(0), span);
-        let to_else = self.emit(Op::JumpIfFalse(0), span);
+        let to_else = self.emit(Op::JumpIfFalse(0), call.args[0].span);
         self.arg(call, 1);
         let to_end = self.emit(Op::Jump(0), span);
         self.depth -= 1;
@@ -252,15 +302,21 @@ impl Compiler {
         match keys {
             Some(keys) if keys.len() >= TABLE_MIN_CASES => {
                 let table = self.program.tables.len() as u32;
-                self.program.tables.push(SwitchTable { targets: FxHashMap::default(), default: 0 });
-                self.emit(Op::SwitchTable(table), span);
+                self.program.tables.push(SwitchTable {
+                    targets: FxHashMap::default(),
+                    default: 0,
+                });
+                self.emit(Op::SwitchTable(table), call.args[0].span);
                 self.program.tables[table as usize].default = self.here();
                 self.arg(call, 1);
                 exits.push(self.emit(Op::Jump(0), span));
                 for (key, &k) in keys.into_iter().zip(&pairs) {
                     self.depth -= 1;
                     let target = self.here();
-                    self.program.tables[table as usize].targets.entry(key.into()).or_insert(target);
+                    self.program.tables[table as usize]
+                        .targets
+                        .entry(key.into())
+                        .or_insert(target);
                     self.arg(call, k + 1);
                     exits.push(self.emit(Op::Jump(0), span));
                 }
@@ -268,7 +324,7 @@ impl Compiler {
             _ => {
                 for &k in &pairs {
                     self.arg(call, k);
-                    case_jumps.push(self.emit(Op::Case(0), call.args[k].span));
+                    case_jumps.push(self.emit(Op::Case(0), call.args[0].span));
                 }
                 self.emit(Op::Pop, span);
                 self.arg(call, 1);
@@ -322,8 +378,16 @@ mod tests {
             let program = Program::compile(src).unwrap();
             let max_target = program.code.len() as u32;
             for (pc, op) in program.code.iter().enumerate() {
-                if let Op::Jump(t) | Op::JumpIfFalse(t) | Op::JumpIfIgnored(t) | Op::JumpIfNotNull(t) | Op::Case(t) = *op {
-                    assert!(t as usize > pc && t < max_target, "{src}: jump at {pc} to {t}");
+                if let Op::Jump(t)
+                | Op::JumpIfFalse(t)
+                | Op::JumpIfIgnored(t)
+                | Op::JumpIfNotNull(t)
+                | Op::Case(t) = *op
+                {
+                    assert!(
+                        t as usize > pc && t < max_target,
+                        "{src}: jump at {pc} to {t}"
+                    );
                 }
             }
         }

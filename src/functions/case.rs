@@ -29,7 +29,9 @@ impl Culture {
         let language = parts.next().unwrap_or_default();
         let well_formed = (2..=8).contains(&language.len())
             && language.chars().all(|c| c.is_ascii_alphabetic())
-            && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+            && parts.all(|p| {
+                (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric())
+            });
         if !well_formed {
             return Err(format!("{name:?} is not a culture name such as en-US"));
         }
@@ -45,8 +47,9 @@ pub(super) fn prepare(site: &Site<'_>) -> Result<Culture, Diagnostic> {
         return Ok(Culture::Invariant);
     }
     match site.literal(1) {
-        Some(name) => Culture::parse(name)
-            .map_err(|msg| Diagnostic::error(Code::ArgumentKind, "invalid culture").at(site.span(1), msg)),
+        Some(name) => Culture::parse(name).map_err(|msg| {
+            Diagnostic::error(Code::ArgumentKind, "invalid culture").at(site.span(1), msg)
+        }),
         None => Ok(Culture::Dynamic),
     }
 }
@@ -84,10 +87,19 @@ fn single(mut chars: impl Iterator<Item = char>) -> Option<char> {
 
 /// Maps every character, reusing the buffer when the text is owned and ASCII.
 fn map_case<'a>(text: Cow<'a, str>, culture: Culture, upper: bool) -> Cow<'a, str> {
-    let map = |c| if upper { upper_char(c, culture) } else { lower_char(c, culture) };
+    let map = |c| {
+        if upper {
+            upper_char(c, culture)
+        } else {
+            lower_char(c, culture)
+        }
+    };
     if text.is_ascii() && culture == Culture::Invariant {
-        let unchanged =
-            if upper { !text.bytes().any(|b| b.is_ascii_lowercase()) } else { !text.bytes().any(|b| b.is_ascii_uppercase()) };
+        let unchanged = if upper {
+            !text.bytes().any(|b| b.is_ascii_lowercase())
+        } else {
+            !text.bytes().any(|b| b.is_ascii_uppercase())
+        };
         if unchanged {
             return text;
         }
@@ -107,12 +119,16 @@ fn map_case<'a>(text: Cow<'a, str>, culture: Culture, upper: bool) -> Cow<'a, st
 
 pub fn to_lower<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
     let culture = culture(args)?;
-    Ok(args.text(0)?.map_or(Value::Null, |s| Value::Str(map_case(s, culture, false))))
+    Ok(args
+        .text(0)?
+        .map_or(Value::Null, |s| Value::Str(map_case(s, culture, false))))
 }
 
 pub fn to_upper<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
     let culture = culture(args)?;
-    Ok(args.text(0)?.map_or(Value::Null, |s| Value::Str(map_case(s, culture, true))))
+    Ok(args
+        .text(0)?
+        .map_or(Value::Null, |s| Value::Str(map_case(s, culture, true))))
 }
 
 /// Lower-cases, then upper-cases the first letter of every word.
@@ -123,7 +139,9 @@ pub fn to_upper<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
 pub fn pcase<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
     let source = args.text(0)?;
     let separators = args.text(1)?;
-    let Some(source) = source else { return Ok(Value::Null) };
+    let Some(source) = source else {
+        return Ok(Value::Null);
+    };
     let mut out = String::with_capacity(source.len());
     let mut in_word = false;
     for c in source.chars() {
@@ -131,7 +149,11 @@ pub fn pcase<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
         match &separators {
             Some(seps) => {
                 let sep = seps.contains(c);
-                out.push(if !sep && !in_word { upper_char(lower, Culture::Invariant) } else { lower });
+                out.push(if !sep && !in_word {
+                    upper_char(lower, Culture::Invariant)
+                } else {
+                    lower
+                });
                 in_word = !sep;
             }
             None => {
@@ -161,13 +183,20 @@ mod tests {
     fn title(s: &str) -> String {
         let mut values = [Value::string(s.to_string())];
         let ctx = crate::vm::Context::default();
-        let mut args = Args { values: &mut values, prepared: &super::super::Prepared::None, ctx: &ctx };
+        let mut args = Args {
+            values: &mut values,
+            prepared: &super::super::Prepared::None,
+            ctx: &ctx,
+        };
         pcase(&mut args).unwrap().to_string()
     }
 
     #[test]
     fn title_case_like_dotnet() {
-        assert_eq!(title("PABLO GONSALVES (SECOND)"), "Pablo Gonsalves (Second)");
+        assert_eq!(
+            title("PABLO GONSALVES (SECOND)"),
+            "Pablo Gonsalves (Second)"
+        );
         assert_eq!(title("o'neil"), "O'neil");
         assert_eq!(title("1st place"), "1St Place");
         assert_eq!(title("jean-luc"), "Jean-Luc");
@@ -175,7 +204,10 @@ mod tests {
 
     #[test]
     fn simple_case_mapping() {
-        assert_eq!(map_case("straße".into(), Culture::Invariant, true), "STRAßE");
+        assert_eq!(
+            map_case("straße".into(), Culture::Invariant, true),
+            "STRAßE"
+        );
         assert_eq!(map_case("İI".into(), Culture::Invariant, false), "ii");
         assert_eq!(map_case("İI".into(), Culture::Turkic, false), "iı");
         assert_eq!(map_case("i".into(), Culture::Turkic, true), "İ");

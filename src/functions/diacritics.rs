@@ -20,7 +20,9 @@ fn plain(c: char) -> Option<&'static str> {
         'ï' | 'î' | 'ì' | 'í' | 'ı' | 'ī' => "i",
         'ľ' | 'ł' | 'ḹ' | 'ḻ' => "l",
         'ñ' | 'ń' | 'ň' | 'ṉ' => "n",
-        'ö' | 'ò' | 'ő' | 'õ' | 'ô' | 'ó' | 'ō' | 'ṓ' | 'ṑ' | 'ȫ' | 'ǭ' | 'ȭ' | 'ȱ' => "o",
+        'ö' | 'ò' | 'ő' | 'õ' | 'ô' | 'ó' | 'ō' | 'ṓ' | 'ṑ' | 'ȫ' | 'ǭ' | 'ȭ' | 'ȱ' => {
+            "o"
+        }
         'ø' => "oe",
         'ř' | 'ṟ' | 'ṝ' => "r",
         'ß' => "ss",
@@ -38,7 +40,9 @@ fn plain(c: char) -> Option<&'static str> {
 fn takes_macron(c: char) -> Option<&'static str> {
     match c {
         'œ' => Some("oe"),
-        'a' | 'c' | 'd' | 'e' | 'g' | 'i' | 'l' | 'n' | 'o' | 'r' | 's' | 't' | 'u' | 'y' | 'z' => Some(""),
+        'a' | 'c' | 'd' | 'e' | 'g' | 'i' | 'l' | 'n' | 'o' | 'r' | 's' | 't' | 'u' | 'y' | 'z' => {
+            Some("")
+        }
         _ => plain(c),
     }
 }
@@ -48,7 +52,9 @@ fn is_macron(c: char) -> bool {
 }
 
 pub fn normalize<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
-    let Some(source) = args.text(0)? else { return Ok(Value::Null) };
+    let Some(source) = args.text(0)? else {
+        return Ok(Value::Null);
+    };
     if source.is_ascii() {
         return Ok(Value::Str(source));
     }
@@ -66,7 +72,12 @@ pub(crate) fn normalize_str(source: &str) -> String {
             'ẞ' => None,
             _ => plain(lower),
         };
-        let with_macron = chars.peek().copied().is_some_and(is_macron).then(|| takes_macron(lower)).flatten();
+        let with_macron = chars
+            .peek()
+            .copied()
+            .is_some_and(is_macron)
+            .then(|| takes_macron(lower))
+            .flatten();
         match replacement.or(with_macron) {
             Some(text) if text.is_empty() => out.push(c),
             Some(text) if is_upper => out.extend(text.chars().map(|ch| ch.to_ascii_uppercase())),

@@ -35,7 +35,11 @@ pub fn is_string<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
 
 pub fn ignore_flow_if_null_or_empty<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
     let value = args.take(0);
-    Ok(if value.is_null_or_empty() { Value::Ignored } else { value })
+    Ok(if value.is_null_or_empty() {
+        Value::Ignored
+    } else {
+        value
+    })
 }
 
 /// The value itself: redaction applies to provisioning logs, which read

@@ -118,35 +118,56 @@ impl Function {
     pub fn accepts_arity(&self, n: usize) -> bool {
         let fixed = self.params.len() - self.repeat;
         if self.repeat == 0 {
-            let required = self.params.iter().rposition(|p| !p.optional).map_or(0, |i| i + 1);
+            let required = self
+                .params
+                .iter()
+                .rposition(|p| !p.optional)
+                .map_or(0, |i| i + 1);
             (required..=fixed).contains(&n)
         } else {
             n >= fixed + self.min_repeats * self.repeat && (n - fixed) % self.repeat == 0
         }
     }
 
-    /// The parameter the `index`-th argument binds to.
-    pub fn param(&self, index: usize) -> &'static Param {
+    /// The parameter the `index`-th argument binds to; `None` past the last parameter
+    /// of a function whose arguments do not repeat.
+    pub fn param(&self, index: usize) -> Option<&'static Param> {
         let fixed = self.params.len() - self.repeat;
         if index < fixed || self.repeat == 0 {
-            &self.params[index.min(self.params.len() - 1)]
+            self.params.get(index)
         } else {
-            &self.params[fixed + (index - fixed) % self.repeat]
+            self.params.get(fixed + (index - fixed) % self.repeat)
         }
     }
 
     /// `Name(a, b, c1, ...)`, for messages and the reference.
     pub fn signature(&self) -> String {
-        let fixed = self.fixed_params().iter().map(|p| if p.optional { format!("{}?", p.name) } else { p.name.to_string() });
-        let repeated = self.params[self.params.len() - self.repeat..].iter().map(|p| format!("{}…", p.name));
-        format!("{}({})", self.name, fixed.chain(repeated).collect::<Vec<_>>().join(", "))
+        let fixed = self.fixed_params().iter().map(|p| {
+            if p.optional {
+                format!("{}?", p.name)
+            } else {
+                p.name.to_string()
+            }
+        });
+        let repeated = self.params[self.params.len() - self.repeat..]
+            .iter()
+            .map(|p| format!("{}…", p.name));
+        format!(
+            "{}({})",
+            self.name,
+            fixed.chain(repeated).collect::<Vec<_>>().join(", ")
+        )
     }
 
     /// Plain-language arity for messages: "2 arguments", "2 to 4 arguments", …
     pub fn arity_text(&self) -> String {
         let fixed = self.params.len() - self.repeat;
         if self.repeat == 0 {
-            let required = self.params.iter().rposition(|p| !p.optional).map_or(0, |i| i + 1);
+            let required = self
+                .params
+                .iter()
+                .rposition(|p| !p.optional)
+                .map_or(0, |i| i + 1);
             if required == fixed {
                 plural(fixed, "argument")
             } else {
@@ -156,7 +177,10 @@ impl Function {
             format!("at least {}", plural(fixed + self.min_repeats, "argument"))
         } else {
             let min = fixed + self.min_repeats * self.repeat;
-            format!("{min} or more arguments, {fixed} then groups of {}", self.repeat)
+            format!(
+                "{fixed} arguments followed by groups of {} (at least {min} in all)",
+                self.repeat
+            )
         }
     }
 
@@ -227,15 +251,27 @@ pub struct Fault {
 
 impl Fault {
     pub fn arg(index: usize, message: impl Into<String>) -> Fault {
-        Fault { code: Code::Argument, arg: Some(index), message: message.into() }
+        Fault {
+            code: Code::Argument,
+            arg: Some(index),
+            message: message.into(),
+        }
     }
 
     pub fn kind(index: usize, message: impl Into<String>) -> Fault {
-        Fault { code: Code::Type, arg: Some(index), message: message.into() }
+        Fault {
+            code: Code::Type,
+            arg: Some(index),
+            message: message.into(),
+        }
     }
 
     pub fn limit(message: impl Into<String>) -> Fault {
-        Fault { code: Code::Limit, arg: None, message: message.into() }
+        Fault {
+            code: Code::Limit,
+            arg: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -253,7 +289,10 @@ impl<'a> Args<'a, '_> {
     }
 
     pub fn take(&mut self, i: usize) -> Value<'a> {
-        self.values.get_mut(i).map(std::mem::take).unwrap_or_default()
+        self.values
+            .get_mut(i)
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     pub fn peek(&self, i: usize) -> &Value<'a> {
@@ -267,9 +306,14 @@ impl<'a> Args<'a, '_> {
             Value::Null => Ok(None),
             Value::List(items) => Err(Fault::kind(
                 i,
-                format!("expects a single value, got a multi-valued value with {} values", items.len()),
+                format!(
+                    "expects a single value, got a multi-valued value with {} values",
+                    items.len()
+                ),
             )),
-            other => Ok(Some(Cow::Owned(other.as_text().unwrap_or_default().into_owned()))),
+            other => Ok(Some(Cow::Owned(
+                other.as_text().unwrap_or_default().into_owned(),
+            ))),
         }
     }
 
@@ -278,26 +322,35 @@ impl<'a> Args<'a, '_> {
         match self.peek(i) {
             Value::Null => Ok(None),
             Value::Int(n) => Ok(Some(*n)),
-            Value::Str(s) => parse_int(s).map(Some).ok_or_else(|| Fault::kind(i, format!("expects a number, got {s:?}"))),
-            other => Err(Fault::kind(i, format!("expects a number, got {}", other.kind()))),
+            Value::Str(s) => parse_int(s)
+                .map(Some)
+                .ok_or_else(|| Fault::kind(i, format!("expects a number, got {s:?}"))),
+            other => Err(Fault::kind(
+                i,
+                format!("expects a number, got {}", other.kind()),
+            )),
         }
     }
 
     /// A whole number that must be there.
     pub fn required_int(&mut self, i: usize) -> Result<i64, Fault> {
-        self.int(i)?.ok_or_else(|| Fault::arg(i, "is null; a number is required"))
+        self.int(i)?
+            .ok_or_else(|| Fault::arg(i, "is null; a number is required"))
     }
 
     /// A truth value; `None` for null.
     pub fn boolean(&mut self, i: usize) -> Result<Option<bool>, Fault> {
-        to_bool(self.peek(i)).map_err(|kind| Fault::kind(i, format!("expects True or False, got {kind}")))
+        to_bool(self.peek(i))
+            .map_err(|kind| Fault::kind(i, format!("expects True or False, got {kind}")))
     }
 
     /// Fails when a text about to be produced would pass the size limit.
     pub fn check_len(&self, bytes: usize) -> Result<(), Fault> {
         let max = self.ctx.limits.max_text_bytes;
         if bytes > max {
-            Err(Fault::limit(format!("the result would be {bytes} bytes, more than the limit of {max}")))
+            Err(Fault::limit(format!(
+                "the result would be {bytes} bytes, more than the limit of {max}"
+            )))
         } else {
             Ok(())
         }

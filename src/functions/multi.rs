@@ -28,8 +28,15 @@ pub fn join<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
     })
 }
 
-fn push_part(out: &mut Option<String>, separator: &str, value: &Value<'_>, args: &Args<'_, '_>) -> Result<(), Fault> {
-    let Some(text) = value.as_text() else { return Ok(()) };
+fn push_part(
+    out: &mut Option<String>,
+    separator: &str,
+    value: &Value<'_>,
+    args: &Args<'_, '_>,
+) -> Result<(), Fault> {
+    let Some(text) = value.as_text() else {
+        return Ok(());
+    };
     if text.is_empty() {
         return Ok(());
     }
@@ -49,7 +56,9 @@ fn push_part(out: &mut Option<String>, separator: &str, value: &Value<'_>, args:
 pub fn split<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
     let source = args.text(0)?;
     let delimiter = args.text(1)?.unwrap_or_default();
-    let Some(source) = source else { return Ok(Value::Null) };
+    let Some(source) = source else {
+        return Ok(Value::Null);
+    };
     if source.is_empty() {
         return Ok(Value::Null);
     }
@@ -57,7 +66,9 @@ pub fn split<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
     let mut parts = Vec::new();
     let mut push = |part: &str| -> Result<(), Fault> {
         if parts.len() == max {
-            return Err(Fault::limit(format!("Split would produce more than {max} values")));
+            return Err(Fault::limit(format!(
+                "Split would produce more than {max} values"
+            )));
         }
         parts.push(Value::string(part.trim().to_string()));
         Ok(())
@@ -103,7 +114,11 @@ pub fn remove_duplicates<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault
     Ok(match args.take(0) {
         Value::List(items) => {
             let mut seen = rustc_hash::FxHashSet::default();
-            let kept = items.iter().filter(|item| seen.insert(item.as_text())).cloned().collect::<Vec<_>>();
+            let kept = items
+                .iter()
+                .filter(|item| seen.insert(item.as_text()))
+                .cloned()
+                .collect::<Vec<_>>();
             Value::list(kept)
         }
         single => single,

@@ -5,24 +5,56 @@ use super::Kind::{self, Any, Boolean, Culture, Multi, Number, Text};
 use super::{case, diacritics, logic, multi, replace, text, Example, Function, Param, Special};
 
 const fn p(name: &'static str, kind: Kind, docs: &'static str) -> Param {
-    Param { name, graph_key: name, kind, optional: false, docs }
+    Param {
+        name,
+        graph_key: name,
+        kind,
+        optional: false,
+        docs,
+    }
 }
 
 const fn opt(name: &'static str, kind: Kind, docs: &'static str) -> Param {
-    Param { name, graph_key: name, kind, optional: true, docs }
+    Param {
+        name,
+        graph_key: name,
+        kind,
+        optional: true,
+        docs,
+    }
 }
 
 /// A parameter whose Graph key differs from the name the documentation gives it.
-const fn keyed(name: &'static str, graph_key: &'static str, kind: Kind, optional: bool, docs: &'static str) -> Param {
-    Param { name, graph_key, kind, optional, docs }
+const fn keyed(
+    name: &'static str,
+    graph_key: &'static str,
+    kind: Kind,
+    optional: bool,
+    docs: &'static str,
+) -> Param {
+    Param {
+        name,
+        graph_key,
+        kind,
+        optional,
+        docs,
+    }
 }
 
 const fn ex(expression: &'static str, record: &'static str, result: &'static str) -> Example {
-    Example { expression, record, result }
+    Example {
+        expression,
+        record,
+        result,
+    }
 }
 
 const SOURCE: Param = p("source", Any, "The value to work on, usually an attribute.");
-const SOURCE_TEXT: Param = p("source", Text, "The string to work on, usually an attribute.");
+const SOURCE_TEXT: Param = p(
+    "source",
+    Text,
+    "The string to work on, usually an attribute.",
+);
 const APP_ROLES: Param = p("source", Multi, "The `[appRoleAssignments]` attribute.");
 const COMPARE: Kind = Kind::Enum(&["vbBinaryCompare", "vbTextCompare"]);
 
@@ -34,7 +66,16 @@ const fn fixed(
     examples: &'static [Example],
     implementation: super::Implementation,
 ) -> Function {
-    Function { name, params, repeat: 0, min_repeats: 0, summary, docs, examples, implementation }
+    Function {
+        name,
+        params,
+        repeat: 0,
+        min_repeats: 0,
+        summary,
+        docs,
+        examples,
+        implementation,
+    }
 }
 
 pub static FUNCTIONS: &[Function] = &[
@@ -501,30 +542,60 @@ pub(super) fn reference_markdown() -> String {
          Graph key is the parameter's key in Microsoft Graph's `attributeMappingSource.parameters`.\n\n",
     );
     for f in FUNCTIONS {
-        let status = if matches!(f.implementation, Planned) { " (checked, not evaluated yet)" } else { "" };
-        let _ = write!(out, "- [`{}`](#{}){status}: {}\n", f.name, f.name.to_lowercase(), f.summary);
+        let status = if matches!(f.implementation, Planned) {
+            " (checked, not evaluated yet)"
+        } else {
+            ""
+        };
+        let _ = write!(
+            out,
+            "- [`{}`](#{}){status}: {}\n",
+            f.name,
+            f.name.to_lowercase(),
+            f.summary
+        );
     }
     for f in FUNCTIONS {
-        let _ = write!(out, "\n## {}\n\n`{}`\n\n{}\n\n", f.name, f.signature(), f.docs);
+        let _ = write!(
+            out,
+            "\n## {}\n\n`{}`\n\n{}\n\n",
+            f.name,
+            f.signature(),
+            f.docs
+        );
         if matches!(f.implementation, Planned) {
-            out.push_str("**Status:** the checker knows this function; scimap does not evaluate it yet.\n\n");
+            out.push_str(
+                "**Status:** the checker knows this function; scimap does not evaluate it yet.\n\n",
+            );
         }
         if !f.params.is_empty() {
             out.push_str("| Parameter | Graph key | Kind | Required | Description |\n| --- | --- | --- | --- | --- |\n");
             for (i, param) in f.params.iter().enumerate() {
                 let repeats = i >= f.params.len() - f.repeat;
-                let name = if repeats { format!("{}…", param.name) } else { param.name.to_string() };
+                let name = if repeats {
+                    format!("{}…", param.name)
+                } else {
+                    param.name.to_string()
+                };
                 let required = if param.optional { "no" } else { "yes" };
                 let kind = match param.kind {
                     Kind::Enum(names) => names.join(" / "),
                     other => other.name().to_string(),
                 };
-                let _ = writeln!(out, "| `{name}` | `{}` | {kind} | {required} | {} |", param.graph_key, param.docs);
+                let _ = writeln!(
+                    out,
+                    "| `{name}` | `{}` | {kind} | {required} | {} |",
+                    param.graph_key, param.docs
+                );
             }
             out.push('\n');
         }
         for e in f.examples {
-            let record = if e.record == "{}" { String::new() } else { format!(" with `{}`", e.record) };
+            let record = if e.record == "{}" {
+                String::new()
+            } else {
+                format!(" with `{}`", e.record)
+            };
             let _ = writeln!(out, "- `{}`{record} → `{}`", e.expression, e.result);
         }
     }

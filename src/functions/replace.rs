@@ -50,51 +50,87 @@ const MODES_HELP: &str = "Replace's forms: (source, oldValue, , , replacementVal
 
 pub(super) fn prepare(site: &Site<'_>) -> Result<Plan, Diagnostic> {
     let has = |i| site.present(i);
-    let mode = match (has(OLD), has(PATTERN), has(GROUP), has(REPLACEMENT), has(ATTRIBUTE), has(TEMPLATE)) {
+    let mode = match (
+        has(OLD),
+        has(PATTERN),
+        has(GROUP),
+        has(REPLACEMENT),
+        has(ATTRIBUTE),
+        has(TEMPLATE),
+    ) {
         (true, false, false, true, false, false) => Mode::Literal,
         (true, false, false, false, false, true) => Mode::Template,
         (false, true, false, true, false, false) => Mode::Regex,
         (false, true, true, true, false, false) => Mode::Group,
         (false, true, true, false, true, false) => Mode::GroupFromAttribute,
         _ => {
-            return Err(Diagnostic::error(Code::ReplaceMode, "these Replace arguments match none of its forms")
-                .at(site.call_span, "the filled slots decide what Replace does")
-                .help(MODES_HELP))
+            return Err(Diagnostic::error(
+                Code::ReplaceMode,
+                "these Replace arguments match none of its forms",
+            )
+            .at(site.call_span, "the filled slots decide what Replace does")
+            .help(MODES_HELP))
         }
     };
-    let find = site.literal(OLD).filter(|s| !s.is_empty()).map(|s| Finder::new(s.as_bytes()).into_owned());
+    let find = site
+        .literal(OLD)
+        .filter(|s| !s.is_empty())
+        .map(|s| Finder::new(s.as_bytes()).into_owned());
     let regex = match site.literal(PATTERN) {
-        Some(pattern) => Some(
-            compile_regex(pattern)
-                .map_err(|msg| Diagnostic::error(Code::InvalidRegex, "invalid regular expression").at(site.span(PATTERN), msg))?,
-        ),
+        Some(pattern) => Some(compile_regex(pattern).map_err(|msg| {
+            Diagnostic::error(Code::InvalidRegex, "invalid regular expression")
+                .at(site.span(PATTERN), msg)
+        })?),
         None => None,
     };
     if let (Some(regex), Some(name)) = (&regex, site.literal(GROUP)) {
         if group_index(regex, name).is_none() {
             let names: Vec<&str> = regex.capture_names().flatten().collect();
-            return Err(Diagnostic::error(Code::InvalidRegex, format!("the pattern has no group named `{name}`"))
-                .at(site.span(GROUP), "not a group of the pattern")
-                .help(if names.is_empty() {
-                    "name a group in the pattern with (?<name>...)".to_string()
-                } else {
-                    format!("its named groups: {}", names.join(", "))
-                }));
+            return Err(Diagnostic::error(
+                Code::InvalidRegex,
+                format!("the pattern has no group named `{name}`"),
+            )
+            .at(site.span(GROUP), "not a group of the pattern")
+            .help(if names.is_empty() {
+                "name a group in the pattern with (?<name>...)".to_string()
+            } else {
+                format!("its named groups: {}", names.join(", "))
+            }));
         }
     }
     let substitution = match (&regex, site.literal(REPLACEMENT)) {
         (Some(regex), Some(text)) => Some(Piece::parse(text, regex)),
         _ => None,
     };
-    Ok(Plan { mode, find, regex, substitution })
+    Ok(Plan {
+        mode,
+        find,
+        regex,
+        substitution,
+    })
 }
 
 fn compile_regex(pattern: &str) -> Result<Regex, String> {
-    RegexBuilder::new(pattern).size_limit(1 << 20).dfa_size_limit(1 << 21).build().map_err(|e| match e {
-        regex::Error::Syntax(text) => format!("{}\n(.NET features such as lookaround and backreferences are not supported)", text.trim()),
-        regex::Error::CompiledTooBig(limit) => format!("the pattern compiles to more than {limit} bytes"),
-        other => other.to_string(),
-    })
+    RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .dfa_size_limit(1 << 21)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::Syntax(text) => {
+                // The regex crate draws its own caret under the pattern; keep only the reason.
+                let reason = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("error: "))
+                    .unwrap_or(text.trim());
+                format!(
+                    "{reason} (lookaround and backreferences, which .NET has, are not supported)"
+                )
+            }
+            regex::Error::CompiledTooBig(limit) => {
+                format!("the pattern compiles to more than {limit} bytes")
+            }
+            other => other.to_string(),
+        })
 }
 
 fn group_index(regex: &Regex, name: &str) -> Option<usize> {
@@ -105,7 +141,9 @@ fn group_index(regex: &Regex, name: &str) -> Option<usize> {
 }
 
 pub fn replace<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
-    let Prepared::Replace(plan) = args.prepared else { unreachable!("Replace call sites are always prepared") };
+    let Prepared::Replace(plan) = args.prepared else {
+        unreachable!("Replace call sites are always prepared")
+    };
     match plan.mode {
         Mode::Literal => literal(args, plan),
         Mode::Template => template(args),
@@ -115,7 +153,9 @@ pub fn replace<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
 }
 
 fn literal<'a>(args: &mut Args<'a, '_>, plan: &'a Plan) -> Result<Value<'a>, Fault> {
-    let Some(source) = args.text(SOURCE)? else { return Ok(Value::Null) };
+    let Some(source) = args.text(SOURCE)? else {
+        return Ok(Value::Null);
+    };
     let old = args.text(OLD)?.unwrap_or_default();
     if old.is_empty() {
         return Err(Fault::arg(OLD, "must not be empty"));
@@ -147,36 +187,57 @@ fn literal<'a>(args: &mut Args<'a, '_>, plan: &'a Plan) -> Result<Value<'a>, Fau
 }
 
 fn template<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
-    let Some(source) = args.text(SOURCE)? else { return Ok(Value::Null) };
+    let Some(source) = args.text(SOURCE)? else {
+        return Ok(Value::Null);
+    };
     let old = args.text(OLD)?.unwrap_or_default();
-    let Some(template) = args.text(TEMPLATE)? else { return Ok(Value::Null) };
+    let Some(template) = args.text(TEMPLATE)? else {
+        return Ok(Value::Null);
+    };
     if old.is_empty() {
         return Err(Fault::arg(OLD, "must not be empty"));
     }
     let hits = template.matches(&*old).count();
     args.check_len(template.len() + hits * source.len())?;
-    Ok(if hits == 0 { Value::Str(template) } else { Value::string(template.replace(&*old, &source)) })
+    Ok(if hits == 0 {
+        Value::Str(template)
+    } else {
+        Value::string(template.replace(&*old, &source))
+    })
 }
 
 fn regex_for<'a>(args: &mut Args<'a, '_>, plan: &'a Plan) -> Result<Cow<'a, Regex>, Fault> {
     match &plan.regex {
         Some(r) => Ok(Cow::Borrowed(r)),
         None => {
-            let pattern = args.text(PATTERN)?.ok_or_else(|| Fault::arg(PATTERN, "is null"))?;
-            compile_regex(&pattern).map(Cow::Owned).map_err(|m| Fault::arg(PATTERN, m))
+            let pattern = args
+                .text(PATTERN)?
+                .ok_or_else(|| Fault::arg(PATTERN, "is null"))?;
+            compile_regex(&pattern)
+                .map(Cow::Owned)
+                .map_err(|m| Fault::arg(PATTERN, m))
         }
     }
 }
 
 fn group_of(args: &mut Args<'_, '_>, regex: &Regex) -> Result<usize, Fault> {
-    let name = args.text(GROUP)?.ok_or_else(|| Fault::arg(GROUP, "is null"))?;
-    group_index(regex, &name).ok_or_else(|| Fault::arg(GROUP, format!("the pattern has no group named `{name}`")))
+    let name = args
+        .text(GROUP)?
+        .ok_or_else(|| Fault::arg(GROUP, "is null"))?;
+    group_index(regex, &name)
+        .ok_or_else(|| Fault::arg(GROUP, format!("the pattern has no group named `{name}`")))
 }
 
 fn regex_replace<'a>(args: &mut Args<'a, '_>, plan: &'a Plan) -> Result<Value<'a>, Fault> {
-    let Some(source) = args.text(SOURCE)? else { return Ok(Value::Null) };
+    let Some(source) = args.text(SOURCE)? else {
+        return Ok(Value::Null);
+    };
     let regex = regex_for(args, plan)?;
-    let group = if plan.mode == Mode::Group { Some(group_of(args, &regex)?) } else { None };
+    let group = if plan.mode == Mode::Group {
+        Some(group_of(args, &regex)?)
+    } else {
+        None
+    };
     let runtime_pieces;
     let pieces = match &plan.substitution {
         Some(p) => p,
@@ -218,8 +279,13 @@ fn group_from_attribute<'a>(args: &mut Args<'a, '_>, plan: &'a Plan) -> Result<V
     }
     let regex = regex_for(args, plan)?;
     let group = group_of(args, &regex)?;
-    let Some(other) = args.text(ATTRIBUTE)? else { return Ok(Value::Null) };
-    let found = regex.captures(&other).and_then(|c| c.get(group)).map(|m| m.range());
+    let Some(other) = args.text(ATTRIBUTE)? else {
+        return Ok(Value::Null);
+    };
+    let found = regex
+        .captures(&other)
+        .and_then(|c| c.get(group))
+        .map(|m| m.range());
     Ok(match (found, other) {
         (None, _) => Value::Null,
         (Some(r), Cow::Borrowed(s)) => Value::str(&s[r]),
@@ -332,9 +398,15 @@ mod tests {
     fn dotnet_substitutions() {
         let p = r"(?<area>\d+)-(\d+)";
         assert_eq!(sub("${area}", p), vec![Piece::Group(1)]);
-        assert_eq!(sub("$2:$$", p), vec![Piece::Group(2), Piece::Text(":$".into())]);
+        assert_eq!(
+            sub("$2:$$", p),
+            vec![Piece::Group(2), Piece::Text(":$".into())]
+        );
         assert_eq!(sub("${nope}", p), vec![Piece::Text("${nope}".into())]);
         assert_eq!(sub("$area", p), vec![Piece::Text("$area".into())]);
-        assert_eq!(sub("$21", p), vec![Piece::Group(2), Piece::Text("1".into())]);
+        assert_eq!(
+            sub("$21", p),
+            vec![Piece::Group(2), Piece::Text("1".into())]
+        );
     }
 }

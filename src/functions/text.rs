@@ -27,7 +27,9 @@ pub fn append<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
 pub fn left<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
     let source = args.text(0)?;
     let n = args.required_int(1)?;
-    let Some(source) = source else { return Ok(Value::str("")) };
+    let Some(source) = source else {
+        return Ok(Value::str(""));
+    };
     if n < 0 {
         return Ok(Value::Str(source));
     }
@@ -41,11 +43,17 @@ pub fn mid<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
     if length < 0 {
         return Err(Fault::arg(2, format!("must not be negative, got {length}")));
     }
-    let Some(source) = source else { return Ok(Value::Null) };
+    let Some(source) = source else {
+        return Ok(Value::Null);
+    };
     if start < 1 {
         return Ok(Value::str(""));
     }
-    Ok(Value::Str(char_slice(source, start as usize - 1, length as usize)))
+    Ok(Value::Str(char_slice(
+        source,
+        start as usize - 1,
+        length as usize,
+    )))
 }
 
 /// `count` characters from character `skip` on, borrowing when the source is borrowed.
@@ -69,7 +77,9 @@ fn sub(source: Cow<'_, str>, range: std::ops::Range<usize>) -> Cow<'_, str> {
 }
 
 pub fn len<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
-    Ok(Value::Int(args.text(0)?.map_or(0, |s| s.chars().count() as i64)))
+    Ok(Value::Int(
+        args.text(0)?.map_or(0, |s| s.chars().count() as i64),
+    ))
 }
 
 pub fn cstr<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
@@ -90,10 +100,21 @@ pub fn instr<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
     let start = args.int(2)?.unwrap_or(1);
     let text_compare = compare_mode(args, 3)?;
     if start < 1 {
-        return Err(Fault::arg(2, format!("is a 1-based position and must be 1 or more, got {start}")));
+        return Err(Fault::arg(
+            2,
+            format!("is a 1-based position and must be 1 or more, got {start}"),
+        ));
     }
-    let (Some(haystack), Some(needle)) = (haystack, needle) else { return Ok(Value::Null) };
-    let fold = |c: char| if text_compare { super::case::lower_char(c, super::case::Culture::Invariant) } else { c };
+    let (Some(haystack), Some(needle)) = (haystack, needle) else {
+        return Ok(Value::Null);
+    };
+    let fold = |c: char| {
+        if text_compare {
+            super::case::lower_char(c, super::case::Culture::Invariant)
+        } else {
+            c
+        }
+    };
     let hay: Vec<char> = haystack.chars().map(fold).collect();
     let pin: Vec<char> = needle.chars().map(fold).collect();
     let from = start as usize - 1;
@@ -103,7 +124,9 @@ pub fn instr<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
     if pin.is_empty() {
         return Ok(Value::Int(start));
     }
-    let found = hay[from..].windows(pin.len()).position(|w| w == pin.as_slice());
+    let found = hay[from..]
+        .windows(pin.len())
+        .position(|w| w == pin.as_slice());
     Ok(Value::Int(found.map_or(0, |i| (from + i + 1) as i64)))
 }
 
@@ -115,7 +138,10 @@ fn compare_mode(args: &mut Args<'_, '_>, i: usize) -> Result<bool, Fault> {
         Value::Int(1) => Ok(true),
         Value::Str(s) if s == "vbBinaryCompare" || s == "0" => Ok(false),
         Value::Str(s) if s == "vbTextCompare" || s == "1" => Ok(true),
-        other => Err(Fault::arg(i, format!("must be vbBinaryCompare or vbTextCompare, got {other}"))),
+        other => Err(Fault::arg(
+            i,
+            format!("must be vbBinaryCompare or vbTextCompare, got {other}"),
+        )),
     }
 }
 
@@ -123,7 +149,9 @@ pub fn word<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
     let source = args.text(0)?;
     let n = args.required_int(1)?;
     let delimiters = args.text(2)?.unwrap_or_default();
-    let Some(source) = source else { return Ok(Value::str("")) };
+    let Some(source) = source else {
+        return Ok(Value::str(""));
+    };
     if n < 1 {
         return Ok(Value::str(""));
     }
@@ -131,20 +159,30 @@ pub fn word<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
     let mut words = source.char_indices().filter(|&(i, c)| {
         !is_delimiter(c) && source[..i].chars().next_back().is_none_or(is_delimiter)
     });
-    let Some((start, _)) = words.nth(n as usize - 1) else { return Ok(Value::str("")) };
-    let end = source[start..].find(is_delimiter).map_or(source.len(), |i| start + i);
+    let Some((start, _)) = words.nth(n as usize - 1) else {
+        return Ok(Value::str(""));
+    };
+    let end = source[start..]
+        .find(is_delimiter)
+        .map_or(source.len(), |i| start + i);
     Ok(Value::Str(sub(source, start..end)))
 }
 
 pub fn to_base64<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
-    let Some(source) = args.text(0)? else { return Ok(Value::Null) };
+    let Some(source) = args.text(0)? else {
+        return Ok(Value::Null);
+    };
     let utf16: Vec<u8> = source.encode_utf16().flat_map(u16::to_le_bytes).collect();
     args.check_len(utf16.len().div_ceil(3) * 4)?;
-    Ok(Value::string(base64::engine::general_purpose::STANDARD.encode(utf16)))
+    Ok(Value::string(
+        base64::engine::general_purpose::STANDARD.encode(utf16),
+    ))
 }
 
 pub fn to_utf8_hex<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
-    let Some(source) = args.text(0)? else { return Ok(Value::Null) };
+    let Some(source) = args.text(0)? else {
+        return Ok(Value::Null);
+    };
     args.check_len(source.len() * 2)?;
     let mut out = String::with_capacity(source.len() * 2);
     for byte in source.bytes() {

@@ -86,7 +86,8 @@ impl Expr {
     /// An indented tree, one node a line, for `scimap explain` and snapshot tests.
     pub fn pretty(&self) -> String {
         let mut out = String::new();
-        self.write_tree(&mut out, 0, "").expect("writing to a String cannot fail");
+        self.write_tree(&mut out, 0, "")
+            .expect("writing to a String cannot fail");
         out
     }
 
@@ -109,7 +110,11 @@ impl Expr {
                     let role = format!("{i}: ");
                     match &arg.expr {
                         Some(expr) => expr.write_tree(out, depth + 1, &role)?,
-                        None => writeln!(out, "{pad}  {role}(omitted) @{}..{}", arg.span.start, arg.span.end)?,
+                        None => writeln!(
+                            out,
+                            "{pad}  {role}(omitted) @{}..{}",
+                            arg.span.start, arg.span.end
+                        )?,
                     }
                 }
                 Ok(())
@@ -121,7 +126,11 @@ impl Expr {
     pub fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Expr)) {
         f(self);
         match &self.kind {
-            ExprKind::Call(call) => call.args.iter().filter_map(|a| a.expr.as_ref()).for_each(|e| e.walk(f)),
+            ExprKind::Call(call) => call
+                .args
+                .iter()
+                .filter_map(|a| a.expr.as_ref())
+                .for_each(|e| e.walk(f)),
             ExprKind::Compare(cmp) => {
                 cmp.lhs.walk(f);
                 cmp.rhs.walk(f);

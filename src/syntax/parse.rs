@@ -42,20 +42,35 @@ pub fn parse(source: &str) -> Result<Parsed, Vec<Diagnostic>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    let mut pairs = Grammar::parse(Rule::expression, source).map_err(|e| vec![syntax_error(source, e)])?;
-    let expression = pairs.next().expect("the expression rule always yields one pair");
-    let expr_pair = expression.into_inner().next().expect("an expression holds an expr");
-    let mut builder = Builder { errors: Vec::new(), warnings: Vec::new() };
+    let mut pairs =
+        Grammar::parse(Rule::expression, source).map_err(|e| vec![syntax_error(source, e)])?;
+    let expression = pairs
+        .next()
+        .expect("the expression rule always yields one pair");
+    let expr_pair = expression
+        .into_inner()
+        .next()
+        .expect("an expression holds an expr");
+    let mut builder = Builder {
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
     let expr = builder.expr(expr_pair);
     if builder.errors.is_empty() {
-        Ok(Parsed { expr, warnings: builder.warnings })
+        Ok(Parsed {
+            expr,
+            warnings: builder.warnings,
+        })
     } else {
         Err(builder.errors)
     }
 }
 
 fn char_offset(source: &str, chars: usize) -> usize {
-    source.char_indices().nth(chars).map_or(source.len(), |(i, _)| i)
+    source
+        .char_indices()
+        .nth(chars)
+        .map_or(source.len(), |(i, _)| i)
 }
 
 /// Checks strings and parentheses without the grammar, so that the usual slips get a
@@ -82,7 +97,10 @@ fn scan_delimiters(source: &str) -> Vec<Diagnostic> {
                 Some(len) if bytes[i + len] == b']' => i += len,
                 _ => errors.push(
                     Diagnostic::error(Code::UnclosedDelimiter, "unclosed `[`")
-                        .at(Span::new(i, i + 1), "this attribute reference is never closed")
+                        .at(
+                            Span::new(i, i + 1),
+                            "this attribute reference is never closed",
+                        )
                         .help("attribute references are written [name] on one line"),
                 ),
             },
@@ -94,7 +112,10 @@ fn scan_delimiters(source: &str) -> Vec<Diagnostic> {
                             Code::NestingTooDeep,
                             format!("calls are nested more than {MAX_NESTING} levels deep"),
                         )
-                        .at(Span::new(i, i + 1), format!("level {} starts here", open.len())),
+                        .at(
+                            Span::new(i, i + 1),
+                            format!("level {} starts here", open.len()),
+                        ),
                     );
                     return errors;
                 }
@@ -115,7 +136,10 @@ fn scan_delimiters(source: &str) -> Vec<Diagnostic> {
         errors.push(
             Diagnostic::error(Code::UnclosedDelimiter, "unclosed `(`")
                 .at(Span::new(at, at + 1), "this `(` is never closed")
-                .with(Span::new(source.len(), source.len()), "the expression ends here"),
+                .with(
+                    Span::new(source.len(), source.len()),
+                    "the expression ends here",
+                ),
         );
     }
     errors
@@ -162,17 +186,25 @@ fn syntax_error(source: &str, error: pest::error::Error<Rule>) -> Diagnostic {
         }
     }
     let rest = &source[pos..];
-    let word_len = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+    let word_len = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
     let token_len = match rest.chars().next() {
         None => 0,
         Some(c) if c.is_alphanumeric() || c == '_' => word_len,
         Some(c) => c.len_utf8(),
     };
     let token = &rest[..token_len];
-    let found = if token.is_empty() { "end of expression".to_string() } else { format!("`{token}`") };
+    let found = if token.is_empty() {
+        "end of expression".to_string()
+    } else {
+        format!("`{token}`")
+    };
     let expected_text = join_or(&expected);
-    let mut d = Diagnostic::error(Code::UnexpectedToken, format!("unexpected {found}"))
-        .at(Span::new(pos, pos + token_len), format!("expected {expected_text}"));
+    let mut d = Diagnostic::error(Code::UnexpectedToken, format!("unexpected {found}")).at(
+        Span::new(pos, pos + token_len),
+        format!("expected {expected_text}"),
+    );
     let wants_operand = expected.contains(&"an expression");
     d = match token {
         "'" => d.help("string constants are written in double quotes: \"text\""),
@@ -225,8 +257,17 @@ impl Builder {
                     ">" => CmpOp::Gt,
                     _ => CmpOp::Ge,
                 };
-                let rhs = self.operand(inner.next().expect("an operator is followed by an operand"));
-                Expr { kind: ExprKind::Compare(Box::new(Compare { op, op_span, lhs, rhs })), span }
+                let rhs =
+                    self.operand(inner.next().expect("an operator is followed by an operand"));
+                Expr {
+                    kind: ExprKind::Compare(Box::new(Compare {
+                        op,
+                        op_span,
+                        lhs,
+                        rhs,
+                    })),
+                    span,
+                }
             }
         }
     }
@@ -256,7 +297,14 @@ impl Builder {
                 let expr = part.into_inner().next().map(|e| self.expr(e));
                 // An empty slot's span is the whitespace between its delimiters; narrow it
                 // to a point so that labels sit where the argument would go.
-                let span = if expr.is_none() { Span { start: span.start, end: span.start } } else { span };
+                let span = if expr.is_none() {
+                    Span {
+                        start: span.start,
+                        end: span.start,
+                    }
+                } else {
+                    span
+                };
                 args.push(Arg { expr, span });
             }
         }
@@ -264,11 +312,19 @@ impl Builder {
         if args.len() == 1 && args[0].expr.is_none() {
             args.clear();
         }
-        Call { name: name.as_str().into(), name_span, args }
+        Call {
+            name: name.as_str().into(),
+            name_span,
+            args,
+        }
     }
 
     fn attribute(&mut self, pair: Pair<'_, Rule>, span: Span) -> ExprKind {
-        let name = pair.into_inner().next().expect("an attribute holds a name").as_str();
+        let name = pair
+            .into_inner()
+            .next()
+            .expect("an attribute holds a name")
+            .as_str();
         if name.trim().is_empty() {
             self.errors.push(
                 Diagnostic::error(Code::InvalidAttribute, "empty attribute name")
@@ -276,9 +332,12 @@ impl Builder {
             );
         } else if name.trim() != name {
             self.errors.push(
-                Diagnostic::error(Code::InvalidAttribute, format!("attribute name `{name}` starts or ends with spaces"))
-                    .at(span, "attribute names are matched exactly")
-                    .help(format!("write [{}]", name.trim())),
+                Diagnostic::error(
+                    Code::InvalidAttribute,
+                    format!("attribute name `{name}` starts or ends with spaces"),
+                )
+                .at(span, "attribute names are matched exactly")
+                .help(format!("write [{}]", name.trim())),
             );
         }
         ExprKind::Attr(name.into())
@@ -298,7 +357,9 @@ impl Builder {
                 out.push(c);
                 continue;
             }
-            let (_, next) = chars.next().expect("the grammar never ends a string body on a backslash");
+            let (_, next) = chars
+                .next()
+                .expect("the grammar never ends a string body on a backslash");
             match next {
                 '"' | '\\' => out.push(next),
                 other => {
@@ -308,9 +369,14 @@ impl Builder {
                     out.push(other);
                     let at = Span::new(start + i, start + i + 1 + other.len_utf8());
                     self.warnings.push(
-                        Diagnostic::warning(Code::UnknownEscape, format!("unknown escape `\\{other}` is kept as written"))
-                            .at(at, "only \\\" and \\\\ are escapes")
-                            .help(format!("write `\\\\{other}` to mean a backslash followed by `{other}`")),
+                        Diagnostic::warning(
+                            Code::UnknownEscape,
+                            format!("unknown escape `\\{other}` is kept as written"),
+                        )
+                        .at(at, "only \\\" and \\\\ are escapes")
+                        .help(format!(
+                            "write `\\\\{other}` to mean a backslash followed by `{other}`"
+                        )),
                     );
                 }
             }
@@ -353,14 +419,18 @@ mod tests {
     #[test]
     fn omitted_arguments_keep_their_positions() {
         let e = ok(r#"Replace([mail], "a", , , "b", , )"#);
-        let ExprKind::Call(call) = e.kind else { panic!() };
+        let ExprKind::Call(call) = e.kind else {
+            panic!()
+        };
         let present: Vec<bool> = call.args.iter().map(|a| a.expr.is_some()).collect();
         assert_eq!(present, [true, true, false, false, true, false, false]);
     }
 
     #[test]
     fn empty_call_has_no_arguments() {
-        let ExprKind::Call(call) = ok("Now( )").kind else { panic!() };
+        let ExprKind::Call(call) = ok("Now( )").kind else {
+            panic!()
+        };
         assert!(call.args.is_empty());
     }
 

@@ -21,7 +21,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_text_bytes: 1 << 20, max_list_len: 100_000 }
+        Limits {
+            max_text_bytes: 1 << 20,
+            max_list_len: 100_000,
+        }
     }
 }
 
@@ -62,7 +65,13 @@ struct Binding(Vec<Option<u32>>);
 
 impl Binding {
     fn new(program: &Program, batch: &Batch) -> Binding {
-        Binding(program.slots.iter().map(|name| batch.column(name)).collect())
+        Binding(
+            program
+                .slots
+                .iter()
+                .map(|name| batch.column(name))
+                .collect(),
+        )
     }
 }
 
@@ -82,7 +91,11 @@ impl Program {
     /// assert_eq!(results[0], Ok(Value::str("John Doe")));
     /// assert_eq!(results[1], Ok(Value::str("Zoë")));
     /// ```
-    pub fn eval_batch<'a>(&'a self, batch: &'a Batch, ctx: &Context) -> Vec<Result<Value<'a>, EvalError>> {
+    pub fn eval_batch<'a>(
+        &'a self,
+        batch: &'a Batch,
+        ctx: &Context,
+    ) -> Vec<Result<Value<'a>, EvalError>> {
         let mut results = Vec::with_capacity(batch.len());
         self.eval_each(batch, ctx, |_, result| results.push(result));
         results
@@ -100,7 +113,9 @@ impl Program {
         let mut stack = Vec::with_capacity(self.max_stack + 1);
         for row in 0..batch.len() {
             stack.clear();
-            let result = self.run(batch, &binding, row, &mut stack, ctx).map_err(|(pc, fault)| self.error(pc, fault));
+            let result = self
+                .run(batch, &binding, row, &mut stack, ctx)
+                .map_err(|(pc, fault)| self.error(pc, fault));
             sink(row, result);
         }
     }
@@ -129,7 +144,12 @@ impl Program {
                         Value::Ignored
                     } else {
                         let prepared = &self.sites[site as usize].prepared;
-                        f(&mut Args { values: args, prepared, ctx }).map_err(|fault| (pc, fault))?
+                        f(&mut Args {
+                            values: args,
+                            prepared,
+                            ctx,
+                        })
+                        .map_err(|fault| (pc, fault))?
                     };
                     stack.truncate(base);
                     stack.push(result);
@@ -177,7 +197,8 @@ impl Program {
                 Op::Case(target) => {
                     let key = stack.pop().expect("a case key was pushed");
                     let source = stack.last().expect("a switch source is below its keys");
-                    let matched = switch_text(source).map_err(|f| (pc, f))? == switch_text(&key).map_err(|f| (pc, f))?;
+                    let matched = switch_text(source).map_err(|f| (pc, f))?
+                        == switch_text(&key).map_err(|f| (pc, f))?;
                     if matched {
                         stack.pop();
                         pc = target as usize;
@@ -187,7 +208,11 @@ impl Program {
                 Op::Pop => {
                     stack.pop();
                 }
-                Op::Return => return Ok(stack.pop().expect("a program leaves its result on the stack")),
+                Op::Return => {
+                    return Ok(stack
+                        .pop()
+                        .expect("a program leaves its result on the stack"))
+                }
             }
             pc += 1;
         }
@@ -198,17 +223,28 @@ impl Program {
         let (span, message) = match (self.code[pc], fault.arg) {
             (Op::Call { site, .. }, Some(arg)) => {
                 let site = &self.sites[site as usize];
-                let param = site.function.param(arg).name;
+                let param = site.function.param(arg).map_or("?", |p| p.name);
                 let span = site.arg_spans.get(arg).copied().unwrap_or(site.span);
-                (span, format!("{}: argument `{param}` {}", site.function.name, fault.message))
+                (
+                    span,
+                    format!(
+                        "{}: argument `{param}` {}",
+                        site.function.name, fault.message
+                    ),
+                )
             }
             (Op::Call { site, .. }, None) => {
                 let site = &self.sites[site as usize];
-                (site.span, format!("{}: {}", site.function.name, fault.message))
+                (
+                    site.span,
+                    format!("{}: {}", site.function.name, fault.message),
+                )
             }
             _ => (self.spans[pc], fault.message),
         };
-        EvalError(Box::new(Diagnostic::error(fault.code, message).at(span, "evaluation failed here")))
+        EvalError(Box::new(
+            Diagnostic::error(fault.code, message).at(span, "evaluation failed here"),
+        ))
     }
 }
 
@@ -216,13 +252,21 @@ impl Program {
 fn switch_text<'v>(value: &'v Value<'_>) -> Result<std::borrow::Cow<'v, str>, Fault> {
     match value {
         Value::Null | Value::Ignored => Ok("".into()),
-        Value::List(_) => Err(Fault { code: Code::Type, arg: None, message: "Switch compares single values, not a multi-valued value".into() }),
+        Value::List(_) => Err(Fault {
+            code: Code::Type,
+            arg: None,
+            message: "Switch compares single values, not a multi-valued value".into(),
+        }),
         other => Ok(other.as_text().unwrap_or_default()),
     }
 }
 
 fn truth(value: &Value<'_>) -> Result<bool, Fault> {
-    let fail = |what: String| Fault { code: Code::Type, arg: None, message: format!("the condition must be True or False, not {what}") };
+    let fail = |what: String| Fault {
+        code: Code::Type,
+        arg: None,
+        message: format!("the condition must be True or False, not {what}"),
+    };
     match functions::to_bool(value) {
         Ok(Some(b)) => Ok(b),
         Ok(None) => Err(Fault {
@@ -241,12 +285,18 @@ fn compare(op: CmpOp, lhs: &Value<'_>, rhs: &Value<'_>) -> Result<bool, Fault> {
         return Err(Fault {
             code: Code::NullComparison,
             arg: None,
-            message: "comparison with a null value; Entra fails a condition over a missing attribute".into(),
+            message:
+                "comparison with a null value; Entra fails a condition over a missing attribute"
+                    .into(),
         });
     }
     let ordering = match (lhs, rhs) {
         (Value::List(_), _) | (_, Value::List(_)) => {
-            return Err(Fault { code: Code::Type, arg: None, message: "cannot compare a multi-valued value".into() })
+            return Err(Fault {
+                code: Code::Type,
+                arg: None,
+                message: "cannot compare a multi-valued value".into(),
+            })
         }
         (Value::DateTime(a), Value::DateTime(b)) => a.cmp(b),
         (Value::Bool(a), other) | (other, Value::Bool(a)) if bool_of(other).is_some() => {
@@ -260,7 +310,10 @@ fn compare(op: CmpOp, lhs: &Value<'_>, rhs: &Value<'_>) -> Result<bool, Fault> {
         }
         _ => match (number_of(lhs), number_of(rhs)) {
             (Some(a), Some(b)) => a.cmp(&b),
-            _ => lhs.as_text().unwrap_or_default().cmp(&rhs.as_text().unwrap_or_default()),
+            _ => lhs
+                .as_text()
+                .unwrap_or_default()
+                .cmp(&rhs.as_text().unwrap_or_default()),
         },
     };
     Ok(match op {

@@ -1,0 +1,235 @@
+//! The `scimap` command's contract: output shapes and exit codes.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{json, Value as Json};
+
+fn scimap(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scimap"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    pipe.write_all(stdin.unwrap_or_default())
+        .expect("stdin accepts the input");
+    drop(pipe);
+    child.wait_with_output().expect("the binary finishes")
+}
+
+/// Runs `scimap eval --json` and returns the exit code and the single JSON object printed.
+fn eval_json(expression: &str, record: Option<&str>) -> (i32, Json) {
+    let mut args = vec!["eval", "--json", expression];
+    if record.is_some() {
+        args.extend(["--record", "-"]);
+    }
+    let out = scimap(&args, record.map(str::as_bytes));
+    let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "exactly one JSON line, got {stdout:?}"
+    );
+    let value = serde_json::from_str(&stdout).expect("stdout is JSON");
+    (out.status.code().expect("exited"), value)
+}
+
+#[test]
+fn values_are_typed() {
+    assert_eq!(
+        eval_json(
+            r#"Join(" ", [a], [b])"#,
+            Some(r#"{"a": "John", "b": "Doe"}"#)
+        ),
+        (0, json!({"value": "John Doe"}))
+    );
+    assert_eq!(
+        eval_json("BitAnd(&HF, &HF7)", None),
+        (0, json!({"value": 7}))
+    );
+    assert_eq!(
+        eval_json(r#"IsPresent([x])"#, None),
+        (0, json!({"value": false}))
+    );
+    assert_eq!(
+        eval_json(r#"Split("a,b", ",")"#, None),
+        (0, json!({"value": ["a", "b"]}))
+    );
+    assert_eq!(eval_json("[missing]", None), (0, json!({"value": null})));
+}
+
+#[test]
+fn ignored_flow() {
+    assert_eq!(
+        eval_json("IgnoreFlowIfNullOrEmpty([department])", Some("{}")),
+        (0, json!({"ignored": true}))
+    );
+}
+
+#[test]
+fn evaluation_error_exits_1_with_span() {
+    let (code, out) = eval_json(r#"Mid([a], 1, -1)"#, Some(r#"{"a": "x"}"#));
+    assert_eq!(code, 1);
+    assert_eq!(out["error"]["code"], "argument");
+    assert_eq!(out["error"]["span"], json!([12, 14]));
+    assert!(out["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Mid: argument `length`"));
+}
+
+#[test]
+fn check_errors_exit_2_with_span() {
+    let (code, out) = eval_json(r#"toLower("ABC")"#, None);
+    assert_eq!(code, 2);
+    assert_eq!(out["error"]["code"], "unknown-function");
+    assert_eq!(out["error"]["span"], json!([0, 7]));
+    let (code, out) = eval_json(r#"Join(" ", [a]"#, None);
+    assert_eq!(
+        (code, out["error"]["code"].as_str()),
+        (2, Some("unclosed-delimiter"))
+    );
+    let (code, out) = eval_json(r#"Join(" , [a])"#, None);
+    assert_eq!(
+        (code, out["error"]["code"].as_str()),
+        (2, Some("unterminated-string"))
+    );
+    let (code, out) = eval_json(r#"Join(" ", [a]) ?"#, None);
+    assert_eq!((code, out["error"]["span"].clone()), (2, json!([15, 16])));
+}
+
+#[test]
+fn several_errors_are_all_reported() {
+    let (code, out) = eval_json(r#"Jion(Mid([a], "x", 1), Lefty())"#, None);
+    assert_eq!(code, 2);
+    assert_eq!(out["diagnostics"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn bad_records_exit_3() {
+    let (code, out) = eval_json("[a]", Some("{not json"));
+    assert_eq!((code, out["error"]["code"].as_str()), (3, Some("input")));
+    assert_eq!(out["error"]["location"], "<stdin>:1:2");
+    let (code, out) = eval_json("[a]", Some("[1, 2]"));
+    assert_eq!(code, 3);
+    assert!(out["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not an array"));
+    let (code, out) = eval_json("[a]", Some(r#"{"a": {"b": 1}}"#));
+    assert_eq!(
+        (code, out["error"]["location"].as_str()),
+        (3, Some("<stdin>: $.a"))
+    );
+    let out = scimap(
+        &["eval", "--json", "[a]", "--record", "-"],
+        Some(b"{\"a\": \"\xff\"}"),
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let out = scimap(
+        &["eval", "[a]", "--record", "/nonexistent/record.json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/record.json"));
+}
+
+#[test]
+fn graph_input_shape_is_accepted() {
+    let record = r#"{"definition": {"name": "User"}, "properties": [{"key": "mail", "value": "a@contoso.com"}]}"#;
+    assert_eq!(
+        eval_json("[mail]", Some(record)),
+        (0, json!({"value": "a@contoso.com"}))
+    );
+}
+
+#[test]
+fn graph_format() {
+    let out = scimap(
+        &[
+            "eval",
+            "--format",
+            "graph",
+            r#"Mid([userPrincipalName], 1, 8)"#,
+            "--record",
+            "-",
+        ],
+        Some(br#"{"userPrincipalName": "johns@contoso.com"}"#),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let response: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(response["parsingSucceeded"], true);
+    assert_eq!(response["evaluationSucceeded"], true);
+    assert_eq!(response["evaluationResult"], json!(["johns@co"]));
+    let keys: Vec<&str> = response["parsedExpression"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["source", "start", "length"]);
+    assert_eq!(
+        response["parsedExpression"]["parameters"][1]["value"],
+        json!({"expression": "1", "name": "1", "parameters": [], "type": "Constant"})
+    );
+
+    let out = scimap(&["eval", "--format", "graph", "Mid([a], 1"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let response: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(response["parsingSucceeded"], false);
+    assert_eq!(response["error"]["code"], "unclosed-delimiter");
+}
+
+#[test]
+fn human_output_renders_snippets() {
+    let out = scimap(
+        &["eval", "--color", "never", r#"Append([a], Lefty("x", 1))"#],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("error[unknown-function]: unknown function `Lefty`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("^^^^^"), "{stderr}");
+    assert!(stderr.contains("did you mean `Left`?"), "{stderr}");
+}
+
+#[test]
+fn explain_prints_tree_and_bytecode() {
+    let out = scimap(
+        &[
+            "explain",
+            r#"IIF(IsPresent([department]), [department], "none")"#,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("Call IIF @0..50"), "{stdout}");
+    assert!(stdout.contains("jump.false"), "{stdout}");
+}
+
+#[test]
+fn huge_and_deep_inputs_fail_cleanly() {
+    let long = format!(r#"Append("{}", "")"#, "x".repeat(100_000));
+    let (code, out) = eval_json(&long, None);
+    assert_eq!(
+        (code, out["error"]["code"].as_str()),
+        (2, Some("expression-too-long"))
+    );
+    let deep = format!("{}[a]{}", "ToLower(".repeat(10_000), ")".repeat(10_000));
+    let (code, out) = eval_json(&deep, None);
+    assert_eq!(code, 2);
+    let codes: Vec<&str> = out["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"nesting-too-deep"), "{codes:?}");
+}

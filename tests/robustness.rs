@@ -1,0 +1,162 @@
+//! No input makes parsing, checking, compiling or evaluating panic or run unbounded.
+
+use proptest::prelude::*;
+use scimap::functions::{Function, FUNCTIONS};
+use scimap::{Batch, Context, Program, Value};
+
+fn record() -> Batch {
+    let record = serde_json::json!({
+        "a": "John Doe", "b": "", "c": "Zoë Ærø-İlkay", "n": "12", "h": "&HF7",
+        "t": "True", "list": ["x", "y", "x", ""], "mail": "John.Doe@contoso.com",
+    });
+    Batch::from_json(&[record]).unwrap()
+}
+
+fn check(source: &str, ctx: &Context) -> bool {
+    let batch = record();
+    let compiled = Program::compile(source);
+    let ok = compiled.is_ok();
+    if let Ok(program) = compiled {
+        let _ = program.disassemble();
+        for result in program.eval_batch(&batch, ctx) {
+            if let Ok(value) = result {
+                assert_bounded(&value, ctx);
+            }
+        }
+    }
+    ok
+}
+
+fn assert_bounded(value: &Value<'_>, ctx: &Context) {
+    match value {
+        Value::Str(s) => assert!(s.len() <= ctx.limits.max_text_bytes.max(64 << 10)),
+        Value::List(items) => items.iter().for_each(|v| assert_bounded(v, ctx)),
+        _ => {}
+    }
+}
+
+fn atom() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "[a]", "[b]", "[c]", "[n]", "[h]", "[t]", "[list]", "[mail]", "[absent]"
+        ])
+        .prop_map(String::from),
+        "[a-zA-Z@.\\-, ()*+?\\[\\]<>\\\\$\"]{0,12}".prop_map(|s| format!("{s:?}")),
+        any::<i64>().prop_map(|n| n.to_string()),
+        (-3i64..40).prop_map(|n| n.to_string()),
+        prop::sample::select(vec![
+            "&HF",
+            "&H7FFFFFFFFFFFFFFF",
+            "vbTextCompare",
+            "vbBinaryCompare",
+            "\"${x}\"",
+            "\"$1$$\""
+        ])
+        .prop_map(String::from),
+        Just(String::new()),
+    ]
+}
+
+/// Pads or cuts the arguments to a count the function accepts, so that most generated
+/// expressions get past the checker and are evaluated.
+fn call(function: &'static Function, mut args: Vec<String>) -> String {
+    let fits = (args.len()..args.len() + 4).find(|&n| function.accepts_arity(n));
+    match fits.or_else(|| (0..args.len()).rev().find(|&n| function.accepts_arity(n))) {
+        Some(n) => args.resize(n, "\"x\"".to_string()),
+        None => {}
+    }
+    format!("{}({})", function.name, args.join(", "))
+}
+
+fn expression() -> impl Strategy<Value = String> {
+    let functions: Vec<&'static Function> = FUNCTIONS.iter().collect();
+    atom().prop_recursive(5, 64, 8, move |inner| {
+        prop_oneof![
+            (
+                prop::sample::select(functions.clone()),
+                prop::collection::vec(inner.clone(), 0..8)
+            )
+                .prop_map(|(function, args)| call(function, args)),
+            (
+                inner.clone(),
+                prop::sample::select(vec!["=", "<>", "<", ">=", "<=", ">"]),
+                inner
+            )
+                .prop_map(|(l, op, r)| format!("{l} {op} {r}")),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_text_never_panics(source in "\\PC{0,80}") {
+        check(&source, &Context::default());
+    }
+
+    #[test]
+    fn expressions_from_the_grammar_never_panic(source in expression()) {
+        check(&source, &Context::default());
+        let mut tight = Context::default();
+        tight.limits.max_text_bytes = 16;
+        tight.limits.max_list_len = 2;
+        check(&source, &tight);
+    }
+
+    #[test]
+    fn mangled_expressions_never_panic(source in expression(), cut in any::<prop::sample::Index>(), junk in "[()\\[\\]\",\\\\ =]{1,3}") {
+        let at = cut.index(source.len() + 1);
+        let at = (0..=at).rev().find(|&i| source.is_char_boundary(i)).unwrap_or(0);
+        check(&format!("{}{junk}{}", &source[..at], &source[at..]), &Context::default());
+    }
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    for depth in [65, 1_000, 4_999] {
+        let source = format!("{}[a]{}", "ToLower(".repeat(depth), ")".repeat(depth));
+        let err = Program::compile(&source).unwrap_err();
+        assert!(
+            err.errors().any(|d| d.code.as_str() == "nesting-too-deep"),
+            "depth {depth}"
+        );
+    }
+    let source = format!("{}[a]{}", "ToLower(".repeat(64), ")".repeat(64));
+    let program = Program::compile(&source).expect("64 levels are allowed");
+    assert_eq!(
+        program.eval_batch(&record(), &Context::default())[0],
+        Ok(Value::str("john doe"))
+    );
+}
+
+#[test]
+fn long_inputs_are_bounded() {
+    let huge = format!("Join(\"\", {})", vec!["[list]"; 5_000].join(", "));
+    assert!(Program::compile(&huge).is_err(), "over 10,000 characters");
+    let mut ctx = Context::default();
+    ctx.limits.max_text_bytes = 1_000;
+    let program = Program::compile(r#"Join("-", [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a], [a])"#).unwrap();
+    let err = program.eval_batch(&record(), &ctx).remove(0).unwrap_err();
+    assert_eq!(err.code().as_str(), "limit");
+}
+
+/// The generator is only useful if much of what it writes compiles and runs.
+#[test]
+fn the_generator_reaches_evaluation() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = expression();
+    let compiled = (0..500)
+        .filter(|_| {
+            check(
+                &strategy.new_tree(&mut runner).unwrap().current(),
+                &Context::default(),
+            )
+        })
+        .count();
+    assert!(
+        compiled > 100,
+        "only {compiled} of 500 generated expressions compiled"
+    );
+}
