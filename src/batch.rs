@@ -133,32 +133,32 @@ impl BatchBuilder {
                 let key = property["key"]
                     .as_str()
                     .expect("checked by graph_properties");
-                let path = format!("$.properties[{i}].value");
+                let place = Place::Property(i);
                 self.set(
                     row,
                     key,
                     property.get("value").unwrap_or(&Json::Null),
-                    &path,
+                    place,
                 )?;
             }
         } else {
             for (key, value) in map {
-                self.set(row, key, value, &format!("$.{key}"))?;
+                self.set(row, key, value, Place::Key(key))?;
             }
         }
         self.batch.rows += 1;
         Ok(())
     }
 
-    fn set(&mut self, row: usize, key: &str, value: &Json, path: &str) -> Result<(), RecordError> {
+    fn set(&mut self, row: usize, key: &str, value: &Json, place: Place<'_>) -> Result<(), RecordError> {
         let cell = match value {
             Json::Null => Cell::Null,
-            Json::Array(items) => self.list(items, path)?,
+            Json::Array(items) => self.list(items, place)?,
             scalar => {
                 let text = scalar_text(scalar).ok_or_else(|| {
-                    RecordError::new(path, "nested objects are not supported; a value is a string or an array of strings")
+                    RecordError::new(place.path(), "nested objects are not supported; a value is a string or an array of strings")
                 })?;
-                self.text(&text, path)?
+                self.text(&text, place)?
             }
         };
         let column = self.column(key);
@@ -168,7 +168,7 @@ impl BatchBuilder {
         Ok(())
     }
 
-    fn list(&mut self, items: &[Json], path: &str) -> Result<Cell, RecordError> {
+    fn list(&mut self, items: &[Json], place: Place<'_>) -> Result<Cell, RecordError> {
         let start = self.batch.lists.len();
         for (i, item) in items.iter().enumerate() {
             if item.is_null() {
@@ -176,7 +176,7 @@ impl BatchBuilder {
             }
             let text = scalar_text(item).ok_or_else(|| {
                 RecordError::new(
-                    format!("{path}[{i}]"),
+                    format!("{}[{i}]", place.path()),
                     "values of a multi-valued attribute must be strings",
                 )
             })?;
@@ -189,19 +189,19 @@ impl BatchBuilder {
             return Ok(Cell::Null);
         }
         let start = u32::try_from(start)
-            .map_err(|_| RecordError::new(path, "batch holds too many values"))?;
+            .map_err(|_| RecordError::new(place.path(), "batch holds too many values"))?;
         Ok(Cell::List {
             start,
             len: len as u32,
         })
     }
 
-    fn text(&mut self, text: &str, path: &str) -> Result<Cell, RecordError> {
+    fn text(&mut self, text: &str, place: Place<'_>) -> Result<Cell, RecordError> {
         let start = self.batch.text.len();
         let fits = u32::try_from(start + text.len()).is_ok();
         if !fits {
             return Err(RecordError::new(
-                path,
+                place.path(),
                 "batch text exceeds 4 GiB; split the input into smaller batches",
             ));
         }
@@ -231,6 +231,22 @@ impl BatchBuilder {
             self.batch.cells.extend(column);
         }
         self.batch
+    }
+}
+
+/// Where a value sits in its record; the JSON path is only spelled out for errors.
+#[derive(Clone, Copy)]
+enum Place<'k> {
+    Key(&'k str),
+    Property(usize),
+}
+
+impl Place<'_> {
+    fn path(self) -> String {
+        match self {
+            Place::Key(key) => format!("$.{key}"),
+            Place::Property(i) => format!("$.properties[{i}].value"),
+        }
     }
 }
 

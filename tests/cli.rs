@@ -211,7 +211,7 @@ fn explain_prints_tree_and_bytecode() {
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("Call IIF @0..50"), "{stdout}");
-    assert!(stdout.contains("jump.false"), "{stdout}");
+    assert!(stdout.contains("branch"), "{stdout}");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::fmt::{self, Write};
 use rustc_hash::FxHashMap;
 
 use crate::diagnostic::{Diagnostic, Span};
-use crate::functions::{Function, NativeFn, Prepared};
+use crate::functions::{Function, NativeFn, Prepared, Slot};
 use crate::syntax::ast::CmpOp;
 use crate::value::Value;
 
@@ -20,8 +20,9 @@ pub enum Op {
     Const(u32),
     /// Push the value of an attribute slot for the current record.
     Load(u32),
-    /// Pop `argc` arguments, call a native function, push its result. Any ignored
-    /// argument makes the result ignored without calling.
+    /// Pop `argc` arguments, call a native function, push its result. Arguments known
+    /// at compile time are kept in the call site. Any ignored argument makes the
+    /// result ignored without calling.
     Call {
         f: NativeFn,
         site: u32,
@@ -31,17 +32,31 @@ pub enum Op {
     Compare(CmpOp),
     /// If the top of the stack is an ignored flow, jump (keeping it).
     JumpIfIgnored(u32),
-    /// Pop a condition; jump when it is false.
-    JumpIfFalse(u32),
+    /// Pop a condition: go on when it is true, jump to `else_` when it is false; an
+    /// ignored flow stays as the result and jumps to `end`.
+    Branch { else_: u32, end: u32 },
     Jump(u32),
     /// If the top of the stack is not null, jump (keeping it); otherwise pop it.
     JumpIfNotNull(u32),
     /// Pop a Switch source and jump to the target its table gives.
     SwitchTable(u32),
+    /// Replace a Switch source with the constant its lookup table gives.
+    Lookup(u32),
     /// Pop a key; if it equals the Switch source below it, pop the source and jump.
     Case(u32),
     Pop,
     Return,
+}
+
+impl Op {
+    /// Where this instruction may jump to.
+    pub fn targets(self) -> [Option<u32>; 2] {
+        match self {
+            Op::Jump(t) | Op::JumpIfIgnored(t) | Op::JumpIfNotNull(t) | Op::Case(t) => [Some(t), None],
+            Op::Branch { else_, end } => [Some(else_), Some(end)],
+            _ => [None, None],
+        }
+    }
 }
 
 /// A call site: the function, what was prepared for it at compile time, and where
@@ -49,6 +64,8 @@ pub enum Op {
 pub struct CallSite {
     pub function: &'static Function,
     pub prepared: Prepared,
+    /// Where each argument comes from: the stack, or a value fixed at compile time.
+    pub slots: Box<[Slot]>,
     pub span: Span,
     pub arg_spans: Box<[Span]>,
 }
@@ -56,6 +73,12 @@ pub struct CallSite {
 /// The cases of a Switch whose keys are all constants.
 pub struct SwitchTable {
     pub targets: FxHashMap<Box<str>, u32>,
+    pub default: u32,
+}
+
+/// A Switch whose results are all constants: key → constant index.
+pub struct LookupTable {
+    pub values: FxHashMap<Box<str>, u32>,
     pub default: u32,
 }
 
@@ -73,6 +96,7 @@ pub struct Program {
     pub(crate) slots: Vec<Box<str>>,
     pub(crate) sites: Vec<CallSite>,
     pub(crate) tables: Vec<SwitchTable>,
+    pub(crate) lookups: Vec<LookupTable>,
     pub(crate) max_stack: usize,
     pub(crate) redacted: bool,
     pub(crate) warnings: Vec<Diagnostic>,
@@ -165,6 +189,15 @@ impl Program {
             }
             writeln!(out, "  default -> {:04}", table.default)?;
         }
+        for (i, table) in self.lookups.iter().enumerate() {
+            writeln!(out, "lookup {i}:")?;
+            let mut cases: Vec<(&Box<str>, &u32)> = table.values.iter().collect();
+            cases.sort_by_key(|(key, value)| (**value, key.to_string()));
+            for (key, value) in cases {
+                writeln!(out, "  {key:?} -> {}", const_text(&self.consts[*value as usize]))?;
+            }
+            writeln!(out, "  default -> {}", const_text(&self.consts[table.default as usize]))?;
+        }
         writeln!(out, "code:")?;
         for (pc, op) in self.code.iter().enumerate() {
             write!(out, "  {pc:04}  ")?;
@@ -176,20 +209,26 @@ impl Program {
                     const_text(&self.consts[i as usize])
                 ),
                 Op::Load(i) => writeln!(out, "load       {i:<5} ; [{}]", self.slots[i as usize]),
-                Op::Call { site, argc, .. } => {
-                    writeln!(
-                        out,
-                        "call       {}/{argc}",
-                        self.sites[site as usize].function.name
-                    )
+                Op::Call { site, .. } => {
+                    let site = &self.sites[site as usize];
+                    let args: Vec<String> = site
+                        .slots
+                        .iter()
+                        .map(|slot| match slot {
+                            Slot::Stack(n) => format!("@{n}"),
+                            Slot::Fixed(value) => const_text(value),
+                        })
+                        .collect();
+                    writeln!(out, "call       {}({})", site.function.name, args.join(", "))
                 }
                 Op::Compare(cmp) => writeln!(out, "compare    {}", cmp.symbol()),
                 Op::JumpIfIgnored(t) => writeln!(out, "jump.ign   {t:04}"),
-                Op::JumpIfFalse(t) => writeln!(out, "jump.false {t:04}"),
+                Op::Branch { else_, end } => writeln!(out, "branch     {else_:04} ign {end:04}"),
                 Op::Jump(t) => writeln!(out, "jump       {t:04}"),
                 Op::JumpIfNotNull(t) => writeln!(out, "jump.some  {t:04}"),
                 Op::SwitchTable(t) => writeln!(out, "switch     table {t}"),
                 Op::Case(t) => writeln!(out, "case       {t:04}"),
+                Op::Lookup(t) => writeln!(out, "lookup     {t}"),
                 Op::Pop => writeln!(out, "pop"),
                 Op::Return => writeln!(out, "return"),
             }?;

@@ -5,11 +5,11 @@ mod bytecode;
 use rustc_hash::FxHashMap;
 
 pub use bytecode::Program;
-pub(crate) use bytecode::{CallSite, Op, SwitchTable};
+pub(crate) use bytecode::{CallSite, LookupTable, Op, SwitchTable};
 
 use crate::check::{self, Checked};
 use crate::diagnostic::{Diagnostics, Span};
-use crate::functions::{Args, Implementation, Special};
+use crate::functions::{Args, Implementation, NativeFn, Slot, Special};
 use crate::syntax::ast::{Call, Expr, ExprKind};
 use crate::value::Value;
 use crate::vm::Context;
@@ -58,6 +58,7 @@ impl Compiler {
                 slots: Vec::new(),
                 sites: Vec::new(),
                 tables: Vec::new(),
+                lookups: Vec::new(),
                 max_stack: 0,
                 redacted,
                 warnings: Vec::new(),
@@ -80,18 +81,28 @@ impl Compiler {
 
     /// Folding leaves the constants it consumed behind; renumber the ones still used.
     fn drop_unused_constants(&mut self) {
-        let mut renumber = vec![None; self.program.consts.len()];
+        let program = &mut self.program;
+        let mut renumber = vec![None; program.consts.len()];
         let mut kept = Vec::new();
-        for op in &mut self.program.code {
+        let mut keep = |i: &mut u32| {
+            *i = *renumber[*i as usize].get_or_insert_with(|| {
+                kept.push(std::mem::take(&mut program.consts[*i as usize]));
+                kept.len() as u32 - 1
+            });
+        };
+        for op in &mut program.code {
             if let Op::Const(i) = op {
-                let new = *renumber[*i as usize].get_or_insert_with(|| {
-                    kept.push(std::mem::take(&mut self.program.consts[*i as usize]));
-                    kept.len() as u32 - 1
-                });
-                *i = new;
+                keep(i);
             }
         }
-        self.program.consts = kept;
+        for table in &mut program.lookups {
+            keep(&mut table.default);
+            // In the order the values were written, so listings read like the source.
+            let mut values: Vec<&mut u32> = table.values.values_mut().collect();
+            values.sort_by_key(|i| **i);
+            values.into_iter().for_each(&mut keep);
+        }
+        program.consts = kept;
     }
 
     fn jumps_go_forward(&self) -> bool {
@@ -106,14 +117,7 @@ impl Compiler {
                 .code
                 .iter()
                 .enumerate()
-                .all(|(pc, op)| match *op {
-                    Op::Jump(t)
-                    | Op::JumpIfFalse(t)
-                    | Op::JumpIfIgnored(t)
-                    | Op::JumpIfNotNull(t)
-                    | Op::Case(t) => t as usize > pc,
-                    _ => true,
-                })
+                .all(|(pc, op)| op.targets().into_iter().flatten().all(|t| t as usize > pc))
     }
 
     fn here(&self) -> u32 {
@@ -124,7 +128,8 @@ impl Compiler {
         let effect: isize = match op {
             Op::Null | Op::Const(_) | Op::Load(_) => 1,
             Op::Call { argc, .. } => 1 - argc as isize,
-            Op::Compare(_) | Op::JumpIfFalse(_) | Op::Case(_) | Op::Pop | Op::SwitchTable(_) => -1,
+            Op::Compare(_) | Op::Branch { .. } | Op::Case(_) | Op::Pop | Op::SwitchTable(_) => -1,
+            Op::Lookup(_) => 0,
             Op::JumpIfIgnored(_) | Op::Jump(_) | Op::JumpIfNotNull(_) | Op::Return => 0,
         };
         self.depth = self.depth.saturating_add_signed(effect);
@@ -138,24 +143,22 @@ impl Compiler {
     fn patch(&mut self, at: usize) {
         let here = self.here();
         match &mut self.program.code[at] {
-            Op::Jump(t)
-            | Op::JumpIfFalse(t)
-            | Op::JumpIfIgnored(t)
-            | Op::JumpIfNotNull(t)
-            | Op::Case(t) => *t = here,
-            _ => unreachable!("only jumps are patched"),
+            Op::Jump(t) | Op::JumpIfIgnored(t) | Op::JumpIfNotNull(t) | Op::Case(t) => *t = here,
+            _ => unreachable!("only single-target jumps are patched"),
         }
     }
 
     fn constant(&mut self, value: Value<'static>, span: Span) {
-        let index = match self.program.consts.iter().position(|c| c == &value) {
-            Some(i) => i,
-            None => {
-                self.program.consts.push(value);
-                self.program.consts.len() - 1
-            }
-        };
-        self.emit(Op::Const(index as u32), span);
+        let index = self.constant_index(value);
+        self.emit(Op::Const(index), span);
+    }
+
+    fn constant_index(&mut self, value: Value<'static>) -> u32 {
+        let index = self.program.consts.iter().position(|c| c == &value).unwrap_or_else(|| {
+            self.program.consts.push(value);
+            self.program.consts.len() - 1
+        });
+        index as u32
     }
 
     fn expr(&mut self, expr: &Expr) {
@@ -204,78 +207,72 @@ impl Compiler {
             Implementation::Special(Special::Iif) => self.iif(call, span),
             Implementation::Special(Special::Switch) => self.switch(call, span),
             Implementation::Special(Special::Coalesce) => self.coalesce(call),
-            Implementation::Native(f) => {
-                let start = self.program.code.len();
-                for i in 0..call.args.len() {
-                    self.arg(call, i);
-                }
-                let site = self.program.sites.len() as u32;
-                self.program.sites.push(CallSite {
-                    function: resolved.function,
-                    prepared: resolved.prepared,
-                    span,
-                    arg_spans: call.args.iter().map(|a| a.span).collect(),
-                });
-                let argc = call.args.len() as u32;
-                self.emit(Op::Call { f, site, argc }, span);
-                self.fold(start);
-            }
+            Implementation::Native(f) => self.native(call, span, f, resolved),
             Implementation::Planned => {
                 unreachable!("the checker rejects functions that are not implemented")
             }
         }
     }
 
-    /// Evaluates a call whose arguments are all constants once, now, and keeps only
-    /// its result. A call that fails is kept, so the error surfaces with its span.
-    fn fold(&mut self, start: usize) {
-        let code = &self.program.code[start..];
-        let Some((Op::Call { f, site, argc }, args)) = code.split_last() else {
-            return;
+    /// Arguments known at compile time stay in the call site instead of being pushed
+    /// for every record; a call with only such arguments is evaluated once, now.
+    fn native(&mut self, call: &Call, span: Span, f: NativeFn, resolved: check::Resolved) {
+        // Functions read a missing argument as null, so empty trailing slots
+        // (`Replace(…, , )`) need no slot at all.
+        let used = call.args.iter().rposition(|a| a.expr.is_some()).map_or(0, |i| i + 1);
+        let mut slots = Vec::with_capacity(used);
+        let mut argc = 0;
+        for i in 0..used {
+            let start = self.program.code.len();
+            self.arg(call, i);
+            match self.program.code[start..] {
+                [Op::Null] => slots.push(Slot::Fixed(Value::Null)),
+                [Op::Const(k)] if !matches!(self.program.consts[k as usize], Value::Ignored) => {
+                    slots.push(Slot::Fixed(self.program.consts[k as usize].clone()))
+                }
+                _ => {
+                    slots.push(Slot::Stack(argc));
+                    argc += 1;
+                    continue;
+                }
+            }
+            self.program.code.truncate(start);
+            self.program.spans.truncate(start);
+            self.depth -= 1;
+        }
+        let site = CallSite {
+            function: resolved.function,
+            prepared: resolved.prepared,
+            slots: slots.into(),
+            span,
+            arg_spans: call.args.iter().map(|a| a.span).collect(),
         };
-        if args.len() != *argc as usize
-            || !args.iter().all(|op| matches!(op, Op::Const(_) | Op::Null))
-        {
-            return;
+        if argc == 0 && resolved.function.is_pure() {
+            let ctx = Context::default();
+            let mut args = Args { values: &mut [], slots: &site.slots, prepared: &site.prepared, ctx: &ctx };
+            // A call that fails is kept, so that the error surfaces with its span.
+            if let Ok(value) = f(&mut args).map(Value::into_owned) {
+                self.constant(value, span);
+                return;
+            }
         }
-        let mut values: Vec<Value<'_>> = args
-            .iter()
-            .map(|op| match op {
-                Op::Const(i) => self.program.consts[*i as usize].reborrow(),
-                _ => Value::Null,
-            })
-            .collect();
-        if values.iter().any(|v| matches!(v, Value::Ignored)) {
-            return;
-        }
-        let ctx = Context::default();
-        let prepared = &self.program.sites[*site as usize].prepared;
-        let result = f(&mut Args {
-            values: &mut values,
-            prepared,
-            ctx: &ctx,
-        })
-        .map(Value::into_owned);
-        let Ok(result) = result else { return };
-        let span = self.program.spans[self.program.spans.len() - 1];
-        self.program.code.truncate(start);
-        self.program.spans.truncate(start);
-        self.depth -= 1;
-        self.constant(result, span);
+        let site_index = self.program.sites.len() as u32;
+        self.program.sites.push(site);
+        self.emit(Op::Call { f, site: site_index, argc }, span);
     }
 
-    /// `cond; jump.ign end; jump.false else; then; jump end; else: otherwise; end:`
+    /// `cond; branch else/end; then; jump end; else: otherwise; end:`
     fn iif(&mut self, call: &Call, span: Span) {
         self.arg(call, 0);
-        let ignored = self.emit(Op::JumpIfIgnored(0), span);
-        let to_else = self.emit(Op::JumpIfFalse(0), call.args[0].span);
+        let branch = self.emit(Op::Branch { else_: 0, end: 0 }, call.args[0].span);
         self.arg(call, 1);
         let to_end = self.emit(Op::Jump(0), span);
         self.depth -= 1;
-        self.patch(to_else);
+        let else_ = self.here();
         self.arg(call, 2);
         self.patch(to_end);
-        self.patch(ignored);
+        let end = self.here();
+        self.program.code[branch] = Op::Branch { else_, end };
     }
 
     fn coalesce(&mut self, call: &Call) {
@@ -293,19 +290,20 @@ impl Compiler {
     }
 
     fn switch(&mut self, call: &Call, span: Span) {
-        self.arg(call, 0);
-        let ignored = self.emit(Op::JumpIfIgnored(0), span);
         let pairs: Vec<usize> = (2..call.args.len()).step_by(2).collect();
         let keys: Option<Vec<String>> = pairs.iter().map(|&k| literal_key(call, k)).collect();
+        let values: Option<Vec<Value<'static>>> =
+            std::iter::once(1).chain(pairs.iter().map(|&k| k + 1)).map(|i| literal_value(call, i)).collect();
+        if let (Some(keys), Some(values)) = (&keys, values) {
+            return self.switch_lookup(call, keys, values);
+        }
+        self.arg(call, 0);
+        let ignored = self.emit(Op::JumpIfIgnored(0), span);
         let mut exits = Vec::new();
-        let mut case_jumps = Vec::new();
         match keys {
             Some(keys) if keys.len() >= TABLE_MIN_CASES => {
                 let table = self.program.tables.len() as u32;
-                self.program.tables.push(SwitchTable {
-                    targets: FxHashMap::default(),
-                    default: 0,
-                });
+                self.program.tables.push(SwitchTable { targets: FxHashMap::default(), default: 0 });
                 self.emit(Op::SwitchTable(table), call.args[0].span);
                 self.program.tables[table as usize].default = self.here();
                 self.arg(call, 1);
@@ -313,15 +311,13 @@ impl Compiler {
                 for (key, &k) in keys.into_iter().zip(&pairs) {
                     self.depth -= 1;
                     let target = self.here();
-                    self.program.tables[table as usize]
-                        .targets
-                        .entry(key.into())
-                        .or_insert(target);
+                    self.program.tables[table as usize].targets.entry(key.into()).or_insert(target);
                     self.arg(call, k + 1);
                     exits.push(self.emit(Op::Jump(0), span));
                 }
             }
             _ => {
+                let mut case_jumps = Vec::new();
                 for &k in &pairs {
                     self.arg(call, k);
                     case_jumps.push(self.emit(Op::Case(0), call.args[0].span));
@@ -346,6 +342,29 @@ impl Compiler {
             self.patch(exit);
         }
         self.patch(ignored);
+    }
+
+    /// A Switch whose keys, values and default are all constants is one lookup.
+    fn switch_lookup(&mut self, call: &Call, keys: &[String], values: Vec<Value<'static>>) {
+        let mut consts = values.into_iter().map(|v| self.constant_index(v));
+        let default = consts.next().expect("the default slot always has a value");
+        let mut table = LookupTable { values: FxHashMap::default(), default };
+        for (key, value) in keys.iter().zip(consts) {
+            table.values.entry(key.as_str().into()).or_insert(value);
+        }
+        self.arg(call, 0);
+        self.program.lookups.push(table);
+        self.emit(Op::Lookup(self.program.lookups.len() as u32 - 1), call.args[0].span);
+    }
+}
+
+/// The value of an argument that is a constant (an empty slot is null).
+fn literal_value(call: &Call, i: usize) -> Option<Value<'static>> {
+    match call.args.get(i)?.expr.as_ref().map(|e| &e.kind) {
+        None => Some(Value::Null),
+        Some(ExprKind::Str(s)) => Some(Value::string(s.to_string())),
+        Some(ExprKind::Int(n)) => Some(Value::Int(*n)),
+        Some(_) => None,
     }
 }
 
@@ -378,16 +397,8 @@ mod tests {
             let program = Program::compile(src).unwrap();
             let max_target = program.code.len() as u32;
             for (pc, op) in program.code.iter().enumerate() {
-                if let Op::Jump(t)
-                | Op::JumpIfFalse(t)
-                | Op::JumpIfIgnored(t)
-                | Op::JumpIfNotNull(t)
-                | Op::Case(t) = *op
-                {
-                    assert!(
-                        t as usize > pc && t < max_target,
-                        "{src}: jump at {pc} to {t}"
-                    );
+                for t in op.targets().into_iter().flatten() {
+                    assert!(t as usize > pc && t < max_target, "{src}: jump at {pc} to {t}");
                 }
             }
         }

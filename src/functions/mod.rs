@@ -241,62 +241,86 @@ pub(crate) fn prepare(function: &Function, site: &Site<'_>) -> Result<Prepared, 
 }
 
 /// An evaluation failure inside a function, before the VM adds where it happened.
+/// Boxed, so that a function's `Result` stays as small as a value.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Fault {
+pub struct Fault(Box<FaultData>);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultData {
     pub code: Code,
     /// The argument at fault, when there is one.
     pub arg: Option<usize>,
     pub message: String,
 }
 
-impl Fault {
-    pub fn arg(index: usize, message: impl Into<String>) -> Fault {
-        Fault {
-            code: Code::Argument,
-            arg: Some(index),
-            message: message.into(),
-        }
-    }
+impl std::ops::Deref for Fault {
+    type Target = FaultData;
 
-    pub fn kind(index: usize, message: impl Into<String>) -> Fault {
-        Fault {
-            code: Code::Type,
-            arg: Some(index),
-            message: message.into(),
-        }
-    }
-
-    pub fn limit(message: impl Into<String>) -> Fault {
-        Fault {
-            code: Code::Limit,
-            arg: None,
-            message: message.into(),
-        }
+    fn deref(&self) -> &FaultData {
+        &self.0
     }
 }
 
-/// The evaluated arguments of one call. Functions take ownership of the values they
-/// use, so a string an earlier call produced can be changed in place.
+impl Fault {
+    pub fn new(code: Code, arg: Option<usize>, message: impl Into<String>) -> Fault {
+        Fault(Box::new(FaultData { code, arg, message: message.into() }))
+    }
+
+    pub fn arg(index: usize, message: impl Into<String>) -> Fault {
+        Fault::new(Code::Argument, Some(index), message)
+    }
+
+    pub fn kind(index: usize, message: impl Into<String>) -> Fault {
+        Fault::new(Code::Type, Some(index), message)
+    }
+
+    pub fn limit(message: impl Into<String>) -> Fault {
+        Fault::new(Code::Limit, None, message)
+    }
+
+    pub fn into_data(self) -> FaultData {
+        *self.0
+    }
+}
+
+/// Where the argument in one position of a call comes from.
+#[derive(Debug, Clone)]
+pub enum Slot {
+    /// Evaluated for each record: the n-th value the call takes from the stack.
+    Stack(u32),
+    /// Known when compiling: a constant, or null for a slot left empty.
+    Fixed(Value<'static>),
+}
+
+/// The arguments of one call. Functions take ownership of the values they use, so a
+/// string an earlier call produced can be changed in place.
 pub struct Args<'a, 'b> {
     pub(crate) values: &'b mut [Value<'a>],
+    pub(crate) slots: &'a [Slot],
     pub(crate) prepared: &'a Prepared,
     pub(crate) ctx: &'b Context,
 }
 
 impl<'a> Args<'a, '_> {
+    /// How many argument positions the call fills (trailing empty slots excluded).
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.slots.len()
     }
 
     pub fn take(&mut self, i: usize) -> Value<'a> {
-        self.values
-            .get_mut(i)
-            .map(std::mem::take)
-            .unwrap_or_default()
+        match self.slots.get(i) {
+            Some(Slot::Stack(j)) => std::mem::take(&mut self.values[*j as usize]),
+            Some(Slot::Fixed(value)) => value.reborrow(),
+            None => Value::Null,
+        }
     }
 
     pub fn peek(&self, i: usize) -> &Value<'a> {
-        self.values.get(i).unwrap_or(&Value::Null)
+        match self.slots.get(i) {
+            Some(Slot::Stack(j)) => &self.values[*j as usize],
+            Some(Slot::Fixed(value)) => value,
+            None => &Value::Null,
+        }
     }
 
     /// A single value as text; `None` for null.

@@ -7,48 +7,43 @@ use crate::value::{List, Value};
 /// Null when every source is null.
 pub fn join<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
     let separator = args.text(0)?.unwrap_or_default();
-    let mut out: Option<String> = None;
-    let mut all_null = true;
-    for i in 1..args.len() {
-        let value = args.take(i);
-        all_null &= value.is_null();
-        match &value {
-            Value::List(items) => {
-                for item in items.iter() {
-                    push_part(&mut out, &separator, item, args)?;
-                }
-            }
-            single => push_part(&mut out, &separator, single, args)?,
-        }
+    let sources = 1..args.len();
+    let (mut count, mut bytes) = (0, 0);
+    for i in sources.clone() {
+        each_text(args.peek(i), |t| {
+            count += 1;
+            bytes += t.len();
+        });
     }
-    Ok(match out {
-        Some(s) => Value::string(s),
-        None if all_null => Value::Null,
-        None => Value::str(""),
-    })
+    if count == 0 {
+        let all_null = sources.into_iter().all(|i| args.peek(i).is_null());
+        return Ok(if all_null { Value::Null } else { Value::str("") });
+    }
+    let total = bytes + separator.len() * (count - 1);
+    args.check_len(total)?;
+    let mut out = String::with_capacity(total);
+    for i in sources {
+        each_text(args.peek(i), |t| {
+            if !out.is_empty() {
+                out.push_str(&separator);
+            }
+            out.push_str(t);
+        });
+    }
+    Ok(Value::string(out))
 }
 
-fn push_part(
-    out: &mut Option<String>,
-    separator: &str,
-    value: &Value<'_>,
-    args: &Args<'_, '_>,
-) -> Result<(), Fault> {
-    let Some(text) = value.as_text() else {
-        return Ok(());
-    };
-    if text.is_empty() {
-        return Ok(());
-    }
-    match out {
-        None => *out = Some(text.into_owned()),
-        Some(s) => {
-            args.check_len(s.len() + separator.len() + text.len())?;
-            s.push_str(separator);
-            s.push_str(&text);
+/// Calls `f` with the text of every non-empty value (each value of a list).
+fn each_text(value: &Value<'_>, mut f: impl FnMut(&str)) {
+    let mut one = |v: &Value<'_>| {
+        if let Some(text) = v.as_text().filter(|t| !t.is_empty()) {
+            f(&text);
         }
+    };
+    match value {
+        Value::List(items) => items.iter().for_each(&mut one),
+        single => one(single),
     }
-    Ok(())
 }
 
 /// Splits at every occurrence of the delimiter and trims white space around each

@@ -169,20 +169,23 @@ fn literal<'a>(args: &mut Args<'a, '_>, plan: &'a Plan) -> Result<Value<'a>, Fau
             &runtime_finder
         }
     };
-    let hits: Vec<usize> = finder.find_iter(source.as_bytes()).collect();
-    if hits.is_empty() {
-        return Ok(Value::Str(source));
-    }
-    let len = source.len() - hits.len() * old.len() + hits.len() * replacement.len();
-    args.check_len(len)?;
-    let mut out = String::with_capacity(len);
+    // `find` in a loop: `find_iter` costs more to set up than a short attribute takes to search.
+    let Some(first) = finder.find(source.as_bytes()) else { return Ok(Value::Str(source)) };
+    let mut out = String::with_capacity(source.len() + replacement.len().saturating_sub(old.len()));
+    let mut hit = first;
     let mut last = 0;
-    for hit in hits {
+    loop {
         out.push_str(&source[last..hit]);
         out.push_str(&replacement);
         last = hit + old.len();
+        args.check_len(out.len())?;
+        match finder.find(&source.as_bytes()[last..]) {
+            Some(next) => hit = last + next,
+            None => break,
+        }
     }
     out.push_str(&source[last..]);
+    args.check_len(out.len())?;
     Ok(Value::string(out))
 }
 

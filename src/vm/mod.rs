@@ -60,6 +60,13 @@ impl EvalError {
     }
 }
 
+/// A fault and the instruction it happened at; boxed to keep the hot path's result small.
+type Trap = Box<(usize, Fault)>;
+
+fn trap(pc: usize) -> impl FnOnce(Fault) -> Trap {
+    move |fault| Box::new((pc, fault))
+}
+
 /// Where each attribute slot of a program is found in a batch.
 struct Binding(Vec<Option<u32>>);
 
@@ -112,14 +119,17 @@ impl Program {
         let binding = Binding::new(self, batch);
         let mut stack = Vec::with_capacity(self.max_stack + 1);
         for row in 0..batch.len() {
-            stack.clear();
-            let result = self
-                .run(batch, &binding, row, &mut stack, ctx)
-                .map_err(|(pc, fault)| self.error(pc, fault));
-            sink(row, result);
+            match self.run(batch, &binding, row, &mut stack, ctx) {
+                Ok(value) => sink(row, Ok(value)),
+                Err(trap) => {
+                    stack.clear();
+                    sink(row, Err(self.error(trap.0, trap.1)));
+                }
+            }
         }
     }
 
+    #[inline]
     fn run<'a>(
         &'a self,
         batch: &'a Batch,
@@ -127,7 +137,7 @@ impl Program {
         row: usize,
         stack: &mut Vec<Value<'a>>,
         ctx: &Context,
-    ) -> Result<Value<'a>, (usize, Fault)> {
+    ) -> Result<Value<'a>, Trap> {
         let mut pc = 0;
         loop {
             match self.code[pc] {
@@ -143,13 +153,9 @@ impl Program {
                     let result = if args.iter().any(|v| matches!(v, Value::Ignored)) {
                         Value::Ignored
                     } else {
-                        let prepared = &self.sites[site as usize].prepared;
-                        f(&mut Args {
-                            values: args,
-                            prepared,
-                            ctx,
-                        })
-                        .map_err(|fault| (pc, fault))?
+                        let site = &self.sites[site as usize];
+                        let mut args = Args { values: args, slots: &site.slots, prepared: &site.prepared, ctx };
+                        f(&mut args).map_err(trap(pc))?
                     };
                     stack.truncate(base);
                     stack.push(result);
@@ -159,7 +165,7 @@ impl Program {
                     let lhs = stack.pop().expect("compare has two operands");
                     let result = match (&lhs, &rhs) {
                         (Value::Ignored, _) | (_, Value::Ignored) => Value::Ignored,
-                        _ => Value::Bool(compare(op, &lhs, &rhs).map_err(|f| (pc, f))?),
+                        _ => Value::Bool(compare(op, &lhs, &rhs).map_err(trap(pc))?),
                     };
                     stack.push(result);
                 }
@@ -169,12 +175,21 @@ impl Program {
                         continue;
                     }
                 }
-                Op::JumpIfFalse(target) => {
+                Op::Branch { else_, end } => {
                     let condition = stack.pop().expect("a condition was pushed");
-                    if !truth(&condition).map_err(|f| (pc, f))? {
-                        pc = target as usize;
-                        continue;
-                    }
+                    pc = match condition {
+                        Value::Bool(true) => pc + 1,
+                        Value::Bool(false) => else_ as usize,
+                        Value::Ignored => {
+                            stack.push(Value::Ignored);
+                            end as usize
+                        }
+                        other => match truth(&other).map_err(trap(pc))? {
+                            true => pc + 1,
+                            false => else_ as usize,
+                        },
+                    };
+                    continue;
                 }
                 Op::Jump(target) => {
                     pc = target as usize;
@@ -190,15 +205,27 @@ impl Program {
                 Op::SwitchTable(t) => {
                     let source = stack.pop().expect("a switch source was pushed");
                     let table = &self.tables[t as usize];
-                    let key = switch_text(&source).map_err(|f| (pc, f))?;
+                    let key = switch_text(&source).map_err(trap(pc))?;
                     pc = table.targets.get(&*key).map_or(table.default, |&t| t) as usize;
                     continue;
+                }
+                Op::Lookup(t) => {
+                    let source = stack.pop().expect("a switch source was pushed");
+                    let result = if matches!(source, Value::Ignored) {
+                        Value::Ignored
+                    } else {
+                        let table = &self.lookups[t as usize];
+                        let key = switch_text(&source).map_err(trap(pc))?;
+                        let index = table.values.get(&*key).copied().unwrap_or(table.default);
+                        self.consts[index as usize].reborrow()
+                    };
+                    stack.push(result);
                 }
                 Op::Case(target) => {
                     let key = stack.pop().expect("a case key was pushed");
                     let source = stack.last().expect("a switch source is below its keys");
-                    let matched = switch_text(source).map_err(|f| (pc, f))?
-                        == switch_text(&key).map_err(|f| (pc, f))?;
+                    let matched = switch_text(source).map_err(trap(pc))?
+                        == switch_text(&key).map_err(trap(pc))?;
                     if matched {
                         stack.pop();
                         pc = target as usize;
@@ -220,6 +247,7 @@ impl Program {
 
     /// Attaches the location of the failing instruction (or argument) to a fault.
     fn error(&self, pc: usize, fault: Fault) -> EvalError {
+        let fault = fault.into_data();
         let (span, message) = match (self.code[pc], fault.arg) {
             (Op::Call { site, .. }, Some(arg)) => {
                 let site = &self.sites[site as usize];
@@ -252,29 +280,20 @@ impl Program {
 fn switch_text<'v>(value: &'v Value<'_>) -> Result<std::borrow::Cow<'v, str>, Fault> {
     match value {
         Value::Null | Value::Ignored => Ok("".into()),
-        Value::List(_) => Err(Fault {
-            code: Code::Type,
-            arg: None,
-            message: "Switch compares single values, not a multi-valued value".into(),
-        }),
+        Value::List(_) => Err(Fault::new(Code::Type, None, "Switch compares single values, not a multi-valued value")),
         other => Ok(other.as_text().unwrap_or_default()),
     }
 }
 
 fn truth(value: &Value<'_>) -> Result<bool, Fault> {
-    let fail = |what: String| Fault {
-        code: Code::Type,
-        arg: None,
-        message: format!("the condition must be True or False, not {what}"),
-    };
     match functions::to_bool(value) {
         Ok(Some(b)) => Ok(b),
-        Ok(None) => Err(Fault {
-            code: Code::NullComparison,
-            arg: None,
-            message: "the condition is null; Entra fails IIF conditions over missing values".into(),
-        }),
-        Err(kind) => Err(fail(kind)),
+        Ok(None) => Err(Fault::new(
+            Code::NullComparison,
+            None,
+            "the condition is null; Entra fails IIF conditions over missing values",
+        )),
+        Err(what) => Err(Fault::new(Code::Type, None, format!("the condition must be True or False, not {what}"))),
     }
 }
 
@@ -282,21 +301,15 @@ fn truth(value: &Value<'_>) -> Result<bool, Fault> {
 /// as exact (case-sensitive, ordinal) text. A null side fails, as documented for IIF.
 fn compare(op: CmpOp, lhs: &Value<'_>, rhs: &Value<'_>) -> Result<bool, Fault> {
     if lhs.is_null() || rhs.is_null() {
-        return Err(Fault {
-            code: Code::NullComparison,
-            arg: None,
-            message:
-                "comparison with a null value; Entra fails a condition over a missing attribute"
-                    .into(),
-        });
+        return Err(Fault::new(
+            Code::NullComparison,
+            None,
+            "comparison with a null value; Entra fails a condition over a missing attribute",
+        ));
     }
     let ordering = match (lhs, rhs) {
         (Value::List(_), _) | (_, Value::List(_)) => {
-            return Err(Fault {
-                code: Code::Type,
-                arg: None,
-                message: "cannot compare a multi-valued value".into(),
-            })
+            return Err(Fault::new(Code::Type, None, "cannot compare a multi-valued value"))
         }
         (Value::DateTime(a), Value::DateTime(b)) => a.cmp(b),
         (Value::Bool(a), other) | (other, Value::Bool(a)) if bool_of(other).is_some() => {
@@ -310,10 +323,7 @@ fn compare(op: CmpOp, lhs: &Value<'_>, rhs: &Value<'_>) -> Result<bool, Fault> {
         }
         _ => match (number_of(lhs), number_of(rhs)) {
             (Some(a), Some(b)) => a.cmp(&b),
-            _ => lhs
-                .as_text()
-                .unwrap_or_default()
-                .cmp(&rhs.as_text().unwrap_or_default()),
+            _ => lhs.as_text().unwrap_or_default().cmp(&rhs.as_text().unwrap_or_default()),
         },
     };
     Ok(match op {
