@@ -24,14 +24,20 @@ const IIF: &str = r#"IIF(IsPresent([department]), [department], "none")"#;
 /// Deterministic synthetic users: a small linear congruential generator picks values,
 /// with some attributes empty or absent as in a real directory.
 fn users() -> Vec<Json> {
-    const GIVEN: &[&str] = &["John", "Zoë", "Ana", "Bjørn", "Mei", "Olu", "Priya", "Sam", "Émile", "Kai"];
-    const SURNAMES: &[&str] = &["Doe", "Müller", "Okafor", "Smith", "Tanaka", "García", "Singh", "Lee"];
+    const GIVEN: &[&str] = &[
+        "John", "Zoë", "Ana", "Bjørn", "Mei", "Olu", "Priya", "Sam", "Émile", "Kai",
+    ];
+    const SURNAMES: &[&str] = &[
+        "Doe", "Müller", "Okafor", "Smith", "Tanaka", "García", "Singh", "Lee",
+    ];
     const COUNTRIES: &[&str] = &["US", "DE", "FR", "IN", "JP", "GB", "BR", "US", "US", "DE"];
     const DEPARTMENTS: &[&str] = &["Sales", "Engineering", "Finance", "", "Support", "Legal"];
     const DOMAINS: &[&str] = &["contoso.com", "Contoso.com", "fabrikam.com", "contoso.com"];
     let mut seed: u64 = 0x5eed;
     let mut next = |n: usize| {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (seed >> 33) as usize % n
     };
     (0..RECORDS)
@@ -39,19 +45,40 @@ fn users() -> Vec<Json> {
             let given = GIVEN[next(GIVEN.len())];
             let surname = SURNAMES[next(SURNAMES.len())];
             let mut user = Map::new();
-            user.insert("objectId".into(), json!(format!("00aa00aa-bb11-cc22-dd33-{i:012}")));
-            user.insert("userPrincipalName".into(), json!(format!("{given}.{surname}{i}@contoso.com")));
+            user.insert(
+                "objectId".into(),
+                json!(format!("00aa00aa-bb11-cc22-dd33-{i:012}")),
+            );
+            user.insert(
+                "userPrincipalName".into(),
+                json!(format!("{given}.{surname}{i}@contoso.com")),
+            );
             user.insert("givenName".into(), json!(given));
             user.insert("surname".into(), json!(surname));
             user.insert("displayName".into(), json!(format!("{given} {surname}")));
-            user.insert("mail".into(), json!(format!("{given}.{surname}@{}", DOMAINS[next(DOMAINS.len())])));
+            user.insert(
+                "mail".into(),
+                json!(format!(
+                    "{given}.{surname}@{}",
+                    DOMAINS[next(DOMAINS.len())]
+                )),
+            );
             user.insert("country".into(), json!(COUNTRIES[next(COUNTRIES.len())]));
             if next(5) > 0 {
-                user.insert("department".into(), json!(DEPARTMENTS[next(DEPARTMENTS.len())]));
+                user.insert(
+                    "department".into(),
+                    json!(DEPARTMENTS[next(DEPARTMENTS.len())]),
+                );
             }
             user.insert("jobTitle".into(), json!("Engineer"));
             user.insert("mailNickname".into(), json!(format!("{given}{i}")));
-            user.insert("proxyAddresses".into(), json!([format!("SMTP:{given}@contoso.com"), format!("smtp:{i}@contoso.com")]));
+            user.insert(
+                "proxyAddresses".into(),
+                json!([
+                    format!("SMTP:{given}@contoso.com"),
+                    format!("smtp:{i}@contoso.com")
+                ]),
+            );
             user.insert("accountEnabled".into(), json!(true));
             Json::Object(user)
         })
@@ -102,8 +129,15 @@ fn iif_closure(r: &Map<String, Json>) -> &str {
 
 fn compile(c: &mut Criterion) {
     let mut group = c.benchmark_group("compile");
-    for (name, source) in [("join", JOIN), ("replace", REPLACE), ("switch", SWITCH), ("iif", IIF)] {
-        group.bench_function(name, |b| b.iter(|| Program::compile(black_box(source)).unwrap()));
+    for (name, source) in [
+        ("join", JOIN),
+        ("replace", REPLACE),
+        ("switch", SWITCH),
+        ("iif", IIF),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| Program::compile(black_box(source)).unwrap())
+        });
     }
     group.finish();
 }
@@ -112,13 +146,18 @@ fn batch(c: &mut Criterion) {
     let users = users();
     let mut group = c.benchmark_group("batch");
     group.throughput(Throughput::Elements(RECORDS as u64));
-    group.bench_function("from_json", |b| b.iter(|| Batch::from_json(black_box(&users)).unwrap()));
+    group.bench_function("from_json", |b| {
+        b.iter(|| Batch::from_json(black_box(&users)).unwrap())
+    });
     group.finish();
 }
 
 fn eval(c: &mut Criterion) {
     let users = users();
-    let maps: Vec<Map<String, Json>> = users.iter().map(|u| u.as_object().unwrap().clone()).collect();
+    let maps: Vec<Map<String, Json>> = users
+        .iter()
+        .map(|u| u.as_object().unwrap().clone())
+        .collect();
     let batch = Batch::from_json(&users).unwrap();
     let ctx = Context::default();
 
@@ -127,8 +166,12 @@ fn eval(c: &mut Criterion) {
             let program = Program::compile($source).unwrap();
             let mut group = c.benchmark_group(concat!("eval/", $name));
             group.throughput(Throughput::Elements(RECORDS as u64));
-            group.bench_function("scimap", |b| b.iter(|| program.eval_batch(black_box(&batch), &ctx)));
-            group.bench_function("closure", |b| b.iter(|| black_box(&maps).iter().map($closure).collect::<Vec<_>>()));
+            group.bench_function("scimap", |b| {
+                b.iter(|| program.eval_batch(black_box(&batch), &ctx))
+            });
+            group.bench_function("closure", |b| {
+                b.iter(|| black_box(&maps).iter().map($closure).collect::<Vec<_>>())
+            });
             group.finish();
         }};
     }
@@ -143,9 +186,15 @@ fn same_results() {
     let users = users();
     let batch = Batch::from_json(&users).unwrap();
     let ctx = Context::default();
-    let text = |v: &Result<scimap::Value<'_>, scimap::EvalError>| v.as_ref().unwrap().as_text().map(|s| s.into_owned());
+    let text = |v: &Result<scimap::Value<'_>, scimap::EvalError>| {
+        v.as_ref().unwrap().as_text().map(|s| s.into_owned())
+    };
     for (source, closure) in [
-        (JOIN, &(|r: &Map<String, Json>| join_closure(r)) as &dyn Fn(&Map<String, Json>) -> Option<String>),
+        (
+            JOIN,
+            &(|r: &Map<String, Json>| join_closure(r))
+                as &dyn Fn(&Map<String, Json>) -> Option<String>,
+        ),
         (REPLACE, &replace_closure),
         (SWITCH, &|r| Some(switch_closure(r).to_string())),
         (IIF, &|r| Some(iif_closure(r).to_string())),

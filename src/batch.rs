@@ -44,9 +44,16 @@ pub struct Batch {
     names: Vec<Box<str>>,
     index: FxHashMap<Box<str>, u32>,
     rows: usize,
+    columns: Vec<Column>,
+    lists: Vec<Value<'static>>,
+}
+
+/// One attribute of every record. Its strings sit together in one buffer, so reading
+/// the attribute across a batch reads memory in order.
+#[derive(Debug, Clone, Default)]
+struct Column {
     cells: Vec<Cell>,
     text: String,
-    lists: Vec<Value<'static>>,
 }
 
 impl Batch {
@@ -87,10 +94,11 @@ impl Batch {
     /// The value of a column in a row, borrowing from the batch.
     #[inline]
     pub(crate) fn get(&self, column: u32, row: usize) -> Value<'_> {
-        match self.cells[column as usize * self.rows + row] {
+        let column = &self.columns[column as usize];
+        match column.cells[row] {
             Cell::Null => Value::Null,
             Cell::Str { start, len } => Value::Str(Cow::Borrowed(
-                &self.text[start as usize..start as usize + len as usize],
+                &column.text[start as usize..start as usize + len as usize],
             )),
             Cell::List { start, len } => Value::List(List::Borrowed(
                 &self.lists[start as usize..start as usize + len as usize],
@@ -111,7 +119,6 @@ impl Batch {
 #[derive(Debug, Default)]
 pub struct BatchBuilder {
     batch: Batch,
-    columns: Vec<Vec<Cell>>,
 }
 
 impl BatchBuilder {
@@ -150,7 +157,14 @@ impl BatchBuilder {
         Ok(())
     }
 
-    fn set(&mut self, row: usize, key: &str, value: &Json, place: Place<'_>) -> Result<(), RecordError> {
+    fn set(
+        &mut self,
+        row: usize,
+        key: &str,
+        value: &Json,
+        place: Place<'_>,
+    ) -> Result<(), RecordError> {
+        let column = self.column(key);
         let cell = match value {
             Json::Null => Cell::Null,
             Json::Array(items) => self.list(items, place)?,
@@ -158,11 +172,10 @@ impl BatchBuilder {
                 let text = scalar_text(scalar).ok_or_else(|| {
                     RecordError::new(place.path(), "nested objects are not supported; a value is a string or an array of strings")
                 })?;
-                self.text(&text, place)?
+                self.text(column, &text, place)?
             }
         };
-        let column = self.column(key);
-        let cells = &mut self.columns[column];
+        let cells = &mut self.batch.columns[column].cells;
         cells.resize(row, Cell::Null);
         cells.push(cell);
         Ok(())
@@ -196,16 +209,14 @@ impl BatchBuilder {
         })
     }
 
-    fn text(&mut self, text: &str, place: Place<'_>) -> Result<Cell, RecordError> {
-        let start = self.batch.text.len();
-        let fits = u32::try_from(start + text.len()).is_ok();
-        if !fits {
-            return Err(RecordError::new(
-                place.path(),
-                "batch text exceeds 4 GiB; split the input into smaller batches",
-            ));
+    fn text(&mut self, column: usize, text: &str, place: Place<'_>) -> Result<Cell, RecordError> {
+        let buffer = &mut self.batch.columns[column].text;
+        let start = buffer.len();
+        if u32::try_from(start + text.len()).is_err() {
+            let message = "an attribute's text exceeds 4 GiB in one batch; split the input into smaller batches";
+            return Err(RecordError::new(place.path(), message));
         }
-        self.batch.text.push_str(text);
+        buffer.push_str(text);
         Ok(Cell::Str {
             start: start as u32,
             len: text.len() as u32,
@@ -216,19 +227,17 @@ impl BatchBuilder {
         if let Some(&c) = self.batch.index.get(key) {
             return c as usize;
         }
-        let c = self.columns.len();
+        let c = self.batch.columns.len();
         self.batch.names.push(key.into());
         self.batch.index.insert(key.into(), c as u32);
-        self.columns.push(Vec::new());
+        self.batch.columns.push(Column::default());
         c
     }
 
     pub fn finish(mut self) -> Batch {
         let rows = self.batch.rows;
-        self.batch.cells = Vec::with_capacity(rows * self.columns.len());
-        for mut column in self.columns {
-            column.resize(rows, Cell::Null);
-            self.batch.cells.extend(column);
+        for column in &mut self.batch.columns {
+            column.cells.resize(rows, Cell::Null);
         }
         self.batch
     }

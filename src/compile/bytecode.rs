@@ -5,7 +5,7 @@ use std::fmt::{self, Write};
 use rustc_hash::FxHashMap;
 
 use crate::diagnostic::{Diagnostic, Span};
-use crate::functions::{Function, NativeFn, Prepared, Slot};
+use crate::functions::{Function, NativeFn, Prepared, Presence, Slot};
 use crate::syntax::ast::CmpOp;
 use crate::value::Value;
 
@@ -33,8 +33,13 @@ pub enum Op {
     /// If the top of the stack is an ignored flow, jump (keeping it).
     JumpIfIgnored(u32),
     /// Pop a condition: go on when it is true, jump to `else_` when it is false; an
-    /// ignored flow stays as the result and jumps to `end`.
-    Branch { else_: u32, end: u32 },
+    /// ignored flow stays as the result and jumps to `end`. With a presence test, the
+    /// popped value is what is tested (`IIF(IsPresent([x]), …)` in one instruction).
+    Branch {
+        test: Option<Presence>,
+        else_: u32,
+        end: u32,
+    },
     Jump(u32),
     /// If the top of the stack is not null, jump (keeping it); otherwise pop it.
     JumpIfNotNull(u32),
@@ -42,6 +47,11 @@ pub enum Op {
     SwitchTable(u32),
     /// Replace a Switch source with the constant its lookup table gives.
     Lookup(u32),
+    /// `Load(slot)` then `Lookup(table)` in one step: a Switch over an attribute.
+    LookupSlot {
+        table: u32,
+        slot: u32,
+    },
     /// Pop a key; if it equals the Switch source below it, pop the source and jump.
     Case(u32),
     Pop,
@@ -52,8 +62,10 @@ impl Op {
     /// Where this instruction may jump to.
     pub fn targets(self) -> [Option<u32>; 2] {
         match self {
-            Op::Jump(t) | Op::JumpIfIgnored(t) | Op::JumpIfNotNull(t) | Op::Case(t) => [Some(t), None],
-            Op::Branch { else_, end } => [Some(else_), Some(end)],
+            Op::Jump(t) | Op::JumpIfIgnored(t) | Op::JumpIfNotNull(t) | Op::Case(t) => {
+                [Some(t), None]
+            }
+            Op::Branch { else_, end, .. } => [Some(else_), Some(end)],
             _ => [None, None],
         }
     }
@@ -80,6 +92,55 @@ pub struct SwitchTable {
 pub struct LookupTable {
     pub values: FxHashMap<Box<str>, u32>,
     pub default: u32,
+    /// When there are few cases and every key is at most 7 bytes (country codes,
+    /// status flags), the keys packed into integers: comparing those in turn beats
+    /// hashing the key.
+    pub packed: Option<Vec<(u64, u32)>>,
+}
+
+impl LookupTable {
+    const PACKED_MAX: usize = 16;
+
+    pub fn new(values: FxHashMap<Box<str>, u32>, default: u32) -> LookupTable {
+        let packed = (values.len() <= Self::PACKED_MAX)
+            .then(|| {
+                values
+                    .iter()
+                    .map(|(k, v)| pack(k).map(|p| (p, *v)))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .flatten();
+        LookupTable {
+            values,
+            default,
+            packed,
+        }
+    }
+
+    #[inline]
+    pub fn get(&self, key: &str) -> u32 {
+        match (&self.packed, pack(key)) {
+            (Some(cases), Some(key)) => cases
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map_or(self.default, |(_, v)| *v),
+            (Some(_), None) => self.default,
+            (None, _) => self.values.get(key).copied().unwrap_or(self.default),
+        }
+    }
+}
+
+/// Up to 7 bytes and their count in one integer, so equal integers mean equal strings.
+#[inline]
+fn pack(s: &str) -> Option<u64> {
+    let bytes = s.as_bytes();
+    if bytes.len() > 7 {
+        return None;
+    }
+    let mut buf = [0u8; 8];
+    buf[..bytes.len()].copy_from_slice(bytes);
+    buf[7] = bytes.len() as u8;
+    Some(u64::from_le_bytes(buf))
 }
 
 /// A compiled expression: compile once, evaluate over any number of batches.
@@ -194,9 +255,17 @@ impl Program {
             let mut cases: Vec<(&Box<str>, &u32)> = table.values.iter().collect();
             cases.sort_by_key(|(key, value)| (**value, key.to_string()));
             for (key, value) in cases {
-                writeln!(out, "  {key:?} -> {}", const_text(&self.consts[*value as usize]))?;
+                writeln!(
+                    out,
+                    "  {key:?} -> {}",
+                    const_text(&self.consts[*value as usize])
+                )?;
             }
-            writeln!(out, "  default -> {}", const_text(&self.consts[table.default as usize]))?;
+            writeln!(
+                out,
+                "  default -> {}",
+                const_text(&self.consts[table.default as usize])
+            )?;
         }
         writeln!(out, "code:")?;
         for (pc, op) in self.code.iter().enumerate() {
@@ -219,16 +288,39 @@ impl Program {
                             Slot::Fixed(value) => const_text(value),
                         })
                         .collect();
-                    writeln!(out, "call       {}({})", site.function.name, args.join(", "))
+                    writeln!(
+                        out,
+                        "call       {}({})",
+                        site.function.name,
+                        args.join(", ")
+                    )
                 }
                 Op::Compare(cmp) => writeln!(out, "compare    {}", cmp.symbol()),
                 Op::JumpIfIgnored(t) => writeln!(out, "jump.ign   {t:04}"),
-                Op::Branch { else_, end } => writeln!(out, "branch     {else_:04} ign {end:04}"),
+                Op::Branch {
+                    test: None,
+                    else_,
+                    end,
+                } => writeln!(out, "branch     {else_:04} ign {end:04}"),
+                Op::Branch {
+                    test: Some(test),
+                    else_,
+                    end,
+                } => {
+                    writeln!(out, "branch     {else_:04} ign {end:04} ; unless {test:?}")
+                }
                 Op::Jump(t) => writeln!(out, "jump       {t:04}"),
                 Op::JumpIfNotNull(t) => writeln!(out, "jump.some  {t:04}"),
                 Op::SwitchTable(t) => writeln!(out, "switch     table {t}"),
                 Op::Case(t) => writeln!(out, "case       {t:04}"),
                 Op::Lookup(t) => writeln!(out, "lookup     {t}"),
+                Op::LookupSlot { table, slot } => {
+                    writeln!(
+                        out,
+                        "lookup     {table}     ; [{}]",
+                        self.slots[slot as usize]
+                    )
+                }
                 Op::Pop => writeln!(out, "pop"),
                 Op::Return => writeln!(out, "return"),
             }?;

@@ -9,8 +9,8 @@ pub(crate) use bytecode::{CallSite, LookupTable, Op, SwitchTable};
 
 use crate::check::{self, Checked};
 use crate::diagnostic::{Diagnostics, Span};
-use crate::functions::{Args, Implementation, NativeFn, Slot, Special};
-use crate::syntax::ast::{Call, Expr, ExprKind};
+use crate::functions::{Args, Implementation, NativeFn, Presence, Slot, Special};
+use crate::syntax::ast::{Arg, Call, Expr, ExprKind};
 use crate::value::Value;
 use crate::vm::Context;
 
@@ -101,6 +101,7 @@ impl Compiler {
             let mut values: Vec<&mut u32> = table.values.values_mut().collect();
             values.sort_by_key(|i| **i);
             values.into_iter().for_each(&mut keep);
+            *table = LookupTable::new(std::mem::take(&mut table.values), table.default);
         }
         program.consts = kept;
     }
@@ -130,6 +131,7 @@ impl Compiler {
             Op::Call { argc, .. } => 1 - argc as isize,
             Op::Compare(_) | Op::Branch { .. } | Op::Case(_) | Op::Pop | Op::SwitchTable(_) => -1,
             Op::Lookup(_) => 0,
+            Op::LookupSlot { .. } => 1,
             Op::JumpIfIgnored(_) | Op::Jump(_) | Op::JumpIfNotNull(_) | Op::Return => 0,
         };
         self.depth = self.depth.saturating_add_signed(effect);
@@ -154,10 +156,15 @@ impl Compiler {
     }
 
     fn constant_index(&mut self, value: Value<'static>) -> u32 {
-        let index = self.program.consts.iter().position(|c| c == &value).unwrap_or_else(|| {
-            self.program.consts.push(value);
-            self.program.consts.len() - 1
-        });
+        let index = self
+            .program
+            .consts
+            .iter()
+            .position(|c| c == &value)
+            .unwrap_or_else(|| {
+                self.program.consts.push(value);
+                self.program.consts.len() - 1
+            });
         index as u32
     }
 
@@ -187,7 +194,7 @@ impl Compiler {
 
     fn arg(&mut self, call: &Call, i: usize) {
         match call.args.get(i) {
-            Some(crate::syntax::ast::Arg { expr: Some(e), .. }) => self.expr(e),
+            Some(Arg { expr: Some(e), .. }) => self.expr(e),
             Some(arg) => {
                 self.emit(Op::Null, arg.span);
             }
@@ -219,7 +226,11 @@ impl Compiler {
     fn native(&mut self, call: &Call, span: Span, f: NativeFn, resolved: check::Resolved) {
         // Functions read a missing argument as null, so empty trailing slots
         // (`Replace(…, , )`) need no slot at all.
-        let used = call.args.iter().rposition(|a| a.expr.is_some()).map_or(0, |i| i + 1);
+        let used = call
+            .args
+            .iter()
+            .rposition(|a| a.expr.is_some())
+            .map_or(0, |i| i + 1);
         let mut slots = Vec::with_capacity(used);
         let mut argc = 0;
         for i in 0..used {
@@ -249,7 +260,12 @@ impl Compiler {
         };
         if argc == 0 && resolved.function.is_pure() {
             let ctx = Context::default();
-            let mut args = Args { values: &mut [], slots: &site.slots, prepared: &site.prepared, ctx: &ctx };
+            let mut args = Args {
+                values: &mut [],
+                slots: &site.slots,
+                prepared: &site.prepared,
+                ctx: &ctx,
+            };
             // A call that fails is kept, so that the error surfaces with its span.
             if let Ok(value) = f(&mut args).map(Value::into_owned) {
                 self.constant(value, span);
@@ -258,13 +274,27 @@ impl Compiler {
         }
         let site_index = self.program.sites.len() as u32;
         self.program.sites.push(site);
-        self.emit(Op::Call { f, site: site_index, argc }, span);
+        self.emit(
+            Op::Call {
+                f,
+                site: site_index,
+                argc,
+            },
+            span,
+        );
     }
 
     /// `cond; branch else/end; then; jump end; else: otherwise; end:`
     fn iif(&mut self, call: &Call, span: Span) {
-        self.arg(call, 0);
-        let branch = self.emit(Op::Branch { else_: 0, end: 0 }, call.args[0].span);
+        let test = self.condition(call);
+        let branch = self.emit(
+            Op::Branch {
+                test,
+                else_: 0,
+                end: 0,
+            },
+            call.args[0].span,
+        );
         self.arg(call, 1);
         let to_end = self.emit(Op::Jump(0), span);
         self.depth -= 1;
@@ -272,7 +302,27 @@ impl Compiler {
         self.arg(call, 2);
         self.patch(to_end);
         let end = self.here();
-        self.program.code[branch] = Op::Branch { else_, end };
+        self.program.code[branch] = Op::Branch { test, else_, end };
+    }
+
+    /// Compiles IIF's condition. A presence test (`IsPresent([x])`) is left to the
+    /// branch instruction: only its argument is compiled.
+    fn condition(&mut self, call: &Call) -> Option<Presence> {
+        if let Some(ExprKind::Call(inner)) = call.args[0].expr.as_ref().map(|e| &e.kind) {
+            if let (
+                Some(test),
+                [Arg {
+                    expr: Some(arg), ..
+                }],
+            ) = (Presence::of(&inner.name), inner.args.as_slice())
+            {
+                self.checked.calls.remove(&inner.name_span.start);
+                self.expr(arg);
+                return Some(test);
+            }
+        }
+        self.arg(call, 0);
+        None
     }
 
     fn coalesce(&mut self, call: &Call) {
@@ -292,8 +342,10 @@ impl Compiler {
     fn switch(&mut self, call: &Call, span: Span) {
         let pairs: Vec<usize> = (2..call.args.len()).step_by(2).collect();
         let keys: Option<Vec<String>> = pairs.iter().map(|&k| literal_key(call, k)).collect();
-        let values: Option<Vec<Value<'static>>> =
-            std::iter::once(1).chain(pairs.iter().map(|&k| k + 1)).map(|i| literal_value(call, i)).collect();
+        let values: Option<Vec<Value<'static>>> = std::iter::once(1)
+            .chain(pairs.iter().map(|&k| k + 1))
+            .map(|i| literal_value(call, i))
+            .collect();
         if let (Some(keys), Some(values)) = (&keys, values) {
             return self.switch_lookup(call, keys, values);
         }
@@ -303,7 +355,10 @@ impl Compiler {
         match keys {
             Some(keys) if keys.len() >= TABLE_MIN_CASES => {
                 let table = self.program.tables.len() as u32;
-                self.program.tables.push(SwitchTable { targets: FxHashMap::default(), default: 0 });
+                self.program.tables.push(SwitchTable {
+                    targets: FxHashMap::default(),
+                    default: 0,
+                });
                 self.emit(Op::SwitchTable(table), call.args[0].span);
                 self.program.tables[table as usize].default = self.here();
                 self.arg(call, 1);
@@ -311,7 +366,10 @@ impl Compiler {
                 for (key, &k) in keys.into_iter().zip(&pairs) {
                     self.depth -= 1;
                     let target = self.here();
-                    self.program.tables[table as usize].targets.entry(key.into()).or_insert(target);
+                    self.program.tables[table as usize]
+                        .targets
+                        .entry(key.into())
+                        .or_insert(target);
                     self.arg(call, k + 1);
                     exits.push(self.emit(Op::Jump(0), span));
                 }
@@ -348,13 +406,22 @@ impl Compiler {
     fn switch_lookup(&mut self, call: &Call, keys: &[String], values: Vec<Value<'static>>) {
         let mut consts = values.into_iter().map(|v| self.constant_index(v));
         let default = consts.next().expect("the default slot always has a value");
-        let mut table = LookupTable { values: FxHashMap::default(), default };
+        let mut values = FxHashMap::default();
         for (key, value) in keys.iter().zip(consts) {
-            table.values.entry(key.as_str().into()).or_insert(value);
+            values.entry(key.as_str().into()).or_insert(value);
         }
-        self.arg(call, 0);
+        let table = LookupTable::new(values, default);
         self.program.lookups.push(table);
-        self.emit(Op::Lookup(self.program.lookups.len() as u32 - 1), call.args[0].span);
+        let table = self.program.lookups.len() as u32 - 1;
+        self.arg(call, 0);
+        if let Some(&Op::Load(slot)) = self.program.code.last() {
+            self.program.code.pop();
+            self.program.spans.pop();
+            self.depth -= 1;
+            self.emit(Op::LookupSlot { table, slot }, call.args[0].span);
+        } else {
+            self.emit(Op::Lookup(table), call.args[0].span);
+        }
     }
 }
 
@@ -398,9 +465,68 @@ mod tests {
             let max_target = program.code.len() as u32;
             for (pc, op) in program.code.iter().enumerate() {
                 for t in op.targets().into_iter().flatten() {
-                    assert!(t as usize > pc && t < max_target, "{src}: jump at {pc} to {t}");
+                    assert!(
+                        t as usize > pc && t < max_target,
+                        "{src}: jump at {pc} to {t}"
+                    );
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod lookup_tests {
+    use crate::{Batch, Context, Program, Value};
+
+    fn eval(source: &str, record: serde_json::Value) -> Value<'static> {
+        let program = Program::compile(source).unwrap();
+        let batch = Batch::from_json(&[record]).unwrap();
+        program
+            .eval_batch(&batch, &Context::default())
+            .remove(0)
+            .unwrap()
+            .into_owned()
+    }
+
+    #[test]
+    fn small_and_large_lookups_agree() {
+        let keys = ["a", "a\u{0}", "seven77", "eight888", "ü", "", "01", "1"];
+        let mut small = String::from("Switch([k], \"default\"");
+        for (i, key) in keys.iter().enumerate() {
+            small.push_str(&format!(", \"{key}\", \"v{i}\""));
+        }
+        let mut large = small.clone();
+        for i in 0..20 {
+            large.push_str(&format!(", \"filler{i}\", \"f{i}\""));
+        }
+        small.push(')');
+        large.push(')');
+        for (i, key) in keys.iter().enumerate() {
+            let expected = Value::string(format!("v{i}"));
+            assert_eq!(
+                eval(&small, serde_json::json!({ "k": key })),
+                expected,
+                "{key:?}"
+            );
+            assert_eq!(
+                eval(&large, serde_json::json!({ "k": key })),
+                expected,
+                "{key:?}"
+            );
+        }
+        assert_eq!(
+            eval(&small, serde_json::json!({"k": "b"})),
+            Value::str("default")
+        );
+        assert_eq!(
+            eval(&large, serde_json::json!({"k": "eight8888"})),
+            Value::str("default")
+        );
+        assert_eq!(
+            eval(&small, serde_json::json!({})),
+            Value::str("v5"),
+            "null matches the \"\" key"
+        );
     }
 }

@@ -100,7 +100,9 @@ fn map_case<'a>(text: Cow<'a, str>, culture: Culture, upper: bool) -> Cow<'a, st
     if culture == Culture::Invariant && text.is_ascii() {
         return map_ascii(text, upper);
     }
-    let Some((first, _)) = text.char_indices().find(|&(_, c)| map(c) != c) else { return text };
+    let Some((first, _)) = text.char_indices().find(|&(_, c)| map(c) != c) else {
+        return text;
+    };
     let text = match text {
         Cow::Owned(owned) => match map_in_place(owned, first, map) {
             Ok(done) => return Cow::Owned(done),
@@ -120,7 +122,13 @@ fn map_case<'a>(text: Cow<'a, str>, culture: Culture, upper: bool) -> Cow<'a, st
 }
 
 fn map_ascii(text: Cow<'_, str>, upper: bool) -> Cow<'_, str> {
-    let changes = |b: &u8| if upper { b.is_ascii_lowercase() } else { b.is_ascii_uppercase() };
+    let changes = |b: &u8| {
+        if upper {
+            b.is_ascii_lowercase()
+        } else {
+            b.is_ascii_uppercase()
+        }
+    };
     if !text.as_bytes().iter().any(changes) {
         return text;
     }
@@ -150,7 +158,9 @@ fn map_in_place(text: String, from: usize, map: impl Fn(char) -> char) -> Result
             }
         }
         let width = utf8_width(bytes[i]);
-        let c = std::str::from_utf8(&bytes[i..i + width]).ok().and_then(|s| s.chars().next());
+        let c = std::str::from_utf8(&bytes[i..i + width])
+            .ok()
+            .and_then(|s| s.chars().next());
         let Some(c) = c else {
             complete = false;
             break;
@@ -163,7 +173,8 @@ fn map_in_place(text: String, from: usize, map: impl Fn(char) -> char) -> Result
         mapped.encode_utf8(&mut bytes[i..i + width]);
         i += width;
     }
-    let text = String::from_utf8(bytes).expect("replacing whole characters by ones of the same width keeps UTF-8 valid");
+    let text = String::from_utf8(bytes)
+        .expect("replacing whole characters by ones of the same width keeps UTF-8 valid");
     if complete {
         Ok(text)
     } else {
@@ -183,7 +194,8 @@ fn utf8_width(first_byte: u8) -> usize {
 /// Whether the text holds `İ` (C4 B0) or `Σ` (CE A3), whose full lowercase mapping
 /// differs from the simple one .NET uses.
 fn has_special_lowercase(bytes: &[u8]) -> bool {
-    memchr::memchr2_iter(0xC4, 0xCE, bytes).any(|i| matches!(&bytes[i..], [0xC4, 0xB0, ..] | [0xCE, 0xA3, ..]))
+    memchr::memchr2_iter(0xC4, 0xCE, bytes)
+        .any(|i| matches!(&bytes[i..], [0xC4, 0xB0, ..] | [0xCE, 0xA3, ..]))
 }
 
 pub fn to_lower<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
@@ -279,11 +291,23 @@ mod tests {
             "STRAßE"
         );
         assert_eq!(map_case("İI".into(), Culture::Invariant, false), "ii");
-        assert_eq!(map_case("ΣΑΣ Zoë".into(), Culture::Invariant, false), "σασ zoë");
+        assert_eq!(
+            map_case("ΣΑΣ Zoë".into(), Culture::Invariant, false),
+            "σασ zoë"
+        );
         assert_eq!(map_case("ÉMILE".into(), Culture::Invariant, false), "émile");
-        assert_eq!(map_case(Cow::Owned("ÉMİLE ß".into()), Culture::Invariant, false), "émile ß");
-        assert_eq!(map_case(Cow::Owned("Straße".into()), Culture::Invariant, true), "STRAßE");
-        assert_eq!(map_case(Cow::Owned("ǅ".into()), Culture::Invariant, false), "ǆ");
+        assert_eq!(
+            map_case(Cow::Owned("ÉMİLE ß".into()), Culture::Invariant, false),
+            "émile ß"
+        );
+        assert_eq!(
+            map_case(Cow::Owned("Straße".into()), Culture::Invariant, true),
+            "STRAßE"
+        );
+        assert_eq!(
+            map_case(Cow::Owned("ǅ".into()), Culture::Invariant, false),
+            "ǆ"
+        );
         assert_eq!(map_case("İI".into(), Culture::Turkic, false), "iı");
         assert_eq!(map_case("i".into(), Culture::Turkic, true), "İ");
     }

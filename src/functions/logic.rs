@@ -17,16 +17,45 @@ pub fn not<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
     Ok(Value::Bool(!is_true))
 }
 
+/// The presence tests. IIF compiles a condition that is one of them into its branch
+/// instruction, so they are defined here once for both uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    IsNull,
+    IsNullOrEmpty,
+    IsPresent,
+}
+
+impl Presence {
+    pub fn of(function: &str) -> Option<Presence> {
+        match function {
+            "IsNull" => Some(Presence::IsNull),
+            "IsNullOrEmpty" => Some(Presence::IsNullOrEmpty),
+            "IsPresent" => Some(Presence::IsPresent),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub fn holds(self, value: &Value<'_>) -> bool {
+        match self {
+            Presence::IsNull => value.is_null(),
+            Presence::IsNullOrEmpty => value.is_null_or_empty(),
+            Presence::IsPresent => !value.is_null_or_empty(),
+        }
+    }
+}
+
 pub fn is_null<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
-    Ok(Value::Bool(args.peek(0).is_null()))
+    Ok(Value::Bool(Presence::IsNull.holds(args.peek(0))))
 }
 
 pub fn is_null_or_empty<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
-    Ok(Value::Bool(args.peek(0).is_null_or_empty()))
+    Ok(Value::Bool(Presence::IsNullOrEmpty.holds(args.peek(0))))
 }
 
 pub fn is_present<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
-    Ok(Value::Bool(!args.peek(0).is_null_or_empty()))
+    Ok(Value::Bool(Presence::IsPresent.holds(args.peek(0))))
 }
 
 pub fn is_string<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {

@@ -12,6 +12,7 @@ mod text;
 
 use std::borrow::Cow;
 
+pub use logic::Presence;
 pub use registry::FUNCTIONS;
 
 use crate::diagnostic::{Code, Diagnostic, Span};
@@ -263,7 +264,11 @@ impl std::ops::Deref for Fault {
 
 impl Fault {
     pub fn new(code: Code, arg: Option<usize>, message: impl Into<String>) -> Fault {
-        Fault(Box::new(FaultData { code, arg, message: message.into() }))
+        Fault(Box::new(FaultData {
+            code,
+            arg,
+            message: message.into(),
+        }))
     }
 
     pub fn arg(index: usize, message: impl Into<String>) -> Fault {

@@ -17,7 +17,11 @@ pub fn join<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
     }
     if count == 0 {
         let all_null = sources.into_iter().all(|i| args.peek(i).is_null());
-        return Ok(if all_null { Value::Null } else { Value::str("") });
+        return Ok(if all_null {
+            Value::Null
+        } else {
+            Value::str("")
+        });
     }
     let total = bytes + separator.len() * (count - 1);
     args.check_len(total)?;

@@ -170,7 +170,9 @@ fn literal<'a>(args: &mut Args<'a, '_>, plan: &'a Plan) -> Result<Value<'a>, Fau
         }
     };
     // `find` in a loop: `find_iter` costs more to set up than a short attribute takes to search.
-    let Some(first) = finder.find(source.as_bytes()) else { return Ok(Value::Str(source)) };
+    let Some(first) = finder.find(source.as_bytes()) else {
+        return Ok(Value::Str(source));
+    };
     let mut out = String::with_capacity(source.len() + replacement.len().saturating_sub(old.len()));
     let mut hit = first;
     let mut last = 0;

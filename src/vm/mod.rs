@@ -143,10 +143,7 @@ impl Program {
             match self.code[pc] {
                 Op::Null => stack.push(Value::Null),
                 Op::Const(i) => stack.push(self.consts[i as usize].reborrow()),
-                Op::Load(slot) => stack.push(match binding.0[slot as usize] {
-                    Some(column) => batch.get(column, row),
-                    None => Value::Null,
-                }),
+                Op::Load(slot) => stack.push(load(batch, binding, slot, row)),
                 Op::Call { f, site, argc } => {
                     let base = stack.len() - argc as usize;
                     let args = &mut stack[base..];
@@ -154,7 +151,12 @@ impl Program {
                         Value::Ignored
                     } else {
                         let site = &self.sites[site as usize];
-                        let mut args = Args { values: args, slots: &site.slots, prepared: &site.prepared, ctx };
+                        let mut args = Args {
+                            values: args,
+                            slots: &site.slots,
+                            prepared: &site.prepared,
+                            ctx,
+                        };
                         f(&mut args).map_err(trap(pc))?
                     };
                     stack.truncate(base);
@@ -175,20 +177,19 @@ impl Program {
                         continue;
                     }
                 }
-                Op::Branch { else_, end } => {
+                Op::Branch { test, else_, end } => {
                     let condition = stack.pop().expect("a condition was pushed");
-                    pc = match condition {
-                        Value::Bool(true) => pc + 1,
-                        Value::Bool(false) => else_ as usize,
-                        Value::Ignored => {
+                    let holds = match (&condition, test) {
+                        (Value::Ignored, _) => {
                             stack.push(Value::Ignored);
-                            end as usize
+                            pc = end as usize;
+                            continue;
                         }
-                        other => match truth(&other).map_err(trap(pc))? {
-                            true => pc + 1,
-                            false => else_ as usize,
-                        },
+                        (value, Some(test)) => test.holds(value),
+                        (Value::Bool(b), None) => *b,
+                        (other, None) => truth(other).map_err(trap(pc))?,
                     };
+                    pc = if holds { pc + 1 } else { else_ as usize };
                     continue;
                 }
                 Op::Jump(target) => {
@@ -211,15 +212,11 @@ impl Program {
                 }
                 Op::Lookup(t) => {
                     let source = stack.pop().expect("a switch source was pushed");
-                    let result = if matches!(source, Value::Ignored) {
-                        Value::Ignored
-                    } else {
-                        let table = &self.lookups[t as usize];
-                        let key = switch_text(&source).map_err(trap(pc))?;
-                        let index = table.values.get(&*key).copied().unwrap_or(table.default);
-                        self.consts[index as usize].reborrow()
-                    };
-                    stack.push(result);
+                    stack.push(self.lookup(t, &source).map_err(trap(pc))?);
+                }
+                Op::LookupSlot { table, slot } => {
+                    let source = load(batch, binding, slot, row);
+                    stack.push(self.lookup(table, &source).map_err(trap(pc))?);
                 }
                 Op::Case(target) => {
                     let key = stack.pop().expect("a case key was pushed");
@@ -243,6 +240,17 @@ impl Program {
             }
             pc += 1;
         }
+    }
+
+    #[inline]
+    fn lookup(&self, table: u32, source: &Value<'_>) -> Result<Value<'_>, Fault> {
+        let table = &self.lookups[table as usize];
+        let index = match source {
+            Value::Str(key) => table.get(key),
+            Value::Ignored => return Ok(Value::Ignored),
+            other => table.get(&switch_text(other)?),
+        };
+        Ok(self.consts[index as usize].reborrow())
     }
 
     /// Attaches the location of the failing instruction (or argument) to a fault.
@@ -276,11 +284,23 @@ impl Program {
     }
 }
 
+#[inline]
+fn load<'a>(batch: &'a Batch, binding: &Binding, slot: u32, row: usize) -> Value<'a> {
+    match binding.0[slot as usize] {
+        Some(column) => batch.get(column, row),
+        None => Value::Null,
+    }
+}
+
 /// The text a Switch compares: null matches the key `""`.
 fn switch_text<'v>(value: &'v Value<'_>) -> Result<std::borrow::Cow<'v, str>, Fault> {
     match value {
         Value::Null | Value::Ignored => Ok("".into()),
-        Value::List(_) => Err(Fault::new(Code::Type, None, "Switch compares single values, not a multi-valued value")),
+        Value::List(_) => Err(Fault::new(
+            Code::Type,
+            None,
+            "Switch compares single values, not a multi-valued value",
+        )),
         other => Ok(other.as_text().unwrap_or_default()),
     }
 }
@@ -293,7 +313,11 @@ fn truth(value: &Value<'_>) -> Result<bool, Fault> {
             None,
             "the condition is null; Entra fails IIF conditions over missing values",
         )),
-        Err(what) => Err(Fault::new(Code::Type, None, format!("the condition must be True or False, not {what}"))),
+        Err(what) => Err(Fault::new(
+            Code::Type,
+            None,
+            format!("the condition must be True or False, not {what}"),
+        )),
     }
 }
 
@@ -309,7 +333,11 @@ fn compare(op: CmpOp, lhs: &Value<'_>, rhs: &Value<'_>) -> Result<bool, Fault> {
     }
     let ordering = match (lhs, rhs) {
         (Value::List(_), _) | (_, Value::List(_)) => {
-            return Err(Fault::new(Code::Type, None, "cannot compare a multi-valued value"))
+            return Err(Fault::new(
+                Code::Type,
+                None,
+                "cannot compare a multi-valued value",
+            ))
         }
         (Value::DateTime(a), Value::DateTime(b)) => a.cmp(b),
         (Value::Bool(a), other) | (other, Value::Bool(a)) if bool_of(other).is_some() => {
@@ -323,7 +351,10 @@ fn compare(op: CmpOp, lhs: &Value<'_>, rhs: &Value<'_>) -> Result<bool, Fault> {
         }
         _ => match (number_of(lhs), number_of(rhs)) {
             (Some(a), Some(b)) => a.cmp(&b),
-            _ => lhs.as_text().unwrap_or_default().cmp(&rhs.as_text().unwrap_or_default()),
+            _ => lhs
+                .as_text()
+                .unwrap_or_default()
+                .cmp(&rhs.as_text().unwrap_or_default()),
         },
     };
     Ok(match op {
