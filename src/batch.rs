@@ -51,12 +51,42 @@ pub struct Batch {
 /// One attribute of every record. Its strings sit together in one buffer, so reading
 /// the attribute across a batch reads memory in order.
 #[derive(Debug, Clone, Default)]
-struct Column {
+pub(crate) struct Column {
     cells: Vec<Cell>,
     text: String,
 }
 
+impl Column {
+    /// The value in a row, borrowing from the batch.
+    #[inline]
+    pub(crate) fn get<'a>(&'a self, row: usize, lists: &'a [Value<'static>]) -> Value<'a> {
+        match self.cells[row] {
+            Cell::Null => Value::Null,
+            Cell::Str { start, len } => {
+                let range = start as usize..start as usize + len as usize;
+                debug_assert!(
+                    self.text.is_char_boundary(range.start)
+                        && self.text.is_char_boundary(range.end)
+                );
+                // SAFETY: `Cell::Str` ranges are made only by `BatchBuilder::text`, which
+                // records the bytes of a whole `&str` it appends to this column's `text`,
+                // and `text` is never changed after that, so the range lies within it and
+                // on character boundaries. Skipping the check keeps evaluation from reading
+                // text it does not use (a presence test, a pass-through).
+                Value::Str(Cow::Borrowed(unsafe { self.text.get_unchecked(range) }))
+            }
+            Cell::List { start, len } => Value::List(List::Borrowed(
+                &lists[start as usize..start as usize + len as usize],
+            )),
+        }
+    }
+}
+
 impl Batch {
+    pub(crate) fn lists(&self) -> &[Value<'static>] {
+        &self.lists
+    }
+
     /// A batch from JSON records (objects; see [`BatchBuilder::push_json`]). Errors name
     /// the record index and the attribute.
     pub fn from_json(records: &[Json]) -> Result<Batch, RecordError> {
@@ -91,25 +121,15 @@ impl Batch {
         self.index.get(name).copied()
     }
 
-    /// The value of a column in a row, borrowing from the batch.
-    #[inline]
-    pub(crate) fn get(&self, column: u32, row: usize) -> Value<'_> {
-        let column = &self.columns[column as usize];
-        match column.cells[row] {
-            Cell::Null => Value::Null,
-            Cell::Str { start, len } => Value::Str(Cow::Borrowed(
-                &column.text[start as usize..start as usize + len as usize],
-            )),
-            Cell::List { start, len } => Value::List(List::Borrowed(
-                &self.lists[start as usize..start as usize + len as usize],
-            )),
-        }
+    /// The column of an attribute, for reading it row by row.
+    pub(crate) fn column_ref(&self, column: u32) -> &Column {
+        &self.columns[column as usize]
     }
 
     /// The value of a named attribute in a row.
     pub fn value(&self, row: usize, attribute: &str) -> Value<'_> {
         match self.column(attribute) {
-            Some(c) if row < self.rows => self.get(c, row),
+            Some(c) if row < self.rows => self.columns[c as usize].get(row, &self.lists),
             _ => Value::Null,
         }
     }

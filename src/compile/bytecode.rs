@@ -40,6 +40,13 @@ pub enum Op {
         else_: u32,
         end: u32,
     },
+    /// A presence test of an attribute as the condition: no value goes through the
+    /// stack, and an attribute is never an ignored flow.
+    BranchSlot {
+        test: Presence,
+        slot: u32,
+        else_: u32,
+    },
     Jump(u32),
     /// If the top of the stack is not null, jump (keeping it); otherwise pop it.
     JumpIfNotNull(u32),
@@ -66,6 +73,7 @@ impl Op {
                 [Some(t), None]
             }
             Op::Branch { else_, end, .. } => [Some(else_), Some(end)],
+            Op::BranchSlot { else_, .. } => [Some(else_), None],
             _ => [None, None],
         }
     }
@@ -308,6 +316,13 @@ impl Program {
                     end,
                 } => {
                     writeln!(out, "branch     {else_:04} ign {end:04} ; unless {test:?}")
+                }
+                Op::BranchSlot { test, slot, else_ } => {
+                    let name = &self.slots[slot as usize];
+                    writeln!(
+                        out,
+                        "branch     {else_:04}          ; unless {test:?} [{name}]"
+                    )
                 }
                 Op::Jump(t) => writeln!(out, "jump       {t:04}"),
                 Op::JumpIfNotNull(t) => writeln!(out, "jump.some  {t:04}"),

@@ -132,6 +132,7 @@ impl Compiler {
             Op::Compare(_) | Op::Branch { .. } | Op::Case(_) | Op::Pop | Op::SwitchTable(_) => -1,
             Op::Lookup(_) => 0,
             Op::LookupSlot { .. } => 1,
+            Op::BranchSlot { .. } => 0,
             Op::JumpIfIgnored(_) | Op::Jump(_) | Op::JumpIfNotNull(_) | Op::Return => 0,
         };
         self.depth = self.depth.saturating_add_signed(effect);
@@ -287,14 +288,29 @@ impl Compiler {
     /// `cond; branch else/end; then; jump end; else: otherwise; end:`
     fn iif(&mut self, call: &Call, span: Span) {
         let test = self.condition(call);
-        let branch = self.emit(
-            Op::Branch {
-                test,
-                else_: 0,
-                end: 0,
-            },
-            call.args[0].span,
-        );
+        let branch = match (test, self.program.code.last()) {
+            (Some(test), Some(&Op::Load(slot))) => {
+                self.program.code.pop();
+                self.program.spans.pop();
+                self.depth -= 1;
+                self.emit(
+                    Op::BranchSlot {
+                        test,
+                        slot,
+                        else_: 0,
+                    },
+                    call.args[0].span,
+                )
+            }
+            _ => self.emit(
+                Op::Branch {
+                    test,
+                    else_: 0,
+                    end: 0,
+                },
+                call.args[0].span,
+            ),
+        };
         self.arg(call, 1);
         let to_end = self.emit(Op::Jump(0), span);
         self.depth -= 1;
@@ -302,7 +318,13 @@ impl Compiler {
         self.arg(call, 2);
         self.patch(to_end);
         let end = self.here();
-        self.program.code[branch] = Op::Branch { test, else_, end };
+        match &mut self.program.code[branch] {
+            Op::Branch {
+                else_: e, end: n, ..
+            } => (*e, *n) = (else_, end),
+            Op::BranchSlot { else_: e, .. } => *e = else_,
+            _ => unreachable!("the branch was emitted above"),
+        }
     }
 
     /// Compiles IIF's condition. A presence test (`IsPresent([x])`) is left to the

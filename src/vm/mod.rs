@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Column};
 use crate::compile::{Op, Program};
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::functions::{self, Args, Fault};
@@ -68,17 +68,18 @@ fn trap(pc: usize) -> impl FnOnce(Fault) -> Trap {
 }
 
 /// Where each attribute slot of a program is found in a batch.
-struct Binding(Vec<Option<u32>>);
+struct Binding<'a> {
+    columns: Vec<Option<&'a Column>>,
+    lists: &'a [Value<'static>],
+}
 
-impl Binding {
-    fn new(program: &Program, batch: &Batch) -> Binding {
-        Binding(
-            program
-                .slots
-                .iter()
-                .map(|name| batch.column(name))
-                .collect(),
-        )
+impl<'a> Binding<'a> {
+    fn new(program: &Program, batch: &'a Batch) -> Binding<'a> {
+        let column = |name: &str| batch.column(name).map(|c| batch.column_ref(c));
+        Binding {
+            columns: program.slots.iter().map(|name| column(name)).collect(),
+            lists: batch.lists(),
+        }
     }
 }
 
@@ -119,7 +120,7 @@ impl Program {
         let binding = Binding::new(self, batch);
         let mut stack = Vec::with_capacity(self.max_stack + 1);
         for row in 0..batch.len() {
-            match self.run(batch, &binding, row, &mut stack, ctx) {
+            match self.run(&binding, row, &mut stack, ctx) {
                 Ok(value) => sink(row, Ok(value)),
                 Err(trap) => {
                     stack.clear();
@@ -132,8 +133,7 @@ impl Program {
     #[inline]
     fn run<'a>(
         &'a self,
-        batch: &'a Batch,
-        binding: &Binding,
+        binding: &Binding<'a>,
         row: usize,
         stack: &mut Vec<Value<'a>>,
         ctx: &Context,
@@ -143,7 +143,7 @@ impl Program {
             match self.code[pc] {
                 Op::Null => stack.push(Value::Null),
                 Op::Const(i) => stack.push(self.consts[i as usize].reborrow()),
-                Op::Load(slot) => stack.push(load(batch, binding, slot, row)),
+                Op::Load(slot) => stack.push(load(binding, slot, row)),
                 Op::Call { f, site, argc } => {
                     let base = stack.len() - argc as usize;
                     let args = &mut stack[base..];
@@ -192,6 +192,14 @@ impl Program {
                     pc = if holds { pc + 1 } else { else_ as usize };
                     continue;
                 }
+                Op::BranchSlot { test, slot, else_ } => {
+                    pc = if test.holds(&load(binding, slot, row)) {
+                        pc + 1
+                    } else {
+                        else_ as usize
+                    };
+                    continue;
+                }
                 Op::Jump(target) => {
                     pc = target as usize;
                     continue;
@@ -215,7 +223,7 @@ impl Program {
                     stack.push(self.lookup(t, &source).map_err(trap(pc))?);
                 }
                 Op::LookupSlot { table, slot } => {
-                    let source = load(batch, binding, slot, row);
+                    let source = load(binding, slot, row);
                     stack.push(self.lookup(table, &source).map_err(trap(pc))?);
                 }
                 Op::Case(target) => {
@@ -285,9 +293,9 @@ impl Program {
 }
 
 #[inline]
-fn load<'a>(batch: &'a Batch, binding: &Binding, slot: u32, row: usize) -> Value<'a> {
-    match binding.0[slot as usize] {
-        Some(column) => batch.get(column, row),
+fn load<'a>(binding: &Binding<'a>, slot: u32, row: usize) -> Value<'a> {
+    match binding.columns[slot as usize] {
+        Some(column) => column.get(row, binding.lists),
         None => Value::Null,
     }
 }
