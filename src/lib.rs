@@ -47,3 +47,8 @@ pub use compile::Program;
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity, Span};
 pub use value::{List, Value};
 pub use vm::{Context, EvalError, Limits};
+
+/// The README's Rust example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

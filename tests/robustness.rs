@@ -18,10 +18,8 @@ fn check(source: &str, ctx: &Context) -> bool {
     let ok = compiled.is_ok();
     if let Ok(program) = compiled {
         let _ = program.disassemble();
-        for result in program.eval_batch(&batch, ctx) {
-            if let Ok(value) = result {
-                assert_bounded(&value, ctx);
-            }
+        for value in program.eval_batch(&batch, ctx).into_iter().flatten() {
+            assert_bounded(&value, ctx);
         }
     }
     ok
@@ -61,9 +59,8 @@ fn atom() -> impl Strategy<Value = String> {
 /// expressions get past the checker and are evaluated.
 fn call(function: &'static Function, mut args: Vec<String>) -> String {
     let fits = (args.len()..args.len() + 4).find(|&n| function.accepts_arity(n));
-    match fits.or_else(|| (0..args.len()).rev().find(|&n| function.accepts_arity(n))) {
-        Some(n) => args.resize(n, "\"x\"".to_string()),
-        None => {}
+    if let Some(n) = fits.or_else(|| (0..args.len()).rev().find(|&n| function.accepts_arity(n))) {
+        args.resize(n, "\"x\"".to_string());
     }
     format!("{}({})", function.name, args.join(", "))
 }

@@ -135,10 +135,10 @@ fn eval(source: &str, record: Option<&str>, format: Format, color: bool) -> Outc
         (Ok(Value::Ignored), Format::Json) => print_json(&json!({"ignored": true}), false),
         (Ok(value), Format::Json) => print_json(&json!({"value": value.to_json()}), false),
         (Ok(Value::Ignored), _) => {
-            println!("(flow ignored)");
+            say("(flow ignored)\n");
             eprintln!("note: the target attribute would be left out of this object's provisioning");
         }
-        (Ok(value), _) => println!("{}", human(&value)),
+        (Ok(value), _) => say(&format!("{}\n", human(&value))),
         (Err(error), Format::Json) => {
             print_json(&json!({"error": error_json(error.diagnostic())}), false);
             return Outcome::EvalError;
@@ -161,16 +161,14 @@ fn human(value: &Value<'_>) -> String {
 fn explain(source: &str, color: bool) -> Outcome {
     match crate::syntax::parse(source) {
         Ok(parsed) => {
-            println!("syntax:");
-            print!("{}", indent(&parsed.expr.pretty()));
+            say(&format!("syntax:\n{}", indent(&parsed.expr.pretty())));
         }
         Err(errors) => return report_check(source, &Diagnostics(errors), Format::Human, color),
     }
     match Program::compile(source) {
         Ok(program) => {
             render_warnings(source, program.warnings(), color);
-            println!("bytecode:");
-            print!("{}", indent(&program.disassemble()));
+            say(&format!("bytecode:\n{}", indent(&program.disassemble())));
             Outcome::Ok
         }
         Err(diagnostics) => report_check(source, &diagnostics, Format::Human, color),
@@ -251,7 +249,10 @@ fn print_json(value: &Json, pretty: bool) {
     } else {
         serde_json::to_string(value)
     };
-    let mut stdout = std::io::stdout().lock();
-    // A closed pipe (`| head`) is not an error worth a panic.
-    let _ = writeln!(stdout, "{}", text.expect("JSON values serialize"));
+    say(&format!("{}\n", text.expect("JSON values serialize")));
+}
+
+/// Writes to standard output; a closed pipe (`| head`) is not worth a panic.
+fn say(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }

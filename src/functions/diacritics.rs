@@ -79,7 +79,7 @@ pub(crate) fn normalize_str(source: &str) -> String {
             .then(|| takes_macron(lower))
             .flatten();
         match replacement.or(with_macron) {
-            Some(text) if text.is_empty() => out.push(c),
+            Some("") => out.push(c),
             Some(text) if is_upper => out.extend(text.chars().map(|ch| ch.to_ascii_uppercase())),
             Some(text) => out.push_str(text),
             None => {

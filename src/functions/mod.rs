@@ -312,6 +312,10 @@ impl<'a> Args<'a, '_> {
         self.slots.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
     pub fn take(&mut self, i: usize) -> Value<'a> {
         match self.slots.get(i) {
             Some(Slot::Stack(j)) => std::mem::take(&mut self.values[*j as usize]),

@@ -547,9 +547,9 @@ pub(super) fn reference_markdown() -> String {
         } else {
             ""
         };
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "- [`{}`](#{}){status}: {}\n",
+            "- [`{}`](#{}){status}: {}",
             f.name,
             f.name.to_lowercase(),
             f.summary

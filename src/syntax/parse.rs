@@ -120,13 +120,11 @@ fn scan_delimiters(source: &str) -> Vec<Diagnostic> {
                     return errors;
                 }
             }
-            b')' => {
-                if open.pop().is_none() {
-                    errors.push(
-                        Diagnostic::error(Code::UnmatchedDelimiter, "unmatched `)`")
-                            .at(Span::new(i, i + 1), "no `(` before this one is still open"),
-                    );
-                }
+            b')' if open.pop().is_none() => {
+                errors.push(
+                    Diagnostic::error(Code::UnmatchedDelimiter, "unmatched `)`")
+                        .at(Span::new(i, i + 1), "no `(` before this one is still open"),
+                );
             }
             _ => {}
         }
