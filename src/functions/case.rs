@@ -69,6 +69,8 @@ pub fn lower_char(c: char, culture: Culture) -> char {
     match (c, culture) {
         ('I', Culture::Turkic) => 'ı',
         ('İ', _) => 'i',
+        // Latin-1 capitals (À–Þ but ×) are 0x20 below their small letters; checked by a test.
+        ('\u{C0}'..='\u{DE}', _) if c != '×' => char::from(c as u8 + 0x20),
         _ => single(c.to_lowercase()).unwrap_or(c),
     }
 }
@@ -76,6 +78,7 @@ pub fn lower_char(c: char, culture: Culture) -> char {
 pub fn upper_char(c: char, culture: Culture) -> char {
     match (c, culture) {
         ('i', Culture::Turkic) => 'İ',
+        ('\u{E0}'..='\u{FE}', _) if c != '÷' => char::from(c as u8 - 0x20),
         _ => single(c.to_uppercase()).unwrap_or(c),
     }
 }
@@ -103,18 +106,12 @@ fn map_case<'a>(text: Cow<'a, str>, culture: Culture, upper: bool) -> Cow<'a, st
     let Some((first, _)) = text.char_indices().find(|&(_, c)| map(c) != c) else {
         return text;
     };
-    let text = match text {
-        Cow::Owned(owned) => match map_in_place(owned, first, map) {
-            Ok(done) => return Cow::Owned(done),
-            Err(partly) => Cow::Owned(partly),
-        },
-        borrowed => borrowed,
+    // Copying and then mapping in place is faster than building a new string a
+    // character at a time, and most letters keep their width.
+    let text = match map_in_place(text.into_owned(), first, map) {
+        Ok(done) => return Cow::Owned(done),
+        Err(partly) => partly,
     };
-    if !upper && culture == Culture::Invariant && !has_special_lowercase(text.as_bytes()) {
-        // The standard library's lowercasing is much faster and agrees with the simple
-        // mapping everywhere but at `İ` and final sigma, which were ruled out.
-        return Cow::Owned(text.to_lowercase());
-    }
     let mut out = String::with_capacity(text.len() + 2);
     out.push_str(&text[..first]);
     out.extend(text[first..].chars().map(map));
@@ -189,13 +186,6 @@ fn utf8_width(first_byte: u8) -> usize {
         0xE0..=0xEF => 3,
         _ => 4,
     }
-}
-
-/// Whether the text holds `İ` (C4 B0) or `Σ` (CE A3), whose full lowercase mapping
-/// differs from the simple one .NET uses.
-fn has_special_lowercase(bytes: &[u8]) -> bool {
-    memchr::memchr2_iter(0xC4, 0xCE, bytes)
-        .any(|i| matches!(&bytes[i..], [0xC4, 0xB0, ..] | [0xCE, 0xA3, ..]))
 }
 
 pub fn to_lower<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
@@ -310,6 +300,22 @@ mod tests {
         );
         assert_eq!(map_case("İI".into(), Culture::Turkic, false), "iı");
         assert_eq!(map_case("i".into(), Culture::Turkic, true), "İ");
+    }
+
+    #[test]
+    fn latin1_shortcut_matches_unicode() {
+        for c in '\u{C0}'..='\u{FF}' {
+            assert_eq!(
+                lower_char(c, Culture::Invariant),
+                single(c.to_lowercase()).unwrap_or(c),
+                "{c}"
+            );
+            assert_eq!(
+                upper_char(c, Culture::Invariant),
+                single(c.to_uppercase()).unwrap_or(c),
+                "{c}"
+            );
+        }
     }
 
     #[test]
