@@ -113,18 +113,27 @@ impl Function {
     }
 
     pub fn fixed_params(&self) -> &'static [Param] {
-        &self.params[..self.params.len() - self.repeat]
+        &self.params[..self.fixed_len()]
+    }
+
+    /// How many parameters come before the repeating group.
+    fn fixed_len(&self) -> usize {
+        self.params.len() - self.repeat
+    }
+
+    /// How many leading parameters a call must fill (for functions without a
+    /// repeating group; optional ones come last).
+    fn required_len(&self) -> usize {
+        self.params
+            .iter()
+            .rposition(|p| !p.optional)
+            .map_or(0, |i| i + 1)
     }
 
     pub fn accepts_arity(&self, n: usize) -> bool {
-        let fixed = self.params.len() - self.repeat;
+        let fixed = self.fixed_len();
         if self.repeat == 0 {
-            let required = self
-                .params
-                .iter()
-                .rposition(|p| !p.optional)
-                .map_or(0, |i| i + 1);
-            (required..=fixed).contains(&n)
+            (self.required_len()..=fixed).contains(&n)
         } else {
             n >= fixed + self.min_repeats * self.repeat && (n - fixed) % self.repeat == 0
         }
@@ -133,7 +142,7 @@ impl Function {
     /// The parameter the `index`-th argument binds to; `None` past the last parameter
     /// of a function whose arguments do not repeat.
     pub fn param(&self, index: usize) -> Option<&'static Param> {
-        let fixed = self.params.len() - self.repeat;
+        let fixed = self.fixed_len();
         if index < fixed || self.repeat == 0 {
             self.params.get(index)
         } else {
@@ -150,7 +159,7 @@ impl Function {
                 p.name.to_string()
             }
         });
-        let repeated = self.params[self.params.len() - self.repeat..]
+        let repeated = self.params[self.fixed_len()..]
             .iter()
             .map(|p| format!("{}…", p.name));
         format!(
@@ -162,13 +171,9 @@ impl Function {
 
     /// Plain-language arity for messages: "2 arguments", "2 to 4 arguments", …
     pub fn arity_text(&self) -> String {
-        let fixed = self.params.len() - self.repeat;
+        let fixed = self.fixed_len();
         if self.repeat == 0 {
-            let required = self
-                .params
-                .iter()
-                .rposition(|p| !p.optional)
-                .map_or(0, |i| i + 1);
+            let required = self.required_len();
             if required == fixed {
                 plural(fixed, "argument")
             } else {
