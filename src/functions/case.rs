@@ -68,6 +68,7 @@ fn culture(args: &mut Args<'_, '_>) -> Result<Culture, Fault> {
 pub fn lower_char(c: char, culture: Culture) -> char {
     match (c, culture) {
         ('I', Culture::Turkic) => 'ı',
+        _ if c.is_ascii() => c.to_ascii_lowercase(),
         ('İ', _) => 'i',
         // Latin-1 capitals (À–Þ but ×) are 0x20 below their small letters; checked by a test.
         ('\u{C0}'..='\u{DE}', _) if c != '×' => char::from(c as u8 + 0x20),
@@ -78,6 +79,7 @@ pub fn lower_char(c: char, culture: Culture) -> char {
 pub fn upper_char(c: char, culture: Culture) -> char {
     match (c, culture) {
         ('i', Culture::Turkic) => 'İ',
+        _ if c.is_ascii() => c.to_ascii_uppercase(),
         ('\u{E0}'..='\u{FE}', _) if c != '÷' => char::from(c as u8 - 0x20),
         _ => single(c.to_uppercase()).unwrap_or(c),
     }
@@ -92,12 +94,10 @@ fn single(mut chars: impl Iterator<Item = char>) -> Option<char> {
 /// stays borrowed); owned ASCII text is changed in place.
 fn map_case<'a>(text: Cow<'a, str>, culture: Culture, upper: bool) -> Cow<'a, str> {
     let map = |c: char| {
-        let turkic_i = culture == Culture::Turkic && matches!(c, 'i' | 'I');
-        match (c.is_ascii() && !turkic_i, upper) {
-            (true, true) => c.to_ascii_uppercase(),
-            (true, false) => c.to_ascii_lowercase(),
-            (false, true) => upper_char(c, culture),
-            (false, false) => lower_char(c, culture),
+        if upper {
+            upper_char(c, culture)
+        } else {
+            lower_char(c, culture)
         }
     };
     if culture == Culture::Invariant && text.is_ascii() {
@@ -106,15 +106,29 @@ fn map_case<'a>(text: Cow<'a, str>, culture: Culture, upper: bool) -> Cow<'a, st
     let Some((first, _)) = text.char_indices().find(|&(_, c)| map(c) != c) else {
         return text;
     };
-    // Copying and then mapping in place is faster than building a new string a
-    // character at a time, and most letters keep their width.
-    let text = match map_in_place(text.into_owned(), first, map) {
-        Ok(done) => return Cow::Owned(done),
-        Err(partly) => partly,
-    };
     let mut out = String::with_capacity(text.len() + 2);
     out.push_str(&text[..first]);
-    out.extend(text[first..].chars().map(map));
+    let mut rest = &text[first..];
+    // Runs of ASCII are mapped a run at a time; in Turkic cultures `i` and `I` are not
+    // plain ASCII letters.
+    let plain = |b: &u8| b.is_ascii() && !(culture == Culture::Turkic && matches!(b, b'i' | b'I'));
+    while let Some(c) = rest.chars().next() {
+        let run = rest.bytes().position(|b| !plain(&b)).unwrap_or(rest.len());
+        if run > 0 {
+            let start = out.len();
+            out.push_str(&rest[..run]);
+            let mapped = &mut out.as_mut_str()[start..];
+            if upper {
+                mapped.make_ascii_uppercase()
+            } else {
+                mapped.make_ascii_lowercase()
+            }
+            rest = &rest[run..];
+        } else {
+            out.push(map(c));
+            rest = &rest[c.len_utf8()..];
+        }
+    }
     Cow::Owned(out)
 }
 
@@ -136,56 +150,6 @@ fn map_ascii(text: Cow<'_, str>, upper: bool) -> Cow<'_, str> {
         owned.make_ascii_lowercase()
     }
     Cow::Owned(owned)
-}
-
-/// Maps the characters of an owned string from byte `from` on without allocating, as
-/// long as every mapped character keeps its UTF-8 length (true of ASCII and most
-/// letters). `Err` hands back the string, valid and partly mapped, when one does not.
-fn map_in_place(text: String, from: usize, map: impl Fn(char) -> char) -> Result<String, String> {
-    let mut bytes = text.into_bytes();
-    let mut i = from;
-    let mut complete = true;
-    while i < bytes.len() {
-        if bytes[i].is_ascii() {
-            let mapped = map(bytes[i] as char);
-            if mapped.is_ascii() {
-                bytes[i] = mapped as u8;
-                i += 1;
-                continue;
-            }
-        }
-        let width = utf8_width(bytes[i]);
-        let c = std::str::from_utf8(&bytes[i..i + width])
-            .ok()
-            .and_then(|s| s.chars().next());
-        let Some(c) = c else {
-            complete = false;
-            break;
-        };
-        let mapped = map(c);
-        if mapped.len_utf8() != width {
-            complete = false;
-            break;
-        }
-        mapped.encode_utf8(&mut bytes[i..i + width]);
-        i += width;
-    }
-    let text = String::from_utf8(bytes)
-        .expect("replacing whole characters by ones of the same width keeps UTF-8 valid");
-    if complete {
-        Ok(text)
-    } else {
-        Err(text)
-    }
-}
-
-fn utf8_width(first_byte: u8) -> usize {
-    match first_byte {
-        0x00..=0x7F => 1,
-        0xC0..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        _ => 4,
-    }
 }
 
 pub fn to_lower<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
