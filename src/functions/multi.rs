@@ -39,9 +39,13 @@ pub fn join<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
 
 /// Calls `f` with the text of every non-empty value (each value of a list).
 fn each_text(value: &Value<'_>, mut f: impl FnMut(&str)) {
-    let mut one = |v: &Value<'_>| {
-        if let Some(text) = v.as_text().filter(|t| !t.is_empty()) {
-            f(&text);
+    let mut one = |v: &Value<'_>| match v {
+        Value::Str(text) if !text.is_empty() => f(text),
+        Value::Str(_) | Value::Null => {}
+        other => {
+            if let Some(text) = other.as_text().filter(|t| !t.is_empty()) {
+                f(&text);
+            }
         }
     };
     match value {
