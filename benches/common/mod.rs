@@ -1,0 +1,120 @@
+//! What both benchmarks share: the synthetic users, the four expressions and the
+//! hand-written closures they are measured against.
+
+#![allow(dead_code)]
+
+use serde_json::{json, Map, Value as Json};
+
+pub const RECORDS: usize = 10_000;
+
+pub const JOIN: &str = r#"Join(" ", [givenName], [surname])"#;
+pub const REPLACE: &str = r#"ToLower(Replace([mail], "@contoso.com", , , "@fabrikam.com", , ))"#;
+pub const SWITCH: &str = r#"Switch([country], "Unknown", "US", "United States", "DE", "Germany", "FR", "France", "IN", "India", "JP", "Japan")"#;
+pub const IIF: &str = r#"IIF(IsPresent([department]), [department], "none")"#;
+
+/// Deterministic synthetic users: a small linear congruential generator picks values,
+/// with some attributes empty or absent as in a real directory.
+pub fn users() -> Vec<Json> {
+    const GIVEN: &[&str] = &[
+        "John", "Zoë", "Ana", "Bjørn", "Mei", "Olu", "Priya", "Sam", "Émile", "Kai",
+    ];
+    const SURNAMES: &[&str] = &[
+        "Doe", "Müller", "Okafor", "Smith", "Tanaka", "García", "Singh", "Lee",
+    ];
+    const COUNTRIES: &[&str] = &["US", "DE", "FR", "IN", "JP", "GB", "BR", "US", "US", "DE"];
+    const DEPARTMENTS: &[&str] = &["Sales", "Engineering", "Finance", "", "Support", "Legal"];
+    const DOMAINS: &[&str] = &["contoso.com", "Contoso.com", "fabrikam.com", "contoso.com"];
+    let mut seed: u64 = 0x5eed;
+    let mut next = |n: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize % n
+    };
+    (0..RECORDS)
+        .map(|i| {
+            let given = GIVEN[next(GIVEN.len())];
+            let surname = SURNAMES[next(SURNAMES.len())];
+            let mut user = Map::new();
+            user.insert(
+                "objectId".into(),
+                json!(format!("00aa00aa-bb11-cc22-dd33-{i:012}")),
+            );
+            user.insert(
+                "userPrincipalName".into(),
+                json!(format!("{given}.{surname}{i}@contoso.com")),
+            );
+            user.insert("givenName".into(), json!(given));
+            user.insert("surname".into(), json!(surname));
+            user.insert("displayName".into(), json!(format!("{given} {surname}")));
+            user.insert(
+                "mail".into(),
+                json!(format!(
+                    "{given}.{surname}@{}",
+                    DOMAINS[next(DOMAINS.len())]
+                )),
+            );
+            user.insert("country".into(), json!(COUNTRIES[next(COUNTRIES.len())]));
+            if next(5) > 0 {
+                user.insert(
+                    "department".into(),
+                    json!(DEPARTMENTS[next(DEPARTMENTS.len())]),
+                );
+            }
+            user.insert("jobTitle".into(), json!("Engineer"));
+            user.insert("mailNickname".into(), json!(format!("{given}{i}")));
+            user.insert(
+                "proxyAddresses".into(),
+                json!([
+                    format!("SMTP:{given}@contoso.com"),
+                    format!("smtp:{i}@contoso.com")
+                ]),
+            );
+            user.insert("accountEnabled".into(), json!(true));
+            Json::Object(user)
+        })
+        .collect()
+}
+
+pub fn field<'r>(record: &'r Map<String, Json>, name: &str) -> Option<&'r str> {
+    record.get(name).and_then(Json::as_str)
+}
+
+pub fn join_closure(r: &Map<String, Json>) -> Option<String> {
+    let given = field(r, "givenName").filter(|s| !s.is_empty());
+    let surname = field(r, "surname").filter(|s| !s.is_empty());
+    match (given, surname) {
+        (Some(g), Some(s)) => {
+            let mut out = String::with_capacity(g.len() + 1 + s.len());
+            out.push_str(g);
+            out.push(' ');
+            out.push_str(s);
+            Some(out)
+        }
+        (Some(one), None) | (None, Some(one)) => Some(one.to_string()),
+        (None, None) => None,
+    }
+}
+
+pub fn replace_closure(r: &Map<String, Json>) -> Option<String> {
+    field(r, "mail").map(|m| m.replace("@contoso.com", "@fabrikam.com").to_lowercase())
+}
+
+pub fn switch_closure(r: &Map<String, Json>) -> &'static str {
+    match field(r, "country").unwrap_or("") {
+        "US" => "United States",
+        "DE" => "Germany",
+        "FR" => "France",
+        "IN" => "India",
+        "JP" => "Japan",
+        _ => "Unknown",
+    }
+}
+
+pub fn iif_closure(r: &Map<String, Json>) -> &str {
+    match field(r, "department") {
+        Some(d) if !d.is_empty() => d,
+        _ => "none",
+    }
+}
+

@@ -1,0 +1,48 @@
+//! Runs one of the four benchmark expressions, or its closure, a given number of times
+//! over the 10,000 synthetic users, and nothing else, so that `valgrind --tool=callgrind`
+//! can count the instructions: a figure that, unlike time, does not move with the load on
+//! the machine. docs/performance.md has the command.
+//!
+//! Usage: instructions join|replace|switch|iif scimap|closure ITERATIONS
+
+use std::hint::black_box;
+
+use scimap::{Batch, Context, Program};
+use serde_json::{Map, Value as Json};
+
+mod common;
+
+use common::*;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let [which, side, iterations] = args.as_slice() else {
+        eprintln!("usage: instructions join|replace|switch|iif scimap|closure ITERATIONS");
+        std::process::exit(2);
+    };
+    let iterations: usize = iterations.parse().expect("ITERATIONS is a number");
+    let users = users();
+    let maps: Vec<Map<String, Json>> = users.iter().map(|u| u.as_object().unwrap().clone()).collect();
+    let batch = Batch::from_json(&users).unwrap();
+    let source = match which.as_str() {
+        "join" => JOIN,
+        "replace" => REPLACE,
+        "switch" => SWITCH,
+        "iif" => IIF,
+        other => panic!("no benchmark {other}"),
+    };
+    let program = Program::compile(source).unwrap();
+    let ctx = Context::default();
+    for _ in 0..iterations {
+        match (side.as_str(), which.as_str()) {
+            ("scimap", _) => drop(black_box(program.eval_batch(&batch, &ctx))),
+            (_, "join") => drop(black_box(maps.iter().map(join_closure).collect::<Vec<_>>())),
+            (_, "replace") => drop(black_box(maps.iter().map(replace_closure).collect::<Vec<_>>())),
+            (_, "switch") => drop(black_box(maps.iter().map(switch_closure).collect::<Vec<_>>())),
+            _ => drop(black_box(maps.iter().map(iif_closure).collect::<Vec<_>>())),
+        }
+    }
+}
