@@ -18,14 +18,20 @@ use common::*;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let [which, side, iterations] = args.as_slice() else {
         eprintln!("usage: instructions join|replace|switch|iif scimap|closure ITERATIONS");
         std::process::exit(2);
     };
     let iterations: usize = iterations.parse().expect("ITERATIONS is a number");
     let users = users();
-    let maps: Vec<Map<String, Json>> = users.iter().map(|u| u.as_object().unwrap().clone()).collect();
+    let maps: Vec<Map<String, Json>> = users
+        .iter()
+        .map(|u| u.as_object().unwrap().clone())
+        .collect();
     let batch = Batch::from_json(&users).unwrap();
     let source = match which.as_str() {
         "join" => JOIN,
@@ -40,8 +46,12 @@ fn main() {
         match (side.as_str(), which.as_str()) {
             ("scimap", _) => drop(black_box(program.eval_batch(&batch, &ctx))),
             (_, "join") => drop(black_box(maps.iter().map(join_closure).collect::<Vec<_>>())),
-            (_, "replace") => drop(black_box(maps.iter().map(replace_closure).collect::<Vec<_>>())),
-            (_, "switch") => drop(black_box(maps.iter().map(switch_closure).collect::<Vec<_>>())),
+            (_, "replace") => drop(black_box(
+                maps.iter().map(replace_closure).collect::<Vec<_>>(),
+            )),
+            (_, "switch") => drop(black_box(
+                maps.iter().map(switch_closure).collect::<Vec<_>>(),
+            )),
             _ => drop(black_box(maps.iter().map(iif_closure).collect::<Vec<_>>())),
         }
     }

@@ -46,7 +46,7 @@ pub use batch::{Batch, BatchBuilder, RecordError};
 pub use compile::Program;
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity, Span};
 pub use value::{List, Value};
-pub use vm::{Context, EvalError, Limits};
+pub use vm::{Context, EvalError, ExistingSet, ExistingValues, Limits};
 
 /// The README's Rust example is compiled and run as a doctest.
 #[cfg(doctest)]

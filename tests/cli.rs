@@ -233,3 +233,98 @@ fn huge_and_deep_inputs_fail_cleanly() {
         .collect();
     assert!(codes.contains(&"nesting-too-deep"), "{codes:?}");
 }
+
+#[test]
+fn context_flags_make_results_reproducible() {
+    let run = |args: &[&str]| {
+        let out = scimap(args, None);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let guid = [
+        "eval",
+        "--seed",
+        "42",
+        "Join(\" \", Guid(), RandomString(12, 2, 2, 2, 2))",
+    ];
+    assert_eq!(run(&guid), run(&guid));
+    let other = [
+        "eval",
+        "--seed",
+        "43",
+        "Join(\" \", Guid(), RandomString(12, 2, 2, 2, 2))",
+    ];
+    assert_ne!(run(&guid), run(&other));
+    assert_eq!(
+        run(&["eval", "--now", "2021-07-02T15:33:38Z", "Now()"]),
+        "7/2/2021 3:33:38 PM\n"
+    );
+    assert_eq!(
+        run(&["eval", "--tenant-domain", "contoso.com", "DefaultDomain()"]),
+        "contoso.com\n"
+    );
+}
+
+#[test]
+fn select_unique_value_reads_existing_values() {
+    let dir = std::env::temp_dir().join(format!("scimap-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let existing = dir.join("existing.json");
+    std::fs::write(
+        &existing,
+        r#"["john.smith@contoso.com", "J.Smith@contoso.com"]"#,
+    )
+    .unwrap();
+    let expression = r#"SelectUniqueValue(Join("@", Join(".", [a], [b]), "contoso.com"), Join("@", Join(".", Left([a], 1), [b]), "contoso.com"))"#;
+    let path = existing.to_str().unwrap();
+    let out = scimap(
+        &[
+            "eval",
+            "--json",
+            "--existing",
+            path,
+            expression,
+            "--record",
+            "-",
+        ],
+        Some(br#"{"a": "John", "b": "Smith"}"#),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "every candidate is taken (compared without case)"
+    );
+    let response: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(response["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("escrow"));
+    std::fs::write(&existing, r#"["john.smith@contoso.com"]"#).unwrap();
+    let out = scimap(
+        &[
+            "eval",
+            "--json",
+            "--existing",
+            path,
+            expression,
+            "--record",
+            "-",
+        ],
+        Some(br#"{"a": "John", "b": "Smith"}"#),
+    );
+    assert_eq!(
+        serde_json::from_slice::<Json>(&out.stdout).unwrap(),
+        json!({"value": "J.Smith@contoso.com"})
+    );
+    std::fs::write(&existing, r#"{"not": "an array"}"#).unwrap();
+    let out = scimap(&["eval", "--json", "--existing", path, expression], None);
+    assert_eq!(out.status.code(), Some(3));
+    let out = scimap(&["eval", "--json", "--now", "soon", "Now()"], None);
+    assert_eq!(out.status.code(), Some(3));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

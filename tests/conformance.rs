@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use scimap::{Batch, Code, Context, Program, Value};
+use std::sync::Arc;
+
+use scimap::{Batch, Code, Context, ExistingSet, Program, Value};
 use serde_json::Value as Json;
 
 const VECTORS: &str = include_str!("vectors/entra-functions.json");
@@ -56,7 +58,7 @@ fn run(vector: &Json) -> Result<(), String> {
             Err(format!("attribute check failed: {}", unknown[0]))
         };
     }
-    let result = program.eval_batch(&batch, &Context::default()).remove(0);
+    let result = program.eval_batch(&batch, &context(vector)).remove(0);
     let value = match (result, expects_error) {
         (Err(_), true) => return Ok(()),
         (Err(e), false) => return Err(format!("evaluation failed: {e}")),
@@ -67,8 +69,9 @@ fn run(vector: &Json) -> Result<(), String> {
         let text = value
             .as_text()
             .ok_or_else(|| format!("expected text matching {pattern}, got {value:?}"))?;
-        let re = regex::Regex::new(pattern).expect("vector regexes are valid");
-        return if re.is_match(&text) {
+        // The vectors' patterns use lookahead, which only fancy-regex has.
+        let re = fancy_regex::Regex::new(pattern).expect("vector regexes are valid");
+        return if re.is_match(&text).expect("vector regexes run") {
             Ok(())
         } else {
             Err(format!("{text:?} does not match {pattern}"))
@@ -80,6 +83,25 @@ fn run(vector: &Json) -> Result<(), String> {
     } else {
         Err(format!("expected {expect}, got {value:?}"))
     }
+}
+
+/// The evaluation context a vector asks for. Time is fixed so that `Now()` vectors are
+/// reproducible: 2026-11-29, the day these vectors were first run.
+fn context(vector: &Json) -> Context {
+    let mut ctx = Context::default();
+    ctx.now = Some("2026-11-29T12:00:00Z".parse().expect("a valid time"));
+    ctx.seed = Some(7);
+    let given = vector.get("context");
+    ctx.tenant_domain = given
+        .and_then(|c| c["tenantDefaultDomain"].as_str())
+        .map(String::from);
+    if let Some(values) = given.and_then(|c| c["existingTargetValues"].as_array()) {
+        let values = values
+            .iter()
+            .map(|v| v.as_str().expect("existing values are strings"));
+        ctx.existing = Some(Arc::new(ExistingSet::new(values)));
+    }
+    ctx
 }
 
 /// Typed expectations (numbers, booleans, arrays, null) need that type; a string

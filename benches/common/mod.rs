@@ -117,4 +117,3 @@ pub fn iif_closure(r: &Map<String, Json>) -> &str {
         _ => "none",
     }
 }
-

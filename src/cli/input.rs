@@ -3,7 +3,7 @@
 use std::io::Read;
 
 use crate::batch::json_kind;
-use crate::{Batch, RecordError};
+use crate::{Batch, Context, ExistingSet, RecordError};
 
 /// Input files larger than this are refused before parsing.
 const MAX_INPUT_BYTES: u64 = 64 << 20;
@@ -30,6 +30,8 @@ pub enum InputError {
     NotRecord { name: String, message: String },
     #[error("{name}: {error}")]
     Record { name: String, error: RecordError },
+    #[error("--now {value:?} is not an RFC 3339 time such as 2026-01-31T08:00:00Z: {message}")]
+    Now { value: String, message: String },
 }
 
 impl InputError {
@@ -109,4 +111,61 @@ fn strip_position(message: &str) -> String {
         Some(i) => message[..i].to_string(),
         None => message.to_string(),
     }
+}
+
+/// The evaluation context from the command line's flags.
+pub fn context(
+    now: Option<&str>,
+    seed: Option<u64>,
+    existing: Option<&str>,
+    tenant_domain: &Option<String>,
+) -> Result<Context, InputError> {
+    let mut ctx = Context::default();
+    if let Some(now) = now {
+        let parsed = now.parse::<jiff::Timestamp>();
+        ctx.now = Some(parsed.map_err(|e| InputError::Now {
+            value: now.to_string(),
+            message: e.to_string(),
+        })?);
+    }
+    ctx.seed = seed;
+    ctx.tenant_domain.clone_from(tenant_domain);
+    if let Some(path) = existing {
+        ctx.existing = Some(std::sync::Arc::new(read_existing(path)?));
+    }
+    Ok(ctx)
+}
+
+/// A JSON array of strings: the values already taken in the target.
+fn read_existing(path: &str) -> Result<ExistingSet, InputError> {
+    let (name, bytes) = read_bytes(path)?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| InputError::Utf8 {
+        name: name.clone(),
+        offset: e.valid_up_to(),
+    })?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| InputError::Json {
+        name: name.clone(),
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e.to_string()),
+    })?;
+    let not_strings = |message: String| InputError::NotRecord {
+        name: name.clone(),
+        message,
+    };
+    let items = value.as_array().ok_or_else(|| {
+        not_strings(format!(
+            "expected a JSON array of strings, not {}",
+            json_kind(&value)
+        ))
+    })?;
+    let values = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            item.as_str()
+                .ok_or_else(|| not_strings(format!("$[{i}] is {}, not a string", json_kind(item))))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ExistingSet::new(values))
 }

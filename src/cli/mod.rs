@@ -41,12 +41,31 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        #[command(flatten)]
+        context: ContextArgs,
     },
     /// Print an expression's syntax tree and bytecode.
     Explain {
         /// The expression.
         expression: String,
     },
+}
+
+/// What evaluation may depend on besides the record, fixed for reproducible results.
+#[derive(clap::Args)]
+struct ContextArgs {
+    /// The time `Now()` returns (RFC 3339, e.g. 2026-01-31T08:00:00Z) instead of the clock.
+    #[arg(long, value_name = "RFC3339")]
+    now: Option<String>,
+    /// Seeds `Guid()` and `RandomString()`.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// A JSON array of the values already taken in the target, for `SelectUniqueValue`.
+    #[arg(long, value_name = "FILE")]
+    existing: Option<String>,
+    /// The tenant's default domain, for `DefaultDomain()`.
+    #[arg(long, value_name = "NAME")]
+    tenant_domain: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,9 +107,10 @@ pub fn main() -> ExitCode {
             record,
             json,
             format,
+            context,
         } => {
             let format = if json { Format::Json } else { format };
-            eval(&expression, record.as_deref(), format, color)
+            eval(&expression, record.as_deref(), &context, format, color)
         }
         Command::Explain { expression } => explain(&expression, color),
     };
@@ -99,7 +119,13 @@ pub fn main() -> ExitCode {
 
 const ORIGIN: &str = "<expression>";
 
-fn eval(source: &str, record: Option<&str>, format: Format, color: bool) -> Outcome {
+fn eval(
+    source: &str,
+    record: Option<&str>,
+    context: &ContextArgs,
+    format: Format,
+    color: bool,
+) -> Outcome {
     let program = match Program::compile(source) {
         Ok(program) => program,
         Err(diagnostics) => return report_check(source, &diagnostics, format, color),
@@ -112,7 +138,15 @@ fn eval(source: &str, record: Option<&str>, format: Format, color: bool) -> Outc
     if !unknown.is_empty() {
         return report_check(source, &Diagnostics(unknown), format, color);
     }
-    let ctx = Context::default();
+    let ctx = match input::context(
+        context.now.as_deref(),
+        context.seed,
+        context.existing.as_deref(),
+        &context.tenant_domain,
+    ) {
+        Ok(ctx) => ctx,
+        Err(error) => return report_input(&error, format),
+    };
     if format == Format::Graph {
         let response = graph::parse_expression(source, &batch, &ctx);
         print_json(

@@ -215,7 +215,9 @@ impl Compiler {
             Implementation::Special(Special::Iif) => self.iif(call, span),
             Implementation::Special(Special::Switch) => self.switch(call, span),
             Implementation::Special(Special::Coalesce) => self.coalesce(call),
-            Implementation::Native(f) => self.native(call, span, f, resolved),
+            Implementation::Native(f) | Implementation::Contextual(f) => {
+                self.native(call, span, f, resolved)
+            }
             Implementation::Planned => {
                 unreachable!("the checker rejects functions that are not implemented")
             }
@@ -261,11 +263,13 @@ impl Compiler {
         };
         if argc == 0 && resolved.function.is_pure() {
             let ctx = Context::default();
+            let mut rng = fastrand::Rng::with_seed(0);
             let mut args = Args {
                 values: &mut [],
                 slots: &site.slots,
                 prepared: &site.prepared,
                 ctx: &ctx,
+                rng: &mut rng,
             };
             // A call that fails is kept, so that the error surfaces with its span.
             if let Ok(value) = f(&mut args).map(Value::into_owned) {

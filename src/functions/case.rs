@@ -223,6 +223,7 @@ mod tests {
             slots: &[super::super::Slot::Stack(0)],
             prepared: &super::super::Prepared::None,
             ctx: &ctx,
+            rng: &mut fastrand::Rng::with_seed(0),
         };
         pcase(&mut args).unwrap().to_string()
     }

@@ -3,6 +3,7 @@
 //! Graph-style parameter keys and the playground's autocomplete all read that table.
 
 mod case;
+mod context;
 mod diacritics;
 mod logic;
 mod multi;
@@ -91,8 +92,12 @@ pub(crate) type NativeFn = for<'a> fn(&mut Args<'a, '_>) -> Result<Value<'a>, Fa
 
 #[derive(Debug, Clone, Copy)]
 pub enum Implementation {
-    /// Evaluated by a Rust function over already-evaluated arguments.
+    /// Evaluated by a Rust function over already-evaluated arguments; depends on
+    /// nothing else, so calls on constants are evaluated once, when compiling.
     Native(NativeFn),
+    /// Evaluated by a Rust function that also reads the evaluation context (the clock,
+    /// randomness, the tenant, the target's existing values): never evaluated early.
+    Contextual(NativeFn),
     /// Compiled to jumps, because only some arguments are evaluated.
     Special(Special),
     /// Part of Entra's language and known to the checker; not evaluated yet.
@@ -309,6 +314,8 @@ pub struct Args<'a, 'b> {
     pub(crate) slots: &'a [Slot],
     pub(crate) prepared: &'a Prepared,
     pub(crate) ctx: &'b Context,
+    /// The batch's random numbers, seeded from `Context::seed` when it is set.
+    pub(crate) rng: &'b mut fastrand::Rng,
 }
 
 impl<'a> Args<'a, '_> {

@@ -1,8 +1,10 @@
 //! The table of every function, in alphabetical order.
 
-use super::Implementation::{Native, Planned, Special as Sp};
+use super::Implementation::{Contextual, Native, Planned, Special as Sp};
 use super::Kind::{self, Any, Boolean, Culture, Multi, Number, Text};
-use super::{case, diacritics, logic, multi, replace, text, Example, Function, Param, Special};
+use super::{
+    case, context, diacritics, logic, multi, replace, text, Example, Function, Param, Special,
+};
 
 const fn p(name: &'static str, kind: Kind, docs: &'static str) -> Param {
     Param {
@@ -213,9 +215,9 @@ pub static FUNCTIONS: &[Function] = &[
         "DefaultDomain",
         &[],
         "The tenant's default domain name.",
-        "Returns the default verified domain of the tenant, taken from the evaluation context.",
+        "Returns the default verified domain of the tenant, taken from the evaluation context (`--tenant-domain`, `Context::tenant_domain`); an error when it is not set.",
         &[],
-        Planned,
+        Contextual(context::default_domain),
     ),
     fixed(
         "FormatDateTime",
@@ -234,9 +236,9 @@ pub static FUNCTIONS: &[Function] = &[
         "Guid",
         &[],
         "A new random GUID.",
-        "Returns a random GUID in lower-case 8-4-4-4-12 form.",
+        "Returns a random (version 4) GUID in lower-case 8-4-4-4-12 form. The randomness comes from the evaluation context, so a seed (`--seed`) makes it reproducible.",
         &[],
-        Planned,
+        Contextual(context::guid),
     ),
     fixed(
         "IgnoreFlowIfNullOrEmpty",
@@ -367,7 +369,14 @@ pub static FUNCTIONS: &[Function] = &[
         &[ex(r#"Not("False")"#, "{}", "true")],
         Native(logic::not),
     ),
-    fixed("Now", &[], "The current date-time in UTC.", "Returns the current UTC date-time.", &[], Planned),
+    fixed(
+        "Now",
+        &[],
+        "The current date-time in UTC.",
+        "Returns the current UTC date-time, or the time the evaluation context fixes (`--now`).",
+        &[],
+        Contextual(context::now),
+    ),
     fixed(
         "NumFromDate",
         &[p("value", Text, "An ISO 8601 date-time string.")],
@@ -398,9 +407,9 @@ pub static FUNCTIONS: &[Function] = &[
             opt("CharactersToAvoid", Text, "Characters never to use."),
         ],
         "A random string meeting complexity minimums.",
-        "Generates a random string of `Length` characters with at least the given numbers of digits, special characters, capitals and lower-case letters.",
+        "Generates a random string of `Length` characters (1 to 256) with at least the given numbers of digits, special characters (``~!@#$%^&*_-+=`|\\(){}[]:;\"'<>,.?/``), capitals and lower-case letters; the other characters are drawn from all four classes, and none of `CharactersToAvoid` is used. Minimums that add up to more than `Length` are an error. Seeded by the evaluation context.",
         &[],
-        Planned,
+        Contextual(context::random_string),
     ),
     fixed(
         "Redact",
@@ -455,9 +464,9 @@ pub static FUNCTIONS: &[Function] = &[
         repeat: 1,
         min_repeats: 2,
         summary: "The first candidate not yet taken in the target.",
-        docs: "Evaluates the rules in order and returns the first value that does not exist in the target yet. Only allowed as the whole expression, never nested.",
+        docs: "Returns the first rule's value that is not null, not empty and not yet taken in the target, as the evaluation context's existing values tell (`--existing`, `Context::existing`; compared without regard to case). When every value is taken the evaluation fails: Entra escrows the object. Only allowed as the whole expression, never nested. All rules are evaluated.",
         examples: &[],
-        implementation: Planned,
+        implementation: Contextual(context::select_unique_value),
     },
     fixed(
         "SingleAppRoleAssignment",

@@ -1,6 +1,8 @@
 //! The virtual machine: runs a compiled program over every record of a batch.
 
 use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
 
 use crate::batch::{Batch, Column};
 use crate::compile::{Op, Program};
@@ -29,10 +31,68 @@ impl Default for Limits {
 }
 
 /// What an evaluation may depend on besides the record.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct Context {
     pub limits: Limits,
+    /// The time `Now()` returns; the system clock when `None`.
+    pub now: Option<jiff::Timestamp>,
+    /// Seeds `Guid()` and `RandomString()`, so that results can be reproduced; the
+    /// system's randomness when `None`.
+    pub seed: Option<u64>,
+    /// The tenant's default domain, for `DefaultDomain()`.
+    pub tenant_domain: Option<String>,
+    /// The values already taken in the target, for `SelectUniqueValue`.
+    pub existing: Option<Arc<dyn ExistingValues>>,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("limits", &self.limits)
+            .field("now", &self.now)
+            .field("seed", &self.seed)
+            .field("tenant_domain", &self.tenant_domain)
+            .field("existing", &self.existing.as_ref().map(|_| ".."))
+            .finish()
+    }
+}
+
+impl Context {
+    /// The random numbers for one batch.
+    pub(crate) fn rng(&self) -> fastrand::Rng {
+        match self.seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        }
+    }
+}
+
+/// The values a target already holds for an attribute, asked by `SelectUniqueValue`.
+pub trait ExistingValues: Send + Sync {
+    fn contains(&self, value: &str) -> bool;
+}
+
+/// A fixed set of existing values, compared without regard to case, as directory
+/// lookups of user principal names and mail addresses are.
+#[derive(Debug, Clone, Default)]
+pub struct ExistingSet(rustc_hash::FxHashSet<String>);
+
+impl ExistingSet {
+    pub fn new<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> ExistingSet {
+        ExistingSet(
+            values
+                .into_iter()
+                .map(|v| v.as_ref().to_lowercase())
+                .collect(),
+        )
+    }
+}
+
+impl ExistingValues for ExistingSet {
+    fn contains(&self, value: &str) -> bool {
+        self.0.contains(&value.to_lowercase())
+    }
 }
 
 /// An evaluation that failed for one record, pointing at the part of the expression
@@ -119,8 +179,9 @@ impl Program {
     ) {
         let binding = Binding::new(self, batch);
         let mut stack = Vec::with_capacity(self.max_stack + 1);
+        let mut rng = ctx.rng();
         for row in 0..batch.len() {
-            match self.run(&binding, row, &mut stack, ctx) {
+            match self.run(&binding, row, &mut stack, ctx, &mut rng) {
                 Ok(value) => sink(row, Ok(value)),
                 Err(trap) => {
                     stack.clear();
@@ -137,6 +198,7 @@ impl Program {
         row: usize,
         stack: &mut Vec<Value<'a>>,
         ctx: &Context,
+        rng: &mut fastrand::Rng,
     ) -> Result<Value<'a>, Trap> {
         let mut pc = 0;
         loop {
@@ -156,6 +218,7 @@ impl Program {
                             slots: &site.slots,
                             prepared: &site.prepared,
                             ctx,
+                            rng,
                         };
                         f(&mut args).map_err(trap(pc))?
                     };
