@@ -4,6 +4,7 @@
 
 mod case;
 mod context;
+mod date;
 mod diacritics;
 mod logic;
 mod multi;

@@ -3,7 +3,7 @@
 use super::Implementation::{Contextual, Native, Planned, Special as Sp};
 use super::Kind::{self, Any, Boolean, Culture, Multi, Number, Text};
 use super::{
-    case, context, diacritics, logic, multi, replace, text, Example, Function, Param, Special,
+    case, context, date, diacritics, logic, multi, replace, text, Example, Function, Param, Special,
 };
 
 const fn p(name: &'static str, kind: Kind, docs: &'static str) -> Param {
@@ -133,9 +133,9 @@ pub static FUNCTIONS: &[Function] = &[
         "CDate",
         &[p("expression", Text, "A string holding a date and time.")],
         "Parses a date-time string.",
-        "Reads a date and time (with an optional offset, which is applied) and returns it in UTC.",
-        &[],
-        Planned,
+        "Reads a date and time and returns it as a date-time (an instant, shown in UTC as `M/d/yyyy h:mm:ss tt`). Accepted: ISO 8601 with or without an offset (`2009-06-15T01:45:30-07:00`, `2021-12-31 23:59:59-08:00`, `2021-08-24`), a date followed by an offset (`2020-03-16-07:00`, midnight at that offset), and `M/d/yyyy h:mm:ss tt`. Without an offset the time is UTC. Null stays null; other text is an error.",
+        &[ex("CDate([StatusHireDate])", r#"{"StatusHireDate": "2020-03-16-07:00"}"#, r#""3/16/2020 7:00:00 AM""#)],
+        Native(date::cdate),
     ),
     Function {
         name: "Coalesce",
@@ -187,9 +187,9 @@ pub static FUNCTIONS: &[Function] = &[
             p("dateTime", Any, "A date-time, from `CDate` or `Now`."),
         ],
         "Adds a number of intervals to a date-time.",
-        "Adds `value` years, months, days, weeks, hours, minutes or seconds to the date-time, following calendar rules.",
-        &[],
-        Planned,
+        "Adds `value` intervals (negative to subtract) to the date-time: `yyyy` years, `q` quarters, `m` months, `y` or `d` days, `w` days, `ww` weeks, `h` hours, `n` minutes, `s` seconds. Months and years follow the calendar and keep the day where it exists (Jan 31 + 1 month is the last day of February). A text date is read as `CDate` reads it.",
+        &[ex(r#"DateAdd("m", 10, CDate([StatusHireDate]))"#, r#"{"StatusHireDate": "2012-03-16-07:00"}"#, r#""1/16/2013 7:00:00 AM""#)],
+        Native(date::date_add),
     ),
     fixed(
         "DateDiff",
@@ -199,17 +199,17 @@ pub static FUNCTIONS: &[Function] = &[
             p("date2", Any, "The end date-time."),
         ],
         "Number of interval boundaries between two date-times.",
-        "Counts how many interval boundaries lie between the two date-times; negative when `date2` is earlier.",
-        &[],
-        Planned,
+        "Counts intervals from `date1` to `date2`, negative when `date2` is earlier, as VB's DateDiff does: years, quarters and months compare the calendar parts (`yyyy` from Dec 31 to Jan 1 is 1); `ww` counts the Sundays crossed; `d`, `y`, `w` (weeks of 7 days), `h`, `n` and `s` count whole elapsed units, truncated toward zero.",
+        &[ex(r#"DateDiff("d", CDate("2021-08-18+08:00"), CDate("2021-08-31+08:00"))"#, "{}", "13")],
+        Native(date::date_diff),
     ),
     fixed(
         "DateFromNum",
         &[p("value", Number, "An Active Directory integer date (FILETIME ticks).")],
         "Converts an AD integer date to a date-time.",
-        "Reads a count of 100-nanosecond ticks since 1601-01-01 UTC, as in `accountExpires` and `lastLogonTimestamp`.",
-        &[],
-        Planned,
+        "Reads an Active Directory integer date: 100-nanosecond ticks since 1601-01-01 UTC, as in `accountExpires` and `lastLogonTimestamp`. `0` and `9223372036854775807`, which mean \"never\" in `accountExpires`, give null.",
+        &[ex("DateFromNum(129699324000000000)", "{}", r#""1/1/2012 11:00:00 PM""#)],
+        Native(date::date_from_num),
     ),
     fixed(
         "DefaultDomain",
@@ -381,9 +381,9 @@ pub static FUNCTIONS: &[Function] = &[
         "NumFromDate",
         &[p("value", Text, "An ISO 8601 date-time string.")],
         "Converts a date-time to an AD integer date.",
-        "Returns the FILETIME tick count (100-nanosecond units since 1601-01-01 UTC) of the date-time.",
-        &[],
-        Planned,
+        "Returns the date-time as an Active Directory integer date (100-nanosecond ticks since 1601-01-01 UTC), for `accountExpires`. A text date is read as `CDate` reads it.",
+        &[ex(r#"NumFromDate("2021-12-31 23:59:59-08:00")"#, "{}", "132854975990000000")],
+        Native(date::num_from_date),
     ),
     fixed(
         "PCase",

@@ -1,0 +1,294 @@
+//! Dates: CDate, DateAdd, DateDiff, DateFromNum, NumFromDate. Calendar arithmetic is
+//! jiff's; a date-time value is an instant, shown in UTC.
+
+use jiff::civil::{Date, DateTime};
+use jiff::tz::{Offset, TimeZone};
+use jiff::{Span, Timestamp, ToSpan};
+
+use super::{Args, Fault};
+use crate::value::Value;
+
+/// Reads the date-time forms Entra's sources produce: ISO 8601 with or without an
+/// offset (`2009-06-15T01:45:30-07:00`, `2021-12-31 23:59:59-08:00`, `2021-08-24`),
+/// a date followed directly by an offset (Workday's `2020-03-16-07:00`), and the US
+/// form `8/25/2021 5:41:18 PM`. Without an offset the time is taken as UTC.
+pub(crate) fn parse_datetime(text: &str) -> Option<Timestamp> {
+    let text = text.trim();
+    if let Ok(t) = text.parse::<Timestamp>() {
+        return Some(t);
+    }
+    if let Some(t) = date_with_offset(text) {
+        return Some(t);
+    }
+    if let Ok(dt) = text.parse::<DateTime>() {
+        return TimeZone::UTC.to_timestamp(dt).ok();
+    }
+    us_datetime(text)
+}
+
+/// `yyyy-MM-dd±hh:mm`: midnight at that offset.
+fn date_with_offset(text: &str) -> Option<Timestamp> {
+    if text.len() != 16 || !text.is_char_boundary(10) {
+        return None;
+    }
+    let (date, offset) = text.split_at(10);
+    let date: Date = date.parse().ok()?;
+    let sign = match offset.as_bytes()[0] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (hours, minutes) = offset[1..].split_once(':')?;
+    let seconds = sign * (hours.parse::<i32>().ok()? * 3600 + minutes.parse::<i32>().ok()? * 60);
+    let offset = Offset::from_seconds(seconds).ok()?;
+    offset
+        .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+        .ok()
+}
+
+/// `M/d/yyyy`, optionally followed by `h:mm[:ss] [AM|PM]`, in UTC.
+fn us_datetime(text: &str) -> Option<Timestamp> {
+    let mut parts = text.split_whitespace();
+    let mut date = parts.next()?.split('/');
+    let (month, day, year) = (
+        date.next()?.parse().ok()?,
+        date.next()?.parse().ok()?,
+        date.next()?.parse().ok()?,
+    );
+    if date.next().is_some() {
+        return None;
+    }
+    let (mut hour, mut minute, mut second) = (0i8, 0i8, 0i8);
+    if let Some(time) = parts.next() {
+        let mut fields = time.split(':');
+        hour = fields.next()?.parse().ok()?;
+        minute = fields.next()?.parse().ok()?;
+        second = fields.next().map_or(Some(0), |s| s.parse().ok())?;
+        match parts.next().map(str::to_ascii_uppercase).as_deref() {
+            None => {}
+            Some("AM") if (1..=12).contains(&hour) => hour %= 12,
+            Some("PM") if (1..=12).contains(&hour) => hour = hour % 12 + 12,
+            Some(_) => return None,
+        }
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    let dt = DateTime::new(year, month, day, hour, minute, second, 0).ok()?;
+    TimeZone::UTC.to_timestamp(dt).ok()
+}
+
+impl Args<'_, '_> {
+    /// A date-time argument: a date-time value, or text in one of the forms `CDate` reads.
+    pub(crate) fn datetime(&mut self, i: usize) -> Result<Option<Timestamp>, Fault> {
+        match self.peek(i) {
+            Value::DateTime(t) => Ok(Some(*t)),
+            _ => match self.text(i)? {
+                None => Ok(None),
+                Some(text) => parse_datetime(&text).map(Some).ok_or_else(|| {
+                    Fault::arg(i, format!("{text:?} is not a date and time CDate can read"))
+                }),
+            },
+        }
+    }
+
+    fn interval(&mut self, i: usize) -> Result<Interval, Fault> {
+        let code = self.text(i)?.unwrap_or_default();
+        Interval::parse(&code).ok_or_else(|| {
+            Fault::arg(
+                i,
+                format!("{code:?} is not an interval: use yyyy, q, m, y, d, w, ww, h, n or s"),
+            )
+        })
+    }
+}
+
+pub fn cdate<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    Ok(args.datetime(0)?.map_or(Value::Null, Value::DateTime))
+}
+
+/// VB's interval codes. Entra documents yyyy, m, d, ww, h, n and s; VB's q (quarter),
+/// y (day of year) and w (weekday) are accepted too, with VB's meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interval {
+    Year,
+    Quarter,
+    Month,
+    Day,
+    Weekday,
+    Week,
+    Hour,
+    Minute,
+    Second,
+}
+
+impl Interval {
+    fn parse(code: &str) -> Option<Interval> {
+        Some(match code.trim() {
+            "yyyy" => Interval::Year,
+            "q" => Interval::Quarter,
+            "m" => Interval::Month,
+            "y" | "d" => Interval::Day,
+            "w" => Interval::Weekday,
+            "ww" => Interval::Week,
+            "h" => Interval::Hour,
+            "n" => Interval::Minute,
+            "s" => Interval::Second,
+            _ => return None,
+        })
+    }
+}
+
+fn utc(t: Timestamp) -> DateTime {
+    TimeZone::UTC.to_datetime(t)
+}
+
+pub fn date_add<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    let interval = args.interval(0)?;
+    let amount = args.required_int(1)?;
+    let Some(start) = args.datetime(2)? else {
+        return Ok(Value::Null);
+    };
+    let out_of_range = || {
+        Fault::arg(
+            1,
+            format!("{amount} takes the date out of the supported range (years 1 to 9999)"),
+        )
+    };
+    let amount = i32::try_from(amount).map_err(|_| out_of_range())?;
+    let span: Span = match interval {
+        Interval::Year => amount.years(),
+        Interval::Quarter => amount.checked_mul(3).ok_or_else(out_of_range)?.months(),
+        Interval::Month => amount.months(),
+        Interval::Day | Interval::Weekday => amount.days(),
+        Interval::Week => amount.weeks(),
+        Interval::Hour => amount.hours(),
+        Interval::Minute => amount.minutes(),
+        Interval::Second => amount.seconds(),
+    };
+    // Calendar units on the civil date-time, as .NET's AddMonths does: Jan 31 + 1 month is Feb 28/29.
+    let result = utc(start)
+        .checked_add(span)
+        .ok()
+        .and_then(|dt| TimeZone::UTC.to_timestamp(dt).ok());
+    result.map(Value::DateTime).ok_or_else(out_of_range)
+}
+
+/// VB's DateDiff: calendar parts for years, quarters and months; week boundaries
+/// (Sundays) crossed for `ww`; whole elapsed units, truncated, for the rest.
+pub fn date_diff<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    let interval = args.interval(0)?;
+    let (Some(from), Some(to)) = (args.datetime(1)?, args.datetime(2)?) else {
+        return Ok(Value::Null);
+    };
+    let (a, b) = (utc(from), utc(to));
+    let months = |d: DateTime| i64::from(d.year()) * 12 + i64::from(d.month()) - 1;
+    // Whole seconds elapsed, truncated toward zero (i128 division does that).
+    let seconds = ((to.as_nanosecond() - from.as_nanosecond()) / 1_000_000_000) as i64;
+    let sunday = |d: DateTime| {
+        d.date()
+            .checked_sub(i64::from(d.weekday().to_sunday_zero_offset()).days())
+    };
+    Ok(Value::Int(match interval {
+        Interval::Year => i64::from(b.year()) - i64::from(a.year()),
+        Interval::Quarter => months(b) / 3 - months(a) / 3,
+        Interval::Month => months(b) - months(a),
+        Interval::Day => seconds / 86_400,
+        Interval::Weekday => seconds / (7 * 86_400),
+        Interval::Week => match (sunday(a), sunday(b)) {
+            (Ok(x), Ok(y)) => {
+                i64::from(
+                    x.until(y)
+                        .map_err(|e| Fault::arg(2, e.to_string()))?
+                        .get_days(),
+                ) / 7
+            }
+            _ => return Err(Fault::arg(2, "is out of the supported range")),
+        },
+        Interval::Hour => seconds / 3_600,
+        Interval::Minute => seconds / 60,
+        Interval::Second => seconds,
+    }))
+}
+
+/// 100-nanosecond ticks between 1601-01-01 and 1970-01-01 (Windows FILETIME).
+const FILETIME_UNIX_EPOCH: i64 = 116_444_736_000_000_000;
+
+/// Active Directory's integer dates. `0` and `0x7FFFFFFFFFFFFFFF` mean "never" in
+/// `accountExpires`, so they give null rather than a date.
+pub fn date_from_num<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    let Some(ticks) = args.int(0)? else {
+        return Ok(Value::Null);
+    };
+    if ticks == 0 || ticks == i64::MAX {
+        return Ok(Value::Null);
+    }
+    let since_unix = i128::from(ticks) - i128::from(FILETIME_UNIX_EPOCH);
+    let nanos = since_unix * 100;
+    i64::try_from(nanos.div_euclid(1_000_000_000))
+        .ok()
+        .and_then(|secs| Timestamp::new(secs, nanos.rem_euclid(1_000_000_000) as i32).ok())
+        .map(Value::DateTime)
+        .ok_or_else(|| {
+            Fault::arg(
+                0,
+                format!("{ticks} is outside the dates scimap can represent (years 1 to 9999)"),
+            )
+        })
+}
+
+pub fn num_from_date<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    let Some(t) = args.datetime(0)? else {
+        return Ok(Value::Null);
+    };
+    let ticks = i128::from(t.as_second()) * 10_000_000 + i128::from(t.subsec_nanosecond() / 100);
+    let ticks = ticks + i128::from(FILETIME_UNIX_EPOCH);
+    i64::try_from(ticks)
+        .ok()
+        .filter(|t| *t >= 0)
+        .map(Value::Int)
+        .ok_or_else(|| {
+            Fault::arg(
+                0,
+                "is before 1601, which Active Directory dates cannot hold",
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(t: Option<Timestamp>) -> String {
+        t.map(crate::value::format_entra_datetime)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn forms_cdate_reads() {
+        assert_eq!(
+            text(parse_datetime("2020-03-16-07:00")),
+            "3/16/2020 7:00:00 AM"
+        );
+        assert_eq!(
+            text(parse_datetime("2021-06-30+08:00")),
+            "6/29/2021 4:00:00 PM"
+        );
+        assert_eq!(
+            text(parse_datetime("2009-06-15T01:45:30-07:00")),
+            "6/15/2009 8:45:30 AM"
+        );
+        assert_eq!(
+            text(parse_datetime("8/25/2021 5:41:18 PM")),
+            "8/25/2021 5:41:18 PM"
+        );
+        assert_eq!(
+            text(parse_datetime("12/31/2021 12:00:00 AM")),
+            "12/31/2021 12:00:00 AM"
+        );
+        assert_eq!(text(parse_datetime("2021-08-24")), "8/24/2021 12:00:00 AM");
+        assert_eq!(parse_datetime("2021-02-30"), None);
+        assert_eq!(parse_datetime("13/1/2021"), None);
+        assert_eq!(parse_datetime("yesterday"), None);
+    }
+}
