@@ -5,7 +5,9 @@ use jiff::civil::{Date, DateTime};
 use jiff::tz::{Offset, TimeZone};
 use jiff::{Span, Timestamp, ToSpan};
 
-use super::{Args, Fault};
+use super::netformat::{self, Token};
+use super::{Args, Fault, Prepared, Site};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::value::Value;
 
 /// Reads the date-time forms Entra's sources produce: ISO 8601 with or without an
@@ -253,6 +255,127 @@ pub fn num_from_date<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
                 "is before 1601, which Active Directory dates cannot hold",
             )
         })
+}
+
+const SOURCE: usize = 0;
+const STYLES: usize = 1;
+const INPUT: usize = 2;
+const OUTPUT: usize = 3;
+
+/// Constant formats are read once, and a bad one is a compile-time error.
+pub(super) fn prepare_formats(site: &Site<'_>) -> Result<Prepared, Diagnostic> {
+    let read = |i: usize| -> Result<Option<Vec<Token>>, Diagnostic> {
+        match site.literal(i) {
+            None => Ok(None),
+            Some(format) => netformat::tokens(format).map(Some).map_err(|why| {
+                Diagnostic::error(Code::InvalidFormat, "invalid date and time format")
+                    .at(site.span(i), why)
+            }),
+        }
+    };
+    if let Some(styles) = site.literal(STYLES) {
+        adjust_to_universal(styles).map_err(|why| {
+            Diagnostic::error(Code::InvalidFormat, "invalid date and time styles")
+                .at(site.span(STYLES), why)
+        })?;
+    }
+    Ok(Prepared::DateFormats(read(INPUT)?, read(OUTPUT)?))
+}
+
+/// The .NET `DateTimeStyles` FormatDateTime's second slot may name (`|` or `,`
+/// between several). Only `AdjustToUniversal` changes the result here: without a
+/// local time zone, `AssumeLocal` and `AssumeUniversal` both mean UTC.
+fn adjust_to_universal(styles: &str) -> Result<bool, String> {
+    let mut adjust = false;
+    for style in styles
+        .split(['|', ','])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        match style {
+            "AdjustToUniversal" => adjust = true,
+            "None"
+            | "AllowLeadingWhite"
+            | "AllowTrailingWhite"
+            | "AllowInnerWhite"
+            | "AllowWhiteSpaces"
+            | "NoCurrentDateDefault"
+            | "AssumeLocal"
+            | "AssumeUniversal"
+            | "RoundtripKind" => {}
+            other => return Err(format!("{other:?} is not a DateTimeStyles name")),
+        }
+    }
+    Ok(adjust)
+}
+
+/// Reads `source` exactly as `inputFormat` says and writes it as `outputFormat` says.
+/// A date-time value (from `CDate`, `Now`) needs no input format. The offset read from
+/// the input is kept, unless the styles say `AdjustToUniversal`.
+pub fn format_date_time<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
+    let Prepared::DateFormats(input, output) = args.prepared else {
+        unreachable!("FormatDateTime call sites are always prepared")
+    };
+    let styles = args.text(STYLES)?.unwrap_or_default();
+    let adjust = adjust_to_universal(&styles).map_err(|m| Fault::arg(STYLES, m))?;
+    let runtime_output;
+    let output = match output {
+        Some(tokens) => tokens,
+        None => {
+            let format = args
+                .text(OUTPUT)?
+                .ok_or_else(|| Fault::arg(OUTPUT, "is null"))?;
+            runtime_output = netformat::tokens(&format).map_err(|m| Fault::arg(OUTPUT, m))?;
+            &runtime_output
+        }
+    };
+    let (datetime, offset) = match args.take(SOURCE) {
+        Value::Null => return Ok(Value::Null),
+        Value::DateTime(t) => (utc(t), Some(jiff::tz::Offset::UTC)),
+        source => {
+            let text = match source {
+                Value::Str(s) => s,
+                other => other
+                    .as_text()
+                    .map(|t| t.into_owned().into())
+                    .ok_or_else(|| {
+                        Fault::kind(
+                            SOURCE,
+                            format!("expects a single value, got {}", other.kind()),
+                        )
+                    })?,
+            };
+            let runtime_input;
+            let input = match input {
+                Some(tokens) => tokens,
+                None => {
+                    let format = args
+                        .text(INPUT)?
+                        .ok_or_else(|| Fault::arg(INPUT, "is null"))?;
+                    runtime_input = netformat::tokens(&format).map_err(|m| Fault::arg(INPUT, m))?;
+                    &runtime_input
+                }
+            };
+            let parsed = netformat::parse(&text, input).map_err(|why| {
+                Fault::arg(
+                    SOURCE,
+                    format!("{text:?} does not match the input format: {why}"),
+                )
+            })?;
+            (parsed.datetime, parsed.offset)
+        }
+    };
+    let (datetime, offset) = match (adjust, offset) {
+        (true, Some(o)) if o != jiff::tz::Offset::UTC => {
+            let instant = o
+                .to_timestamp(datetime)
+                .map_err(|e| Fault::arg(SOURCE, e.to_string()))?;
+            (utc(instant), Some(jiff::tz::Offset::UTC))
+        }
+        (true, None) => (datetime, Some(jiff::tz::Offset::UTC)),
+        kept => (datetime, kept.1),
+    };
+    Ok(Value::string(netformat::format(datetime, offset, output)))
 }
 
 #[cfg(test)]

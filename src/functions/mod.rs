@@ -8,6 +8,7 @@ mod date;
 mod diacritics;
 mod logic;
 mod multi;
+mod netformat;
 mod registry;
 mod replace;
 mod text;
@@ -218,6 +219,8 @@ pub enum Prepared {
     None,
     Replace(Box<replace::Plan>),
     Culture(case::Culture),
+    /// FormatDateTime's input and output formats, when they are constants.
+    DateFormats(Option<Vec<netformat::Token>>, Option<Vec<netformat::Token>>),
 }
 
 /// What the checker hands a function to prepare a call site: the arguments as written.
@@ -248,6 +251,7 @@ pub(crate) fn prepare(function: &Function, site: &Site<'_>) -> Result<Prepared, 
     match function.name {
         "Replace" => replace::prepare(site).map(|p| Prepared::Replace(Box::new(p))),
         "ToLower" | "ToUpper" => case::prepare(site).map(Prepared::Culture),
+        "FormatDateTime" => date::prepare_formats(site),
         _ => Ok(Prepared::None),
     }
 }
