@@ -28,8 +28,16 @@ impl RecordError {
 #[derive(Debug, Clone, Copy)]
 enum Cell {
     Null,
-    Str { start: u32, len: u32 },
-    List { start: u32, len: u32 },
+    Str {
+        start: u32,
+        len: u32,
+    },
+    List {
+        start: u32,
+        len: u32,
+    },
+    /// One complex value (an object), kept with the lists' values.
+    Object(u32),
 }
 
 /// Source records (directory objects) in columnar form.
@@ -78,6 +86,7 @@ impl Column {
             Cell::List { start, len } => Value::List(List::Borrowed(
                 &lists[start as usize..start as usize + len as usize],
             )),
+            Cell::Object(index) => lists[index as usize].reborrow(),
         }
     }
 }
@@ -143,7 +152,8 @@ pub struct BatchBuilder {
 
 impl BatchBuilder {
     /// Adds a record given as a JSON object whose values are strings, numbers,
-    /// booleans, null, or arrays of those (multi-valued attributes). Numbers and
+    /// booleans, null, objects (complex values such as app role assignments), or arrays
+    /// of those (multi-valued attributes). Numbers and
     /// booleans become their text (`98052`, `True`), as Entra hands every single value
     /// over as a string. Microsoft Graph's `expressionInputObject` shape
     /// (`{"definition": …, "properties": [{"key", "value"}]}`) is accepted too.
@@ -188,10 +198,16 @@ impl BatchBuilder {
         let cell = match value {
             Json::Null => Cell::Null,
             Json::Array(items) => self.list(items, place)?,
+            Json::Object(map) => {
+                self.batch
+                    .lists
+                    .push(Value::Object(Cow::Owned(map.clone())));
+                let index = u32::try_from(self.batch.lists.len() - 1)
+                    .map_err(|_| RecordError::new(place.path(), "batch holds too many values"))?;
+                Cell::Object(index)
+            }
             scalar => {
-                let text = scalar_text(scalar).ok_or_else(|| {
-                    RecordError::new(place.path(), "nested objects are not supported; a value is a string or an array of strings")
-                })?;
+                let text = scalar_text(scalar).expect("every other JSON value is a scalar");
                 self.text(column, &text, place)?
             }
         };
@@ -207,15 +223,20 @@ impl BatchBuilder {
             if item.is_null() {
                 continue;
             }
-            let text = scalar_text(item).ok_or_else(|| {
-                RecordError::new(
-                    format!("{}[{i}]", place.path()),
-                    "values of a multi-valued attribute must be strings",
-                )
-            })?;
-            self.batch
-                .lists
-                .push(Value::Str(Cow::Owned(text.into_owned())));
+            let value = match item {
+                Json::Object(map) => Value::Object(Cow::Owned(map.clone())),
+                scalar => Value::Str(Cow::Owned(
+                    scalar_text(scalar)
+                        .ok_or_else(|| {
+                            RecordError::new(
+                                format!("{}[{i}]", place.path()),
+                                "an array inside a multi-valued attribute is not supported",
+                            )
+                        })?
+                        .into_owned(),
+                )),
+            };
+            self.batch.lists.push(value);
         }
         let len = self.batch.lists.len() - start;
         if len == 0 {
@@ -347,12 +368,22 @@ mod tests {
     }
 
     #[test]
+    fn objects_are_complex_values() {
+        let batch =
+            Batch::from_json(&[json!({"m": {"id": "1"}, "roles": [{"value": "Admin"}, "User"]})])
+                .unwrap();
+        assert_eq!(batch.value(0, "m").to_json(), Some(json!({"id": "1"})));
+        assert_eq!(
+            batch.value(0, "roles").to_json(),
+            Some(json!([{"value": "Admin"}, "User"]))
+        );
+    }
+
+    #[test]
     fn errors_name_the_place() {
-        let err = Batch::from_json(&[json!({}), json!({"manager": {"id": 1}})]).unwrap_err();
-        assert_eq!(err.path, "$[1].manager");
+        let err = Batch::from_json(&[json!({}), json!({"p": ["a", ["b"]]})]).unwrap_err();
+        assert_eq!(err.path, "$[1].p[1]");
         let err = Batch::from_json(&[json!([1])]).unwrap_err();
         assert_eq!(err.path, "$[0]");
-        let err = Batch::from_json(&[json!({"p": ["a", {"x": 1}]})]).unwrap_err();
-        assert_eq!(err.path, "$[0].p[1]");
     }
 }

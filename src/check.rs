@@ -4,7 +4,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::functions::{self, Function, Implementation, Kind, Prepared, Site};
+use crate::functions::{self, Function, Kind, Prepared, Site};
 use crate::syntax::ast::{Call, CmpOp, Expr, ExprKind};
 
 /// A call the checker resolved, with its compile-time preparation.
@@ -113,18 +113,6 @@ impl Checker {
                 Diagnostic::error(Code::MisplacedFunction, "SelectUniqueValue must be the whole expression")
                     .at(call.name_span, "nested inside another call here")
                     .help("Entra only accepts SelectUniqueValue at the top level; put the other functions inside its rules"),
-            );
-        }
-        if matches!(function.implementation, Implementation::Planned) {
-            self.diagnostics.push(
-                Diagnostic::error(
-                    Code::NotImplemented,
-                    format!("scimap cannot evaluate {} yet", function.name),
-                )
-                .at(
-                    call.name_span,
-                    "known to Entra, not yet evaluated by scimap",
-                ),
             );
         }
         self.warn_patterns(function, call);

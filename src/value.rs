@@ -24,7 +24,13 @@ pub enum Value<'a> {
     /// An instant in UTC.
     DateTime(Timestamp),
     List(List<'a>),
+    /// A complex value, such as one app role assignment (`{"id", "displayName",
+    /// "value"}`) or the SCIM role object an app-role function makes of it.
+    Object(Cow<'a, Map>),
 }
+
+/// The fields of an [`Value::Object`].
+pub type Map = serde_json::Map<String, serde_json::Value>;
 
 /// The values of a multi-valued value, borrowed from a batch or owned.
 #[derive(Debug, Clone)]
@@ -100,6 +106,7 @@ impl<'a> Value<'a> {
             Value::Str(_) => "a string",
             Value::DateTime(_) => "a date-time",
             Value::List(_) => "a multi-valued value",
+            Value::Object(_) => "an object",
         }
     }
 
@@ -108,6 +115,7 @@ impl<'a> Value<'a> {
         match self {
             Value::Str(s) => Value::Str(Cow::Borrowed(s)),
             Value::List(items) => Value::List(List::Borrowed(items)),
+            Value::Object(map) => Value::Object(Cow::Borrowed(map)),
             Value::Null => Value::Null,
             Value::Ignored => Value::Ignored,
             Value::Bool(b) => Value::Bool(*b),
@@ -127,6 +135,7 @@ impl<'a> Value<'a> {
                     .map(Value::into_owned)
                     .collect(),
             )),
+            Value::Object(map) => Value::Object(Cow::Owned(map.into_owned())),
             Value::Null => Value::Null,
             Value::Ignored => Value::Ignored,
             Value::Bool(b) => Value::Bool(b),
@@ -136,7 +145,8 @@ impl<'a> Value<'a> {
     }
 
     /// The text of a single value as Entra shows it: booleans as `True`/`False`,
-    /// date-times as `M/d/yyyy h:mm:ss tt` in UTC. `None` for null, ignored and lists.
+    /// date-times as `M/d/yyyy h:mm:ss tt` in UTC. `None` for null, ignored, lists and
+    /// objects.
     pub fn as_text(&self) -> Option<Cow<'_, str>> {
         match self {
             Value::Str(s) => Some(Cow::Borrowed(s)),
@@ -144,7 +154,7 @@ impl<'a> Value<'a> {
             Value::Bool(false) => Some(Cow::Borrowed("False")),
             Value::Int(n) => Some(Cow::Owned(n.to_string())),
             Value::DateTime(t) => Some(Cow::Owned(format_entra_datetime(*t))),
-            Value::Null | Value::Ignored | Value::List(_) => None,
+            Value::Null | Value::Ignored | Value::List(_) | Value::Object(_) => None,
         }
     }
 
@@ -152,6 +162,9 @@ impl<'a> Value<'a> {
     pub fn to_strings(&self) -> Vec<String> {
         match self {
             Value::List(items) => items.iter().flat_map(|v| v.to_strings()).collect(),
+            Value::Object(map) => {
+                vec![serde_json::Value::Object(map.clone().into_owned()).to_string()]
+            }
             other => other
                 .as_text()
                 .map(|s| vec![s.into_owned()])
@@ -172,6 +185,7 @@ impl<'a> Value<'a> {
             Value::List(items) => {
                 serde_json::Value::Array(items.iter().filter_map(Value::to_json).collect())
             }
+            Value::Object(map) => serde_json::Value::Object(map.clone().into_owned()),
         })
     }
 }
@@ -190,6 +204,9 @@ impl fmt::Display for Value<'_> {
                     write!(f, "{item:?}")?;
                 }
                 f.write_str("]")
+            }
+            Value::Object(map) => {
+                write!(f, "{}", serde_json::Value::Object(map.clone().into_owned()))
             }
             other => f.write_str(&other.as_text().unwrap_or_default()),
         }

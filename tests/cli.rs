@@ -119,10 +119,10 @@ fn bad_records_exit_3() {
         .as_str()
         .unwrap()
         .contains("not an array"));
-    let (code, out) = eval_json("[a]", Some(r#"{"a": {"b": 1}}"#));
+    let (code, out) = eval_json("[a]", Some(r#"{"a": [["nested"]]}"#));
     assert_eq!(
         (code, out["error"]["location"].as_str()),
-        (3, Some("<stdin>: $.a"))
+        (3, Some("<stdin>: $.a[0]"))
     );
     let out = scimap(
         &["eval", "--json", "[a]", "--record", "-"],

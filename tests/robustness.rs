@@ -8,6 +8,8 @@ fn record() -> Batch {
     let record = serde_json::json!({
         "a": "John Doe", "b": "", "c": "Zoë Ærø-İlkay", "n": "12", "h": "&HF7",
         "t": "True", "list": ["x", "y", "x", ""], "mail": "John.Doe@contoso.com",
+        "when": "2020-03-16-07:00", "us": "8/25/2021 5:41:18 PM", "ticks": "129699324000000000",
+        "roles": [{"value": "Admin", "displayName": "Admin"}, "User", {"id": "x"}], "obj": {"k": 1},
     });
     Batch::from_json(&[record]).unwrap()
 }

@@ -218,9 +218,6 @@ impl Compiler {
             Implementation::Native(f) | Implementation::Contextual(f) => {
                 self.native(call, span, f, resolved)
             }
-            Implementation::Planned => {
-                unreachable!("the checker rejects functions that are not implemented")
-            }
         }
     }
 

@@ -11,6 +11,7 @@ mod multi;
 mod netformat;
 mod registry;
 mod replace;
+mod roles;
 mod text;
 
 use std::borrow::Cow;
@@ -102,8 +103,6 @@ pub enum Implementation {
     Contextual(NativeFn),
     /// Compiled to jumps, because only some arguments are evaluated.
     Special(Special),
-    /// Part of Entra's language and known to the checker; not evaluated yet.
-    Planned,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -354,6 +353,7 @@ impl<'a> Args<'a, '_> {
         match self.take(i) {
             Value::Str(s) => Ok(Some(s)),
             Value::Null => Ok(None),
+            Value::Object(_) => Err(Fault::kind(i, "expects a single value, got an object")),
             Value::List(items) => Err(Fault::kind(
                 i,
                 format!(

@@ -1,9 +1,10 @@
 //! The table of every function, in alphabetical order.
 
-use super::Implementation::{Contextual, Native, Planned, Special as Sp};
+use super::Implementation::{Contextual, Native, Special as Sp};
 use super::Kind::{self, Any, Boolean, Culture, Multi, Number, Text};
 use super::{
-    case, context, date, diacritics, logic, multi, replace, text, Example, Function, Param, Special,
+    case, context, date, diacritics, logic, multi, replace, roles, text, Example, Function, Param,
+    Special,
 };
 
 const fn p(name: &'static str, kind: Kind, docs: &'static str) -> Param {
@@ -93,25 +94,25 @@ pub static FUNCTIONS: &[Function] = &[
         "AppRoleAssignments",
         &[APP_ROLES],
         "Legacy app-role function listed by Graph's function catalog.",
-        "Listed in Microsoft Graph's `functions` catalog with one `source` parameter and no documented behaviour.",
+        "Not described by Microsoft beyond Graph's function catalog. scimap returns the role values of all assigned roles, as a multi-valued value.",
         &[],
-        Planned,
+        Native(roles::values),
     ),
     fixed(
         "AppRoleAssignmentsComplex",
         &[APP_ROLES],
         "All of a user's app roles as SCIM `roles` values.",
-        "Turns every app role assigned to the user into a SCIM role object (`primary`, `type`, `display`, `value`). Updates only add roles.",
-        &[],
-        Planned,
+        "Turns every app role assigned to the user into a SCIM role object `{\"primary\": false, \"type\": \"WindowsAzureActiveDirectoryRole\", \"displayName\", \"value\"}`. An assignment is an object with `value` and `displayName` (either alone stands for both) or a role name. Entra sends these roles as additions on update and never removes roles from the target.",
+        &[ex("AppRoleAssignmentsComplex([appRoleAssignments])", r#"{"appRoleAssignments": [{"id": "06b07648-ecfe-589f-9d2f-6325724a46ee", "value": "Admin", "displayName": "Admin"}]}"#, r#"[{"primary": false, "type": "WindowsAzureActiveDirectoryRole", "displayName": "Admin", "value": "Admin"}]"#)],
+        Native(roles::complex),
     ),
     fixed(
         "AssertiveAppRoleAssignmentsComplex",
         &[APP_ROLES],
         "All of a user's app roles, replacing the target's roles on update.",
-        "Like `AppRoleAssignmentsComplex`, but an update replaces the whole `roles` attribute, so roles removed in Entra are removed in the target.",
+        "Like `AppRoleAssignmentsComplex`, with the role's name under `display` as Entra's documented request shows it. On update Entra replaces the target's whole `roles` attribute with these, so roles no longer assigned are removed.",
         &[],
-        Planned,
+        Native(roles::assertive),
     ),
     fixed(
         "BitAnd",
@@ -475,9 +476,9 @@ pub static FUNCTIONS: &[Function] = &[
         "SingleAppRoleAssignment",
         &[APP_ROLES],
         "One of the user's app roles, as a string.",
-        "Reduces the user's app role assignments to a single role; meant for users with exactly one.",
-        &[],
-        Planned,
+        "Returns the `value` of the user's app role (its display name when it has no value); meant for users with exactly one role: with several, the first is returned. Null when no role is assigned.",
+        &[ex("SingleAppRoleAssignment([appRoleAssignments])", r#"{"appRoleAssignments": [{"value": "Admin", "displayName": "Administrator"}]}"#, r#""Admin""#)],
+        Native(roles::single),
     ),
     fixed(
         "Split",
@@ -554,14 +555,9 @@ pub(super) fn reference_markdown() -> String {
          Graph key is the parameter's key in Microsoft Graph's `attributeMappingSource.parameters`.\n\n",
     );
     for f in FUNCTIONS {
-        let status = if matches!(f.implementation, Planned) {
-            " (checked, not evaluated yet)"
-        } else {
-            ""
-        };
         let _ = writeln!(
             out,
-            "- [`{}`](#{}){status}: {}",
+            "- [`{}`](#{}): {}",
             f.name,
             f.name.to_lowercase(),
             f.summary
@@ -575,11 +571,6 @@ pub(super) fn reference_markdown() -> String {
             f.signature(),
             f.docs
         );
-        if matches!(f.implementation, Planned) {
-            out.push_str(
-                "**Status:** the checker knows this function; scimap does not evaluate it yet.\n\n",
-            );
-        }
         if !f.params.is_empty() {
             out.push_str("| Parameter | Graph key | Kind | Required | Description |\n| --- | --- | --- | --- | --- |\n");
             for (i, param) in f.params.iter().enumerate() {
