@@ -25,6 +25,7 @@ fn compile(c: &mut Criterion) {
         ("replace", REPLACE),
         ("switch", SWITCH),
         ("iif", IIF),
+        ("date", DATE),
     ] {
         group.bench_function(name, |b| {
             b.iter(|| Program::compile(black_box(source)).unwrap())
@@ -70,6 +71,7 @@ fn eval(c: &mut Criterion) {
     pair!("replace", REPLACE, replace_closure);
     pair!("switch", SWITCH, switch_closure);
     pair!("iif", IIF, iif_closure);
+    pair!("date", DATE, date_closure);
 }
 
 /// The closures and the programs must agree, or the comparison means nothing.
@@ -89,6 +91,7 @@ fn same_results() {
         (REPLACE, &replace_closure),
         (SWITCH, &|r| Some(switch_closure(r).to_string())),
         (IIF, &|r| Some(iif_closure(r).to_string())),
+        (DATE, &date_closure),
     ] {
         let program = Program::compile(source).unwrap();
         for (result, user) in program.eval_batch(&batch, &ctx).iter().zip(&users) {

@@ -3,7 +3,7 @@
 //! can count the instructions: a figure that, unlike time, does not move with the load on
 //! the machine. docs/performance.md has the command.
 //!
-//! Usage: instructions join|replace|switch|iif scimap|closure ITERATIONS
+//! Usage: instructions join|replace|switch|iif|date scimap|closure ITERATIONS
 
 use std::hint::black_box;
 
@@ -23,7 +23,7 @@ fn main() {
         .filter(|a| a != "--bench")
         .collect();
     let [which, side, iterations] = args.as_slice() else {
-        eprintln!("usage: instructions join|replace|switch|iif scimap|closure ITERATIONS");
+        eprintln!("usage: instructions join|replace|switch|iif|date scimap|closure ITERATIONS");
         std::process::exit(2);
     };
     let iterations: usize = iterations.parse().expect("ITERATIONS is a number");
@@ -38,6 +38,7 @@ fn main() {
         "replace" => REPLACE,
         "switch" => SWITCH,
         "iif" => IIF,
+        "date" => DATE,
         other => panic!("no benchmark {other}"),
     };
     let program = Program::compile(source).unwrap();

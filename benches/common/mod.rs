@@ -10,6 +10,8 @@ pub const RECORDS: usize = 10_000;
 pub const JOIN: &str = r#"Join(" ", [givenName], [surname])"#;
 pub const REPLACE: &str = r#"ToLower(Replace([mail], "@contoso.com", , , "@fabrikam.com", , ))"#;
 pub const SWITCH: &str = r#"Switch([country], "Unknown", "US", "United States", "DE", "Germany", "FR", "France", "IN", "India", "JP", "Japan")"#;
+pub const DATE: &str =
+    r#"FormatDateTime(DateAdd("d", 7, CDate([hireDate])), , , "yyyy-MM-ddTHH:mm:ssZ")"#;
 pub const IIF: &str = r#"IIF(IsPresent([department]), [department], "none")"#;
 
 /// Deterministic synthetic users: a small linear congruential generator picks values,
@@ -71,6 +73,14 @@ pub fn users() -> Vec<Json> {
                 ]),
             );
             user.insert("accountEnabled".into(), json!(true));
+            let (year, month, day, hour) = (2000 + next(25), 1 + next(12), 1 + next(28), next(24));
+            let offset = ["Z", "-07:00", "+01:00", "+05:30"][next(4)];
+            user.insert(
+                "hireDate".into(),
+                json!(format!(
+                    "{year}-{month:02}-{day:02}T{hour:02}:30:00{offset}"
+                )),
+            );
             Json::Object(user)
         })
         .collect()
@@ -116,4 +126,13 @@ pub fn iif_closure(r: &Map<String, Json>) -> &str {
         Some(d) if !d.is_empty() => d,
         _ => "none",
     }
+}
+
+/// Parses the RFC 3339 hire date, adds a week and writes it in UTC, as jiff makes easy.
+pub fn date_closure(r: &Map<String, Json>) -> Option<String> {
+    let hired: jiff::Timestamp = field(r, "hireDate")?.parse().ok()?;
+    let later = hired
+        .checked_add(jiff::SignedDuration::from_hours(7 * 24))
+        .ok()?;
+    Some(later.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
 }

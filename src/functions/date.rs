@@ -158,21 +158,28 @@ pub fn date_add<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
         )
     };
     let amount = i32::try_from(amount).map_err(|_| out_of_range())?;
-    let span: Span = match interval {
-        Interval::Year => amount.years(),
-        Interval::Quarter => amount.checked_mul(3).ok_or_else(out_of_range)?.months(),
-        Interval::Month => amount.months(),
-        Interval::Day | Interval::Weekday => amount.days(),
-        Interval::Week => amount.weeks(),
-        Interval::Hour => amount.hours(),
-        Interval::Minute => amount.minutes(),
-        Interval::Second => amount.seconds(),
+    let fixed = |unit: i64| {
+        let duration = jiff::SignedDuration::from_secs(i64::from(amount).checked_mul(unit)?);
+        start.checked_add(duration).ok()
     };
-    // Calendar units on the civil date-time, as .NET's AddMonths does: Jan 31 + 1 month is Feb 28/29.
-    let result = utc(start)
-        .checked_add(span)
-        .ok()
-        .and_then(|dt| TimeZone::UTC.to_timestamp(dt).ok());
+    // Months and years on the civil date-time, as .NET's AddMonths does: Jan 31 + 1 month
+    // is the last day of February. Days and shorter are fixed lengths in UTC.
+    let calendar = |span: Span| {
+        utc(start)
+            .checked_add(span)
+            .ok()
+            .and_then(|dt| TimeZone::UTC.to_timestamp(dt).ok())
+    };
+    let result = match interval {
+        Interval::Year => calendar(amount.years()),
+        Interval::Quarter => calendar(amount.checked_mul(3).ok_or_else(out_of_range)?.months()),
+        Interval::Month => calendar(amount.months()),
+        Interval::Day | Interval::Weekday => fixed(86_400),
+        Interval::Week => fixed(7 * 86_400),
+        Interval::Hour => fixed(3_600),
+        Interval::Minute => fixed(60),
+        Interval::Second => fixed(1),
+    };
     result.map(Value::DateTime).ok_or_else(out_of_range)
 }
 
@@ -309,6 +316,39 @@ fn adjust_to_universal(styles: &str) -> Result<bool, String> {
     Ok(adjust)
 }
 
+/// Reads a text source: exactly as the input format says, or as `CDate` reads dates
+/// when the input format slot is empty.
+fn read_source(
+    args: &mut Args<'_, '_>,
+    text: &str,
+    prepared: Option<&[Token]>,
+) -> Result<(DateTime, Option<jiff::tz::Offset>), Fault> {
+    let runtime;
+    let tokens = match (prepared, args.text(INPUT)?) {
+        (Some(tokens), _) => tokens,
+        (None, Some(format)) => {
+            runtime = netformat::tokens(&format).map_err(|m| Fault::arg(INPUT, m))?;
+            &runtime
+        }
+        (None, None) => {
+            let t = parse_datetime(text).ok_or_else(|| {
+                Fault::arg(
+                    SOURCE,
+                    format!("{text:?} is not a date and time CDate can read"),
+                )
+            })?;
+            return Ok((utc(t), Some(jiff::tz::Offset::UTC)));
+        }
+    };
+    let parsed = netformat::parse(text, tokens).map_err(|why| {
+        Fault::arg(
+            SOURCE,
+            format!("{text:?} does not match the input format: {why}"),
+        )
+    })?;
+    Ok((parsed.datetime, parsed.offset))
+}
+
 /// Reads `source` exactly as `inputFormat` says and writes it as `outputFormat` says.
 /// A date-time value (from `CDate`, `Now`) needs no input format. The offset read from
 /// the input is kept, unless the styles say `AdjustToUniversal`.
@@ -345,24 +385,7 @@ pub fn format_date_time<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault>
                         )
                     })?,
             };
-            let runtime_input;
-            let input = match input {
-                Some(tokens) => tokens,
-                None => {
-                    let format = args
-                        .text(INPUT)?
-                        .ok_or_else(|| Fault::arg(INPUT, "is null"))?;
-                    runtime_input = netformat::tokens(&format).map_err(|m| Fault::arg(INPUT, m))?;
-                    &runtime_input
-                }
-            };
-            let parsed = netformat::parse(&text, input).map_err(|why| {
-                Fault::arg(
-                    SOURCE,
-                    format!("{text:?} does not match the input format: {why}"),
-                )
-            })?;
-            (parsed.datetime, parsed.offset)
+            read_source(args, &text, input.as_deref())?
         }
     };
     let (datetime, offset) = match (adjust, offset) {

@@ -3,8 +3,6 @@
 //! quoted and escaped literals) and the standard one-letter formats, read into tokens
 //! once, then used to parse exactly and to write.
 
-use std::fmt::Write;
-
 use jiff::civil::{DateTime, Weekday};
 use jiff::tz::Offset;
 
@@ -323,45 +321,66 @@ impl Reader<'_> {
 
 /// Writes a date and time with the tokens. Without an offset, `zzz` writes `+00:00`.
 pub fn format(datetime: DateTime, offset: Option<Offset>, tokens: &[Token]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(32);
     let d = datetime;
     for token in tokens {
-        let _ = match *token {
-            Token::Year(1) => write!(out, "{}", d.year() % 100),
-            Token::Year(2) => write!(out, "{:02}", d.year() % 100),
-            Token::Year(w) => write!(out, "{:0w$}", d.year(), w = w as usize),
-            Token::Month(1) => write!(out, "{}", d.month()),
-            Token::Month(2) => write!(out, "{:02}", d.month()),
-            Token::Month(w) => write!(out, "{}", name(MONTHS[d.month() as usize - 1], w == 3)),
-            Token::Day(1) => write!(out, "{}", d.day()),
-            Token::Day(2) => write!(out, "{:02}", d.day()),
-            Token::Day(w) => write!(out, "{}", name(DAYS[weekday(d.weekday())], w == 3)),
-            Token::Hour12(w) => write!(out, "{:0w$}", (d.hour() + 11) % 12 + 1, w = w as usize),
-            Token::Hour24(w) => write!(out, "{:0w$}", d.hour(), w = w as usize),
-            Token::Minute(w) => write!(out, "{:0w$}", d.minute(), w = w as usize),
-            Token::Second(w) => write!(out, "{:0w$}", d.second(), w = w as usize),
+        match *token {
+            Token::Year(w @ 1..=2) => number(&mut out, i32::from(d.year() % 100), w),
+            Token::Year(w) => number(&mut out, i32::from(d.year()), w),
+            Token::Month(w @ 1..=2) => number(&mut out, i32::from(d.month()), w),
+            Token::Month(w) => out.push_str(name(MONTHS[d.month() as usize - 1], w == 3)),
+            Token::Day(w @ 1..=2) => number(&mut out, i32::from(d.day()), w),
+            Token::Day(w) => out.push_str(name(DAYS[weekday(d.weekday())], w == 3)),
+            Token::Hour12(w) => number(&mut out, i32::from((d.hour() + 11) % 12 + 1), w),
+            Token::Hour24(w) => number(&mut out, i32::from(d.hour()), w),
+            Token::Minute(w) => number(&mut out, i32::from(d.minute()), w),
+            Token::Second(w) => number(&mut out, i32::from(d.second()), w),
             Token::Fraction { digits, trim } => {
                 let all = format!("{:09}", d.subsec_nanosecond());
-                let mut shown = &all[..digits as usize];
-                if trim {
-                    shown = shown.trim_end_matches('0');
-                }
-                write!(out, "{shown}")
+                let shown = &all[..digits as usize];
+                out.push_str(if trim {
+                    shown.trim_end_matches('0')
+                } else {
+                    shown
+                });
             }
             Token::AmPm(w) => {
                 let text = if d.hour() < 12 { "AM" } else { "PM" };
-                write!(out, "{}", &text[..if w == 1 { 1 } else { 2 }])
+                out.push_str(&text[..if w == 1 { 1 } else { 2 }]);
             }
             Token::Offset(w) => write_offset(&mut out, offset.unwrap_or(Offset::UTC), w),
             Token::Kind => match offset {
-                Some(o) if o == Offset::UTC => write!(out, "Z"),
+                Some(o) if o == Offset::UTC => out.push('Z'),
                 Some(o) => write_offset(&mut out, o, 3),
-                None => Ok(()),
+                None => {}
             },
-            Token::Literal(ref text) => write!(out, "{text}"),
-        };
+            Token::Literal(ref text) => out.push_str(text),
+        }
     }
     out
+}
+
+/// A number padded with zeros to `width` digits, without the formatting machinery:
+/// writing dates is the hot part of FormatDateTime.
+fn number(out: &mut String, n: i32, width: u8) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    for _ in digits.len() - at..width as usize {
+        out.push('0');
+    }
+    out.extend(digits[at..].iter().map(|&b| b as char));
 }
 
 fn name(full: &str, abbreviated: bool) -> &str {
@@ -376,14 +395,14 @@ fn weekday(day: Weekday) -> usize {
     day.to_monday_zero_offset() as usize
 }
 
-fn write_offset(out: &mut String, offset: Offset, width: u8) -> std::fmt::Result {
+fn write_offset(out: &mut String, offset: Offset, width: u8) {
     let seconds = offset.seconds();
-    let sign = if seconds < 0 { '-' } else { '+' };
+    out.push(if seconds < 0 { '-' } else { '+' });
     let (hours, minutes) = (seconds.abs() / 3600, seconds.abs() % 3600 / 60);
-    match width {
-        1 => write!(out, "{sign}{hours}"),
-        2 => write!(out, "{sign}{hours:02}"),
-        _ => write!(out, "{sign}{hours:02}:{minutes:02}"),
+    number(out, hours, if width == 1 { 1 } else { 2 });
+    if width >= 3 {
+        out.push(':');
+        number(out, minutes, 2);
     }
 }
 

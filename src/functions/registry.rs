@@ -225,11 +225,11 @@ pub static FUNCTIONS: &[Function] = &[
         &[
             SOURCE_TEXT,
             opt("dateTimeStyles", Text, "Optional .NET DateTimeStyles for parsing."),
-            p("inputFormat", Text, "The .NET format of the source."),
+            opt("inputFormat", Text, "The .NET format of the source; empty: read as CDate reads dates."),
             p("outputFormat", Text, "The .NET format of the result."),
         ],
         "Re-formats a date string.",
-        "Reads `source` exactly as `inputFormat` describes it and writes it as `outputFormat` describes, both .NET custom format strings (`yyyy`, `MM`, `dd`, `HH`, `hh`, `mm`, `ss`, `f`…, `F`…, `tt`, `z`/`zz`/`zzz`, `K`, `'quoted'` and `\\`-escaped literals) or standard one-letter formats (`o`, `s`, `u`, `d`, `G`, …), in the invariant culture. Leading and trailing white space in the source is allowed. An offset read from the source is kept in the output (`zzz`); the styles slot may say `AdjustToUniversal` to convert to UTC instead. A source that does not match is an error; so is a format with an unclosed quote, at compile time when the format is a constant. A date-time value as the source needs no input format.",
+        "Reads `source` exactly as `inputFormat` describes it and writes it as `outputFormat` describes, both .NET custom format strings (`yyyy`, `MM`, `dd`, `HH`, `hh`, `mm`, `ss`, `f`…, `F`…, `tt`, `z`/`zz`/`zzz`, `K`, `'quoted'` and `\\`-escaped literals) or standard one-letter formats (`o`, `s`, `u`, `d`, `G`, …), in the invariant culture. Leading and trailing white space in the source is allowed. An offset read from the source is kept in the output (`zzz`); the styles slot may say `AdjustToUniversal` to convert to UTC instead. A source that does not match is an error; so is a format with an unclosed quote, at compile time when the format is a constant. With the input format slot empty, a text source is read as `CDate` reads dates, and a date-time value (from `CDate`, `DateAdd`, `Now`) needs none. Graph's function catalog lists three parameters (source, inputFormat, outputFormat) where the reference lists four; scimap follows the reference, so a call has four slots.",
         &[
             ex(r#"FormatDateTime([extensionAttribute1], , "yyyyMMddHHmmss.fZ", "yyyy-MM-dd")"#, r#"{"extensionAttribute1": "20150123105347.1Z"}"#, r#""2015-01-23""#),
             ex(r#"FormatDateTime([ContractEndDate], , "yyyy-MM-ddzzz", "yyyy-MM-dd")"#, r#"{"ContractEndDate": "2020-12-31-08:00"}"#, r#""2020-12-31""#),
