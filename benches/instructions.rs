@@ -53,6 +53,7 @@ fn main() {
             (_, "switch") => drop(black_box(
                 maps.iter().map(switch_closure).collect::<Vec<_>>(),
             )),
+            (_, "date") => drop(black_box(maps.iter().map(date_closure).collect::<Vec<_>>())),
             _ => drop(black_box(maps.iter().map(iif_closure).collect::<Vec<_>>())),
         }
     }

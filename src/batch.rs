@@ -201,7 +201,7 @@ impl BatchBuilder {
             Json::Object(map) => {
                 self.batch
                     .lists
-                    .push(Value::Object(Cow::Owned(map.clone())));
+                    .push(Value::Object(Cow::Owned(Box::new(map.clone()))));
                 let index = u32::try_from(self.batch.lists.len() - 1)
                     .map_err(|_| RecordError::new(place.path(), "batch holds too many values"))?;
                 Cell::Object(index)
@@ -224,7 +224,7 @@ impl BatchBuilder {
                 continue;
             }
             let value = match item {
-                Json::Object(map) => Value::Object(Cow::Owned(map.clone())),
+                Json::Object(map) => Value::Object(Cow::Owned(Box::new(map.clone()))),
                 scalar => Value::Str(Cow::Owned(
                     scalar_text(scalar)
                         .ok_or_else(|| {

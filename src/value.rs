@@ -26,7 +26,7 @@ pub enum Value<'a> {
     List(List<'a>),
     /// A complex value, such as one app role assignment (`{"id", "displayName",
     /// "value"}`) or the SCIM role object an app-role function makes of it.
-    Object(Cow<'a, Map>),
+    Object(Cow<'a, Box<Map>>),
 }
 
 /// The fields of an [`Value::Object`].
@@ -163,7 +163,7 @@ impl<'a> Value<'a> {
         match self {
             Value::List(items) => items.iter().flat_map(|v| v.to_strings()).collect(),
             Value::Object(map) => {
-                vec![serde_json::Value::Object(map.clone().into_owned()).to_string()]
+                vec![serde_json::Value::Object(Map::clone(map)).to_string()]
             }
             other => other
                 .as_text()
@@ -185,7 +185,7 @@ impl<'a> Value<'a> {
             Value::List(items) => {
                 serde_json::Value::Array(items.iter().filter_map(Value::to_json).collect())
             }
-            Value::Object(map) => serde_json::Value::Object(map.clone().into_owned()),
+            Value::Object(map) => serde_json::Value::Object(Map::clone(map)),
         })
     }
 }
@@ -206,7 +206,7 @@ impl fmt::Display for Value<'_> {
                 f.write_str("]")
             }
             Value::Object(map) => {
-                write!(f, "{}", serde_json::Value::Object(map.clone().into_owned()))
+                write!(f, "{}", serde_json::Value::Object(Map::clone(map)))
             }
             other => f.write_str(&other.as_text().unwrap_or_default()),
         }
@@ -247,6 +247,16 @@ mod tests {
         assert_eq!(format_entra_datetime(t), "1/1/2012 11:00:05 PM");
         let t: Timestamp = "2012-01-01T00:30:00Z".parse().unwrap();
         assert_eq!(format_entra_datetime(t), "1/1/2012 12:30:00 AM");
+    }
+
+    /// Values are moved on every instruction: keep them as small as a string.
+    #[test]
+    fn values_stay_small() {
+        assert!(
+            std::mem::size_of::<Value<'_>>() <= 32,
+            "{}",
+            std::mem::size_of::<Value<'_>>()
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use serde_json::json;
 
 use super::{Args, Fault};
-use crate::value::{Map, Value};
+use crate::value::Value;
 
 /// One assignment's role value and display name.
 struct Role {
@@ -75,7 +75,7 @@ fn scim_role(role: Role, display_key: &str) -> Value<'static> {
     let serde_json::Value::Object(map) = object else {
         unreachable!("json! of an object is an object")
     };
-    Value::Object(Cow::Owned::<Map>(map))
+    Value::Object(Cow::Owned(Box::new(map)))
 }
 
 /// Every assigned role as a SCIM role object with `displayName`, all `primary: false`.
