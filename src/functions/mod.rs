@@ -18,6 +18,7 @@ use std::borrow::Cow;
 
 pub use logic::Presence;
 pub use registry::FUNCTIONS;
+pub use roles::app_role_update;
 
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::syntax::ast::{Expr, ExprKind};

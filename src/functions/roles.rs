@@ -12,28 +12,36 @@ use serde_json::json;
 use super::{Args, Fault};
 use crate::value::Value;
 
-/// One assignment's role value and display name.
+/// One assignment's role value and display name (and the role's id, when given).
 struct Role {
+    id: Option<String>,
     value: String,
     display: String,
 }
 
 fn roles(args: &mut Args<'_, '_>) -> Result<Vec<Role>, Fault> {
-    let assignments = match args.take(0) {
-        Value::Null => return Ok(Vec::new()),
-        Value::List(items) => items.into_vec(),
-        single => vec![single],
+    read_roles(&args.take(0)).map_err(|why| Fault::arg(0, why))
+}
+
+fn read_roles(assignments: &Value<'_>) -> Result<Vec<Role>, String> {
+    let each = |items: &[Value<'_>]| -> Result<Vec<Role>, String> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, a)| role(a).map_err(|why| format!("value {}: {why}", i + 1)))
+            .collect()
     };
-    assignments
-        .iter()
-        .enumerate()
-        .map(|(i, a)| role(a).map_err(|why| Fault::arg(0, format!("value {}: {why}", i + 1))))
-        .collect()
+    match assignments {
+        Value::Null => Ok(Vec::new()),
+        Value::List(items) => each(items),
+        single => each(std::slice::from_ref(single)),
+    }
 }
 
 fn role(assignment: &Value<'_>) -> Result<Role, String> {
     match assignment {
         Value::Str(name) => Ok(Role {
+            id: None,
             value: name.to_string(),
             display: name.to_string(),
         }),
@@ -43,13 +51,15 @@ fn role(assignment: &Value<'_>) -> Result<Role, String> {
                 Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
                 Some(other) => Err(format!("`{key}` must be a string, not {other}")),
             };
-            let (value, display) = (field("value")?, field("displayName")?);
+            let (id, value, display) = (field("id")?, field("value")?, field("displayName")?);
             match (value, display) {
                 (Some(v), Some(d)) => Ok(Role {
+                    id,
                     value: v,
                     display: d,
                 }),
                 (Some(one), None) | (None, Some(one)) => Ok(Role {
+                    id,
                     value: one.clone(),
                     display: one,
                 }),
@@ -114,4 +124,81 @@ pub fn values<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
             .map(|r| Value::string(r.value))
             .collect(),
     ))
+}
+
+/// How Entra sends a user's roles when it updates an existing target object, for the
+/// two functions that have an update form: `AppRoleAssignmentsComplex` adds each role,
+/// its `value` a JSON string of the role's `id`, `value` and `displayName`; and
+/// `AssertiveAppRoleAssignmentsComplex` replaces `roles` with the full list of role
+/// objects. `assignments` is the `[appRoleAssignments]` value; the result is one SCIM
+/// PATCH operation (RFC 7644).
+///
+/// ```
+/// let assignments = scimap::Value::list(vec![scimap::Value::str("Admin")]);
+/// let op = scimap::functions::app_role_update("AppRoleAssignmentsComplex", &assignments).unwrap();
+/// assert_eq!(op["op"], "Add");
+/// assert_eq!(op["value"][0]["value"], r#"{"value":"Admin","displayName":"Admin"}"#);
+/// ```
+pub fn app_role_update(
+    function: &str,
+    assignments: &Value<'_>,
+) -> Result<serde_json::Value, String> {
+    let roles = read_roles(assignments)?;
+    match function {
+        "AppRoleAssignmentsComplex" => {
+            let values: Vec<serde_json::Value> = roles
+                .into_iter()
+                .map(|r| {
+                    let mut role = serde_json::Map::new();
+                    if let Some(id) = r.id {
+                        role.insert("id".into(), id.into());
+                    }
+                    role.insert("value".into(), r.value.into());
+                    role.insert("displayName".into(), r.display.into());
+                    json!({ "value": serde_json::Value::Object(role).to_string() })
+                })
+                .collect();
+            Ok(json!({ "op": "Add", "path": "roles", "value": values }))
+        }
+        "AssertiveAppRoleAssignmentsComplex" => {
+            let values: Vec<serde_json::Value> = roles
+                .into_iter()
+                .filter_map(|r| scim_role(r, "display").to_json())
+                .collect();
+            Ok(json!({ "op": "replace", "path": "roles", "value": values }))
+        }
+        other => Err(format!(
+            "{other} has no update form; its value is sent as it is"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_forms() {
+        let assignments = Value::list(vec![Value::Object(Cow::Owned(Box::new(
+            json!({"id": "06b07648-ecfe-589f-9d2f-6325724a46ee", "value": "Admin", "displayName": "Admin"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )))]);
+        let add = app_role_update("AppRoleAssignmentsComplex", &assignments).unwrap();
+        assert_eq!(
+            add,
+            json!({"op": "Add", "path": "roles", "value": [
+                {"value": r#"{"id":"06b07648-ecfe-589f-9d2f-6325724a46ee","value":"Admin","displayName":"Admin"}"#}
+            ]})
+        );
+        let replace = app_role_update("AssertiveAppRoleAssignmentsComplex", &assignments).unwrap();
+        assert_eq!(
+            replace,
+            json!({"op": "replace", "path": "roles", "value": [
+                {"primary": false, "type": "WindowsAzureActiveDirectoryRole", "display": "Admin", "value": "Admin"}
+            ]})
+        );
+        assert!(app_role_update("SingleAppRoleAssignment", &assignments).is_err());
+    }
 }
