@@ -54,17 +54,7 @@ pub fn read_record(path: Option<&str>) -> Result<Batch, InputError> {
     let Some(path) = path else {
         return Ok(Batch::from_json(&[serde_json::json!({})]).expect("{} is a record"));
     };
-    let (name, bytes) = read_bytes(path)?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| InputError::Utf8 {
-        name: name.clone(),
-        offset: e.valid_up_to(),
-    })?;
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| InputError::Json {
-        name: name.clone(),
-        line: e.line(),
-        column: e.column(),
-        message: strip_position(&e.to_string()),
-    })?;
+    let (name, value) = read_json(path)?;
     if !value.is_object() {
         let message = format!("a record must be a JSON object, not {}", json_kind(&value));
         return Err(InputError::NotRecord { name, message });
@@ -76,6 +66,22 @@ pub fn read_record(path: Option<&str>) -> Result<Batch, InputError> {
             ..error
         },
     })
+}
+
+/// A JSON file (or standard input): its name for messages and its value.
+fn read_json(path: &str) -> Result<(String, serde_json::Value), InputError> {
+    let (name, bytes) = read_bytes(path)?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| InputError::Utf8 {
+        name: name.clone(),
+        offset: e.valid_up_to(),
+    })?;
+    let value = serde_json::from_str(text).map_err(|e| InputError::Json {
+        name: name.clone(),
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e.to_string()),
+    })?;
+    Ok((name, value))
 }
 
 fn read_bytes(path: &str) -> Result<(String, Vec<u8>), InputError> {
@@ -138,17 +144,7 @@ pub fn context(
 
 /// A JSON array of strings: the values already taken in the target.
 fn read_existing(path: &str) -> Result<ExistingSet, InputError> {
-    let (name, bytes) = read_bytes(path)?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| InputError::Utf8 {
-        name: name.clone(),
-        offset: e.valid_up_to(),
-    })?;
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| InputError::Json {
-        name: name.clone(),
-        line: e.line(),
-        column: e.column(),
-        message: strip_position(&e.to_string()),
-    })?;
+    let (name, value) = read_json(path)?;
     let not_strings = |message: String| InputError::NotRecord {
         name: name.clone(),
         message,
