@@ -1,4 +1,4 @@
-//! Entra's function library. Every function is declared once, in [`registry`]; the
+//! Entra's function library. Every function is declared once, in `registry.rs` ([`FUNCTIONS`]); the
 //! checker, the compiler, the VM, the generated reference (`docs/functions.md`), the
 //! Graph-style parameter keys and the playground's autocomplete all read that table.
 
