@@ -45,12 +45,7 @@ fn batch(c: &mut Criterion) {
 }
 
 fn eval(c: &mut Criterion) {
-    let users = users();
-    let maps: Vec<Map<String, Json>> = users
-        .iter()
-        .map(|u| u.as_object().unwrap().clone())
-        .collect();
-    let batch = Batch::from_json(&users).unwrap();
+    let (_, maps, batch) = inputs();
     let ctx = Context::default();
 
     macro_rules! pair {

@@ -7,8 +7,7 @@
 
 use std::hint::black_box;
 
-use scimap::{Batch, Context, Program};
-use serde_json::{Map, Value as Json};
+use scimap::{Context, Program};
 
 mod common;
 
@@ -27,12 +26,7 @@ fn main() {
         std::process::exit(2);
     };
     let iterations: usize = iterations.parse().expect("ITERATIONS is a number");
-    let users = users();
-    let maps: Vec<Map<String, Json>> = users
-        .iter()
-        .map(|u| u.as_object().unwrap().clone())
-        .collect();
-    let batch = Batch::from_json(&users).unwrap();
+    let (_, maps, batch) = inputs();
     let source = match which.as_str() {
         "join" => JOIN,
         "replace" => REPLACE,

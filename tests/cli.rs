@@ -275,15 +275,11 @@ fn select_unique_value_reads_existing_values() {
     let dir = std::env::temp_dir().join(format!("scimap-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let existing = dir.join("existing.json");
-    std::fs::write(
-        &existing,
-        r#"["john.smith@contoso.com", "J.Smith@contoso.com"]"#,
-    )
-    .unwrap();
     let expression = r#"SelectUniqueValue(Join("@", Join(".", [a], [b]), "contoso.com"), Join("@", Join(".", Left([a], 1), [b]), "contoso.com"))"#;
     let path = existing.to_str().unwrap();
-    let out = scimap(
-        &[
+    let select = |taken: &str| {
+        std::fs::write(&existing, taken).unwrap();
+        let args = [
             "eval",
             "--json",
             "--existing",
@@ -291,9 +287,10 @@ fn select_unique_value_reads_existing_values() {
             expression,
             "--record",
             "-",
-        ],
-        Some(br#"{"a": "John", "b": "Smith"}"#),
-    );
+        ];
+        scimap(&args, Some(br#"{"a": "John", "b": "Smith"}"#))
+    };
+    let out = select(r#"["john.smith@contoso.com", "J.Smith@contoso.com"]"#);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -304,19 +301,7 @@ fn select_unique_value_reads_existing_values() {
         .as_str()
         .unwrap()
         .contains("escrow"));
-    std::fs::write(&existing, r#"["john.smith@contoso.com"]"#).unwrap();
-    let out = scimap(
-        &[
-            "eval",
-            "--json",
-            "--existing",
-            path,
-            expression,
-            "--record",
-            "-",
-        ],
-        Some(br#"{"a": "John", "b": "Smith"}"#),
-    );
+    let out = select(r#"["john.smith@contoso.com"]"#);
     assert_eq!(
         serde_json::from_slice::<Json>(&out.stdout).unwrap(),
         json!({"value": "J.Smith@contoso.com"})

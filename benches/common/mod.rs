@@ -86,6 +86,17 @@ pub fn users() -> Vec<Json> {
         .collect()
 }
 
+/// The users as JSON, as the closures' maps, and as a batch.
+pub fn inputs() -> (Vec<Json>, Vec<Map<String, Json>>, scimap::Batch) {
+    let users = users();
+    let maps = users
+        .iter()
+        .map(|u| u.as_object().expect("users are objects").clone())
+        .collect();
+    let batch = scimap::Batch::from_json(&users).expect("users are records");
+    (users, maps, batch)
+}
+
 pub fn field<'r>(record: &'r Map<String, Json>, name: &str) -> Option<&'r str> {
     record.get(name).and_then(Json::as_str)
 }
