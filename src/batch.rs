@@ -126,19 +126,15 @@ impl Batch {
         self.names.iter().map(|n| &**n)
     }
 
-    pub(crate) fn column(&self, name: &str) -> Option<u32> {
-        self.index.get(name).copied()
-    }
-
     /// The column of an attribute, for reading it row by row.
-    pub(crate) fn column_ref(&self, column: u32) -> &Column {
-        &self.columns[column as usize]
+    pub(crate) fn column(&self, name: &str) -> Option<&Column> {
+        self.index.get(name).map(|&c| &self.columns[c as usize])
     }
 
     /// The value of a named attribute in a row.
     pub fn value(&self, row: usize, attribute: &str) -> Value<'_> {
         match self.column(attribute) {
-            Some(c) if row < self.rows => self.columns[c as usize].get(row, &self.lists),
+            Some(column) if row < self.rows => column.get(row, &self.lists),
             _ => Value::Null,
         }
     }

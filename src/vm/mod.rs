@@ -135,9 +135,12 @@ struct Binding<'a> {
 
 impl<'a> Binding<'a> {
     fn new(program: &Program, batch: &'a Batch) -> Binding<'a> {
-        let column = |name: &str| batch.column(name).map(|c| batch.column_ref(c));
         Binding {
-            columns: program.slots.iter().map(|name| column(name)).collect(),
+            columns: program
+                .slots
+                .iter()
+                .map(|name| batch.column(name))
+                .collect(),
             lists: batch.lists(),
         }
     }
