@@ -458,13 +458,9 @@ fn literal_value(call: &Call, i: usize) -> Option<Value<'static>> {
     }
 }
 
-/// The text a constant Switch key is compared as.
+/// The text a constant Switch key is compared as (an empty slot is not a constant key).
 fn literal_key(call: &Call, i: usize) -> Option<String> {
-    match call.args.get(i)?.expr.as_ref().map(|e| &e.kind) {
-        Some(ExprKind::Str(s)) => Some(s.to_string()),
-        Some(ExprKind::Int(n)) => Some(n.to_string()),
-        _ => None,
-    }
+    literal_value(call, i)?.as_text().map(|text| text.into_owned())
 }
 
 #[cfg(test)]
