@@ -460,7 +460,9 @@ fn literal_value(call: &Call, i: usize) -> Option<Value<'static>> {
 
 /// The text a constant Switch key is compared as (an empty slot is not a constant key).
 fn literal_key(call: &Call, i: usize) -> Option<String> {
-    literal_value(call, i)?.as_text().map(|text| text.into_owned())
+    literal_value(call, i)?
+        .as_text()
+        .map(|text| text.into_owned())
 }
 
 #[cfg(test)]

@@ -120,11 +120,11 @@ impl EvalError {
     }
 }
 
-/// A fault and the instruction it happened at; boxed to keep the hot path's result small.
-type Trap = Box<(usize, Fault)>;
+/// A fault and the instruction it happened at (`Fault` is boxed, so this stays small).
+type Trap = (usize, Fault);
 
 fn trap(pc: usize) -> impl FnOnce(Fault) -> Trap {
-    move |fault| Box::new((pc, fault))
+    move |fault| (pc, fault)
 }
 
 /// Where each attribute slot of a program is found in a batch.
@@ -186,9 +186,9 @@ impl Program {
         for row in 0..batch.len() {
             match self.run(&binding, row, &mut stack, ctx, &mut rng) {
                 Ok(value) => sink(row, Ok(value)),
-                Err(trap) => {
+                Err((pc, fault)) => {
                     stack.clear();
-                    sink(row, Err(self.error(trap.0, trap.1)));
+                    sink(row, Err(self.error(pc, fault)));
                 }
             }
         }
