@@ -79,6 +79,11 @@ pub enum Code {
     Argument,
     NullComparison,
     Limit,
+    // Mapping files.
+    Mapping,
+    UnknownTarget,
+    DuplicateTarget,
+    UnknownOperator,
     // Input.
     Input,
 }
@@ -111,6 +116,10 @@ impl Code {
             Code::Argument => "argument",
             Code::NullComparison => "null-comparison",
             Code::Limit => "limit",
+            Code::Mapping => "mapping",
+            Code::UnknownTarget => "unknown-target",
+            Code::DuplicateTarget => "duplicate-target",
+            Code::UnknownOperator => "unknown-operator",
             Code::Input => "input",
         }
     }

@@ -35,6 +35,8 @@ pub mod compile;
 pub mod diagnostic;
 pub mod functions;
 pub mod graph;
+pub mod mapping;
+pub mod scim;
 pub mod syntax;
 mod value;
 pub mod vm;

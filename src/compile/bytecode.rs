@@ -219,6 +219,32 @@ impl Program {
         found
     }
 
+    /// Each attribute the expression reads, with where it is first read.
+    pub fn attribute_uses(&self) -> impl Iterator<Item = (&str, Span)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(slot, name)| (&**name, self.first_load(slot as u32).unwrap_or_default()))
+    }
+
+    /// The attribute, when the whole expression is one attribute (`[mail]`): what
+    /// the portal calls a direct mapping.
+    pub fn direct_attribute(&self) -> Option<&str> {
+        match self.code.as_slice() {
+            [Op::Load(slot), Op::Return] => Some(&self.slots[*slot as usize]),
+            _ => None,
+        }
+    }
+
+    /// The value, when the whole expression is a constant (`"Employee"`), folded
+    /// calls included.
+    pub fn constant(&self) -> Option<&Value<'static>> {
+        match self.code.as_slice() {
+            [Op::Const(index), Op::Return] => Some(&self.consts[*index as usize]),
+            _ => None,
+        }
+    }
+
     fn first_load(&self, slot: u32) -> Option<Span> {
         self.code
             .iter()

@@ -1,0 +1,204 @@
+//! Applying an object mapping to a batch of source records.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use serde_json::Value as Json;
+
+use super::file::Apply;
+use super::resource::{output, Resource};
+use super::ObjectMapping;
+use crate::batch::Batch;
+use crate::scim::{self, PatchStyle};
+use crate::value::Value;
+use crate::vm::{Context, EvalError};
+
+/// Whether a resource is being created or updated: defaults and `on-create` mappings
+/// flow only on creation, and group members are added by PATCH after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Phase {
+    #[default]
+    Create,
+    Update,
+}
+
+/// Translates the source id of a referenced object (a manager, a group member) into
+/// its id in the target.
+pub trait References: Sync {
+    fn target_id(&self, source_id: &str) -> Option<String>;
+}
+
+impl References for HashMap<String, String> {
+    fn target_id(&self, source_id: &str) -> Option<String> {
+        self.get(source_id).cloned()
+    }
+}
+
+/// How to apply a mapping.
+#[derive(Clone, Copy, Default)]
+pub struct ApplyOptions<'r> {
+    pub context: Option<&'r Context>,
+    pub phase: Phase,
+    /// Without it, references (manager, members) are left out as not yet resolvable.
+    pub references: Option<&'r dyn References>,
+}
+
+/// What a mapping makes of one record.
+#[derive(Debug, Clone)]
+pub enum Applied<'a> {
+    Resource(Resource<'a>),
+    /// The scoping filters leave the record out.
+    OutOfScope,
+}
+
+impl<'a> Applied<'a> {
+    pub fn resource(self) -> Option<Resource<'a>> {
+        match self {
+            Applied::Resource(r) => Some(r),
+            Applied::OutOfScope => None,
+        }
+    }
+}
+
+/// A record the mapping could not be applied to.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("record {index}{}: {}{message}", id.as_ref().map(|id| format!(" ({id})")).unwrap_or_default(), target.as_ref().map(|t| format!("{t}: ")).unwrap_or_default())]
+pub struct ApplyError {
+    /// The record's position in the batch.
+    pub index: usize,
+    /// The record's `objectId` or `id`, when it has one.
+    pub id: Option<String>,
+    /// The target whose value failed.
+    pub target: Option<String>,
+    pub message: String,
+    /// The evaluation error, for rendering against the expression.
+    pub eval: Option<EvalError>,
+}
+
+impl ObjectMapping {
+    /// Applies the mapping to every record of a batch, in order, handing each outcome
+    /// to `sink` with its index. Each expression runs over the whole batch at once.
+    pub fn apply_batch<'a>(
+        &'a self,
+        batch: &'a Batch,
+        options: &ApplyOptions<'_>,
+        mut sink: impl FnMut(usize, Result<Applied<'a>, ApplyError>),
+    ) {
+        let default_context = Context::default();
+        let context = options.context.unwrap_or(&default_context);
+        let mut columns: Vec<Vec<Result<Value<'a>, EvalError>>> = self
+            .attributes
+            .iter()
+            .map(|a| match (&a.program, self.flows(a, options.phase)) {
+                (Some(program), true) => program.eval_batch(batch, context),
+                _ => Vec::new(),
+            })
+            .collect();
+        for row in 0..batch.len() {
+            if !self.scope.admits(|name| batch.value(row, name)) {
+                sink(row, Ok(Applied::OutOfScope));
+                continue;
+            }
+            let result = self.record(row, &mut columns, options);
+            sink(
+                row,
+                result
+                    .map(Applied::Resource)
+                    .map_err(|(target, message, eval)| ApplyError {
+                        index: row,
+                        id: record_id(batch, row),
+                        target,
+                        message,
+                        eval,
+                    }),
+            );
+        }
+    }
+
+    /// Whether an attribute mapping flows in a phase.
+    fn flows(&self, attribute: &super::AttributeMapping, phase: Phase) -> bool {
+        match phase {
+            Phase::Create => !attribute.target.is_members(),
+            Phase::Update => attribute.apply != Apply::OnCreate,
+        }
+    }
+
+    fn record<'a>(
+        &'a self,
+        row: usize,
+        columns: &mut [Vec<Result<Value<'a>, EvalError>>],
+        options: &ApplyOptions<'_>,
+    ) -> Result<Resource<'a>, (Option<String>, String, Option<EvalError>)> {
+        let mut values = Vec::with_capacity(self.attributes.len());
+        let mut unresolved = Vec::new();
+        for (i, attribute) in self.attributes.iter().enumerate() {
+            let target = &attribute.target;
+            if !self.flows(attribute, options.phase) {
+                values.push(None);
+                continue;
+            }
+            let value = match columns[i].get_mut(row) {
+                Some(slot) => std::mem::replace(slot, Ok(Value::Null))
+                    .map_err(|e| (Some(target.text.clone()), e.message().to_string(), Some(e)))?,
+                None => Value::Null,
+            };
+            let value = match (&value, &attribute.default) {
+                (Value::Null, Some(default))
+                    if options.phase == Phase::Create || attribute.program.is_none() =>
+                {
+                    Value::Str(Cow::Borrowed(default.as_str()))
+                }
+                _ => value,
+            };
+            let mut resolve = |id: &str| {
+                let found = options.references.and_then(|r| r.target_id(id));
+                if found.is_none() {
+                    unresolved.push((target.text.clone(), id.to_string()));
+                }
+                found
+            };
+            let out = output(value, attribute, self.plan.alone[i], &mut resolve)
+                .map_err(|e| (Some(target.text.clone()), e.0, None))?;
+            values.push(out);
+        }
+        Ok(Resource {
+            object: self,
+            values,
+            unresolved,
+        })
+    }
+
+    /// The PATCH request that brings a previously exported resource up to date with
+    /// `updated` (a resource made in the [`Phase::Update`] phase), or `None` when
+    /// nothing changed. Mappings that flow only where the target is empty are
+    /// dropped where `exported` has a value.
+    pub fn patch(
+        &self,
+        exported: &Json,
+        updated: &Resource<'_>,
+        style: PatchStyle,
+    ) -> Option<Json> {
+        let mut updated = updated.clone();
+        for (i, attribute) in self.attributes.iter().enumerate() {
+            if attribute.apply == Apply::AddOnly && attribute.target.find(exported).is_some() {
+                updated.values[i] = None;
+            }
+        }
+        let members = self.attributes.iter().position(|a| a.target.is_members());
+        let mut new = updated.to_json();
+        let keep_members = members.is_some_and(|i| updated.values[i].is_some());
+        if !keep_members {
+            // No members mapped (or none resolvable): leave the target's as they are.
+            if let Some(old) = exported.get("members") {
+                new["members"] = old.clone();
+            }
+        }
+        scim::patch(exported, &new, style)
+    }
+}
+
+fn record_id(batch: &Batch, row: usize) -> Option<String> {
+    ["objectId", "id"]
+        .iter()
+        .find_map(|name| batch.value(row, name).as_text().map(Cow::into_owned))
+}

@@ -1,0 +1,375 @@
+//! Microsoft Graph's `synchronizationSchema` (a provisioning job's schema) read into
+//! the native mapping file, remembering where each part came from.
+
+use serde_json::Value as Json;
+
+use super::file::{
+    Action, Apply, AttributeFile, ClauseFile, FilterGroupFile, Kind, MappingFile, ObjectFile,
+    TargetAttributeFile,
+};
+use super::locate::JsonPath;
+use super::Origins;
+use crate::functions::Function;
+
+/// Whether a JSON document is a Graph schema rather than a native mapping file.
+pub fn is_graph_schema(doc: &Json) -> bool {
+    doc.get("synchronizationRules").is_some() || doc.get("directories").is_some()
+}
+
+/// A problem with a Graph schema, at a JSON path.
+pub struct ImportError {
+    pub path: JsonPath,
+    pub message: String,
+}
+
+fn error(path: &JsonPath, message: impl Into<String>) -> ImportError {
+    ImportError {
+        path: path.clone(),
+        message: message.into(),
+    }
+}
+
+/// Reads every object mapping of every synchronization rule.
+pub fn import(doc: &Json) -> Result<(MappingFile, Origins), ImportError> {
+    let root = JsonPath::default();
+    let mut file = MappingFile::default();
+    let mut origins = Origins::default();
+    let rules = array(doc, "synchronizationRules", &root)?;
+    for (r, rule) in rules.iter().enumerate() {
+        let rule_path = root.key("synchronizationRules").index(r);
+        let source_dir = rule.get("sourceDirectoryName").and_then(Json::as_str);
+        let target_dir = rule.get("targetDirectoryName").and_then(Json::as_str);
+        for (o, object) in array(rule, "objectMappings", &rule_path)?
+            .iter()
+            .enumerate()
+        {
+            let path = rule_path.key("objectMappings").index(o);
+            let (mut object_file, object_origins) = object_mapping(object, &path)?;
+            let source_object = object_file.source.clone();
+            file.source_attributes.extend(
+                directory_attributes(doc, source_dir, &source_object)
+                    .into_iter()
+                    .map(|a| a.name)
+                    .filter(|n| !super::entra::attributes(&source_object).contains(&n.as_str())),
+            );
+            let target_object = object
+                .get("targetObjectName")
+                .and_then(Json::as_str)
+                .unwrap_or_default();
+            object_file.target_attributes = directory_attributes(doc, target_dir, target_object);
+            file.objects.push(object_file);
+            origins.objects.push(object_origins);
+        }
+    }
+    file.source_attributes.sort();
+    file.source_attributes.dedup();
+    Ok((file, origins))
+}
+
+fn array<'a>(doc: &'a Json, key: &str, at: &JsonPath) -> Result<&'a [Json], ImportError> {
+    match doc.get(key) {
+        Some(Json::Array(items)) => Ok(items),
+        None | Some(Json::Null) => Ok(&[]),
+        Some(_) => Err(error(&at.key(key), format!("`{key}` must be an array"))),
+    }
+}
+
+fn text<'a>(doc: &'a Json, key: &str, at: &JsonPath) -> Result<&'a str, ImportError> {
+    doc.get(key)
+        .and_then(Json::as_str)
+        .ok_or_else(|| error(at, format!("`{key}` must be a string")))
+}
+
+fn object_mapping(
+    object: &Json,
+    path: &JsonPath,
+) -> Result<(ObjectFile, super::ObjectOrigin), ImportError> {
+    let target_object = text(object, "targetObjectName", path)?;
+    let target = if target_object.to_ascii_lowercase().ends_with("group") {
+        "Group"
+    } else {
+        "User"
+    };
+    let mut origin = super::ObjectOrigin::at(path.clone());
+    let mut attributes = Vec::new();
+    for (i, mapping) in array(object, "attributeMappings", path)?.iter().enumerate() {
+        let at = path.key("attributeMappings").index(i);
+        let (attribute, source_at) = attribute_mapping(mapping, &at)?;
+        origin.attributes.push(super::AttributeOrigin {
+            target: at.key("targetAttributeName"),
+            source: source_at,
+            default: at.key("defaultValue"),
+            at,
+        });
+        attributes.push(attribute);
+    }
+    let (scope, clause_paths) = scope(object.get("scope"), &path.key("scope"))?;
+    origin.clauses = clause_paths;
+    let file = ObjectFile {
+        name: text(object, "name", path)?.to_string(),
+        source: text(object, "sourceObjectName", path)?.to_string(),
+        target: target.to_string(),
+        enabled: object
+            .get("enabled")
+            .and_then(Json::as_bool)
+            .unwrap_or(true),
+        actions: actions(object.get("flowTypes"), &path.key("flowTypes"))?,
+        scope,
+        attributes,
+        target_attributes: Vec::new(),
+    };
+    Ok((file, origin))
+}
+
+/// `flowTypes`: `"Add, Update, Delete"` (a flags enum) or an array of names.
+fn actions(value: Option<&Json>, at: &JsonPath) -> Result<Vec<Action>, ImportError> {
+    let names: Vec<&str> = match value {
+        None | Some(Json::Null) => return Ok(vec![Action::Create, Action::Update, Action::Delete]),
+        Some(Json::String(s)) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect(),
+        Some(Json::Array(items)) => items.iter().filter_map(Json::as_str).collect(),
+        Some(_) => {
+            return Err(error(
+                at,
+                "`flowTypes` must be a string such as \"Add, Update, Delete\"",
+            ))
+        }
+    };
+    names
+        .into_iter()
+        .map(|name| match name.to_ascii_lowercase().as_str() {
+            "add" => Ok(Action::Create),
+            "update" => Ok(Action::Update),
+            "delete" => Ok(Action::Delete),
+            _ => Err(error(
+                at,
+                format!("unknown flow type `{name}`; Graph's are Add, Update and Delete"),
+            )),
+        })
+        .collect()
+}
+
+fn attribute_mapping(
+    mapping: &Json,
+    at: &JsonPath,
+) -> Result<(AttributeFile, Option<JsonPath>), ImportError> {
+    let target = text(mapping, "targetAttributeName", at)?.to_string();
+    let (source, kind, source_at) = match mapping.get("source") {
+        None | Some(Json::Null) => (None, Some(Kind::None), None),
+        Some(source) => {
+            let source_path = at.key("source");
+            let (expression, from_text) = expression(source, &source_path)?;
+            let kind = match source.get("type").and_then(Json::as_str) {
+                Some("Attribute") => Kind::Direct,
+                Some("Constant") => Kind::Constant,
+                _ => Kind::Expression,
+            };
+            let located = from_text.then(|| source_path.key("expression"));
+            (Some(expression), Some(kind), located)
+        }
+    };
+    let apply = match mapping.get("flowType").and_then(Json::as_str).unwrap_or("Always") {
+        "Always" => Apply::Always,
+        "ObjectAddOnly" => Apply::OnCreate,
+        "AttributeAddOnly" | "ValueAddOnly" | "MultiValueAddOnly" => Apply::AddOnly,
+        other => {
+            return Err(error(
+                &at.key("flowType"),
+                format!("unknown flowType `{other}`; Graph's are Always, ObjectAddOnly, AttributeAddOnly, ValueAddOnly and MultiValueAddOnly"),
+            ))
+        }
+    };
+    let default = match mapping.get("defaultValue") {
+        None | Some(Json::Null) => None,
+        Some(Json::String(s)) if s.is_empty() => None,
+        Some(Json::String(s)) => Some(s.clone()),
+        Some(_) => {
+            return Err(error(
+                &at.key("defaultValue"),
+                "`defaultValue` must be a string",
+            ))
+        }
+    };
+    let matching = match mapping.get("matchingPriority") {
+        None | Some(Json::Null) => 0,
+        Some(n) => n
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| {
+                error(
+                    &at.key("matchingPriority"),
+                    "`matchingPriority` must be a non-negative integer",
+                )
+            })?,
+    };
+    let kind = if kind == Some(Kind::None) && default.is_none() {
+        None
+    } else {
+        kind
+    };
+    Ok((
+        AttributeFile {
+            target,
+            source,
+            kind,
+            default,
+            apply,
+            matching,
+        },
+        source_at,
+    ))
+}
+
+/// The expression of an `attributeMappingSource`: its `expression` text when Graph
+/// gave one (second value true), else one written from the tree.
+fn expression(source: &Json, at: &JsonPath) -> Result<(String, bool), ImportError> {
+    if let Some(text) = source
+        .get("expression")
+        .and_then(Json::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        return Ok((text.to_string(), true));
+    }
+    Ok((from_tree(source, at)?, false))
+}
+
+fn from_tree(source: &Json, at: &JsonPath) -> Result<String, ImportError> {
+    let name = text(source, "name", at)?;
+    match source.get("type").and_then(Json::as_str) {
+        Some("Attribute") => Ok(format!("[{name}]")),
+        Some("Constant") => Ok(quote(name)),
+        Some("Function") => {
+            let parameters = array(source, "parameters", at)?;
+            let function = Function::lookup(name);
+            let mut args: Vec<String> = Vec::new();
+            for (i, parameter) in parameters.iter().enumerate() {
+                let p_at = at.key("parameters").index(i);
+                let key = text(parameter, "key", &p_at)?;
+                let value = parameter
+                    .get("value")
+                    .ok_or_else(|| error(&p_at, "a parameter needs a `value`"))?;
+                // Omitted arguments have no parameter entry: leave their slots empty up
+                // to the one this key names.
+                if let Some(f) = function {
+                    let position = (args.len()..args.len() + 16).find(|&p| {
+                        f.param(p)
+                            .is_some_and(|param| param.graph_key.eq_ignore_ascii_case(key))
+                    });
+                    if let Some(position) = position {
+                        args.resize(position, String::new());
+                    }
+                }
+                args.push(from_tree(value, &p_at.key("value"))?);
+            }
+            Ok(format!("{name}({})", args.join(", ")))
+        }
+        _ => Err(error(
+            &at.key("type"),
+            "`type` must be Attribute, Constant or Function",
+        )),
+    }
+}
+
+fn quote(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+type ClausePaths = Vec<Vec<JsonPath>>;
+
+fn scope(
+    scope: Option<&Json>,
+    at: &JsonPath,
+) -> Result<(Vec<FilterGroupFile>, ClausePaths), ImportError> {
+    let Some(scope) = scope.filter(|s| !s.is_null()) else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let mut groups = Vec::new();
+    let mut paths = Vec::new();
+    for (g, group) in array(scope, "groups", at)?.iter().enumerate() {
+        let g_at = at.key("groups").index(g);
+        let mut clauses = Vec::new();
+        let mut clause_paths = Vec::new();
+        for (c, clause) in array(group, "clauses", &g_at)?.iter().enumerate() {
+            let c_at = g_at.key("clauses").index(c);
+            let values = clause
+                .get("targetOperand")
+                .and_then(|t| t.get("values"))
+                .and_then(Json::as_array);
+            let value = match values.map(|v| v.as_slice()) {
+                None | Some([]) => None,
+                Some([Json::String(v)]) => Some(v.clone()),
+                Some(_) => {
+                    return Err(error(
+                        &c_at.key("targetOperand"),
+                        "a clause compares with one string value",
+                    ))
+                }
+            };
+            clauses.push(ClauseFile {
+                attribute: text(clause, "sourceOperandName", &c_at)?.to_string(),
+                operator: text(clause, "operatorName", &c_at)?.to_string(),
+                value,
+            });
+            clause_paths.push(c_at);
+        }
+        groups.push(FilterGroupFile {
+            name: group.get("name").and_then(Json::as_str).map(str::to_string),
+            clauses,
+        });
+        paths.push(clause_paths);
+    }
+    Ok((groups, paths))
+}
+
+/// The attribute definitions of an object in a named directory of the schema.
+fn directory_attributes(
+    doc: &Json,
+    directory: Option<&str>,
+    object: &str,
+) -> Vec<TargetAttributeFile> {
+    let Some(directories) = doc.get("directories").and_then(Json::as_array) else {
+        return Vec::new();
+    };
+    let directory = directories.iter().find(|d| {
+        directory.is_none_or(|name| d.get("name").and_then(Json::as_str) == Some(name))
+            && d.get("objects").is_some()
+    });
+    let objects = directory
+        .and_then(|d| d.get("objects"))
+        .and_then(Json::as_array);
+    let Some(object) = objects.and_then(|objects| {
+        objects.iter().find(|o| {
+            o.get("name")
+                .and_then(Json::as_str)
+                .is_some_and(|n| n.eq_ignore_ascii_case(object))
+        })
+    }) else {
+        return Vec::new();
+    };
+    object
+        .get("attributes")
+        .and_then(Json::as_array)
+        .map(|attributes| {
+            attributes
+                .iter()
+                .filter_map(|a| {
+                    Some(TargetAttributeFile {
+                        name: a.get("name")?.as_str()?.to_string(),
+                        kind: a
+                            .get("type")
+                            .and_then(Json::as_str)
+                            .unwrap_or("String")
+                            .to_string(),
+                        multi_valued: a
+                            .get("multivalued")
+                            .and_then(Json::as_bool)
+                            .unwrap_or(false),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,727 @@
+//! Attribute mappings: a mapping file (native, or a Graph `synchronizationSchema`)
+//! loaded, checked and compiled once, then applied to batches of source records to
+//! make SCIM resources and PATCH requests.
+//!
+//! ```
+//! use scimap::mapping::{ApplyOptions, Mapping};
+//! use scimap::Batch;
+//!
+//! let mapping = Mapping::embedded_default();
+//! let users = mapping.object("User").unwrap();
+//! let records = serde_json::json!([{
+//!     "objectId": "1", "userPrincipalName": "zoe@contoso.com", "mailNickname": "zoe",
+//!     "givenName": "Zoë", "surname": "Müller", "IsSoftDeleted": "False",
+//! }]);
+//! let batch = Batch::from_json(records.as_array().unwrap()).unwrap();
+//! let mut resources = Vec::new();
+//! users.apply_batch(&batch, &ApplyOptions::default(), |_, result| {
+//!     resources.push(result.unwrap().resource().unwrap().to_json());
+//! });
+//! assert_eq!(resources[0]["userName"], "zoe@contoso.com");
+//! assert_eq!(resources[0]["active"], true);
+//! assert_eq!(resources[0]["name"]["formatted"], "Zoë Müller");
+//! ```
+
+mod apply;
+pub mod entra;
+pub mod file;
+mod graph;
+pub mod locate;
+mod resource;
+mod scope;
+mod target;
+
+use std::collections::HashMap;
+
+use serde_json::Value as Json;
+
+use crate::compile::Program;
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
+use crate::scim::schema::ResourceType;
+use file::{Apply, AttributeFile, Kind, MappingFile, ObjectFile};
+use locate::JsonPath;
+
+pub use apply::{Applied, ApplyError, ApplyOptions, Phase, References};
+pub use resource::Resource;
+pub use scope::{Clause, ClauseError, Scope, OPERATORS};
+pub use target::Target;
+
+/// The mapping Entra gives a new non-gallery SCIM application, in the native format.
+pub const DEFAULT_MAPPING: &str = include_str!("default.json");
+
+/// A loaded, checked and compiled mapping.
+#[derive(Debug)]
+pub struct Mapping {
+    file: MappingFile,
+    objects: Vec<ObjectMapping>,
+    warnings: Vec<Diagnostic>,
+    graph: bool,
+}
+
+/// One object mapping, compiled: `User` → SCIM `User`, say.
+#[derive(Debug)]
+pub struct ObjectMapping {
+    pub name: String,
+    pub source: String,
+    pub resource: &'static ResourceType,
+    pub enabled: bool,
+    pub actions: Vec<file::Action>,
+    pub scope: Scope,
+    pub(crate) attributes: Vec<AttributeMapping>,
+    pub(crate) plan: resource::Plan,
+}
+
+/// One attribute mapping, compiled.
+#[derive(Debug)]
+pub struct AttributeMapping {
+    pub target: Target,
+    /// `None` for a mapping of kind `none`, which only ever supplies its default.
+    pub program: Option<Program>,
+    pub default: Option<String>,
+    pub apply: Apply,
+    pub matching: u32,
+}
+
+/// Where the parts of a mapping came from in its file, for pointing at problems.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Origins {
+    objects: Vec<ObjectOrigin>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ObjectOrigin {
+    at: JsonPath,
+    attributes: Vec<AttributeOrigin>,
+    clauses: Vec<Vec<JsonPath>>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AttributeOrigin {
+    at: JsonPath,
+    target: JsonPath,
+    /// The JSON string holding the expression's text, when there is one.
+    source: Option<JsonPath>,
+    default: JsonPath,
+}
+
+impl ObjectOrigin {
+    fn at(at: JsonPath) -> ObjectOrigin {
+        ObjectOrigin {
+            at,
+            ..ObjectOrigin::default()
+        }
+    }
+
+    fn native(at: JsonPath, object: &ObjectFile) -> ObjectOrigin {
+        let attributes = (0..object.attributes.len())
+            .map(|i| {
+                let at = at.key("attributes").index(i);
+                AttributeOrigin {
+                    target: at.key("target"),
+                    source: Some(at.key("source")),
+                    default: at.key("default"),
+                    at,
+                }
+            })
+            .collect();
+        let clauses = object
+            .scope
+            .iter()
+            .enumerate()
+            .map(|(g, group)| {
+                (0..group.clauses.len())
+                    .map(|c| at.key("scope").index(g).key("clauses").index(c))
+                    .collect()
+            })
+            .collect();
+        ObjectOrigin {
+            at,
+            attributes,
+            clauses,
+        }
+    }
+}
+
+/// Places in the text of a mapping file, for turning JSON paths and expression spans
+/// into spans of the file.
+struct Locator<'t> {
+    text: Option<&'t str>,
+}
+
+impl Locator<'_> {
+    fn span(&self, path: &JsonPath) -> Option<Span> {
+        let range = locate::locate(self.text?, path)?;
+        Some(Span::new(range.start, range.end))
+    }
+
+    /// A diagnostic about the value at `path`.
+    fn at(&self, mut d: Diagnostic, path: &JsonPath, label: &str) -> Diagnostic {
+        match self.span(path) {
+            Some(span) => d.at(span, label),
+            None => {
+                d.message = format!("{path}: {}", d.message);
+                d
+            }
+        }
+    }
+
+    /// Moves an expression's diagnostic into the file, when the expression's text is
+    /// the JSON string at `path`; otherwise names the path in the message.
+    fn expression(&self, mut d: Diagnostic, path: Option<&JsonPath>, source: &str) -> Diagnostic {
+        let literal = path.and_then(|p| Some((self.span(p)?, p)));
+        match (literal, self.text) {
+            (Some((span, _)), Some(text))
+                if serde_json::from_str::<String>(&text[span.range()])
+                    .ok()
+                    .as_deref()
+                    == Some(source) =>
+            {
+                let literal = &text[span.range()];
+                for label in &mut d.labels {
+                    let range = label.span.range();
+                    let start = span.range().start + locate::raw_offset(literal, range.start);
+                    let end = span.range().start + locate::raw_offset(literal, range.end);
+                    label.span = Span::new(start, end);
+                }
+                d
+            }
+            _ => {
+                let place = path.map_or_else(String::new, |p| format!("{p}: "));
+                d.message = format!("{place}{} (in `{source}`)", d.message);
+                d.labels.clear();
+                d
+            }
+        }
+    }
+}
+
+impl Mapping {
+    /// Loads a mapping from JSON text: the native format, or a Graph
+    /// `synchronizationSchema` (told apart by its `synchronizationRules`). Every error
+    /// found is returned, each with a span into `text`.
+    pub fn from_json(text: &str) -> Result<Mapping, Diagnostics> {
+        let doc: Json = serde_json::from_str(text).map_err(|e| json_error(text, &e))?;
+        let locator = Locator { text: Some(text) };
+        if graph::is_graph_schema(&doc) {
+            let (mut file, origins) = graph::import(&doc).map_err(|e| {
+                let d = Diagnostic::error(Code::Mapping, e.message);
+                Diagnostics(vec![locator.at(d, &e.path, "here")])
+            })?;
+            drop_known_targets(&mut file);
+            let mut mapping = Mapping::build(file, &origins, &locator)?;
+            mapping.graph = true;
+            Ok(mapping)
+        } else {
+            let file: MappingFile = serde_json::from_value(doc).map_err(|e| {
+                // serde_json's value deserializer has no position; reparse from the text
+                // for one.
+                match serde_json::from_str::<MappingFile>(text) {
+                    Err(e) => json_error(text, &e),
+                    Ok(_) => Diagnostics(vec![Diagnostic::error(Code::Mapping, e.to_string())]),
+                }
+            })?;
+            let origins = Origins {
+                objects: file
+                    .objects
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| {
+                        ObjectOrigin::native(JsonPath::default().key("objects").index(i), o)
+                    })
+                    .collect(),
+            };
+            Mapping::build(file, &origins, &locator)
+        }
+    }
+
+    /// Compiles a mapping held in memory; problems name JSON paths, not lines.
+    pub fn from_file(file: MappingFile) -> Result<Mapping, Diagnostics> {
+        let origins = Origins {
+            objects: file
+                .objects
+                .iter()
+                .enumerate()
+                .map(|(i, o)| ObjectOrigin::native(JsonPath::default().key("objects").index(i), o))
+                .collect(),
+        };
+        Mapping::build(file, &origins, &Locator { text: None })
+    }
+
+    /// Entra's default mapping for a non-gallery SCIM application (users and groups).
+    pub fn embedded_default() -> Mapping {
+        Mapping::from_json(DEFAULT_MAPPING).expect("the embedded default mapping is valid")
+    }
+
+    /// The mapping in the native format (what `scimap convert` writes).
+    pub fn file(&self) -> &MappingFile {
+        &self.file
+    }
+
+    /// Whether the mapping was read from a Graph `synchronizationSchema`.
+    pub fn is_graph_schema(&self) -> bool {
+        self.graph
+    }
+
+    pub fn objects(&self) -> &[ObjectMapping] {
+        &self.objects
+    }
+
+    /// The enabled object mapping making a SCIM resource type (`User`, `Group`), or
+    /// else the one with this name.
+    pub fn object(&self, name: &str) -> Option<&ObjectMapping> {
+        self.objects
+            .iter()
+            .find(|o| o.enabled && o.resource.name.eq_ignore_ascii_case(name))
+            .or_else(|| self.objects.iter().find(|o| o.name == name))
+    }
+
+    /// Lint warnings: unknown source attributes, expression pitfalls.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    fn build(
+        file: MappingFile,
+        origins: &Origins,
+        locator: &Locator<'_>,
+    ) -> Result<Mapping, Diagnostics> {
+        let mut problems = Vec::new();
+        let mut objects = Vec::new();
+        for (object, origin) in file.objects.iter().zip(&origins.objects) {
+            if let Some(compiled) = ObjectMapping::build(
+                object,
+                origin,
+                &file.source_attributes,
+                locator,
+                &mut problems,
+            ) {
+                objects.push(compiled);
+            }
+        }
+        let (errors, warnings): (Vec<_>, Vec<_>) =
+            problems.into_iter().partition(Diagnostic::is_error);
+        if !errors.is_empty() {
+            return Err(Diagnostics(errors.into_iter().chain(warnings).collect()));
+        }
+        Ok(Mapping {
+            file,
+            objects,
+            warnings,
+            graph: false,
+        })
+    }
+}
+
+/// Removes the target attribute definitions of a Graph schema that the built-in SCIM
+/// schemas already give, leaving the custom ones.
+fn drop_known_targets(file: &mut MappingFile) {
+    for object in &mut file.objects {
+        let Some(resource) = ResourceType::by_name(&object.target) else {
+            continue;
+        };
+        object
+            .target_attributes
+            .retain(|t| Target::resolve(&t.name, resource, &[]).map_or(true, |t| t.is_custom()));
+    }
+}
+
+fn json_error(text: &str, e: &serde_json::Error) -> Diagnostics {
+    let offset = line_column_offset(text, e.line(), e.column());
+    let message = e.to_string();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_string();
+    let d = Diagnostic::error(Code::Mapping, format!("invalid mapping file: {message}")).at(
+        Span::new(offset, (offset + 1).min(text.len()).max(offset)),
+        "here",
+    );
+    Diagnostics(vec![d])
+}
+
+fn line_column_offset(text: &str, line: usize, column: usize) -> usize {
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    (line_start + column.saturating_sub(1)).min(text.len())
+}
+
+impl ObjectMapping {
+    fn build(
+        object: &ObjectFile,
+        origin: &ObjectOrigin,
+        extra_sources: &[String],
+        locator: &Locator<'_>,
+        problems: &mut Vec<Diagnostic>,
+    ) -> Option<ObjectMapping> {
+        let Some(resource) = ResourceType::by_name(&object.target) else {
+            let d = Diagnostic::error(
+                Code::UnknownTarget,
+                format!("unknown target object `{}`", object.target),
+            )
+            .help("scimap makes SCIM `User` and `Group` resources");
+            problems.push(locator.at(d, &origin.at.key("target"), "not User or Group"));
+            return None;
+        };
+        let known_sources: Vec<&str> = entra::attributes(&object.source)
+            .iter()
+            .copied()
+            .chain(extra_sources.iter().map(String::as_str))
+            .collect();
+        let scope = build_scope(object, origin, &known_sources, locator, problems);
+        let mut attributes = Vec::new();
+        for (attribute, at) in object.attributes.iter().zip(&origin.attributes) {
+            let compiled = AttributeMapping::build(
+                attribute,
+                at,
+                resource,
+                object,
+                &known_sources,
+                locator,
+                problems,
+            );
+            attributes.push(compiled);
+        }
+        let attributes: Vec<AttributeMapping> = attributes.into_iter().collect::<Option<_>>()?;
+        check_matching(&attributes, origin, locator, problems);
+        let plan = match resource::Plan::build(resource, &attributes) {
+            Ok(plan) => plan,
+            Err((i, j, message)) => {
+                let d = Diagnostic::error(Code::DuplicateTarget, message);
+                let d = locator.at(d, &origin.attributes[j].target, "this target");
+                let d = match locator.span(&origin.attributes[i].target) {
+                    Some(span) => d.with(span, "conflicts with this one"),
+                    None => d,
+                };
+                problems.push(d);
+                return None;
+            }
+        };
+        Some(ObjectMapping {
+            name: object.name.clone(),
+            source: object.source.clone(),
+            resource,
+            enabled: object.enabled,
+            actions: object.actions.clone(),
+            scope,
+            attributes,
+            plan,
+        })
+    }
+
+    /// The attribute mappings, in file order.
+    pub fn attributes(&self) -> &[AttributeMapping] {
+        &self.attributes
+    }
+
+    /// The matching attributes in precedence order.
+    pub fn matching(&self) -> Vec<&AttributeMapping> {
+        let mut matching: Vec<&AttributeMapping> =
+            self.attributes.iter().filter(|a| a.matching > 0).collect();
+        matching.sort_by_key(|a| a.matching);
+        matching
+    }
+}
+
+fn build_scope(
+    object: &ObjectFile,
+    origin: &ObjectOrigin,
+    known: &[&str],
+    locator: &Locator<'_>,
+    problems: &mut Vec<Diagnostic>,
+) -> Scope {
+    let mut groups = Vec::new();
+    for (group, paths) in object.scope.iter().zip(&origin.clauses) {
+        let mut clauses = Vec::new();
+        for (clause, at) in group.clauses.iter().zip(paths) {
+            match Clause::new(&clause.attribute, &clause.operator, clause.value.as_deref()) {
+                Ok(c) => clauses.push(c),
+                Err(ClauseError::Operator(message)) => {
+                    let d = Diagnostic::error(Code::UnknownOperator, message);
+                    problems.push(locator.at(
+                        d,
+                        &at.key(operator_key(locator, at)),
+                        "unknown operator",
+                    ));
+                }
+                Err(ClauseError::Value(message)) => {
+                    let d = Diagnostic::error(Code::Mapping, message);
+                    problems.push(locator.at(d, at, "in this clause"));
+                }
+            }
+            if let Some(d) = source_attribute_problem(&clause.attribute, known) {
+                problems.push(locator.at(d, at, "in this clause"));
+            }
+            if entra::MULTI_VALUED.contains(&clause.attribute.as_str()) {
+                let d = Diagnostic::warning(
+                    Code::UnknownAttribute,
+                    format!("`{}` is multi-valued; scoping filters cannot test it, so only IS_NULL and IS_NOT_NULL mean anything", clause.attribute),
+                );
+                problems.push(locator.at(d, at, "multi-valued attribute"));
+            }
+        }
+        groups.push(clauses);
+    }
+    Scope { groups }
+}
+
+/// The key naming a clause's operator: `operator` natively, `operatorName` in Graph.
+fn operator_key(locator: &Locator<'_>, at: &JsonPath) -> &'static str {
+    if locator.span(&at.key("operatorName")).is_some() {
+        "operatorName"
+    } else {
+        "operator"
+    }
+}
+
+/// A warning for a source attribute the object does not have, or an error when only
+/// its case differs from one it has (Entra's names are case-sensitive).
+fn source_attribute_problem(name: &str, known: &[&str]) -> Option<Diagnostic> {
+    if known.is_empty() || known.contains(&name) || name.starts_with("extension_") {
+        return None;
+    }
+    if let Some(near) = known.iter().find(|k| k.eq_ignore_ascii_case(name)) {
+        return Some(
+            Diagnostic::error(
+                Code::UnknownAttribute,
+                format!("unknown source attribute `{name}`"),
+            )
+            .help(format!(
+                "attribute names are case-sensitive: write `{near}`"
+            )),
+        );
+    }
+    let near = known
+        .iter()
+        .filter(|k| strsim::damerau_levenshtein(&k.to_lowercase(), &name.to_lowercase()) <= 2)
+        .min_by_key(|k| strsim::damerau_levenshtein(k, name));
+    let help = match near {
+        Some(near) => format!("did you mean `{near}`? If `{name}` is a directory extension, list it in `sourceAttributes`"),
+        None => format!("if `{name}` is a directory extension, list it in `sourceAttributes`"),
+    };
+    Some(
+        Diagnostic::warning(
+            Code::UnknownAttribute,
+            format!("`{name}` is not a known source attribute"),
+        )
+        .help(help),
+    )
+}
+
+fn check_matching(
+    attributes: &[AttributeMapping],
+    origin: &ObjectOrigin,
+    locator: &Locator<'_>,
+    problems: &mut Vec<Diagnostic>,
+) {
+    let mut seen: HashMap<u32, usize> = HashMap::new();
+    for (i, attribute) in attributes.iter().enumerate() {
+        if attribute.matching == 0 {
+            continue;
+        }
+        let at = &origin.attributes[i].at;
+        if let Some(&first) = seen.get(&attribute.matching) {
+            let d = Diagnostic::error(
+                Code::DuplicateTarget,
+                format!(
+                    "two matching attributes share precedence {}",
+                    attribute.matching
+                ),
+            );
+            let d = locator.at(d, &at.key("matching"), "this one");
+            let d = match locator.span(&origin.attributes[first].at.key("matching")) {
+                Some(span) => d.with(span, "and this one"),
+                None => d,
+            };
+            problems.push(d);
+        }
+        seen.insert(attribute.matching, i);
+        let unique = attribute
+            .program
+            .as_ref()
+            .is_some_and(|p| p.source().trim_start().starts_with("SelectUniqueValue"));
+        if unique {
+            let d = Diagnostic::error(Code::MisplacedFunction, "SelectUniqueValue cannot be used on a matching attribute")
+                .help("Entra rejects it: match on the attribute's source instead, or remove the matching precedence");
+            problems.push(locator.at(d, at, "matching attribute"));
+        }
+    }
+}
+
+impl AttributeMapping {
+    fn build(
+        attribute: &AttributeFile,
+        origin: &AttributeOrigin,
+        resource: &'static ResourceType,
+        object: &ObjectFile,
+        known_sources: &[&str],
+        locator: &Locator<'_>,
+        problems: &mut Vec<Diagnostic>,
+    ) -> Option<AttributeMapping> {
+        let target = match Target::resolve(&attribute.target, resource, &object.target_attributes) {
+            Ok(target) => Some(target),
+            Err(problem) => {
+                let d = Diagnostic::error(problem.code, problem.message);
+                let d = match problem.help {
+                    Some(help) => d.help(help),
+                    None => d,
+                };
+                problems.push(locator.at(d, &origin.target, "this target"));
+                None
+            }
+        };
+        let program = match &attribute.source {
+            None => {
+                if attribute.default.is_none() {
+                    let d = Diagnostic::error(
+                        Code::Mapping,
+                        "a mapping needs a `source`, or a `default` for kind `none`",
+                    );
+                    problems.push(locator.at(d, &origin.at, "this mapping"));
+                }
+                None
+            }
+            Some(source) => compile_source(
+                source,
+                attribute.kind,
+                origin,
+                known_sources,
+                locator,
+                problems,
+            ),
+        };
+        if attribute.kind == Some(Kind::None)
+            && attribute.source.is_some()
+            && !locator_is_graph(origin)
+        {
+            let d = Diagnostic::error(Code::Mapping, "a mapping of kind `none` has no `source`");
+            problems.push(locator.at(d, &origin.at.key("kind"), "kind none"));
+        }
+        let target = target?;
+        if let Some(problem) = attribute
+            .default
+            .as_deref()
+            .and_then(|d| default_problem(d, &target))
+        {
+            problems.push(locator.at(
+                Diagnostic::error(Code::Mapping, problem),
+                &origin.default,
+                "this default",
+            ));
+        }
+        if attribute.source.is_some() && program.is_none() {
+            return None;
+        }
+        Some(AttributeMapping {
+            target,
+            program,
+            default: attribute.default.clone(),
+            apply: if attribute.source.is_none() {
+                Apply::AddOnly
+            } else {
+                attribute.apply
+            },
+            matching: attribute.matching,
+        })
+    }
+}
+
+/// Why a default value cannot go to its target, if it cannot.
+fn default_problem(default: &str, target: &Target) -> Option<String> {
+    use crate::scim::schema::Type;
+    let ok = match target.kind {
+        Type::Boolean => ["true", "false"]
+            .iter()
+            .any(|b| default.trim().eq_ignore_ascii_case(b)),
+        Type::Integer => default.trim().parse::<i64>().is_ok(),
+        _ => true,
+    };
+    (!ok).then(|| {
+        format!(
+            "the default {default:?} is not a {:?} value, as `{}` needs",
+            target.kind, target.text
+        )
+    })
+}
+
+fn locator_is_graph(origin: &AttributeOrigin) -> bool {
+    origin.target.0.last() == Some(&locate::Step::Key("targetAttributeName".into()))
+}
+
+fn compile_source(
+    source: &str,
+    kind: Option<Kind>,
+    origin: &AttributeOrigin,
+    known: &[&str],
+    locator: &Locator<'_>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<Program> {
+    let program = match Program::compile(source) {
+        Ok(program) => program,
+        Err(diagnostics) => {
+            problems.extend(
+                diagnostics
+                    .0
+                    .into_iter()
+                    .map(|d| locator.expression(d, origin.source.as_ref(), source)),
+            );
+            return None;
+        }
+    };
+    for d in program.warnings() {
+        problems.push(locator.expression(d.clone(), origin.source.as_ref(), source));
+    }
+    for (name, span) in program.attribute_uses() {
+        if let Some(d) = source_attribute_problem(name, known) {
+            let d = d.at(span, "read here");
+            problems.push(locator.expression(d, origin.source.as_ref(), source));
+        }
+    }
+    if let Some(kind) = kind {
+        let actual = mapping_kind(&program);
+        if kind != actual && kind != Kind::Expression && !(kind == Kind::None) {
+            let d = Diagnostic::error(
+                Code::Mapping,
+                format!(
+                    "the mapping says kind `{}` but its source is {}",
+                    kind_name(kind),
+                    kind_phrase(actual)
+                ),
+            )
+            .help("leave `kind` out to have it follow the source");
+            problems.push(locator.at(d, &origin.at.key("kind"), "stated kind"));
+        }
+    }
+    Some(program)
+}
+
+/// The portal's name for what a source is.
+fn mapping_kind(program: &Program) -> Kind {
+    if program.direct_attribute().is_some() {
+        Kind::Direct
+    } else if program.constant().is_some() {
+        Kind::Constant
+    } else {
+        Kind::Expression
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Direct => "direct",
+        Kind::Constant => "constant",
+        Kind::Expression => "expression",
+        Kind::None => "none",
+    }
+}
+
+fn kind_phrase(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Direct => "one attribute (direct)",
+        Kind::Constant => "a constant",
+        _ => "an expression",
+    }
+}
