@@ -36,6 +36,7 @@ pub mod diagnostic;
 pub mod functions;
 pub mod graph;
 pub mod mapping;
+pub mod records;
 pub mod scim;
 pub mod syntax;
 mod value;

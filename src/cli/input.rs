@@ -68,6 +68,18 @@ pub fn read_record(path: Option<&str>) -> Result<Batch, InputError> {
     })
 }
 
+/// A text file (or standard input): its name for messages and its text.
+pub fn read_text(path: &str) -> Result<(String, String), InputError> {
+    let (name, bytes) = read_bytes(path)?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((name, text)),
+        Err(e) => Err(InputError::Utf8 {
+            name,
+            offset: e.utf8_error().valid_up_to(),
+        }),
+    }
+}
+
 /// A JSON file (or standard input): its name for messages and its value.
 fn read_json(path: &str) -> Result<(String, serde_json::Value), InputError> {
     let (name, bytes) = read_bytes(path)?;

@@ -2,6 +2,7 @@
 //! evaluation error, 2 a parse or check error, 3 an unreadable or invalid input file.
 
 mod input;
+mod mappings;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -49,6 +50,71 @@ enum Command {
         /// The expression.
         expression: String,
     },
+    /// Map source records to SCIM resources, one JSON line each.
+    Apply {
+        /// The mapping file (native or a Graph synchronizationSchema); Entra's default
+        /// SCIM mapping when absent.
+        #[arg(long, short, value_name = "FILE")]
+        mapping: Option<String>,
+        /// Which object mapping to apply: `User`, `Group`, or an object mapping's name.
+        #[arg(long, default_value = "User")]
+        object: String,
+        /// Record files: NDJSON, a JSON array, a Graph list ({"value": [...]}) or CSV
+        /// with a header row (`-` for standard input).
+        #[arg(required = true, value_name = "INPUT")]
+        inputs: Vec<String>,
+        /// The layout of the inputs; told from their first character by default.
+        #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+        input_format: InputFormat,
+        /// Write the resources here instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<String>,
+        /// A JSON object from source object ids to target ids, for references (manager,
+        /// members); without it, references are left out.
+        #[arg(long, value_name = "FILE")]
+        ids: Option<String>,
+        /// Make resources as for an update: no defaults, no create-only mappings, group
+        /// members included.
+        #[arg(long)]
+        update: bool,
+        /// Threads to evaluate on (default: every core).
+        #[arg(long, short, value_name = "N")]
+        jobs: Option<usize>,
+        /// Write one JSON line per record that made no resource (failed or out of scope).
+        #[arg(long, value_name = "FILE")]
+        report: Option<String>,
+        #[command(flatten)]
+        context: ContextArgs,
+    },
+    /// Lint a mapping file: every problem, with its line and column.
+    Check {
+        /// The mapping file (native or a Graph synchronizationSchema).
+        file: String,
+        /// More source attributes that exist (directory extensions), besides Entra's.
+        #[arg(long = "source-attribute", value_name = "NAME")]
+        source_attributes: Vec<String>,
+    },
+    /// Run a file of mapping test cases (records with their expected resources or PATCH bodies).
+    Test {
+        /// The test file.
+        file: String,
+    },
+    /// Write a mapping file (a Graph synchronizationSchema, say) in the native format.
+    Convert {
+        /// The mapping file.
+        file: String,
+        /// Write here instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum InputFormat {
+    Auto,
+    Ndjson,
+    Json,
+    Csv,
 }
 
 /// What evaluation may depend on besides the record, fixed for reproducible results.
@@ -87,7 +153,7 @@ enum Color {
 
 /// The process outcome, as an exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     Ok = 0,
     EvalError = 1,
     CheckError = 2,
@@ -113,6 +179,51 @@ pub fn main() -> ExitCode {
             eval(&expression, record.as_deref(), &context, format, color)
         }
         Command::Explain { expression } => explain(&expression, color),
+        Command::Apply {
+            mapping,
+            object,
+            inputs,
+            input_format,
+            out,
+            ids,
+            update,
+            jobs,
+            report,
+            context,
+        } => {
+            let context = match context_from(&context) {
+                Ok(context) => context,
+                Err(error) => return ExitCode::from(report_input(&error, Format::Human) as u8),
+            };
+            mappings::apply(mappings::ApplyArgs {
+                mapping: mapping.as_deref(),
+                object: &object,
+                inputs: &inputs,
+                format: match input_format {
+                    InputFormat::Auto => crate::records::Format::Auto,
+                    InputFormat::Ndjson => crate::records::Format::Ndjson,
+                    InputFormat::Json => crate::records::Format::Json,
+                    InputFormat::Csv => crate::records::Format::Csv,
+                },
+                out: out.as_deref(),
+                ids: ids.as_deref(),
+                phase: if update {
+                    crate::mapping::Phase::Update
+                } else {
+                    crate::mapping::Phase::Create
+                },
+                jobs,
+                report: report.as_deref(),
+                context,
+                color,
+            })
+        }
+        Command::Check {
+            file,
+            source_attributes,
+        } => mappings::check(&file, &source_attributes, color),
+        Command::Test { file } => mappings::test(&file, color),
+        Command::Convert { file, out } => mappings::convert(&file, out.as_deref(), color),
     };
     ExitCode::from(outcome as u8)
 }
@@ -138,12 +249,7 @@ fn eval(
     if !unknown.is_empty() {
         return report_check(source, &Diagnostics(unknown), format, color);
     }
-    let ctx = match input::context(
-        context.now.as_deref(),
-        context.seed,
-        context.existing.as_deref(),
-        &context.tenant_domain,
-    ) {
+    let ctx = match context_from(context) {
         Ok(ctx) => ctx,
         Err(error) => return report_input(&error, format),
     };
@@ -183,6 +289,15 @@ fn eval(
         }
     }
     Outcome::Ok
+}
+
+fn context_from(context: &ContextArgs) -> Result<Context, input::InputError> {
+    input::context(
+        context.now.as_deref(),
+        context.seed,
+        context.existing.as_deref(),
+        &context.tenant_domain,
+    )
 }
 
 fn human(value: &Value<'_>) -> String {
@@ -287,6 +402,6 @@ fn print_json(value: &Json, pretty: bool) {
 }
 
 /// Writes to standard output; a closed pipe (`| head`) is not worth a panic.
-fn say(text: &str) {
+pub(crate) fn say(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }

@@ -197,7 +197,7 @@ impl ObjectMapping {
     }
 }
 
-fn record_id(batch: &Batch, row: usize) -> Option<String> {
+pub(crate) fn record_id(batch: &Batch, row: usize) -> Option<String> {
     ["objectId", "id"]
         .iter()
         .find_map(|name| batch.value(row, name).as_text().map(Cow::into_owned))

@@ -29,6 +29,7 @@ mod graph;
 pub mod locate;
 mod resource;
 mod scope;
+mod stream;
 mod target;
 
 use std::collections::HashMap;
@@ -44,6 +45,7 @@ use locate::JsonPath;
 pub use apply::{Applied, ApplyError, ApplyOptions, Phase, References};
 pub use resource::Resource;
 pub use scope::{Clause, ClauseError, Scope, OPERATORS};
+pub use stream::{Report, StreamOptions, Summary};
 pub use target::Target;
 
 /// The mapping Entra gives a new non-gallery SCIM application, in the native format.
@@ -86,6 +88,7 @@ pub struct AttributeMapping {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Origins {
     objects: Vec<ObjectOrigin>,
+    graph: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -200,6 +203,36 @@ impl Mapping {
     /// `synchronizationSchema` (told apart by its `synchronizationRules`). Every error
     /// found is returned, each with a span into `text`.
     pub fn from_json(text: &str) -> Result<Mapping, Diagnostics> {
+        Mapping::from_json_with_sources(text, &[])
+    }
+
+    /// Like [`Mapping::from_json`], with more source attributes known to exist (for
+    /// the lint on unknown source attributes).
+    pub fn from_json_with_sources(
+        text: &str,
+        extra_sources: &[String],
+    ) -> Result<Mapping, Diagnostics> {
+        let (mut file, origins) = read_file(text)?;
+        file.source_attributes.extend(extra_sources.iter().cloned());
+        let graph = origins.graph;
+        let mut mapping = Mapping::build(file, &origins, &Locator { text: Some(text) })?;
+        mapping.graph = graph;
+        if !extra_sources.is_empty() {
+            let n = mapping.file.source_attributes.len() - extra_sources.len();
+            mapping.file.source_attributes.truncate(n);
+        }
+        Ok(mapping)
+    }
+}
+
+/// A mapping file's native form, without compiling it: a native file as it is, a
+/// Graph schema converted.
+pub fn file_from_json(text: &str) -> Result<MappingFile, Diagnostics> {
+    read_file(text).map(|(file, _)| file)
+}
+
+fn read_file(text: &str) -> Result<(MappingFile, Origins), Diagnostics> {
+    {
         let doc: Json = serde_json::from_str(text).map_err(|e| json_error(text, &e))?;
         let locator = Locator { text: Some(text) };
         if graph::is_graph_schema(&doc) {
@@ -208,9 +241,13 @@ impl Mapping {
                 Diagnostics(vec![locator.at(d, &e.path, "here")])
             })?;
             drop_known_targets(&mut file);
-            let mut mapping = Mapping::build(file, &origins, &locator)?;
-            mapping.graph = true;
-            Ok(mapping)
+            Ok((
+                file,
+                Origins {
+                    graph: true,
+                    ..origins
+                },
+            ))
         } else {
             let file: MappingFile = serde_json::from_value(doc).map_err(|e| {
                 // serde_json's value deserializer has no position; reparse from the text
@@ -229,11 +266,14 @@ impl Mapping {
                         ObjectOrigin::native(JsonPath::default().key("objects").index(i), o)
                     })
                     .collect(),
+                graph: false,
             };
-            Mapping::build(file, &origins, &locator)
+            Ok((file, origins))
         }
     }
+}
 
+impl Mapping {
     /// Compiles a mapping held in memory; problems name JSON paths, not lines.
     pub fn from_file(file: MappingFile) -> Result<Mapping, Diagnostics> {
         let origins = Origins {
@@ -243,6 +283,7 @@ impl Mapping {
                 .enumerate()
                 .map(|(i, o)| ObjectOrigin::native(JsonPath::default().key("objects").index(i), o))
                 .collect(),
+            graph: false,
         };
         Mapping::build(file, &origins, &Locator { text: None })
     }
@@ -372,8 +413,9 @@ impl ObjectMapping {
             .chain(extra_sources.iter().map(String::as_str))
             .collect();
         let scope = build_scope(object, origin, &known_sources, locator, problems);
-        let mut attributes = Vec::new();
-        for (attribute, at) in object.attributes.iter().zip(&origin.attributes) {
+        let mut built = Vec::new();
+        let mut failed = false;
+        for (k, (attribute, at)) in object.attributes.iter().zip(&origin.attributes).enumerate() {
             let compiled = AttributeMapping::build(
                 attribute,
                 at,
@@ -383,13 +425,17 @@ impl ObjectMapping {
                 locator,
                 problems,
             );
-            attributes.push(compiled);
+            match compiled {
+                Some(compiled) => built.push((k, compiled)),
+                None => failed = true,
+            }
         }
-        let attributes: Vec<AttributeMapping> = attributes.into_iter().collect::<Option<_>>()?;
-        check_matching(&attributes, origin, locator, problems);
-        let plan = match resource::Plan::build(resource, &attributes) {
+        check_matching(&object.attributes, origin, locator, problems);
+        let targets: Vec<&Target> = built.iter().map(|(_, a)| &a.target).collect();
+        let plan = match resource::Plan::build(resource, &targets) {
             Ok(plan) => plan,
             Err((i, j, message)) => {
+                let (i, j) = (built[i].0, built[j].0);
                 let d = Diagnostic::error(Code::DuplicateTarget, message);
                 let d = locator.at(d, &origin.attributes[j].target, "this target");
                 let d = match locator.span(&origin.attributes[i].target) {
@@ -400,6 +446,10 @@ impl ObjectMapping {
                 return None;
             }
         };
+        if failed {
+            return None;
+        }
+        let attributes = built.into_iter().map(|(_, a)| a).collect();
         Some(ObjectMapping {
             name: object.name.clone(),
             source: object.source.clone(),
@@ -441,26 +491,25 @@ fn build_scope(
                 Ok(c) => clauses.push(c),
                 Err(ClauseError::Operator(message)) => {
                     let d = Diagnostic::error(Code::UnknownOperator, message);
-                    problems.push(locator.at(
-                        d,
-                        &at.key(operator_key(locator, at)),
-                        "unknown operator",
-                    ));
+                    let place = clause_part(locator, at, "operator", "operatorName");
+                    problems.push(locator.at(d, &place, "unknown operator"));
                 }
                 Err(ClauseError::Value(message)) => {
                     let d = Diagnostic::error(Code::Mapping, message);
-                    problems.push(locator.at(d, at, "in this clause"));
+                    let place = clause_part(locator, at, "value", "targetOperand");
+                    problems.push(locator.at(d, &place, "in this clause"));
                 }
             }
+            let attribute_at = clause_part(locator, at, "attribute", "sourceOperandName");
             if let Some(d) = source_attribute_problem(&clause.attribute, known) {
-                problems.push(locator.at(d, at, "in this clause"));
+                problems.push(locator.at(d, &attribute_at, "in this clause"));
             }
             if entra::MULTI_VALUED.contains(&clause.attribute.as_str()) {
                 let d = Diagnostic::warning(
                     Code::UnknownAttribute,
                     format!("`{}` is multi-valued; scoping filters cannot test it, so only IS_NULL and IS_NOT_NULL mean anything", clause.attribute),
                 );
-                problems.push(locator.at(d, at, "multi-valued attribute"));
+                problems.push(locator.at(d, &attribute_at, "multi-valued attribute"));
             }
         }
         groups.push(clauses);
@@ -468,13 +517,14 @@ fn build_scope(
     Scope { groups }
 }
 
-/// The key naming a clause's operator: `operator` natively, `operatorName` in Graph.
-fn operator_key(locator: &Locator<'_>, at: &JsonPath) -> &'static str {
-    if locator.span(&at.key("operatorName")).is_some() {
-        "operatorName"
-    } else {
-        "operator"
-    }
+/// A part of a scoping clause, under its native or its Graph key; the whole clause
+/// when neither is in the text.
+fn clause_part(locator: &Locator<'_>, at: &JsonPath, native: &str, graph: &str) -> JsonPath {
+    [native, graph]
+        .into_iter()
+        .map(|key| at.key(key))
+        .find(|path| locator.span(path).is_some())
+        .unwrap_or_else(|| at.clone())
 }
 
 /// A warning for a source attribute the object does not have, or an error when only
@@ -512,7 +562,7 @@ fn source_attribute_problem(name: &str, known: &[&str]) -> Option<Diagnostic> {
 }
 
 fn check_matching(
-    attributes: &[AttributeMapping],
+    attributes: &[AttributeFile],
     origin: &ObjectOrigin,
     locator: &Locator<'_>,
     problems: &mut Vec<Diagnostic>,
@@ -540,13 +590,22 @@ fn check_matching(
         }
         seen.insert(attribute.matching, i);
         let unique = attribute
-            .program
-            .as_ref()
-            .is_some_and(|p| p.source().trim_start().starts_with("SelectUniqueValue"));
+            .source
+            .as_deref()
+            .is_some_and(|s| s.trim_start().starts_with("SelectUniqueValue"));
         if unique {
-            let d = Diagnostic::error(Code::MisplacedFunction, "SelectUniqueValue cannot be used on a matching attribute")
-                .help("Entra rejects it: match on the attribute's source instead, or remove the matching precedence");
-            problems.push(locator.at(d, at, "matching attribute"));
+            let d = Diagnostic::error(
+                Code::MisplacedFunction,
+                "SelectUniqueValue cannot be used on a matching attribute",
+            )
+            .help(
+                "Entra rejects it: match on another attribute, or remove the matching precedence",
+            );
+            let source = origin.attributes[i]
+                .source
+                .clone()
+                .unwrap_or_else(|| at.clone());
+            problems.push(locator.at(d, &source, "on a matching attribute"));
         }
     }
 }

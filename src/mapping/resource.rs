@@ -7,7 +7,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::Value as Json;
 
-use super::{AttributeMapping, ObjectMapping};
+use super::{AttributeMapping, ObjectMapping, Target};
 use crate::scim::schema::{ResourceType, Type};
 use crate::value::{Map, Value};
 
@@ -68,21 +68,17 @@ fn find<'n>(nodes: &'n mut [Node], key: &str) -> Option<&'n mut Node> {
 }
 
 impl Plan {
-    pub(crate) fn build(
-        resource: &ResourceType,
-        attributes: &[AttributeMapping],
-    ) -> Result<Plan, Conflict> {
+    pub(crate) fn build(resource: &ResourceType, targets: &[&Target]) -> Result<Plan, Conflict> {
         let mut plan = Plan::default();
-        for (i, attribute) in attributes.iter().enumerate() {
-            plan.place(i, attribute)?;
+        for (i, target) in targets.iter().enumerate() {
+            plan.place(i, target)?;
         }
-        plan.alone = (0..attributes.len()).map(|i| plan.is_alone(i)).collect();
+        plan.alone = (0..targets.len()).map(|i| plan.is_alone(i)).collect();
         plan.mark_primary(resource);
         Ok(plan)
     }
 
-    fn place(&mut self, i: usize, attribute: &AttributeMapping) -> Result<(), Conflict> {
-        let target = &attribute.target;
+    fn place(&mut self, i: usize, target: &Target) -> Result<(), Conflict> {
         let conflict = |node: &Node, why: &str| {
             (
                 node.first_attribute(),
