@@ -313,3 +313,224 @@ fn select_unique_value_reads_existing_values() {
     assert_eq!(out.status.code(), Some(3));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A file in a fresh temporary folder for one test, removed with the folder.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("scimap-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary folder");
+        Scratch(dir)
+    }
+
+    fn file(&self, name: &str, contents: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).expect("a temporary file");
+        path.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
+}
+
+#[test]
+fn apply_reads_every_input_layout_alike() {
+    let ndjson = "{\"userPrincipalName\": \"a@contoso.com\", \"givenName\": \"Ann\", \"IsSoftDeleted\": \"False\"}\n{\"userPrincipalName\": \"b@contoso.com\", \"mail\": \"b@contoso.com\"}\n";
+    let array = "[{\"userPrincipalName\": \"a@contoso.com\", \"givenName\": \"Ann\", \"IsSoftDeleted\": \"False\"},\n {\"userPrincipalName\": \"b@contoso.com\", \"mail\": \"b@contoso.com\"}]";
+    let graph = format!("{{\"@odata.context\": \"https://graph.microsoft.com/v1.0/$metadata#users\",\n \"value\": {array}}}");
+    let csv = "userPrincipalName,givenName,IsSoftDeleted,mail\na@contoso.com,Ann,False,\nb@contoso.com,,,b@contoso.com\n";
+    let outputs: Vec<Output> = [ndjson, array, &graph, csv]
+        .iter()
+        .map(|input| scimap(&["apply", "-"], Some(input.as_bytes())))
+        .collect();
+    let first = text(&outputs[0].stdout);
+    assert_eq!(first.lines().count(), 2, "{first}");
+    let resource: Json = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    assert_eq!(resource["userName"], "a@contoso.com");
+    assert_eq!(resource["active"], true);
+    assert_eq!(resource["name"]["formatted"], "Ann");
+    for out in &outputs {
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), first);
+        assert!(text(&out.stderr).contains("2 records: 2 resources, 0 out of scope, 0 failed"));
+    }
+}
+
+#[test]
+fn apply_reports_failed_records_and_maps_the_rest() {
+    let scratch = Scratch::new("apply-failures");
+    let mapping = scratch.file(
+        "mapping.json",
+        r#"{"objects": [{"name": "users", "source": "User", "target": "User", "attributes": [
+            {"target": "userName", "source": "[userPrincipalName]", "matching": 1},
+            {"target": "active", "source": "[accountEnabled]"}]}]}"#,
+    );
+    let input = "{\"objectId\": \"u0\", \"userPrincipalName\": \"a@contoso.com\", \"accountEnabled\": true}\n\
+                 {\"objectId\": \"u1\", \"userPrincipalName\": \"b@contoso.com\", \"accountEnabled\": \"perhaps\"}\n\
+                 [\"not\", \"a record\"]\n\
+                 {\"objectId\": \"u3\", \"userPrincipalName\": \"d@contoso.com\"\n\
+                 {\"objectId\": \"u4\", \"userPrincipalName\": \"e@contoso.com\", \"accountEnabled\": false}\n";
+    let report = scratch.0.join("report.ndjson");
+    let out = scimap(
+        &[
+            "apply",
+            "--mapping",
+            &mapping,
+            "--report",
+            report.to_str().unwrap(),
+            "-",
+        ],
+        Some(input.as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let users: Vec<Json> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(users.len(), 2);
+    assert_eq!(
+        (users[0]["active"].clone(), users[1]["active"].clone()),
+        (json!(true), json!(false))
+    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("record 1 (line 2) [u1]: active: a boolean is needed, and \"perhaps\" is not True or False"), "{stderr}");
+    assert!(
+        stderr.contains("record 2 (line 3): a record must be a JSON object, not an array"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("record 3 (line 4): invalid JSON"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("5 records: 2 resources, 0 out of scope, 3 failed"),
+        "{stderr}"
+    );
+    let report = std::fs::read_to_string(report).unwrap();
+    let indices: Vec<u64> = report
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Json>(l).unwrap()["index"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(indices, [1, 2, 3]);
+}
+
+#[test]
+fn apply_reports_ragged_csv_rows() {
+    let out = scimap(
+        &["apply", "-"],
+        Some(b"userPrincipalName,mail\na@contoso.com,a@contoso.com\nb@contoso.com\n"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("record 1 (line 3): the row has 1 fields but the header has 2")
+    );
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+}
+
+#[test]
+fn apply_with_a_broken_mapping_exits_2_at_its_line_and_column() {
+    let scratch = Scratch::new("apply-broken");
+    let mapping = scratch.file(
+        "mapping.json",
+        "{\"objects\": [{\"name\": \"u\", \"source\": \"User\", \"target\": \"User\", \"attributes\": [\n  {\"target\": \"userName\", \"source\": \"Lower([mail])\"}]}]}",
+    );
+    let out = scimap(&["apply", "--mapping", &mapping, "-"], Some(b"{}"));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("mapping.json:2:37"), "{stderr}");
+    assert!(stderr.contains("unknown function `Lower`"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn check_exit_codes() {
+    let scratch = Scratch::new("check");
+    let clean = scimap(&["check", "docs/examples/mapping.json"], None);
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean.stderr));
+    let warned = scratch.file(
+        "warned.json",
+        r#"{"objects": [{"name": "u", "source": "User", "target": "User", "attributes": [
+            {"target": "userName", "source": "[userPrincipalName]"},
+            {"target": "title", "source": "[jobTitel]"}]}]}"#,
+    );
+    let out = scimap(&["check", &warned], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("did you mean `jobTitle`?"));
+    let out = scimap(&["check", &warned, "--source-attribute", "jobTitel"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = scimap(&["check", "tests/mappings/bad/everything.json"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stdout).contains("8 errors, 1 warning"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = scimap(&["check", "no/such/file.json"], None);
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn mapping_tests_pass_and_fail_with_a_diff() {
+    let out = scimap(&["test", "docs/examples/mapping.tests.json"], None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("3 passed, 0 failed"));
+    let scratch = Scratch::new("mapping-tests");
+    let tests = scratch.file(
+        "failing.tests.json",
+        r#"{"cases": [
+            {"name": "wrong title", "record": {"userPrincipalName": "a@b.c", "jobTitle": "Boss"},
+             "expect": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+                        "userName": "a@b.c", "active": true, "title": "Chief"}},
+            {"name": "expects nothing", "record": {}}]}"#,
+    );
+    let out = scimap(&["test", &tests], None);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("FAILED  wrong title"), "{stdout}");
+    assert!(stdout.contains(r#"-   "title": "Chief""#), "{stdout}");
+    assert!(stdout.contains(r#"+   "title": "Boss""#), "{stdout}");
+    assert!(stdout.contains("the case expects nothing"), "{stdout}");
+    assert!(stdout.contains("0 passed, 2 failed"), "{stdout}");
+}
+
+#[test]
+fn convert_writes_a_native_file_that_loads() {
+    let scratch = Scratch::new("convert");
+    let out_path = scratch.0.join("native.json");
+    let out = scimap(
+        &[
+            "convert",
+            "tests/mappings/graph-schema.json",
+            "--out",
+            out_path.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let native: Json = serde_json::from_str(&std::fs::read_to_string(&out_path).unwrap()).unwrap();
+    assert_eq!(
+        native["objects"][0]["attributes"][4]["source"],
+        "ToLower([mail])"
+    );
+    let check = scimap(&["check", out_path.to_str().unwrap()], None);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+}

@@ -184,13 +184,16 @@ impl ObjectMapping {
                 updated.values[i] = None;
             }
         }
-        let members = self.attributes.iter().position(|a| a.target.is_members());
         let mut new = updated.to_json();
-        let keep_members = members.is_some_and(|i| updated.values[i].is_some());
-        if !keep_members {
-            // No members mapped (or none resolvable): leave the target's as they are.
-            if let Some(old) = exported.get("members") {
-                new["members"] = old.clone();
+        if let Some(i) = self.attributes.iter().position(|a| a.target.is_members()) {
+            let target = &self.attributes[i].target.text;
+            let pending = updated.unresolved.iter().any(|(t, _)| t == target);
+            match (&updated.values[i], exported.get("members")) {
+                // Only members not provisioned yet: leave the target's as they are.
+                (None, Some(old)) if pending => new["members"] = old.clone(),
+                // No members in the source: the target's all go.
+                (None, _) => new["members"] = Json::Array(Vec::new()),
+                _ => {}
             }
         }
         scim::patch(exported, &new, style)

@@ -167,8 +167,12 @@ fn attribute_mapping(
                 Some("Constant") => Kind::Constant,
                 _ => Kind::Expression,
             };
-            let located = from_text.then(|| source_path.key("expression"));
-            (Some(expression), Some(kind), located)
+            let located = if from_text {
+                source_path.key("expression")
+            } else {
+                source_path
+            };
+            (Some(expression), Some(kind), Some(located))
         }
     };
     let apply = match mapping.get("flowType").and_then(Json::as_str).unwrap_or("Always") {
@@ -255,8 +259,10 @@ fn from_tree(source: &Json, at: &JsonPath) -> Result<String, ImportError> {
                 // to the one this key names.
                 if let Some(f) = function {
                     let position = (args.len()..args.len() + 16).find(|&p| {
-                        f.param(p)
-                            .is_some_and(|param| param.graph_key.eq_ignore_ascii_case(key))
+                        f.param(p).is_some_and(|param| {
+                            param.graph_key.eq_ignore_ascii_case(key)
+                                || param.name.eq_ignore_ascii_case(key)
+                        })
                     });
                     if let Some(position) = position {
                         args.resize(position, String::new());
@@ -308,9 +314,14 @@ fn scope(
                     ))
                 }
             };
+            let operator = text(clause, "operatorName", &c_at)?;
+            // Known operators are written under their canonical names; an unknown one
+            // is kept as it is, for the checker to report.
+            let operator =
+                super::scope::canonical_operator(operator).map_or(operator, |(name, _)| name);
             clauses.push(ClauseFile {
                 attribute: text(clause, "sourceOperandName", &c_at)?.to_string(),
-                operator: text(clause, "operatorName", &c_at)?.to_string(),
+                operator: operator.to_string(),
                 value,
             });
             clause_paths.push(c_at);

@@ -189,10 +189,13 @@ impl Locator<'_> {
                 d
             }
             _ => {
-                let place = path.map_or_else(String::new, |p| format!("{p}: "));
-                d.message = format!("{place}{} (in `{source}`)", d.message);
+                // The expression was written from a tree: point at the tree.
+                d.message = format!("{} (in `{source}`)", d.message);
                 d.labels.clear();
-                d
+                match path {
+                    Some(path) => self.at(d, path, "in the expression written from this source"),
+                    None => d,
+                }
             }
         }
     }
@@ -374,11 +377,19 @@ fn json_error(text: &str, e: &serde_json::Error) -> Diagnostics {
         .next()
         .unwrap_or(&message)
         .to_string();
-    let d = Diagnostic::error(Code::Mapping, format!("invalid mapping file: {message}")).at(
-        Span::new(offset, (offset + 1).min(text.len()).max(offset)),
-        "here",
-    );
+    let span = unknown_field_span(text, offset, &message)
+        .unwrap_or_else(|| Span::new(offset, (offset + 1).min(text.len()).max(offset)));
+    let d = Diagnostic::error(Code::Mapping, format!("invalid mapping file: {message}"))
+        .at(span, "here");
     Diagnostics(vec![d])
+}
+
+/// serde reports an unknown field after reading it; the span of its key is more use.
+fn unknown_field_span(text: &str, offset: usize, message: &str) -> Option<Span> {
+    let field = message.strip_prefix("unknown field `")?.split('`').next()?;
+    let key = format!("\"{field}\"");
+    let start = text[..(offset + 1).min(text.len())].rfind(&key)?;
+    Some(Span::new(start, start + key.len()))
 }
 
 fn line_column_offset(text: &str, line: usize, column: usize) -> usize {
@@ -660,6 +671,19 @@ impl AttributeMapping {
             problems.push(locator.at(d, &origin.at.key("kind"), "kind none"));
         }
         let target = target?;
+        let switch = attribute
+            .source
+            .as_deref()
+            .is_some_and(|s| s.trim_start().starts_with("Switch("));
+        if target.reference && switch {
+            let d = Diagnostic::warning(
+                Code::UnreliablePattern,
+                "Entra advises against Switch for a reference attribute",
+            )
+            .help("map the reference attribute directly, e.g. [manager]");
+            let at = origin.source.clone().unwrap_or_else(|| origin.at.clone());
+            problems.push(locator.at(d, &at, "Switch on a reference"));
+        }
         if let Some(problem) = attribute
             .default
             .as_deref()

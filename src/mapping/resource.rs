@@ -270,9 +270,8 @@ pub(crate) fn output<'a>(
             scalar(item, attribute, resolve)
         }
         Value::List(items) => Err(TypeError(format!(
-            "{} values for the single-valued target `{}`",
+            "{} values for a single-valued attribute",
             items.len(),
-            target.text
         ))),
         single if target.multi_valued => Ok(scalar(single, attribute, resolve)?
             .map(|v| Out::Many(vec![element(v, target.kind == Type::Complex)]))),
@@ -298,10 +297,9 @@ fn scalar<'a>(
     if let Value::Object(map) = value {
         return match target.kind {
             Type::Complex => Ok(Some(Out::Object(map))),
-            _ => Err(TypeError(format!(
-                "`{}` takes a single value, not an object",
-                target.text
-            ))),
+            _ => Err(TypeError(
+                "an object cannot go to a single-valued attribute".to_string(),
+            )),
         };
     }
     if matches!(value, Value::Null | Value::Ignored | Value::List(_)) {
@@ -322,8 +320,8 @@ fn scalar<'a>(
         }
         (Type::Boolean, v) => {
             return Err(TypeError(format!(
-                "`{}` is a boolean, and {v} is not True or False",
-                target.text
+                "a boolean is needed, and {} is not True or False",
+                quoted(&v)
             )))
         }
         (Type::Integer, Value::Int(n)) => Out::Int(n),
@@ -331,8 +329,8 @@ fn scalar<'a>(
             Some(n) => Out::Int(n),
             None => {
                 return Err(TypeError(format!(
-                    "`{}` is an integer, and {v} is not one",
-                    target.text
+                    "an integer is needed, and {} is not one",
+                    quoted(&v)
                 )))
             }
         },
@@ -342,6 +340,14 @@ fn scalar<'a>(
             v.as_text().expect("a single value has text").into_owned(),
         )),
     }))
+}
+
+/// A value for an error message: text in quotes.
+fn quoted(value: &Value<'_>) -> String {
+    match value.as_text() {
+        Some(text) => format!("{text:?}"),
+        None => value.kind().to_string(),
+    }
 }
 
 /// One record's resource: the object mapping's plan with this record's values.

@@ -1,0 +1,186 @@
+//! Snapshot tests over the files in `tests/mappings/`: adding a case is adding a file.
+//! - `apply/*.json`: a mapping (`"default"` or a file beside this folder), records,
+//!   ids; the resources made and the records that made none.
+//! - `patch/*.json`: exported resources and updated records; the PATCH bodies in both
+//!   of Entra's shapes.
+//! - `bad/*.json`: mapping files with problems; every diagnostic as `check` shows it.
+//! - `graph-schema.json` converted to the native format, which loads to the same mapping.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use scimap::mapping::{Applied, ApplyOptions, Mapping, Phase};
+use scimap::scim::PatchStyle;
+use scimap::{Batch, Context};
+use serde_json::{json, Value as Json};
+
+/// Snapshots live beside the cases, in `tests/mappings/snapshots/`.
+fn in_mappings_folder(test: impl FnOnce()) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("mappings/snapshots");
+    settings.bind(test);
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).expect("case files are readable")
+}
+
+fn mapping(name: &str) -> Mapping {
+    if name == "default" {
+        return Mapping::embedded_default();
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/mappings")
+        .join(name);
+    let text = read(&path);
+    Mapping::from_json(&text).unwrap_or_else(|d| panic!("{}", d.render(&text, name, false)))
+}
+
+fn context() -> Context {
+    let mut context = Context::default();
+    context.now = Some("2026-11-29T12:00:00Z".parse().unwrap());
+    context.seed = Some(7);
+    context
+}
+
+fn ids(case: &Json) -> HashMap<String, String> {
+    serde_json::from_value(case.get("ids").cloned().unwrap_or(json!({}))).expect("ids are strings")
+}
+
+/// The outcome of each record, as text: a resource, out of scope, or the error.
+fn outcomes(
+    mapping: &Mapping,
+    object: &str,
+    records: &[Json],
+    ids: &HashMap<String, String>,
+    phase: Phase,
+) -> String {
+    let object = mapping.object(object).expect("the object mapping exists");
+    let mut prepared = records.to_vec();
+    prepared.iter_mut().for_each(|r| object.prepare(r));
+    let batch = Batch::from_json(&prepared).expect("records are objects");
+    let context = context();
+    let options = ApplyOptions {
+        context: Some(&context),
+        phase,
+        references: Some(ids),
+    };
+    let mut out = String::new();
+    object.apply_batch(&batch, &options, |i, result| {
+        out.push_str(&format!("--- record {i}\n"));
+        match result {
+            Ok(Applied::Resource(resource)) => {
+                out.push_str(&serde_json::to_string_pretty(&resource.to_json()).unwrap());
+                out.push('\n');
+                for (target, id) in &resource.unresolved {
+                    out.push_str(&format!("unresolved: {target} -> {id}\n"));
+                }
+            }
+            Ok(Applied::OutOfScope) => out.push_str("out of scope\n"),
+            Err(error) => out.push_str(&format!("error: {error}\n")),
+        }
+    });
+    out
+}
+
+#[test]
+fn applied_mappings() {
+    in_mappings_folder(|| {
+        insta::glob!("mappings/apply/*.json", |path| {
+            let case: Json = serde_json::from_str(&read(path)).expect("case files are JSON");
+            let mapping = mapping(case["mapping"].as_str().expect("a mapping"));
+            let object = case.get("object").and_then(Json::as_str).unwrap_or("User");
+            let phase = if case.get("update") == Some(&json!(true)) {
+                Phase::Update
+            } else {
+                Phase::Create
+            };
+            let records = case["records"].as_array().expect("records");
+            insta::assert_snapshot!(outcomes(&mapping, object, records, &ids(&case), phase));
+        });
+    });
+}
+
+#[test]
+fn patches_in_both_shapes() {
+    in_mappings_folder(|| {
+        insta::glob!("mappings/patch/*.json", |path| {
+            let file: Json = serde_json::from_str(&read(path)).expect("case files are JSON");
+            let mapping = mapping(file["mapping"].as_str().expect("a mapping"));
+            let ids = ids(&file);
+            let context = context();
+            let mut out = String::new();
+            for case in file["cases"].as_array().expect("cases") {
+                let object = mapping
+                    .object(case.get("object").and_then(Json::as_str).unwrap_or("User"))
+                    .expect("the object mapping exists");
+                let mut record = case["record"].clone();
+                object.prepare(&mut record);
+                let batch = Batch::from_json(&[record]).expect("the record is an object");
+                let options = ApplyOptions {
+                    context: Some(&context),
+                    phase: Phase::Update,
+                    references: Some(&ids),
+                };
+                out.push_str(&format!("=== {}\n", case["name"].as_str().expect("a name")));
+                object.apply_batch(&batch, &options, |_, result| {
+                    let resource = result.expect("updates map").resource().expect("in scope");
+                    for style in [PatchStyle::Legacy, PatchStyle::Rfc] {
+                        let body = object.patch(&case["exported"], &resource, style);
+                        out.push_str(&format!(
+                            "--- {style:?}\n{}\n",
+                            pretty(&body.unwrap_or(Json::Null))
+                        ));
+                    }
+                });
+            }
+            insta::assert_snapshot!(out);
+        });
+    });
+}
+
+fn pretty(value: &Json) -> String {
+    serde_json::to_string_pretty(value).unwrap()
+}
+
+#[test]
+fn mapping_file_diagnostics() {
+    in_mappings_folder(|| {
+        insta::glob!("mappings/bad/*.json", |path| {
+            let text = read(path);
+            let diagnostics =
+                Mapping::from_json(&text).expect_err("bad mapping files fail to load");
+            let name = path.file_name().unwrap().to_string_lossy();
+            insta::assert_snapshot!(diagnostics.render(&text, &format!("bad/{name}"), false));
+        });
+    });
+}
+
+#[test]
+fn graph_schema_converts_to_an_equivalent_native_file() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mappings/graph-schema.json");
+    let graph = Mapping::from_json(&read(&path)).expect("the Graph schema loads");
+    assert!(graph.is_graph_schema());
+    let native_text = serde_json::to_string_pretty(graph.file()).unwrap();
+    in_mappings_folder(|| insta::assert_snapshot!("graph-schema-converted", native_text));
+    let native = Mapping::from_json(&serde_json::to_string_pretty(graph.file()).unwrap())
+        .expect("the converted file loads");
+    assert!(!native.is_graph_schema());
+    let case: Json =
+        serde_json::from_str(&read(&path.with_file_name("apply/graph-schema.json"))).unwrap();
+    let records = case["records"].as_array().unwrap();
+    let none = HashMap::new();
+    assert_eq!(
+        outcomes(&graph, "User", records, &none, Phase::Create),
+        outcomes(&native, "User", records, &none, Phase::Create)
+    );
+}
+
+#[test]
+fn the_embedded_default_is_clean_and_converts_to_itself() {
+    let mapping = Mapping::embedded_default();
+    assert!(mapping.warnings().is_empty(), "{:?}", mapping.warnings());
+    let written: Json = serde_json::to_value(mapping.file()).unwrap();
+    let embedded: Json = serde_json::from_str(scimap::mapping::DEFAULT_MAPPING).unwrap();
+    assert_eq!(written, embedded);
+}
