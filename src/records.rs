@@ -22,11 +22,11 @@ pub enum Format {
 }
 
 /// One record as read: parsed already, or a line of NDJSON still to parse (so that
-/// parsing can happen on another thread).
+/// parsing can happen on another thread, straight into a batch).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Raw {
+pub enum Raw<'l> {
     Parsed(Json),
-    Line(String),
+    Line(&'l str),
 }
 
 /// Where a record is in its file.
@@ -83,7 +83,7 @@ impl From<serde_json::Error> for ReadError {
 }
 
 /// Something for `read` to hand records to.
-pub type Sink<'s> = dyn FnMut(Position, Result<Raw, String>) + 's;
+pub type Sink<'s> = dyn FnMut(Position, Result<Raw<'_>, String>) + 's;
 
 /// Reads every record of a file, handing each to `sink` with its position; a record
 /// that is not a JSON object, or a CSV row of the wrong length, is handed on as an
@@ -184,7 +184,7 @@ fn read_lines(mut reader: impl BufRead, sink: &mut Sink<'_>) -> Result<(), ReadE
                 index,
                 line: Some(line_no),
             };
-            sink(position, Ok(Raw::Line(text.to_string())));
+            sink(position, Ok(Raw::Line(text)));
             index += 1;
         }
         line.clear();
@@ -194,7 +194,7 @@ fn read_lines(mut reader: impl BufRead, sink: &mut Sink<'_>) -> Result<(), ReadE
     }
 }
 
-fn object(value: Json) -> Result<Raw, String> {
+fn object(value: Json) -> Result<Raw<'static>, String> {
     match value {
         Json::Object(_) => Ok(Raw::Parsed(value)),
         other => Err(format!(
@@ -384,7 +384,7 @@ mod tests {
                 p,
                 r.and_then(|raw| match raw {
                     Raw::Parsed(v) => Ok(v),
-                    Raw::Line(l) => parse_line(&l),
+                    Raw::Line(l) => parse_line(l),
                 }),
             ))
         })?;

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use scimap::mapping::{Applied, ApplyOptions, Mapping, Phase};
 use scimap::scim::PatchStyle;
-use scimap::{Batch, Context};
+use scimap::Context;
 use serde_json::{json, Value as Json};
 
 /// Snapshots live beside the cases, in `tests/mappings/snapshots/`.
@@ -56,9 +56,7 @@ fn outcomes(
     phase: Phase,
 ) -> String {
     let object = mapping.object(object).expect("the object mapping exists");
-    let mut prepared = records.to_vec();
-    prepared.iter_mut().for_each(|r| object.prepare(r));
-    let batch = Batch::from_json(&prepared).expect("records are objects");
+    let batch = object.batch(records).expect("records are objects");
     let context = context();
     let options = ApplyOptions {
         context: Some(&context),
@@ -114,9 +112,9 @@ fn patches_in_both_shapes() {
                 let object = mapping
                     .object(case.get("object").and_then(Json::as_str).unwrap_or("User"))
                     .expect("the object mapping exists");
-                let mut record = case["record"].clone();
-                object.prepare(&mut record);
-                let batch = Batch::from_json(&[record]).expect("the record is an object");
+                let batch = object
+                    .batch(std::slice::from_ref(&case["record"]))
+                    .expect("the record is an object");
                 let options = ApplyOptions {
                     context: Some(&context),
                     phase: Phase::Update,

@@ -17,6 +17,11 @@ pub const IIF: &str = r#"IIF(IsPresent([department]), [department], "none")"#;
 /// Deterministic synthetic users: a small linear congruential generator picks values,
 /// with some attributes empty or absent as in a real directory.
 pub fn users() -> Vec<Json> {
+    users_n(RECORDS)
+}
+
+/// `count` synthetic users.
+pub fn users_n(count: usize) -> Vec<Json> {
     const GIVEN: &[&str] = &[
         "John", "Zoë", "Ana", "Bjørn", "Mei", "Olu", "Priya", "Sam", "Émile", "Kai",
     ];
@@ -33,7 +38,7 @@ pub fn users() -> Vec<Json> {
             .wrapping_add(1442695040888963407);
         (seed >> 33) as usize % n
     };
-    (0..RECORDS)
+    (0..count)
         .map(|i| {
             let given = GIVEN[next(GIVEN.len())];
             let surname = SURNAMES[next(SURNAMES.len())];
@@ -72,7 +77,39 @@ pub fn users() -> Vec<Json> {
                     format!("smtp:{i}@contoso.com")
                 ]),
             );
-            user.insert("accountEnabled".into(), json!(true));
+            user.insert("accountEnabled".into(), json!(next(20) > 0));
+            user.insert("employeeId".into(), json!(format!("{}", 1_000_000 + i)));
+            user.insert(
+                "preferredLanguage".into(),
+                json!(["en-US", "de-DE", "fr-FR"][next(3)]),
+            );
+            user.insert(
+                "city".into(),
+                json!(["Redmond", "Berlin", "Paris", "Lagos"][next(4)]),
+            );
+            user.insert(
+                "streetAddress".into(),
+                json!(format!("{} Main Street", 1 + next(500))),
+            );
+            user.insert("postalCode".into(), json!(format!("{:05}", next(99_999))));
+            if next(2) == 0 {
+                user.insert(
+                    "telephoneNumber".into(),
+                    json!(format!("+1 425 555 {:04}", next(10_000))),
+                );
+            }
+            if next(3) == 0 {
+                user.insert(
+                    "mobile".into(),
+                    json!(format!("+1 206 555 {:04}", next(10_000))),
+                );
+            }
+            if i > 0 {
+                user.insert(
+                    "manager".into(),
+                    json!(format!("00aa00aa-bb11-cc22-dd33-{:012}", next(i))),
+                );
+            }
             let (year, month, day, hour) = (2000 + next(25), 1 + next(12), 1 + next(28), next(24));
             let offset = ["Z", "-07:00", "+01:00", "+05:30"][next(4)];
             user.insert(

@@ -14,7 +14,7 @@ use crate::mapping::{
 };
 use crate::records::{Format as RecordFormat, ReadError};
 use crate::scim::PatchStyle;
-use crate::{Batch, Context, Diagnostics};
+use crate::{Context, Diagnostics};
 
 /// Loads the mapping at `path`, or the embedded default. Problems are printed.
 pub fn load(path: Option<&str>, color: bool) -> Result<Mapping, Outcome> {
@@ -460,10 +460,9 @@ fn run_case(mapping: &Mapping, case: &TestCase, context: &Context) -> Result<(),
                 .into(),
         );
     }
-    let mut record = case.record.clone();
-    object.prepare(&mut record);
-    let batch =
-        Batch::from_json(std::slice::from_ref(&record)).map_err(|e| format!("record: {e}"))?;
+    let batch = object
+        .batch(std::slice::from_ref(&case.record))
+        .map_err(|e| format!("record: {e}"))?;
     let run = |phase| {
         let options = ApplyOptions {
             context: Some(context),

@@ -11,7 +11,7 @@ use super::ObjectMapping;
 use crate::batch::Batch;
 use crate::scim::{self, PatchStyle};
 use crate::value::Value;
-use crate::vm::{Context, EvalError};
+use crate::vm::{Context, EvalError, Evaluator};
 
 /// Whether a resource is being created or updated: defaults and `on-create` mappings
 /// flow only on creation, and group members are added by PATCH after it.
@@ -86,12 +86,12 @@ impl ObjectMapping {
     ) {
         let default_context = Context::default();
         let context = options.context.unwrap_or(&default_context);
-        let mut columns: Vec<Vec<Result<Value<'a>, EvalError>>> = self
+        let mut evaluators: Vec<Option<Evaluator<'a>>> = self
             .attributes
             .iter()
             .map(|a| match (&a.program, self.flows(a, options.phase)) {
-                (Some(program), true) => program.eval_batch(batch, context),
-                _ => Vec::new(),
+                (Some(program), true) => Some(Evaluator::new(program, batch, context)),
+                _ => None,
             })
             .collect();
         for row in 0..batch.len() {
@@ -99,7 +99,7 @@ impl ObjectMapping {
                 sink(row, Ok(Applied::OutOfScope));
                 continue;
             }
-            let result = self.record(row, &mut columns, options);
+            let result = self.record(row, &mut evaluators, context, options);
             sink(
                 row,
                 result
@@ -126,20 +126,23 @@ impl ObjectMapping {
     fn record<'a>(
         &'a self,
         row: usize,
-        columns: &mut [Vec<Result<Value<'a>, EvalError>>],
+        evaluators: &mut [Option<Evaluator<'a>>],
+        context: &Context,
         options: &ApplyOptions<'_>,
     ) -> Result<Resource<'a>, (Option<String>, String, Option<EvalError>)> {
         let mut values = Vec::with_capacity(self.attributes.len());
         let mut unresolved = Vec::new();
-        for (i, attribute) in self.attributes.iter().enumerate() {
+        for (i, (attribute, evaluator)) in self.attributes.iter().zip(evaluators).enumerate() {
             let target = &attribute.target;
-            if !self.flows(attribute, options.phase) {
-                values.push(None);
-                continue;
-            }
-            let value = match columns[i].get_mut(row) {
-                Some(slot) => std::mem::replace(slot, Ok(Value::Null))
+            let value = match evaluator {
+                Some(evaluator) => evaluator
+                    .eval(row, context)
                     .map_err(|e| (Some(target.text.clone()), e.message().to_string(), Some(e)))?,
+                None if attribute.program.is_some() => {
+                    // Does not flow in this phase.
+                    values.push(None);
+                    continue;
+                }
                 None => Value::Null,
             };
             let value = match (&value, &attribute.default) {

@@ -3,8 +3,6 @@
 
 use std::borrow::Cow;
 
-use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Serialize, Serializer};
 use serde_json::Value as Json;
 
 use super::{AttributeMapping, ObjectMapping, Target};
@@ -20,28 +18,36 @@ pub(crate) struct Plan {
     pub(crate) alone: Vec<bool>,
 }
 
+/// Each node keeps its key written as JSON (`"userName":`), so that writing a
+/// resource copies keys rather than escaping them again.
 #[derive(Debug, Clone)]
 enum Node {
     Leaf {
         key: String,
         attribute: usize,
+        prefix: Box<[u8]>,
     },
     Object {
         key: String,
         children: Vec<Node>,
         urn: bool,
+        prefix: Box<[u8]>,
     },
     Elements {
         key: String,
         elements: Vec<Element>,
+        prefix: Box<[u8]>,
     },
 }
 
 #[derive(Debug, Clone)]
 struct Element {
     fixed: Vec<(String, Json)>,
-    leaves: Vec<(String, usize)>,
+    /// The sub-attribute, the attribute, and `,"sub":`.
+    leaves: Vec<(String, usize, Box<[u8]>)>,
     primary: bool,
+    /// The fixed sub-attributes written as JSON: `"type":"work"`.
+    fixed_json: Box<[u8]>,
 }
 
 impl Node {
@@ -62,6 +68,24 @@ impl Node {
 
 /// A conflict between two targets: the earlier attribute, the later one, why.
 type Conflict = (usize, usize, String);
+
+/// A key as JSON, with its colon.
+fn key_json(key: &str) -> Box<[u8]> {
+    let mut out = Vec::with_capacity(key.len() + 3);
+    string(&mut out, key);
+    out.push(b':');
+    out.into()
+}
+
+impl Node {
+    fn prefix(&self) -> &[u8] {
+        match self {
+            Node::Leaf { prefix, .. }
+            | Node::Object { prefix, .. }
+            | Node::Elements { prefix, .. } => prefix,
+        }
+    }
+}
 
 fn find<'n>(nodes: &'n mut [Node], key: &str) -> Option<&'n mut Node> {
     nodes.iter_mut().find(|n| n.key().eq_ignore_ascii_case(key))
@@ -94,6 +118,7 @@ impl Plan {
                         key: urn.clone(),
                         children: Vec::new(),
                         urn: true,
+                        prefix: key_json(urn),
                     });
                 }
                 match find(&mut self.nodes, urn) {
@@ -109,6 +134,7 @@ impl Plan {
                     None => container.push(Node::Elements {
                         key: key.clone(),
                         elements: Vec::new(),
+                        prefix: key_json(key),
                     }),
                     Some(node @ (Node::Leaf { .. } | Node::Object { .. })) => {
                         return Err(conflict(
@@ -124,18 +150,24 @@ impl Plan {
                 let element = match elements.iter_mut().position(|e| e.fixed == *fixed) {
                     Some(e) => &mut elements[e],
                     None => {
+                        let fixed_json: Vec<u8> = fixed
+                            .iter()
+                            .map(|(k, v)| [&*key_json(k), v.to_string().as_bytes()].concat())
+                            .collect::<Vec<_>>()
+                            .join(&b',');
                         elements.push(Element {
                             fixed: fixed.clone(),
                             leaves: Vec::new(),
                             primary: false,
+                            fixed_json: fixed_json.into(),
                         });
                         elements.last_mut().expect("just pushed")
                     }
                 };
-                if let Some(&(_, first)) = element
+                if let Some(&(_, first, _)) = element
                     .leaves
                     .iter()
-                    .find(|(s, _)| s.eq_ignore_ascii_case(sub))
+                    .find(|(s, _, _)| s.eq_ignore_ascii_case(sub))
                 {
                     return Err((
                         first,
@@ -143,7 +175,8 @@ impl Plan {
                         format!("`{}` is the target of two mappings", target.text),
                     ));
                 }
-                element.leaves.push((sub.clone(), i));
+                let prefix = [b",".as_slice(), &key_json(sub)].concat();
+                element.leaves.push((sub.clone(), i, prefix.into()));
             }
             (None, Some(sub)) => {
                 match find(container, key) {
@@ -151,6 +184,7 @@ impl Plan {
                         key: key.clone(),
                         children: Vec::new(),
                         urn: false,
+                        prefix: key_json(key),
                     }),
                     Some(Node::Object { .. }) => {}
                     Some(node) => {
@@ -169,6 +203,7 @@ impl Plan {
                 children.push(Node::Leaf {
                     key: sub.clone(),
                     attribute: i,
+                    prefix: key_json(sub),
                 });
             }
             (_, None) => {
@@ -182,6 +217,7 @@ impl Plan {
                 container.push(Node::Leaf {
                     key: key.clone(),
                     attribute: i,
+                    prefix: key_json(key),
                 });
             }
         }
@@ -208,7 +244,7 @@ impl Plan {
             return;
         }
         for node in &mut self.nodes {
-            let Node::Elements { key, elements } = node else {
+            let Node::Elements { key, elements, .. } = node else {
                 continue;
             };
             if !["emails", "phoneNumbers", "addresses"].contains(&key.as_str()) {
@@ -362,12 +398,24 @@ pub struct Resource<'a> {
 impl Resource<'_> {
     /// The resource as a JSON value.
     pub fn to_json(&self) -> Json {
-        serde_json::to_value(self).expect("a resource serializes")
+        let mut out = Vec::new();
+        self.write_json(&mut out);
+        serde_json::from_slice(&out).expect("the writer writes JSON")
     }
 
-    /// Appends the resource as one line of JSON.
+    /// Appends the resource as one line of JSON: `schemas` first, then the attributes
+    /// in the order the mapping first names them, leaving out those without a value.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        serde_json::to_writer(out, self).expect("writing to memory cannot fail");
+        out.extend_from_slice(b"{\"schemas\":");
+        self.write_schemas(out);
+        for node in &self.object.plan.nodes {
+            if self.present(node) {
+                out.push(b',');
+                out.extend_from_slice(node.prefix());
+                self.write_node(out, node);
+            }
+        }
+        out.push(b'}');
     }
 
     fn present(&self, node: &Node) -> bool {
@@ -376,144 +424,203 @@ impl Resource<'_> {
             Node::Object { children, .. } => children.iter().any(|c| self.present(c)),
             Node::Elements { elements, .. } => elements
                 .iter()
-                .any(|e| e.leaves.iter().any(|(_, a)| self.values[*a].is_some())),
+                .any(|e| e.leaves.iter().any(|(_, a, _)| self.values[*a].is_some())),
         }
     }
-}
 
-impl Serialize for Resource<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("schemas", &Schemas(self))?;
-        for node in &self.object.plan.nodes {
-            if self.present(node) {
-                map.serialize_entry(node.key(), &NodeValue(self, node))?;
-            }
-        }
-        map.end()
-    }
-}
-
-/// The `schemas` array: the core schema, the enterprise extension for users (as Entra
-/// always lists it), and each other extension the resource has values in.
-struct Schemas<'r, 'a>(&'r Resource<'a>);
-
-impl Serialize for Schemas<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let resource = self.0.object.resource;
-        let mut seq = serializer.serialize_seq(None)?;
-        seq.serialize_element(resource.schema)?;
+    /// The core schema, the enterprise extension for users (as Entra always lists
+    /// it), and each other extension the resource has values in.
+    fn write_schemas(&self, out: &mut Vec<u8>) {
+        let resource = self.object.resource;
+        out.push(b'[');
+        string(out, resource.schema);
         for (urn, _) in resource.extensions {
-            seq.serialize_element(urn)?;
+            out.push(b',');
+            string(out, urn);
         }
-        for node in &self.0.object.plan.nodes {
+        for node in &self.object.plan.nodes {
             let custom = matches!(node, Node::Object { urn: true, key, .. }
                 if !resource.extensions.iter().any(|(u, _)| u == key));
-            if custom && self.0.present(node) {
-                seq.serialize_element(node.key())?;
+            if custom && self.present(node) {
+                out.push(b',');
+                string(out, node.key());
             }
         }
-        seq.end()
+        out.push(b']');
     }
-}
 
-struct NodeValue<'r, 'a>(&'r Resource<'a>, &'r Node);
-
-impl Serialize for NodeValue<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let resource = self.0;
-        match self.1 {
+    fn write_node(&self, out: &mut Vec<u8>, node: &Node) {
+        match node {
             Node::Leaf { attribute, .. } => {
-                let value = resource.values[*attribute].as_ref().expect("present");
-                OutValue(value).serialize(serializer)
+                write_out(out, self.values[*attribute].as_ref().expect("present"));
             }
             Node::Object { children, .. } => {
-                let mut map = serializer.serialize_map(None)?;
-                for child in children.iter().filter(|c| resource.present(c)) {
-                    map.serialize_entry(child.key(), &NodeValue(resource, child))?;
+                out.push(b'{');
+                let mut first = true;
+                for child in children.iter().filter(|c| self.present(c)) {
+                    separate(out, &mut first);
+                    out.extend_from_slice(child.prefix());
+                    self.write_node(out, child);
                 }
-                map.end()
+                out.push(b'}');
             }
             Node::Elements { elements, .. } => {
-                let mut seq = serializer.serialize_seq(None)?;
+                out.push(b'[');
+                let mut first = true;
                 for element in elements {
-                    let many =
-                        element
-                            .leaves
-                            .iter()
-                            .find_map(|(_, a)| match &resource.values[*a] {
-                                Some(Out::Many(values)) => Some(values.len()),
-                                _ => None,
-                            });
+                    let many = element
+                        .leaves
+                        .iter()
+                        .find_map(|(_, a, _)| match &self.values[*a] {
+                            Some(Out::Many(values)) => Some(values.len()),
+                            _ => None,
+                        });
                     match many {
                         Some(n) => {
                             for k in 0..n {
-                                seq.serialize_element(&ElementValue(resource, element, Some(k)))?;
+                                separate(out, &mut first);
+                                self.write_element(out, element, Some(k));
                             }
                         }
                         None if element
                             .leaves
                             .iter()
-                            .any(|(_, a)| resource.values[*a].is_some()) =>
+                            .any(|(_, a, _)| self.values[*a].is_some()) =>
                         {
-                            seq.serialize_element(&ElementValue(resource, element, None))?;
+                            separate(out, &mut first);
+                            self.write_element(out, element, None);
                         }
                         None => {}
                     }
                 }
-                seq.end()
+                out.push(b']');
             }
         }
     }
-}
 
-/// One element of a multi-valued attribute; `Some(k)` for the k-th of several values.
-struct ElementValue<'r, 'a>(&'r Resource<'a>, &'r Element, Option<usize>);
-
-impl Serialize for ElementValue<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let ElementValue(resource, element, k) = *self;
-        let mut map = serializer.serialize_map(None)?;
+    /// One element of a multi-valued attribute; `Some(k)` for the k-th of several
+    /// values.
+    fn write_element(&self, out: &mut Vec<u8>, element: &Element, k: Option<usize>) {
+        out.push(b'{');
         if element.primary && k.unwrap_or(0) == 0 {
-            map.serialize_entry("primary", &true)?;
+            out.extend_from_slice(b"\"primary\":true,");
         }
-        for (key, value) in &element.fixed {
-            map.serialize_entry(key, value)?;
+        out.extend_from_slice(&element.fixed_json);
+        for (_, attribute, prefix) in &element.leaves {
+            let value = match (&self.values[*attribute], k) {
+                (Some(Out::Many(values)), Some(k)) => &values[k],
+                (Some(value), _) => value,
+                (None, _) => continue,
+            };
+            out.extend_from_slice(prefix);
+            write_out(out, value);
         }
-        for (key, attribute) in &element.leaves {
-            match (&resource.values[*attribute], k) {
-                (Some(Out::Many(values)), Some(k)) => {
-                    map.serialize_entry(key, &OutValue(&values[k]))?
-                }
-                (Some(value), _) => map.serialize_entry(key, &OutValue(value))?,
-                (None, _) => {}
-            }
-        }
-        map.end()
+        out.push(b'}');
     }
 }
 
-struct OutValue<'r, 'a>(&'r Out<'a>);
+fn separate(out: &mut Vec<u8>, first: &mut bool) {
+    if !std::mem::take(first) {
+        out.push(b',');
+    }
+}
 
-impl Serialize for OutValue<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Out::Text(s) => serializer.serialize_str(s),
-            Out::Bool(b) => serializer.serialize_bool(*b),
-            Out::Int(n) => serializer.serialize_i64(*n),
-            Out::Object(map) => map.serialize(serializer),
-            Out::Ref(id) => {
-                let mut map = serializer.serialize_map(Some(1))?;
-                map.serialize_entry("value", id)?;
-                map.end()
+fn write_out(out: &mut Vec<u8>, value: &Out<'_>) {
+    match value {
+        Out::Text(s) => string(out, s),
+        Out::Bool(true) => out.extend_from_slice(b"true"),
+        Out::Bool(false) => out.extend_from_slice(b"false"),
+        Out::Int(n) => {
+            use std::io::Write as _;
+            write!(out, "{n}").expect("writing to memory cannot fail");
+        }
+        Out::Object(map) => {
+            serde_json::to_writer(&mut *out, map).expect("writing to memory cannot fail")
+        }
+        Out::Ref(id) => {
+            out.extend_from_slice(b"{\"value\":");
+            string(out, id);
+            out.push(b'}');
+        }
+        Out::Many(values) => {
+            out.push(b'[');
+            let mut first = true;
+            for value in values {
+                separate(out, &mut first);
+                write_out(out, value);
             }
-            Out::Many(values) => {
-                let mut seq = serializer.serialize_seq(Some(values.len()))?;
-                for value in values {
-                    seq.serialize_element(&OutValue(value))?;
-                }
-                seq.end()
-            }
+            out.push(b']');
+        }
+    }
+}
+
+/// A JSON string, escaped as serde_json escapes it. Most text needs no escape, and
+/// the test for that looks at every byte without stopping early, so that it runs on
+/// vector instructions; only text that needs escapes is walked byte by byte.
+fn string(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    let special = bytes.iter().fold(false, |any, &b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    if !special {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        escape(out, b);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+fn escape(out: &mut Vec<u8>, b: u8) {
+    match b {
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        b'\n' => out.extend_from_slice(b"\\n"),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        b'\t' => out.extend_from_slice(b"\\t"),
+        0x08 => out.extend_from_slice(b"\\b"),
+        0x0c => out.extend_from_slice(b"\\f"),
+        _ => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::string;
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        for text in [
+            "plain",
+            "quote \" and \\ back",
+            "ctl \u{1} \u{1f} \n\r\t\u{8}\u{c}",
+            "zoë 🎉 \u{2028} \u{7f} ÿ",
+            "",
+            "twelve bytes\"",
+            "a long clean run of text, then a quote: \" and more clean text after it",
+        ] {
+            let mut out = Vec::new();
+            string(&mut out, text);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(text).unwrap()
+            );
         }
     }
 }

@@ -4,10 +4,10 @@
 
 use std::io::{BufRead, Write};
 
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use super::{Applied, ApplyError, ApplyOptions, ObjectMapping};
-use crate::batch::Batch;
+use crate::batch::{Batch, BatchBuilder, RecordError};
 use crate::records::{self, Format, Position, Raw, ReadError};
 
 /// How to run a stream.
@@ -24,7 +24,7 @@ impl Default for StreamOptions<'_> {
     fn default() -> Self {
         StreamOptions {
             apply: ApplyOptions::default(),
-            chunk_size: 1024,
+            chunk_size: 256,
             parallel: false,
         }
     }
@@ -62,7 +62,39 @@ struct Done {
     summary: Summary,
 }
 
-type Chunk = Vec<(Position, Result<Raw, String>)>;
+/// Records read and not yet mapped. NDJSON lines are kept in one buffer per chunk
+/// rather than one string each.
+#[derive(Default)]
+struct Chunk {
+    text: String,
+    records: Vec<(Position, Result<Entry, String>)>,
+}
+
+enum Entry {
+    Parsed(Json),
+    Line(std::ops::Range<usize>),
+}
+
+impl Chunk {
+    fn with_capacity(records: usize) -> Chunk {
+        Chunk {
+            text: String::with_capacity(records * 256),
+            records: Vec::with_capacity(records),
+        }
+    }
+
+    fn push(&mut self, position: Position, record: Result<Raw<'_>, String>) {
+        let entry = record.map(|raw| match raw {
+            Raw::Parsed(value) => Entry::Parsed(value),
+            Raw::Line(line) => {
+                let start = self.text.len();
+                self.text.push_str(line);
+                Entry::Line(start..self.text.len())
+            }
+        });
+        self.records.push((position, entry));
+    }
+}
 
 impl ObjectMapping {
     /// Reads records from `input`, writes one line of JSON per resource to `out`, and
@@ -79,7 +111,7 @@ impl ObjectMapping {
         let threads = if options.parallel { parallelism() } else { 1 };
         let mut summary = Summary::default();
         let mut pending: Vec<Chunk> = Vec::with_capacity(threads);
-        let mut chunk: Chunk = Vec::with_capacity(options.chunk_size);
+        let mut chunk = Chunk::with_capacity(options.chunk_size);
         let mut failure: Option<std::io::Error> = None;
         let mut flush = |pending: &mut Vec<Chunk>, summary: &mut Summary| {
             if failure.is_some() {
@@ -96,12 +128,10 @@ impl ObjectMapping {
             }
         };
         records::read(input, format, &mut |position, record| {
-            chunk.push((position, record));
-            if chunk.len() == options.chunk_size {
-                pending.push(std::mem::replace(
-                    &mut chunk,
-                    Vec::with_capacity(options.chunk_size),
-                ));
+            chunk.push(position, record);
+            if chunk.records.len() == options.chunk_size {
+                let full = std::mem::replace(&mut chunk, Chunk::with_capacity(options.chunk_size));
+                pending.push(full);
                 if pending.len() == threads {
                     flush(&mut pending, &mut summary);
                 }
@@ -133,16 +163,18 @@ impl ObjectMapping {
     fn process(&self, chunk: Chunk, options: &StreamOptions<'_>) -> Done {
         let mut done = Done::default();
         let mut builder = Batch::builder();
-        let mut positions = Vec::with_capacity(chunk.len());
-        done.summary.records = chunk.len();
-        for (position, record) in chunk {
-            let parsed = record.and_then(|raw| match raw {
-                Raw::Parsed(value) => Ok(value),
-                Raw::Line(text) => records::parse_line(&text),
-            });
-            let pushed = parsed.and_then(|mut value| {
-                self.prepare(&mut value);
-                builder.push_json(&value).map_err(|e| e.to_string())
+        let mut positions = Vec::with_capacity(chunk.records.len());
+        done.summary.records = chunk.records.len();
+        done.bytes
+            .reserve(chunk.text.len() + chunk.records.len() * 64);
+        for (position, record) in chunk.records {
+            let pushed = record.and_then(|entry| {
+                match entry {
+                    Entry::Parsed(value) => builder.push_json(&value),
+                    Entry::Line(range) => builder.push_json_text(&chunk.text[range]),
+                }
+                .and_then(|()| self.prepare_last(&mut builder))
+                .map_err(record_message)
             });
             match pushed {
                 Ok(()) => positions.push(position),
@@ -180,37 +212,54 @@ impl ObjectMapping {
         done
     }
 
-    /// A source record as Entra presents it to mappings: a user gets `IsSoftDeleted`
-    /// (from `accountEnabled`) when the record lacks it, and a guest's
+    /// A batch of source records as Entra presents them to mappings (see
+    /// [`ObjectMapping::prepare_last`]).
+    pub fn batch(&self, records: &[Json]) -> Result<Batch, RecordError> {
+        let mut builder = Batch::builder();
+        for (i, record) in records.iter().enumerate() {
+            builder
+                .push_json(record)
+                .and_then(|()| self.prepare_last(&mut builder))
+                .map_err(|e| RecordError {
+                    path: format!("$[{i}]{}", &e.path[1..]),
+                    ..e
+                })?;
+        }
+        Ok(builder.finish())
+    }
+
+    /// Completes the record pushed last as Entra presents it to mappings: a user gets
+    /// `IsSoftDeleted` (from `accountEnabled`) when the record lacks it, and a guest's
     /// `userPrincipalName` loses its `#EXT#` form, kept in `originalUserPrincipalName`.
-    pub fn prepare(&self, record: &mut Json) {
+    fn prepare_last(&self, builder: &mut BatchBuilder) -> Result<(), RecordError> {
         if !self.source.eq_ignore_ascii_case("user") {
-            return;
+            return Ok(());
         }
-        if let Json::Object(map) = record {
-            prepare_user(map);
+        if builder.last_text("IsSoftDeleted").is_none() {
+            let disabled = builder
+                .last_text("accountEnabled")
+                .is_some_and(|enabled| enabled.eq_ignore_ascii_case("false"));
+            builder.set_last_text("IsSoftDeleted", if disabled { "True" } else { "False" })?;
         }
+        let guest = builder
+            .last_text("userPrincipalName")
+            .and_then(|upn| external_upn(upn).map(|stripped| (upn.to_string(), stripped)));
+        if let Some((original, stripped)) = guest {
+            if builder.last_text("originalUserPrincipalName").is_none() {
+                builder.set_last_text("originalUserPrincipalName", &original)?;
+            }
+            builder.set_last_text("userPrincipalName", &stripped)?;
+        }
+        Ok(())
     }
 }
 
-fn prepare_user(map: &mut Map<String, Json>) {
-    if !map.contains_key("IsSoftDeleted") {
-        let disabled = match map.get("accountEnabled") {
-            Some(Json::Bool(b)) => !b,
-            Some(Json::String(s)) => s.eq_ignore_ascii_case("false"),
-            _ => false,
-        };
-        let text = if disabled { "True" } else { "False" };
-        map.insert("IsSoftDeleted".into(), Json::from(text));
-    }
-    let guest = match map.get("userPrincipalName") {
-        Some(Json::String(upn)) => external_upn(upn).map(|stripped| (upn.clone(), stripped)),
-        _ => None,
-    };
-    if let Some((original, stripped)) = guest {
-        map.entry("originalUserPrincipalName")
-            .or_insert(Json::String(original));
-        map.insert("userPrincipalName".into(), Json::String(stripped));
+/// A bad record's message, with the place in it when there is one.
+fn record_message(e: RecordError) -> String {
+    if e.path == "$" {
+        e.message
+    } else {
+        e.to_string()
     }
 }
 
@@ -268,23 +317,33 @@ fn parallelism() -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn guests_and_soft_deletion() {
-        let mut map = serde_json::json!({
-            "userPrincipalName": "ann_fabrikam.com#EXT#@contoso.onmicrosoft.com",
-            "accountEnabled": false,
-        });
-        prepare_user(map.as_object_mut().unwrap());
-        assert_eq!(map["userPrincipalName"], "ann@fabrikam.com");
+        let mapping = crate::mapping::Mapping::embedded_default();
+        let users = mapping.object("User").unwrap();
+        let batch = users
+            .batch(&[
+                serde_json::json!({
+                    "userPrincipalName": "ann_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+                    "accountEnabled": false,
+                }),
+                serde_json::json!({"IsSoftDeleted": "True", "accountEnabled": true}),
+            ])
+            .unwrap();
+        let text = |row, name| batch.value(row, name).as_text().map(|t| t.into_owned());
         assert_eq!(
-            map["originalUserPrincipalName"],
-            "ann_fabrikam.com#EXT#@contoso.onmicrosoft.com"
+            text(0, "userPrincipalName").as_deref(),
+            Some("ann@fabrikam.com")
         );
-        assert_eq!(map["IsSoftDeleted"], "True");
-        let mut map = serde_json::json!({"IsSoftDeleted": "True", "accountEnabled": true});
-        prepare_user(map.as_object_mut().unwrap());
-        assert_eq!(map["IsSoftDeleted"], "True", "a given value is kept");
+        assert_eq!(
+            text(0, "originalUserPrincipalName").as_deref(),
+            Some("ann_fabrikam.com#EXT#@contoso.onmicrosoft.com")
+        );
+        assert_eq!(text(0, "IsSoftDeleted").as_deref(), Some("True"));
+        assert_eq!(
+            text(1, "IsSoftDeleted").as_deref(),
+            Some("True"),
+            "a given value is kept"
+        );
     }
 }

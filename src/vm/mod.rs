@@ -146,6 +146,46 @@ impl<'a> Binding<'a> {
     }
 }
 
+/// A program bound to a batch, evaluated one record at a time (applying a mapping
+/// evaluates all its programs for one record before the next).
+pub(crate) struct Evaluator<'a> {
+    program: &'a Program,
+    binding: Binding<'a>,
+    stack: Vec<Value<'a>>,
+    rng: fastrand::Rng,
+    /// The program only reads one attribute (`[mail]`): no need to run it.
+    direct: bool,
+}
+
+impl<'a> Evaluator<'a> {
+    pub(crate) fn new(program: &'a Program, batch: &'a Batch, ctx: &Context) -> Evaluator<'a> {
+        Evaluator {
+            program,
+            binding: Binding::new(program, batch),
+            stack: Vec::with_capacity(program.max_stack + 1),
+            rng: ctx.rng(),
+            direct: program.direct_attribute().is_some(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn eval(&mut self, row: usize, ctx: &Context) -> Result<Value<'a>, EvalError> {
+        if self.direct {
+            return Ok(load(&self.binding, 0, row));
+        }
+        match self
+            .program
+            .run(&self.binding, row, &mut self.stack, ctx, &mut self.rng)
+        {
+            Ok(value) => Ok(value),
+            Err((pc, fault)) => {
+                self.stack.clear();
+                Err(self.program.error(pc, fault))
+            }
+        }
+    }
+}
+
 impl Program {
     /// Evaluates the program for every record of the batch, in order.
     ///
@@ -180,17 +220,9 @@ impl Program {
         ctx: &Context,
         mut sink: impl FnMut(usize, Result<Value<'a>, EvalError>),
     ) {
-        let binding = Binding::new(self, batch);
-        let mut stack = Vec::with_capacity(self.max_stack + 1);
-        let mut rng = ctx.rng();
+        let mut evaluator = Evaluator::new(self, batch, ctx);
         for row in 0..batch.len() {
-            match self.run(&binding, row, &mut stack, ctx, &mut rng) {
-                Ok(value) => sink(row, Ok(value)),
-                Err((pc, fault)) => {
-                    stack.clear();
-                    sink(row, Err(self.error(pc, fault)));
-                }
-            }
+            sink(row, evaluator.eval(row, ctx));
         }
     }
 
