@@ -90,7 +90,8 @@ pub fn random_string<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
         }
         *minimum = n as usize;
     }
-    let required: usize = minimums.iter().sum();
+    // Saturating: minimums near i64::MAX must fail the length check, not overflow.
+    let required = minimums.iter().fold(0usize, |sum, &n| sum.saturating_add(n));
     if required > length as usize {
         return Err(Fault::arg(
             0,
