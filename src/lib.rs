@@ -27,7 +27,8 @@
 //! The pipeline, one module per stage: [`syntax`] (pest grammar → spanned tree),
 //! `check` (names, arity, argument kinds), [`compile`] (tree → bytecode), [`vm`]
 //! (bytecode × batch → values), with [`functions`] as the single table of Entra's
-//! function library.
+//! function library; then [`records`] (files → records), [`mapping`] (mapping files →
+//! SCIM resources and PATCH requests) and [`scim`] (paths, schemas, PatchOp).
 
 mod batch;
 mod check;
@@ -46,6 +47,7 @@ pub mod vm;
 pub mod cli;
 
 pub use batch::{Batch, BatchBuilder, RecordError};
+pub use mapping::Mapping;
 pub use compile::Program;
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity, Span};
 pub use value::{List, Value};
@@ -55,3 +57,8 @@ pub use vm::{Context, EvalError, ExistingSet, ExistingValues, Limits};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeExamples;
+
+/// So is the mapping reference's.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/mapping.md")]
+struct MappingDocExamples;

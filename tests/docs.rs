@@ -47,3 +47,32 @@ fn documented_examples_hold() {
         }
     }
 }
+
+/// `docs/mapping.schema.json` accepts every mapping file scimap accepts, and rejects
+/// what the loader rejects for its structure.
+#[test]
+fn mapping_schema_matches_the_loader() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |path: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(root.join(path)).unwrap()).unwrap()
+    };
+    let schema = read("docs/mapping.schema.json");
+    let validator = jsonschema::validator_for(&schema).expect("the schema is valid");
+    let converted = scimap::mapping::Mapping::from_json(
+        &std::fs::read_to_string(root.join("tests/mappings/graph-schema.json")).unwrap(),
+    )
+    .unwrap();
+    let files = [
+        read("src/mapping/default.json"),
+        read("docs/examples/mapping.json"),
+        read("tests/mappings/paths.json"),
+        serde_json::to_value(converted.file()).unwrap(),
+    ];
+    for file in &files {
+        let errors: Vec<String> = validator.iter_errors(file).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        scimap::mapping::Mapping::from_json(&file.to_string()).expect("scimap loads it");
+    }
+    let misspelled = read("tests/mappings/bad/structure.json");
+    assert!(!validator.is_valid(&misspelled));
+}

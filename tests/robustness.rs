@@ -159,3 +159,72 @@ fn the_generator_reaches_evaluation() {
         "only {compiled} of 500 generated expressions compiled"
     );
 }
+
+/// Pieces SCIM paths and filters are made of, so that generated text reaches deep into
+/// the grammar rather than failing on its first character.
+fn path_piece() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "emails", "name", ".", "[", "]", "type", " eq ", " and ", " or ", "not ", "(", ")",
+            "\"work\"", "value", " pr", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:",
+            "manager", " co ", "true", "12", "\\\"", ":", "$ref",
+        ])
+        .prop_map(str::to_string),
+        "\\PC{0,3}",
+    ]
+}
+
+/// A mapping file with one attribute and one clause, from generated pieces.
+fn mapping_text(target: &str, source: &str, operator: &str, value: &str) -> String {
+    serde_json::json!({"objects": [{"name": "u", "source": "User", "target": "User",
+        "scope": [{"clauses": [{"attribute": "department", "operator": operator, "value": value}]}],
+        "attributes": [{"target": target, "source": source, "matching": 1}]}]})
+    .to_string()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn scim_paths_and_filters_never_panic(pieces in prop::collection::vec(path_piece(), 0..12)) {
+        let text = pieces.concat();
+        if let Ok(path) = scimap::scim::Path::parse(&text) {
+            // What parses prints back to text that parses to the same path.
+            prop_assert_eq!(scimap::scim::Path::parse(&path.to_string()), Ok(path));
+        }
+        if let Ok(filter) = scimap::scim::Filter::parse(&text) {
+            prop_assert_eq!(scimap::scim::Filter::parse(&filter.to_string()), Ok(filter));
+        }
+    }
+
+    #[test]
+    fn mapping_files_never_panic(
+        target in prop::collection::vec(path_piece(), 0..6),
+        source in "\\PC{0,30}",
+        operator in "\\PC{0,12}",
+        value in "\\PC{0,12}",
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let text = mapping_text(&target.concat(), &source, &operator, &value);
+        if let Ok(mapping) = scimap::Mapping::from_json(&text) {
+            let users = mapping.object("User").unwrap();
+            let batch = users.batch(&[serde_json::json!({"department": value, "mail": source})]).unwrap();
+            users.apply_batch(&batch, &Default::default(), |_, _| {});
+        }
+        // Truncated files fail with a diagnostic, never a panic.
+        let end = cut.index(text.len() + 1);
+        if text.is_char_boundary(end) {
+            let _ = scimap::Mapping::from_json(&text[..end]);
+        }
+    }
+
+    #[test]
+    fn record_lines_never_panic(line in "\\PC{0,60}", key in "k[a-z]{0,3}", n in any::<i64>()) {
+        let mut builder = Batch::builder();
+        let _ = builder.push_json_text(&line);
+        let object = format!(r#"{{"{key}": {n}, "s": {}}}"#, serde_json::Value::from(line.as_str()));
+        builder.push_json_text(&object).unwrap();
+        let batch = builder.finish();
+        prop_assert_eq!(batch.value(batch.len() - 1, &key), Value::string(n.to_string()));
+    }
+}
