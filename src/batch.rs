@@ -370,12 +370,7 @@ mod direct {
         match outcome {
             Ok(()) => Ok(()),
             Err(e) if e.is_data() => {
-                let message = e.to_string();
-                let message = message
-                    .split(" at line ")
-                    .next()
-                    .unwrap_or(&message)
-                    .to_string();
+                let message = crate::diagnostic::json_message(&e);
                 match message.strip_prefix("@") {
                     Some(rest) => {
                         let (path, message) = rest.split_once(' ').unwrap_or((rest, ""));

@@ -40,6 +40,16 @@ impl From<Span> for [u32; 2] {
     }
 }
 
+/// serde_json's message without the " at line L column C" it ends with, for messages
+/// that give the place their own way.
+pub fn json_message(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {

@@ -47,9 +47,9 @@ pub mod vm;
 pub mod cli;
 
 pub use batch::{Batch, BatchBuilder, RecordError};
-pub use mapping::Mapping;
 pub use compile::Program;
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity, Span};
+pub use mapping::Mapping;
 pub use value::{List, Value};
 pub use vm::{Context, EvalError, ExistingSet, ExistingValues, Limits};
 

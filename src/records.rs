@@ -69,11 +69,7 @@ impl From<serde_json::Error> for ReadError {
         if e.is_io() {
             return ReadError::Io(e.into());
         }
-        let message = e.to_string();
-        let message = match message.rfind(" at line ") {
-            Some(i) => message[..i].to_string(),
-            None => message,
-        };
+        let message = crate::diagnostic::json_message(&e);
         ReadError::Json {
             line: e.line(),
             column: e.column(),

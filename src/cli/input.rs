@@ -91,7 +91,7 @@ fn read_json(path: &str) -> Result<(String, serde_json::Value), InputError> {
         name: name.clone(),
         line: e.line(),
         column: e.column(),
-        message: strip_position(&e.to_string()),
+        message: crate::diagnostic::json_message(&e),
     })?;
     Ok((name, value))
 }
@@ -121,14 +121,6 @@ fn read_bytes(path: &str) -> Result<(String, Vec<u8>), InputError> {
         return Err(InputError::TooLarge { name });
     }
     Ok((name, bytes))
-}
-
-/// serde_json ends its messages with " at line L column C", which the error repeats.
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
-    }
 }
 
 /// The evaluation context from the command line's flags.

@@ -91,7 +91,9 @@ pub fn random_string<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
         *minimum = n as usize;
     }
     // Saturating: minimums near i64::MAX must fail the length check, not overflow.
-    let required = minimums.iter().fold(0usize, |sum, &n| sum.saturating_add(n));
+    let required = minimums
+        .iter()
+        .fold(0usize, |sum, &n| sum.saturating_add(n));
     if required > length as usize {
         return Err(Fault::arg(
             0,

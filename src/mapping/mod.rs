@@ -371,12 +371,7 @@ fn drop_known_targets(file: &mut MappingFile) {
 
 fn json_error(text: &str, e: &serde_json::Error) -> Diagnostics {
     let offset = line_column_offset(text, e.line(), e.column());
-    let message = e.to_string();
-    let message = message
-        .split(" at line ")
-        .next()
-        .unwrap_or(&message)
-        .to_string();
+    let message = crate::diagnostic::json_message(e);
     let span = unknown_field_span(text, offset, &message)
         .unwrap_or_else(|| Span::new(offset, (offset + 1).min(text.len()).max(offset)));
     let d = Diagnostic::error(Code::Mapping, format!("invalid mapping file: {message}"))
