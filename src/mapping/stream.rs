@@ -212,8 +212,9 @@ impl ObjectMapping {
         done
     }
 
-    /// A batch of source records as Entra presents them to mappings (see
-    /// [`ObjectMapping::prepare_last`]).
+    /// A batch of source records as Entra presents them to mappings: a user gets
+    /// `IsSoftDeleted` (from `accountEnabled`) when the record lacks it, and a guest's
+    /// `userPrincipalName` loses its `#EXT#` form, kept in `originalUserPrincipalName`.
     pub fn batch(&self, records: &[Json]) -> Result<Batch, RecordError> {
         let mut builder = Batch::builder();
         for (i, record) in records.iter().enumerate() {
