@@ -105,6 +105,7 @@ fn object_mapping(
     }
     let (scope, clause_paths) = scope(object.get("scope"), &path.key("scope"))?;
     origin.clauses = clause_paths;
+    origin.unread = unread_filters(object.get("scope"), &path.key("scope"));
     let file = ObjectFile {
         name: text(object, "name", path)?.to_string(),
         source: text(object, "sourceObjectName", path)?.to_string(),
@@ -284,6 +285,26 @@ fn quote(text: &str) -> String {
 }
 
 type ClausePaths = Vec<Vec<JsonPath>>;
+
+/// Graph's experimental filter groups, which scimap does not apply: where they are, so
+/// that loading can say so.
+fn unread_filters(scope: Option<&Json>, at: &JsonPath) -> Vec<(JsonPath, String)> {
+    ["inputFilterGroups", "categoryFilterGroups"]
+        .into_iter()
+        .filter(|key| {
+            scope
+                .and_then(|s| s.get(*key))
+                .and_then(Json::as_array)
+                .is_some_and(|groups| !groups.is_empty())
+        })
+        .map(|key| {
+            let message = format!(
+                "scimap does not apply Graph's experimental `{key}`: objects they would leave out are mapped"
+            );
+            (at.key(key), message)
+        })
+        .collect()
+}
 
 fn scope(
     scope: Option<&Json>,

@@ -96,6 +96,8 @@ pub(crate) struct ObjectOrigin {
     at: JsonPath,
     attributes: Vec<AttributeOrigin>,
     clauses: Vec<Vec<JsonPath>>,
+    /// Parts of the file scimap does not use, with why.
+    unread: Vec<(JsonPath, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +143,7 @@ impl ObjectOrigin {
             at,
             attributes,
             clauses,
+            unread: Vec::new(),
         }
     }
 }
@@ -331,6 +334,12 @@ impl Mapping {
     ) -> Result<Mapping, Diagnostics> {
         let mut problems = Vec::new();
         let mut objects = Vec::new();
+        for origin in &origins.objects {
+            for (at, message) in &origin.unread {
+                let d = Diagnostic::warning(Code::Mapping, message.clone());
+                problems.push(locator.at(d, at, "not applied"));
+            }
+        }
         for (object, origin) in file.objects.iter().zip(&origins.objects) {
             if let Some(compiled) = ObjectMapping::build(
                 object,
