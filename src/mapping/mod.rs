@@ -667,10 +667,7 @@ impl AttributeMapping {
                 problems,
             ),
         };
-        if attribute.kind == Some(Kind::None)
-            && attribute.source.is_some()
-            && !locator_is_graph(origin)
-        {
+        if attribute.kind == Some(Kind::None) && attribute.source.is_some() {
             let d = Diagnostic::error(Code::Mapping, "a mapping of kind `none` has no `source`");
             problems.push(locator.at(d, &origin.at.key("kind"), "kind none"));
         }
@@ -734,10 +731,6 @@ fn default_problem(default: &str, target: &Target) -> Option<String> {
     })
 }
 
-fn locator_is_graph(origin: &AttributeOrigin) -> bool {
-    origin.target.0.last() == Some(&locate::Step::Key("targetAttributeName".into()))
-}
-
 fn compile_source(
     source: &str,
     kind: Option<Kind>,
@@ -769,7 +762,8 @@ fn compile_source(
     }
     if let Some(kind) = kind {
         let actual = mapping_kind(&program);
-        if kind != actual && kind != Kind::Expression && !(kind == Kind::None) {
+        // Any source is an expression; `none` with a source is reported by the caller.
+        if kind != actual && !matches!(kind, Kind::Expression | Kind::None) {
             let d = Diagnostic::error(
                 Code::Mapping,
                 format!(
