@@ -3,6 +3,7 @@
 
 mod input;
 mod mappings;
+mod playground;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -98,6 +99,15 @@ enum Command {
     Test {
         /// The test file.
         file: String,
+    },
+    /// Serve the playground (built by `bash playground/build.sh`) on localhost.
+    Playground {
+        /// The address to listen on; port 0 picks a free one.
+        #[arg(long, default_value = "127.0.0.1:8765")]
+        listen: String,
+        /// The built page's folder (default: playground/dist).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<String>,
     },
     /// Write a mapping file (a Graph synchronizationSchema, say) in the native format.
     Convert {
@@ -224,6 +234,7 @@ pub fn main() -> ExitCode {
         } => mappings::check(&file, &source_attributes, color),
         Command::Test { file } => mappings::test(&file, color),
         Command::Convert { file, out } => mappings::convert(&file, out.as_deref(), color),
+        Command::Playground { listen, dir } => playground::serve(&listen, dir.as_deref()),
     };
     ExitCode::from(outcome as u8)
 }

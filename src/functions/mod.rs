@@ -176,6 +176,30 @@ impl Function {
         )
     }
 
+    /// The function as JSON, for editors (autocomplete, a reference panel): name,
+    /// signature, summary, docs, parameters with their Graph keys, examples.
+    pub fn to_json(&self) -> serde_json::Value {
+        let params: Vec<serde_json::Value> = self
+            .params
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name, "graphKey": p.graph_key, "kind": p.kind.name(),
+                    "optional": p.optional, "docs": p.docs,
+                })
+            })
+            .collect();
+        let examples: Vec<serde_json::Value> = self
+            .examples
+            .iter()
+            .map(|e| serde_json::json!({"expression": e.expression, "record": e.record, "result": e.result}))
+            .collect();
+        serde_json::json!({
+            "name": self.name, "signature": self.signature(), "summary": self.summary,
+            "docs": self.docs, "params": params, "repeat": self.repeat, "examples": examples,
+        })
+    }
+
     /// Plain-language arity for messages: "2 arguments", "2 to 4 arguments", …
     pub fn arity_text(&self) -> String {
         let fixed = self.fixed_len();

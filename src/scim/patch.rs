@@ -205,7 +205,10 @@ fn attribute_leaves(path: &str, value: &Json, out: &mut Vec<Leaf>) {
             for item in items {
                 let map = item.as_object().expect("checked by typed_elements");
                 let kind = Json::from(map["type"].as_str().expect("checked"));
-                for (sub, v) in map.iter().filter(|(k, v)| *k != "type" && !v.is_null()) {
+                for (sub, v) in map
+                    .iter()
+                    .filter(|(k, v)| !is_element_marker(k) && !v.is_null())
+                {
                     out.push(Leaf {
                         path: format!("{path}[type eq {kind}].{sub}"),
                         filtered: true,
@@ -216,6 +219,12 @@ fn attribute_leaves(path: &str, value: &Json, out: &mut Vec<Leaf>) {
         }
         other => out.push(simple(path.to_string(), other)),
     }
+}
+
+/// `type` picks an element and `primary` is set when it is created: neither is a
+/// change to send on its own.
+fn is_element_marker(key: &str) -> bool {
+    key == "type" || key == "primary"
 }
 
 /// Whether every element is an object with a distinct string `type`, so that each
@@ -285,6 +294,17 @@ mod tests {
         assert_eq!(
             body["Operations"],
             json!([{"op": "Add", "path": "title", "value": "Boss"}])
+        );
+    }
+
+    #[test]
+    fn a_new_element_sends_its_values_not_its_markers() {
+        let old = json!({"userName": "a"});
+        let new =
+            json!({"userName": "a", "emails": [{"primary": true, "type": "work", "value": "a@b"}]});
+        assert_eq!(
+            patch(&old, &new, PatchStyle::Legacy).unwrap()["Operations"],
+            json!([{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "a@b"}])
         );
     }
 
