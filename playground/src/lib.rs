@@ -26,6 +26,30 @@ pub fn default_mapping() -> String {
     scimap::mapping::DEFAULT_MAPPING.to_string()
 }
 
+/// Checks and compiles an expression: its diagnostics (warnings included) and, when it
+/// compiles, its bytecode listing.
+#[wasm_bindgen]
+pub fn compile(expression: &str) -> String {
+    match Program::compile(expression) {
+        Ok(program) => {
+            let warnings: Vec<Json> = program
+                .warnings()
+                .iter()
+                .map(|d| diagnostic(d, expression))
+                .collect();
+            json!({"diagnostics": warnings, "listing": program.disassemble()}).to_string()
+        }
+        Err(diagnostics) => {
+            let all: Vec<Json> = diagnostics
+                .0
+                .iter()
+                .map(|d| diagnostic(d, expression))
+                .collect();
+            json!({"diagnostics": all}).to_string()
+        }
+    }
+}
+
 /// Checks and evaluates an expression over one record (JSON text; empty for none).
 /// `options` is `{"now": RFC 3339, "seed": n, "tenantDomain": "…"}`, all optional.
 #[wasm_bindgen]
@@ -287,6 +311,18 @@ mod tests {
         assert_eq!(out["patch"]["rfc"]["Operations"][0]["value"], false);
         let out = parse(apply("{", "{}", "", ""));
         assert_eq!(out["diagnostics"][0]["code"], "mapping");
+    }
+
+    #[test]
+    fn compiles_to_a_listing_or_diagnostics() {
+        assert!(parse(compile("ToUpper([a])"))["listing"]
+            .as_str()
+            .unwrap()
+            .contains("load"));
+        assert_eq!(
+            parse(compile("ToUpper("))["diagnostics"][0]["severity"],
+            "error"
+        );
     }
 
     #[test]

@@ -101,6 +101,19 @@ test("typing an expression and a record shows the result and its kind", async ()
   await page.close();
 });
 
+test("autocomplete offers functions from the table", async () => {
+  const { page } = await open();
+  await page.fill("#expr", "");
+  await page.type("#expr", "ToLo");
+  await page.waitForSelector("#completions:not([hidden]) li");
+  assert.match(await page.textContent("#completions li"), /^ToLower\(source, culture\?\)$/);
+  await page.keyboard.press("Tab");
+  assert.equal(await page.inputValue("#expr"), "ToLower(");
+  await page.type("#expr", '"ABC")');
+  await page.waitForFunction(() => document.querySelector("#result-value").textContent === "abc");
+  await page.close();
+});
+
 test("a broken expression shows its diagnostic at the right place", async () => {
   const { page } = await open();
   await typeExpression(page, 'Join(" ", toLower([givenName]), [surname])');
@@ -124,10 +137,11 @@ test("bad input gets a clear message and never freezes the page", async () => {
   await page.fill("#record", '{"givenName": "Zoë",');
   await page.waitForFunction(() => !document.querySelector("#record-error").hidden);
   assert.match(await page.textContent("#record-error"), /record: invalid JSON/);
-  await page.fill("#record", '{"a": "x"}');
-  // Past the evaluation bounds: a string that would exceed the limit.
-  await typeExpression(page, 'Join(Join(Join([a],[a],[a],[a],[a],[a],[a],[a]),[a],[a]), [a], [a])');
-  await page.waitForFunction(() => document.querySelector("#result-kind").textContent !== "");
+  // Past the evaluation bounds: six copies of 200,000 characters exceed the 1 MiB limit.
+  await page.fill("#record", JSON.stringify({ a: "x".repeat(200_000) }));
+  await typeExpression(page, "Join([a], [a], [a], [a], [a], [a])");
+  await page.waitForFunction(() => document.querySelector("#result-kind").textContent === "evaluation error");
+  assert.match(await page.textContent("#result-value"), /1048576|1 MiB|limit/i);
   await page.fill("#expr", "x".repeat(1_100_000));
   await page.waitForFunction(() => /larger than 1 MiB/.test(document.querySelector("#result-value").textContent));
   await typeExpression(page, '"still alive"');
