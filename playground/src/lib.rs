@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use scimap::mapping::{Applied, ApplyOptions, Mapping, Phase};
+use scimap::mapping::{ApplyOptions, Mapping, Phase};
 use scimap::scim::PatchStyle;
 use scimap::{Batch, Context, Diagnostic, Program, Value};
 use serde_json::{json, Value as Json};
@@ -32,21 +32,10 @@ pub fn default_mapping() -> String {
 pub fn compile(expression: &str) -> String {
     match Program::compile(expression) {
         Ok(program) => {
-            let warnings: Vec<Json> = program
-                .warnings()
-                .iter()
-                .map(|d| diagnostic(d, expression))
-                .collect();
+            let warnings = all(program.warnings(), expression);
             json!({"diagnostics": warnings, "listing": program.disassemble()}).to_string()
         }
-        Err(diagnostics) => {
-            let all: Vec<Json> = diagnostics
-                .0
-                .iter()
-                .map(|d| diagnostic(d, expression))
-                .collect();
-            json!({"diagnostics": all}).to_string()
-        }
+        Err(diagnostics) => json!({"diagnostics": all(&diagnostics.0, expression)}).to_string(),
     }
 }
 
@@ -61,19 +50,10 @@ pub fn evaluate(expression: &str, record: &str, options: &str) -> String {
     let program = match Program::compile(expression) {
         Ok(program) => program,
         Err(diagnostics) => {
-            let all: Vec<Json> = diagnostics
-                .0
-                .iter()
-                .map(|d| diagnostic(d, expression))
-                .collect();
-            return json!({"diagnostics": all}).to_string();
+            return json!({"diagnostics": all(&diagnostics.0, expression)}).to_string();
         }
     };
-    let warnings: Vec<Json> = program
-        .warnings()
-        .iter()
-        .map(|d| diagnostic(d, expression))
-        .collect();
+    let warnings = all(program.warnings(), expression);
     let record = match parse_record(record) {
         Ok(record) => record,
         Err(message) => {
@@ -86,11 +66,10 @@ pub fn evaluate(expression: &str, record: &str, options: &str) -> String {
             return json!({"diagnostics": warnings, "recordError": e.to_string()}).to_string()
         }
     };
-    let mut near_misses: Vec<Json> = program
-        .unknown_attributes(batch.attribute_names())
-        .iter()
-        .map(|d| diagnostic(d, expression))
-        .collect();
+    let mut near_misses = all(
+        &program.unknown_attributes(batch.attribute_names()),
+        expression,
+    );
     near_misses.extend(warnings);
     let result = match program.eval_batch(&batch, &context).remove(0) {
         Ok(value) => json!({"kind": kind(&value), "value": value.to_json()}),
@@ -112,19 +91,10 @@ pub fn apply(mapping: &str, record: &str, exported: &str, options: &str) -> Stri
     let mapping_value = match Mapping::from_json(mapping) {
         Ok(mapping) => mapping,
         Err(diagnostics) => {
-            let all: Vec<Json> = diagnostics
-                .0
-                .iter()
-                .map(|d| diagnostic(d, mapping))
-                .collect();
-            return json!({"diagnostics": all}).to_string();
+            return json!({"diagnostics": all(&diagnostics.0, mapping)}).to_string();
         }
     };
-    let warnings: Vec<Json> = mapping_value
-        .warnings()
-        .iter()
-        .map(|d| diagnostic(d, mapping))
-        .collect();
+    let warnings = all(mapping_value.warnings(), mapping);
     let name = options
         .get("object")
         .and_then(Json::as_str)
@@ -155,14 +125,8 @@ pub fn apply(mapping: &str, record: &str, exported: &str, options: &str) -> Stri
             phase,
             references: Some(&ids),
         };
-        let mut outcome = None;
-        object.apply_batch(&batch, &apply, |_, result| {
-            outcome = Some(result.map(|applied| match applied {
-                Applied::Resource(resource) => Some((resource.to_json(), resource)),
-                Applied::OutOfScope => None,
-            }))
-        });
-        outcome.expect("one record, one outcome")
+        let applied = object.apply_one(&batch, &apply);
+        applied.map(|resource| resource.map(|r| (r.to_json(), r)))
     };
     let outcome = match run(Phase::Create) {
         Ok(Some((resource, created))) => {
@@ -234,6 +198,10 @@ fn kind(value: &Value<'_>) -> &'static str {
         Value::List(_) => "list",
         Value::Object(_) => "object",
     }
+}
+
+fn all(diagnostics: &[Diagnostic], source: &str) -> Vec<Json> {
+    diagnostics.iter().map(|d| diagnostic(d, source)).collect()
 }
 
 /// A diagnostic as JSON, its spans in UTF-16 units of `source`.

@@ -9,8 +9,7 @@ use serde_json::{json, Value as Json};
 use super::input::{self, InputError};
 use super::{say, Outcome};
 use crate::mapping::{
-    file::MappingFile, Applied, ApplyOptions, Mapping, ObjectMapping, Phase, Report, StreamOptions,
-    Summary,
+    file::MappingFile, ApplyOptions, Mapping, ObjectMapping, Phase, Report, StreamOptions, Summary,
 };
 use crate::records::{Format as RecordFormat, ReadError};
 use crate::scim::PatchStyle;
@@ -469,14 +468,8 @@ fn run_case(mapping: &Mapping, case: &TestCase, context: &Context) -> Result<(),
             phase,
             references: Some(&case.ids),
         };
-        let mut outcome = None;
-        object.apply_batch(&batch, &options, |_, result| {
-            outcome = Some(result.map(|applied| match applied {
-                Applied::Resource(resource) => Some((resource.to_json(), resource)),
-                Applied::OutOfScope => None,
-            }));
-        });
-        outcome.expect("one record gives one outcome")
+        let applied = object.apply_one(&batch, &options);
+        applied.map(|resource| resource.map(|r| (r.to_json(), r)))
     };
     let created = run(Phase::Create);
     match (&created, &case.expect_error) {

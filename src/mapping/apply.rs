@@ -115,6 +115,23 @@ impl ObjectMapping {
         }
     }
 
+    /// Applies the mapping to the one record of a batch (as made by
+    /// [`ObjectMapping::batch`] from one record): its resource, or `None` when it is out
+    /// of scope.
+    pub fn apply_one<'a>(
+        &'a self,
+        batch: &'a Batch,
+        options: &ApplyOptions<'_>,
+    ) -> Result<Option<Resource<'a>>, ApplyError> {
+        let mut outcome = Ok(None);
+        self.apply_batch(batch, options, |row, result| {
+            if row == 0 {
+                outcome = result.map(Applied::resource);
+            }
+        });
+        outcome
+    }
+
     /// Whether an attribute mapping flows in a phase.
     fn flows(&self, attribute: &super::AttributeMapping, phase: Phase) -> bool {
         match phase {
