@@ -218,15 +218,11 @@ impl Mapping {
         text: &str,
         extra_sources: &[String],
     ) -> Result<Mapping, Diagnostics> {
-        let (mut file, origins) = read_file(text)?;
-        file.source_attributes.extend(extra_sources.iter().cloned());
+        let (file, origins) = read_file(text)?;
         let graph = origins.graph;
-        let mut mapping = Mapping::build(file, &origins, &Locator { text: Some(text) })?;
+        let locator = Locator { text: Some(text) };
+        let mut mapping = Mapping::build(file, &origins, &locator, extra_sources)?;
         mapping.graph = graph;
-        if !extra_sources.is_empty() {
-            let n = mapping.file.source_attributes.len() - extra_sources.len();
-            mapping.file.source_attributes.truncate(n);
-        }
         Ok(mapping)
     }
 }
@@ -291,7 +287,7 @@ impl Mapping {
                 .collect(),
             graph: false,
         };
-        Mapping::build(file, &origins, &Locator { text: None })
+        Mapping::build(file, &origins, &Locator { text: None }, &[])
     }
 
     /// Entra's default mapping for a non-gallery SCIM application (users and groups).
@@ -327,11 +323,20 @@ impl Mapping {
         &self.warnings
     }
 
+    /// Checks and compiles every object mapping; `extra_sources` are known source
+    /// attributes that the file does not list.
     fn build(
         file: MappingFile,
         origins: &Origins,
         locator: &Locator<'_>,
+        extra_sources: &[String],
     ) -> Result<Mapping, Diagnostics> {
+        let known: Vec<String> = file
+            .source_attributes
+            .iter()
+            .chain(extra_sources)
+            .cloned()
+            .collect();
         let mut problems = Vec::new();
         let mut objects = Vec::new();
         for origin in &origins.objects {
@@ -341,13 +346,9 @@ impl Mapping {
             }
         }
         for (object, origin) in file.objects.iter().zip(&origins.objects) {
-            if let Some(compiled) = ObjectMapping::build(
-                object,
-                origin,
-                &file.source_attributes,
-                locator,
-                &mut problems,
-            ) {
+            if let Some(compiled) =
+                ObjectMapping::build(object, origin, &known, locator, &mut problems)
+            {
                 objects.push(compiled);
             }
         }
