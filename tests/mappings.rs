@@ -125,6 +125,14 @@ fn patches_in_both_shapes() {
                     let resource = result.expect("updates map").resource().expect("in scope");
                     for style in [PatchStyle::Legacy, PatchStyle::Rfc] {
                         let body = object.patch(&case["exported"], &resource, style);
+                        // A server applying the request ends where the source is:
+                        // nothing is left to send.
+                        if let Some(body) = &body {
+                            let mut target = case["exported"].clone();
+                            scimap::scim::apply_patch(&mut target, body, object.resource)
+                                .unwrap_or_else(|e| panic!("{style:?}: {e}"));
+                            assert_eq!(object.patch(&target, &resource, style), None, "{style:?}");
+                        }
                         out.push_str(&format!(
                             "--- {style:?}\n{}\n",
                             pretty(&body.unwrap_or(Json::Null))

@@ -1,9 +1,14 @@
-//! SCIM 2.0 (RFC 7643, RFC 7644): attribute paths and filters, the known schemas, and
-//! PATCH requests in Entra's two shapes.
+//! SCIM 2.0 (RFC 7643, RFC 7644): attribute paths and filters (parsed, checked against
+//! the schemas, evaluated over resources), the known schemas, and PATCH requests: made
+//! in Entra's two shapes, and applied in every shape Entra sends.
 
+pub mod filter;
 mod patch;
 pub mod path;
 pub mod schema;
+mod update;
 
+pub use filter::FilterError;
 pub use patch::{member_operations, patch, patch_body, PatchStyle};
 pub use path::{AttrPath, CompValue, CompareOp, Filter, Path, PathError};
+pub use update::{apply_patch, PatchError};
