@@ -39,6 +39,8 @@ pub mod graph;
 pub mod mapping;
 pub mod records;
 pub mod scim;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod syntax;
 mod value;
 pub mod vm;
