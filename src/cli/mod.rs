@@ -4,6 +4,7 @@
 mod input;
 mod mappings;
 mod playground;
+mod serve;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -99,6 +100,22 @@ enum Command {
     Test {
         /// The test file.
         file: String,
+    },
+    /// Run a SCIM 2.0 service provider (base path /scim/v2) on SQLite.
+    Serve {
+        /// The address to listen on; port 0 picks a free one.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// A bearer token to accept; repeat it to accept several (rotation). More come
+        /// from SCIMAP_TOKENS, comma-separated.
+        #[arg(long = "token", value_name = "TOKEN")]
+        tokens: Vec<String>,
+        /// The SQLite database file (made when missing).
+        #[arg(long, default_value = "scimap.db", value_name = "PATH")]
+        database: String,
+        /// Do not log each request.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Serve the playground (built by `bash playground/build.sh`) on localhost.
     Playground {
@@ -235,6 +252,12 @@ pub fn main() -> ExitCode {
         Command::Test { file } => mappings::test(&file, color),
         Command::Convert { file, out } => mappings::convert(&file, out.as_deref(), color),
         Command::Playground { listen, dir } => playground::serve(&listen, dir.as_deref()),
+        Command::Serve {
+            listen,
+            tokens,
+            database,
+            quiet,
+        } => serve::serve(&listen, &tokens, &database, quiet),
     };
     ExitCode::from(outcome as u8)
 }

@@ -24,42 +24,6 @@ pub fn serve(listen: &str, dir: Option<&str>) -> Outcome {
         eprintln!("error: the playground is not built; run `bash playground/build.sh` first");
         return Outcome::InputError;
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the server: {e}");
-            return Outcome::InputError;
-        }
-    };
-    runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(listen).await {
-            Ok(listener) => listener,
-            Err(e) => {
-                eprintln!("error: cannot listen on {listen}: {e}");
-                return Outcome::InputError;
-            }
-        };
-        let address = listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|_| listen.to_string());
-        super::say(&format!("scimap playground: http://{address}/\n"));
-        let app = axum::Router::new().fallback_service(tower_http::services::ServeDir::new(dist));
-        let stop = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        match axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            Ok(()) => Outcome::Ok,
-            Err(e) => {
-                eprintln!("error: the server stopped: {e}");
-                Outcome::InputError
-            }
-        }
-    })
+    let app = axum::Router::new().fallback_service(tower_http::services::ServeDir::new(dist));
+    super::serve::run(listen, "scimap playground", "/", app)
 }

@@ -1,3 +1,13 @@
-//! The SCIM 2.0 service provider: storage now; the HTTP side follows.
+//! The SCIM 2.0 service provider that Entra (and scimap's own sync) provisions into:
+//! `store` keeps resources (SQLite), `resources` checks and shapes them, `http` answers
+//! the protocol, `discovery` describes the server, `error` makes SCIM errors.
 
+mod discovery;
+mod error;
+pub mod http;
+mod resources;
 pub mod store;
+
+pub use error::ScimError;
+pub use http::{router, Config};
+pub use store::{Sqlite, Store};

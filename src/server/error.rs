@@ -1,0 +1,107 @@
+//! SCIM error responses (RFC 7644 §3.12), made in one place.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::store::StoreError;
+use crate::scim::{FilterError, PatchError};
+
+pub const SCIM_JSON: &str = "application/scim+json";
+
+/// An error the server answers with: its status, `scimType` and an actionable `detail`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScimError {
+    pub status: StatusCode,
+    pub scim_type: Option<&'static str>,
+    pub detail: String,
+}
+
+impl ScimError {
+    pub fn new(
+        status: StatusCode,
+        scim_type: Option<&'static str>,
+        detail: impl Into<String>,
+    ) -> ScimError {
+        ScimError {
+            status,
+            scim_type,
+            detail: detail.into(),
+        }
+    }
+
+    /// A 400 with a `scimType`.
+    pub fn bad(scim_type: &'static str, detail: impl Into<String>) -> ScimError {
+        ScimError::new(StatusCode::BAD_REQUEST, Some(scim_type), detail)
+    }
+
+    pub fn not_found(what: &str) -> ScimError {
+        ScimError::new(
+            StatusCode::NOT_FOUND,
+            None,
+            format!("{what} does not exist"),
+        )
+    }
+}
+
+impl From<FilterError> for ScimError {
+    fn from(e: FilterError) -> ScimError {
+        ScimError::bad("invalidFilter", e.0)
+    }
+}
+
+impl From<PatchError> for ScimError {
+    fn from(e: PatchError) -> ScimError {
+        ScimError::bad(e.scim_type, e.detail)
+    }
+}
+
+impl From<StoreError> for ScimError {
+    fn from(e: StoreError) -> ScimError {
+        match e {
+            StoreError::Conflict { .. } => ScimError::new(
+                StatusCode::CONFLICT,
+                Some("uniqueness"),
+                format!("{e}; choose another value or update the existing resource"),
+            ),
+            StoreError::NotFound => ScimError::not_found("the resource"),
+            StoreError::Stale(current) => ScimError::new(
+                StatusCode::PRECONDITION_FAILED,
+                None,
+                format!("the resource has changed (its version is now W/\"{current}\"); read it again and retry"),
+            ),
+            StoreError::Backend(message) => ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, message),
+        }
+    }
+}
+
+impl ScimError {
+    /// The error as a SCIM Error message.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+            "status": self.status.as_u16().to_string(),
+            "detail": self.detail,
+        });
+        if let Some(scim_type) = self.scim_type {
+            body["scimType"] = json!(scim_type);
+        }
+        body
+    }
+}
+
+impl IntoResponse for ScimError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.body().to_string()).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"scimap\""),
+            );
+        }
+        response
+    }
+}

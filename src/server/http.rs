@@ -1,0 +1,725 @@
+//! The HTTP side: one dispatcher under `/scim/v2`, so that every answer, 404 and 405
+//! included, is a SCIM response with `application/scim+json`.
+
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::{json, Map, Value as Json};
+
+use super::discovery;
+use super::error::{ScimError, SCIM_JSON};
+use super::resources::{etag, normalize, represent, resource_type, Projection};
+use super::store::{Indexed, Kind, Store, StoreError, Stored};
+use crate::scim::filter::values;
+use crate::scim::{apply_patch, AttrPath, CompValue, CompareOp, Filter};
+
+/// How the server behaves.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Bearer tokens accepted; several at once, so that a token can be rotated.
+    pub tokens: Vec<String>,
+    /// The largest request body, in bytes (larger ones get 413).
+    pub max_body: usize,
+    /// The most resources one list response holds.
+    pub max_results: usize,
+    /// The URL path the API lives under.
+    pub base_path: String,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            tokens: Vec::new(),
+            max_body: 1 << 20,
+            max_results: 1000,
+            base_path: "/scim/v2".into(),
+        }
+    }
+}
+
+struct App {
+    store: Arc<dyn Store>,
+    config: Config,
+}
+
+/// The SCIM service as an axum router.
+pub fn router(store: Arc<dyn Store>, config: Config) -> Router {
+    Router::new()
+        .fallback(dispatch)
+        .with_state(Arc::new(App { store, config }))
+}
+
+type Reply = Result<Response, ScimError>;
+
+async fn dispatch(State(app): State<Arc<App>>, request: Request<Body>) -> Response {
+    let (parts, body) = request.into_parts();
+    if let Err(e) = authorize(&app.config, &parts.headers) {
+        return e.into_response();
+    }
+    let bytes = match to_bytes(body, app.config.max_body).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return ScimError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                None,
+                format!(
+                    "the request body is larger than {} bytes",
+                    app.config.max_body
+                ),
+            )
+            .into_response()
+        }
+    };
+    let query = parts.uri.query().unwrap_or_default().to_string();
+    let path = parts.uri.path().to_string();
+    let request = Call {
+        method: parts.method,
+        path,
+        query,
+        headers: parts.headers,
+        body: bytes.to_vec(),
+    };
+    let response = match app.handle(&request) {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    };
+    tracing::info!(method = %request.method, path = %request.path, status = response.status().as_u16());
+    response
+}
+
+/// A request, read whole.
+struct Call {
+    method: Method,
+    path: String,
+    query: String,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Call {
+    fn param(&self, name: &str) -> Option<String> {
+        self.query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            key.eq_ignore_ascii_case(name).then(|| decode(value))
+        })
+    }
+
+    fn json(&self) -> Result<Json, ScimError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            ScimError::bad("invalidSyntax", format!("the body is not valid JSON: {e}"))
+        })
+    }
+
+    fn if_match(&self) -> Result<Option<u64>, ScimError> {
+        version_header(&self.headers, header::IF_MATCH)
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding of a query value.
+fn decode(value: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| Some(hex(bytes[i + 1])? * 16 + hex(bytes[i + 2])?))
+            .flatten();
+        match (bytes[i], escaped) {
+            (_, Some(b)) => {
+                out.push(b);
+                i += 2;
+            }
+            (b'+', None) => out.push(b' '),
+            (b, None) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `W/"3"`, `"3"` or `*` (any version).
+fn version_header(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<u64>, ScimError> {
+    let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let value = value.trim();
+    if value == "*" {
+        return Ok(None);
+    }
+    let digits = value.trim_start_matches("W/").trim_matches('"');
+    digits.parse().map(Some).map_err(|_| {
+        ScimError::bad(
+            "invalidValue",
+            format!("`{value}` is not a version this server gave (W/\"N\")"),
+        )
+    })
+}
+
+fn authorize(config: &Config, headers: &HeaderMap) -> Result<(), ScimError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let unauthorized = |detail: &str| Err(ScimError::new(StatusCode::UNAUTHORIZED, None, detail));
+    let Some(given) = given else {
+        return unauthorized("send a bearer token in the Authorization header");
+    };
+    // Compare with every token, all the way through, whatever matches.
+    let ok = config.tokens.iter().fold(false, |found, token| {
+        found | constant_time_eq(token.as_bytes(), given.as_bytes())
+    });
+    if ok {
+        Ok(())
+    } else {
+        unauthorized("the bearer token is not valid")
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn scim_json(status: StatusCode, body: &Json) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    response
+}
+
+fn method_not_allowed(method: &Method, path: &str) -> ScimError {
+    ScimError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        None,
+        format!("{method} is not supported on {path}"),
+    )
+}
+
+fn kind_of(segment: &str) -> Option<Kind> {
+    if segment.eq_ignore_ascii_case("Users") {
+        Some(Kind::User)
+    } else if segment.eq_ignore_ascii_case("Groups") {
+        Some(Kind::Group)
+    } else {
+        None
+    }
+}
+
+impl App {
+    fn base_url(&self, headers: &HeaderMap) -> String {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        format!("http://{host}{}", self.config.base_path)
+    }
+
+    fn handle(&self, call: &Call) -> Reply {
+        let Some(rest) = strip_prefix_ignore_case(&call.path, &self.config.base_path) else {
+            return Err(ScimError::not_found(&call.path));
+        };
+        let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        let base = self.base_url(&call.headers);
+        let m = &call.method;
+        match (segments.as_slice(), m) {
+            ([kind], _) if kind_of(kind).is_some() => {
+                let kind = kind_of(kind).expect("checked");
+                match *m {
+                    Method::GET => self.list(kind, &ListQuery::from_params(call), &base),
+                    Method::POST => self.create(kind, call, &base),
+                    _ => Err(method_not_allowed(m, &call.path)),
+                }
+            }
+            ([kind, search], &Method::POST) if kind_of(kind).is_some() && *search == ".search" => {
+                self.list(
+                    kind_of(kind).expect("checked"),
+                    &ListQuery::from_body(&call.json()?)?,
+                    &base,
+                )
+            }
+            ([kind, id], _) if kind_of(kind).is_some() => {
+                let kind = kind_of(kind).expect("checked");
+                match *m {
+                    Method::GET => self.get(kind, id, call, &base),
+                    Method::PUT => self.replace(kind, id, call, &base),
+                    Method::PATCH => self.patch(kind, id, call, &base),
+                    Method::DELETE => {
+                        self.store.delete(kind, id, call.if_match()?)?;
+                        Ok(StatusCode::NO_CONTENT.into_response())
+                    }
+                    _ => Err(method_not_allowed(m, &call.path)),
+                }
+            }
+            ([".search"], &Method::POST) => {
+                let query = ListQuery::from_body(&call.json()?)?;
+                self.search_all(&query, &base)
+            }
+            (["Bulk"], &Method::POST) => self.bulk(call, &base),
+            (["Schemas"], &Method::GET) => Ok(list_response(discovery::schemas(&base), 1)),
+            (["Schemas", id], &Method::GET) => discovery::schemas(&base)
+                .into_iter()
+                .find(|s| s["id"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(id)))
+                .map(|s| scim_json(StatusCode::OK, &s))
+                .ok_or_else(|| ScimError::not_found(&format!("schema {id}"))),
+            (["ResourceTypes"], &Method::GET) => {
+                Ok(list_response(discovery::resource_types(&base), 1))
+            }
+            (["ResourceTypes", id], &Method::GET) => discovery::resource_types(&base)
+                .into_iter()
+                .find(|t| t["id"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(id)))
+                .map(|t| scim_json(StatusCode::OK, &t))
+                .ok_or_else(|| ScimError::not_found(&format!("resource type {id}"))),
+            (["ServiceProviderConfig"], &Method::GET) => Ok(scim_json(
+                StatusCode::OK,
+                &discovery::service_provider_config(
+                    &base,
+                    self.config.max_results,
+                    self.config.max_body,
+                ),
+            )),
+            (["Schemas" | "ResourceTypes" | "ServiceProviderConfig", ..], _)
+            | (["Bulk" | ".search"], _) => Err(method_not_allowed(m, &call.path)),
+            _ => Err(ScimError::not_found(&call.path)),
+        }
+    }
+
+    fn respond(
+        &self,
+        status: StatusCode,
+        stored: &Stored,
+        kind: Kind,
+        call: &Call,
+        base: &str,
+    ) -> Response {
+        let projection = Projection::new(
+            call.param("attributes").as_deref(),
+            call.param("excludedAttributes").as_deref(),
+        );
+        let body = projection.apply(represent(stored, kind, base));
+        let mut response = scim_json(status, &body);
+        if let Ok(value) = HeaderValue::from_str(&etag(stored.version)) {
+            response.headers_mut().insert(header::ETAG, value);
+        }
+        if status == StatusCode::CREATED {
+            if let Ok(value) =
+                HeaderValue::from_str(&format!("{base}/{}s/{}", kind.as_str(), stored.id))
+            {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+        }
+        response
+    }
+
+    fn create(&self, kind: Kind, call: &Call, base: &str) -> Reply {
+        let body = normalize(&call.json()?, kind)?;
+        let stored = self.store.create(kind, body)?;
+        Ok(self.respond(StatusCode::CREATED, &stored, kind, call, base))
+    }
+
+    fn get(&self, kind: Kind, id: &str, call: &Call, base: &str) -> Reply {
+        let stored = self
+            .store
+            .get(kind, id)?
+            .ok_or_else(|| ScimError::not_found(&format!("{} {id}", kind.as_str())))?;
+        if version_header(&call.headers, header::IF_NONE_MATCH)? == Some(stored.version) {
+            return Ok(StatusCode::NOT_MODIFIED.into_response());
+        }
+        Ok(self.respond(StatusCode::OK, &stored, kind, call, base))
+    }
+
+    fn replace(&self, kind: Kind, id: &str, call: &Call, base: &str) -> Reply {
+        let body = normalize(&call.json()?, kind)?;
+        let stored = self
+            .store
+            .replace(kind, id, body, call.if_match()?)
+            .map_err(|e| match e {
+                StoreError::NotFound => ScimError::not_found(&format!("{} {id}", kind.as_str())),
+                other => other.into(),
+            })?;
+        Ok(self.respond(StatusCode::OK, &stored, kind, call, base))
+    }
+
+    fn patch(&self, kind: Kind, id: &str, call: &Call, base: &str) -> Reply {
+        let request = call.json()?;
+        let current = self
+            .store
+            .get(kind, id)?
+            .ok_or_else(|| ScimError::not_found(&format!("{} {id}", kind.as_str())))?;
+        if call.if_match()?.is_some_and(|v| v != current.version) {
+            return Err(StoreError::Stale(current.version.to_string()).into());
+        }
+        let mut body = current.body.clone();
+        apply_patch(&mut body, &request, resource_type(kind))?;
+        let body = normalize(&body, kind)?;
+        // Against the version read, so that a concurrent change is not overwritten.
+        let stored = self.store.replace(kind, id, body, Some(current.version))?;
+        if kind == Kind::Group && call.param("attributes").is_none() {
+            // Microsoft asks for 204 on group PATCH: no member list sent back.
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        Ok(self.respond(StatusCode::OK, &stored, kind, call, base))
+    }
+
+    /// Resources matching a query, sorted; all of them, before paging.
+    fn matching(&self, kind: Kind, query: &ListQuery) -> Result<Vec<Stored>, ScimError> {
+        let rt = resource_type(kind);
+        let filter = match &query.filter {
+            Some(text) => {
+                let filter = Filter::parse(text)
+                    .map_err(|e| ScimError::bad("invalidFilter", format!("`{text}`: {e}")))?;
+                filter.check(rt)?;
+                Some(filter)
+            }
+            None => None,
+        };
+        let mut found = Vec::new();
+        match filter.as_ref().and_then(|f| indexed(f, kind)) {
+            Some((Lookup::Id, id)) => found.extend(self.store.get(kind, &id)?),
+            Some((Lookup::Column(column), value)) => {
+                found = self.store.find(kind, column, &value)?
+            }
+            None => self.store.scan(kind, &mut |s| found.push(s))?,
+        }
+        if let Some(filter) = &filter {
+            // Filters see the resource as it is shown: with its `id` and `meta`.
+            found.retain(|s| filter.matches(&represent(s, kind, ""), rt));
+        }
+        if let Some(sort_by) = &query.sort_by {
+            let path = crate::scim::Path::parse(sort_by)
+                .map_err(|e| ScimError::bad("invalidPath", format!("sortBy `{sort_by}`: {e}")))?;
+            crate::scim::filter::resolve(&path.attr, rt)
+                .map_err(|e| ScimError::bad("invalidPath", e.0))?;
+            // Resources without the attribute come last, as RFC 7644 §3.4.2.3 asks.
+            let key = |s: &Stored| -> (bool, String) {
+                let shown = represent(s, kind, "");
+                match values(&shown, &path.attr).first() {
+                    Some(Json::String(t)) => (false, t.to_lowercase()),
+                    Some(other) => (false, other.to_string()),
+                    None => (true, String::new()),
+                }
+            };
+            found.sort_by_cached_key(key);
+            if query.descending {
+                found.reverse();
+            }
+        }
+        Ok(found)
+    }
+
+    fn list(&self, kind: Kind, query: &ListQuery, base: &str) -> Reply {
+        let found = self.matching(kind, query)?;
+        let total = found.len();
+        let page = self.page(found.into_iter().map(|s| (kind, s)).collect(), query, base);
+        Ok(list_response_paged(page, total, query.start_index()))
+    }
+
+    /// `POST /.search`: users and groups together.
+    fn search_all(&self, query: &ListQuery, base: &str) -> Reply {
+        let mut all = Vec::new();
+        for kind in [Kind::User, Kind::Group] {
+            match self.matching(kind, query) {
+                Ok(found) => all.extend(found.into_iter().map(|s| (kind, s))),
+                // A filter naming an attribute one type lacks still searches the other.
+                Err(e) if e.scim_type == Some("invalidFilter") && query.filter.is_some() => {
+                    continue
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let total = all.len();
+        let page = self.page(all, query, base);
+        Ok(list_response_paged(page, total, query.start_index()))
+    }
+
+    fn page(&self, found: Vec<(Kind, Stored)>, query: &ListQuery, base: &str) -> Vec<Json> {
+        let count = query.count.map_or(self.config.max_results, |c| {
+            c.clamp(0, self.config.max_results as i64) as usize
+        });
+        let projection = Projection::new(query.attributes.as_deref(), query.excluded.as_deref());
+        found
+            .into_iter()
+            .skip(query.start_index() - 1)
+            .take(count)
+            .map(|(kind, s)| projection.apply(represent(&s, kind, base)))
+            .collect()
+    }
+
+    fn bulk(&self, call: &Call, base: &str) -> Reply {
+        let request = call.json()?;
+        let operations = request
+            .get("Operations")
+            .and_then(Json::as_array)
+            .ok_or_else(|| {
+                ScimError::bad(
+                    "invalidSyntax",
+                    "a bulk request has an \"Operations\" array",
+                )
+            })?;
+        if operations.len() > 1000 {
+            return Err(ScimError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                None,
+                "a bulk request holds at most 1000 operations",
+            ));
+        }
+        let fail_on = request
+            .get("failOnErrors")
+            .and_then(Json::as_u64)
+            .unwrap_or(u64::MAX);
+        let mut ids: Map<String, Json> = Map::new();
+        let mut results = Vec::new();
+        let mut errors = 0;
+        for operation in operations {
+            if errors >= fail_on {
+                break;
+            }
+            let method = operation
+                .get("method")
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            let path = operation
+                .get("path")
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let bulk_id = operation
+                .get("bulkId")
+                .and_then(Json::as_str)
+                .map(str::to_string);
+            let data = operation
+                .get("data")
+                .map(|d| substitute(d, &ids))
+                .unwrap_or(Json::Null);
+            let path = substitute(&Json::String(path), &ids)
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let inner = Call {
+                method: method.parse().unwrap_or(Method::GET),
+                path: format!("{}{}", self.config.base_path, path),
+                query: String::new(),
+                headers: version_headers(&call.headers, operation.get("version")),
+                body: data.to_string().into_bytes(),
+            };
+            let outcome = match method.as_str() {
+                "POST" | "PUT" | "PATCH" | "DELETE" => self.handle(&inner),
+                _ => Err(ScimError::bad(
+                    "invalidSyntax",
+                    format!("bulk method `{method}` is not POST, PUT, PATCH or DELETE"),
+                )),
+            };
+            let (response, error) = match outcome {
+                Ok(response) => (response, None),
+                Err(e) => (StatusCode::OK.into_response(), Some(e)),
+            };
+            let status = error.as_ref().map_or(response.status(), |e| e.status);
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_string);
+            let version = response
+                .headers()
+                .get(header::ETAG)
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_string);
+            let mut result = json!({"method": method, "status": status.as_u16().to_string()});
+            if let Some(bulk_id) = &bulk_id {
+                result["bulkId"] = json!(bulk_id);
+                if let Some(id) = location.as_deref().and_then(|l| l.rsplit('/').next()) {
+                    ids.insert(bulk_id.clone(), json!(id));
+                }
+            }
+            if let Some(location) = location {
+                result["location"] = json!(location);
+            }
+            if let Some(version) = version {
+                result["version"] = json!(version);
+            }
+            if let Some(error) = error {
+                errors += 1;
+                result["response"] = error.body();
+            }
+            results.push(result);
+        }
+        let _ = base;
+        Ok(scim_json(
+            StatusCode::OK,
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"], "Operations": results}),
+        ))
+    }
+}
+
+fn version_headers(outer: &HeaderMap, version: Option<&Json>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(host) = outer.get(header::HOST) {
+        headers.insert(header::HOST, host.clone());
+    }
+    if let Some(value) = version
+        .and_then(Json::as_str)
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        headers.insert(header::IF_MATCH, value);
+    }
+    headers
+}
+
+/// `"bulkId:x"` strings replaced by the ids made earlier in the same request.
+fn substitute(value: &Json, ids: &Map<String, Json>) -> Json {
+    match value {
+        Json::String(s) => {
+            let replaced = ids.iter().fold(s.clone(), |acc, (bulk_id, id)| {
+                acc.replace(
+                    &format!("bulkId:{bulk_id}"),
+                    id.as_str().unwrap_or_default(),
+                )
+            });
+            Json::String(replaced)
+        }
+        Json::Array(items) => Json::Array(items.iter().map(|i| substitute(i, ids)).collect()),
+        Json::Object(map) => Json::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), substitute(v, ids)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn strip_prefix_ignore_case<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
+    let head = path.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &path[prefix.len()..])
+}
+
+/// How an `eq` filter is answered without a scan.
+enum Lookup {
+    Id,
+    Column(Indexed),
+}
+
+/// An `eq` on `id` or an indexed attribute: answered from the index, not a scan.
+fn indexed(filter: &Filter, kind: Kind) -> Option<(Lookup, String)> {
+    let eq = |attr: &AttrPath, value: &CompValue| match value {
+        CompValue::Str(s) if attr.urn.is_none() && attr.sub.is_none() => {
+            let lookup = match (kind, attr.name.to_ascii_lowercase().as_str()) {
+                (_, "id") => Lookup::Id,
+                (Kind::User, "username") => Lookup::Column(Indexed::UserName),
+                (_, "externalid") => Lookup::Column(Indexed::ExternalId),
+                (_, "displayname") => Lookup::Column(Indexed::DisplayName),
+                _ => return None,
+            };
+            Some((lookup, s.clone()))
+        }
+        _ => None,
+    };
+    match filter {
+        Filter::Compare(attr, CompareOp::Eq, value) => eq(attr, value),
+        Filter::And(a, b) => indexed(a, kind).or_else(|| indexed(b, kind)),
+        Filter::ValuePath {
+            attr,
+            filter,
+            then: Some((CompareOp::Eq, CompValue::Str(value))),
+        } if kind == Kind::User
+            && attr.name.eq_ignore_ascii_case("emails")
+            && attr
+                .sub
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("value"))
+            && matches!(&**filter, Filter::Compare(t, CompareOp::Eq, CompValue::Str(w))
+                    if t.name.eq_ignore_ascii_case("type") && w.eq_ignore_ascii_case("work")) =>
+        {
+            Some((Lookup::Column(Indexed::WorkEmail), value.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// The paging and shaping of a list, from a query string or a `.search` body.
+#[derive(Debug, Default)]
+struct ListQuery {
+    filter: Option<String>,
+    start_index: Option<i64>,
+    count: Option<i64>,
+    sort_by: Option<String>,
+    descending: bool,
+    attributes: Option<String>,
+    excluded: Option<String>,
+}
+
+impl ListQuery {
+    fn from_params(call: &Call) -> ListQuery {
+        let number = |name: &str| call.param(name).and_then(|v| v.trim().parse::<i64>().ok());
+        ListQuery {
+            filter: call.param("filter").filter(|f| !f.trim().is_empty()),
+            start_index: number("startIndex"),
+            count: number("count"),
+            sort_by: call.param("sortBy"),
+            descending: call
+                .param("sortOrder")
+                .is_some_and(|o| o.eq_ignore_ascii_case("descending")),
+            attributes: call.param("attributes"),
+            excluded: call.param("excludedAttributes"),
+        }
+    }
+
+    fn from_body(body: &Json) -> Result<ListQuery, ScimError> {
+        let text = |name: &str| body.get(name).and_then(Json::as_str).map(str::to_string);
+        let list = |name: &str| match body.get(name) {
+            Some(Json::Array(items)) => Some(
+                items
+                    .iter()
+                    .filter_map(Json::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            Some(Json::String(s)) => Some(s.clone()),
+            _ => None,
+        };
+        Ok(ListQuery {
+            filter: text("filter"),
+            start_index: body.get("startIndex").and_then(Json::as_i64),
+            count: body.get("count").and_then(Json::as_i64),
+            sort_by: text("sortBy"),
+            descending: text("sortOrder").is_some_and(|o| o.eq_ignore_ascii_case("descending")),
+            attributes: list("attributes"),
+            excluded: list("excludedAttributes"),
+        })
+    }
+
+    /// 1-based; anything below 1 is 1 (RFC 7644 §3.4.2.4).
+    fn start_index(&self) -> usize {
+        self.start_index.map_or(1, |i| i.max(1) as usize)
+    }
+}
+
+fn list_response(resources: Vec<Json>, start_index: usize) -> Response {
+    let total = resources.len();
+    list_response_paged(resources, total, start_index)
+}
+
+fn list_response_paged(resources: Vec<Json>, total: usize, start_index: usize) -> Response {
+    scim_json(
+        StatusCode::OK,
+        &json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "totalResults": total,
+            "itemsPerPage": resources.len(),
+            "startIndex": start_index,
+            "Resources": resources,
+        }),
+    )
+}

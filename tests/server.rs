@@ -1,0 +1,629 @@
+//! `scimap serve`'s SCIM API, called in process with requests shaped as Entra sends
+//! them (legacy and `aadOptscim062020`), and what scim2-tester does not check: filters,
+//! paging, sort, ETags, Bulk, 409, error shapes.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use scimap::server::{router, Config, Sqlite};
+use serde_json::{json, Value as Json};
+use tower::ServiceExt;
+
+const TOKEN: &str = "s3cret";
+
+fn app() -> axum::Router {
+    let config = Config {
+        tokens: vec!["old-token".into(), TOKEN.into()],
+        max_body: 64 << 10,
+        ..Config::default()
+    };
+    router(Arc::new(Sqlite::in_memory().unwrap()), config)
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Json,
+}
+
+async fn send(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Option<Json>,
+    extra: &[(&str, &str)],
+) -> Reply {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(format!("/scim/v2{uri}"))
+        .header(header::HOST, "scim.test")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/scim+json");
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    let response = app
+        .clone()
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    let body = if bytes.is_empty() {
+        Json::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    if !bytes.is_empty() {
+        assert_eq!(
+            headers[header::CONTENT_TYPE],
+            "application/scim+json",
+            "{method} {uri}"
+        );
+    }
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn get(app: &axum::Router, uri: &str) -> Reply {
+    send(app, "GET", uri, None, &[]).await
+}
+
+fn entra_user(user_name: &str) -> Json {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+        "externalId": format!("ext-{user_name}"),
+        "userName": user_name,
+        "active": "True",
+        "emails": [{"primary": true, "type": "work", "value": user_name}],
+        "meta": {"resourceType": "User"},
+        "name": {"formatted": "Given Family", "familyName": "Family", "givenName": "Given"},
+        "roles": [],
+        "title": null,
+    })
+}
+
+async fn create_user(app: &axum::Router, user_name: &str) -> String {
+    let reply = send(app, "POST", "/Users", Some(entra_user(user_name)), &[]).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body["id"].as_str().unwrap().to_string()
+}
+
+fn patch(ops: Json) -> Option<Json> {
+    Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}))
+}
+
+#[tokio::test]
+async fn tokens_are_required_and_rotate() {
+    let app = app();
+    let request = |token: Option<&str>| {
+        let mut r = Request::get("/scim/v2/Users");
+        if let Some(token) = token {
+            r = r.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    for token in [None, Some("wrong")] {
+        let response = app.clone().oneshot(request(token)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"scimap\""
+        );
+    }
+    for token in ["old-token", TOKEN] {
+        assert_eq!(
+            app.clone()
+                .oneshot(request(Some(token)))
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test]
+async fn entra_test_connection_gets_an_empty_list() {
+    let app = app();
+    let reply = get(
+        &app,
+        "/Users?filter=userName+eq+%22b7b9cd3e-1d8e-4a3e-9b0c-6a4b2d0f9e11%22",
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.body,
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": 0, "itemsPerPage": 0, "startIndex": 1, "Resources": []})
+    );
+}
+
+#[tokio::test]
+async fn entra_creates_matches_updates_and_disables_a_user() {
+    let app = app();
+    let created = send(
+        &app,
+        "POST",
+        "/Users",
+        Some(entra_user("Test_User@contoso.com")),
+        &[],
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        created.headers[header::LOCATION],
+        format!("http://scim.test/scim/v2/Users/{id}")
+    );
+    assert_eq!(created.headers[header::ETAG], "W/\"1\"");
+    assert_eq!(created.body["active"], true, "the string True is a boolean");
+    assert!(created.body.get("roles").is_none() && created.body.get("title").is_none());
+    assert_eq!(created.body["meta"]["resourceType"], "User");
+
+    for filter in [
+        "userName%20eq%20%22test_user%40CONTOSO.com%22".to_string(),
+        "externalId%20eq%20%22ext-Test_User%40contoso.com%22".to_string(),
+        "emails%5Btype%20eq%20%22work%22%5D.value%20eq%20%22test_user%40contoso.com%22".to_string(),
+        "emails.value%20eq%20%22test_user%40contoso.com%22".to_string(),
+        format!("id%20eq%20%22{id}%22"),
+    ] {
+        let reply = get(&app, &format!("/Users?filter={filter}")).await;
+        assert_eq!(reply.body["totalResults"], 1, "{filter}: {}", reply.body);
+        assert_eq!(reply.body["Resources"][0]["id"], id.as_str());
+    }
+
+    let reply = send(&app, "PATCH", &format!("/Users/{id}"), patch(json!([
+        {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "updated@contoso.com"},
+        {"op": "Replace", "path": "name.familyName", "value": "updatedFamilyName"},
+        {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "Retail"},
+        {"op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": "m-1"},
+        {"op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555 0100"},
+        {"op": "Replace", "path": "active", "value": "False"},
+    ])), &[]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let user = get(&app, &format!("/Users/{id}")).await.body;
+    assert_eq!(user["active"], false);
+    assert_eq!(user["emails"][0]["value"], "updated@contoso.com");
+    assert_eq!(user["name"]["familyName"], "updatedFamilyName");
+    assert_eq!(
+        user["phoneNumbers"],
+        json!([{"type": "mobile", "value": "+1 555 0100"}])
+    );
+    let enterprise = &user["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"];
+    assert_eq!(
+        enterprise,
+        &json!({"department": "Retail", "manager": {"value": "m-1"}})
+    );
+    assert_eq!(user["meta"]["version"], "W/\"2\"");
+
+    // aadOptscim062020: one path-less replace whose keys are paths.
+    let reply = send(
+        &app,
+        "PATCH",
+        &format!("/Users/{id}"),
+        patch(json!([{"op": "replace", "value": {
+            "active": true, "name.givenName": "Zoë", "displayName": "Zoë F",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "1000417",
+        }}])),
+        &[],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body["name"]["givenName"], "Zoë");
+    assert_eq!(
+        reply.body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["employeeNumber"],
+        "1000417"
+    );
+
+    // Inactive users are still found.
+    send(
+        &app,
+        "PATCH",
+        &format!("/Users/{id}"),
+        patch(json!([{"op": "replace", "path": "active", "value": false}])),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        get(&app, "/Users?filter=active%20eq%20false").await.body["totalResults"],
+        1
+    );
+    assert_eq!(
+        send(&app, "DELETE", &format!("/Users/{id}"), None, &[])
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        get(&app, &format!("/Users/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn entra_groups_and_memberships() {
+    let app = app();
+    let members: Vec<String> = futures_users(&app, 3).await;
+    let group = send(&app, "POST", "/Groups", Some(json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"],
+        "externalId": "8aa1a0c0", "displayName": "Eng", "meta": {"resourceType": "Group"},
+    })), &[]).await;
+    assert_eq!(group.status, StatusCode::CREATED, "{}", group.body);
+    let gid = group.body["id"].as_str().unwrap().to_string();
+    let add = json!([{"op": "Add", "path": "members", "value": members.iter().map(|m| json!({"$ref": null, "value": m})).collect::<Vec<_>>()}]);
+    assert_eq!(
+        send(&app, "PATCH", &format!("/Groups/{gid}"), patch(add), &[])
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let legacy_remove =
+        json!([{"op": "Remove", "path": "members", "value": [{"value": members[0]}]}]);
+    assert_eq!(
+        send(
+            &app,
+            "PATCH",
+            &format!("/Groups/{gid}"),
+            patch(legacy_remove),
+            &[]
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    let rfc_remove =
+        json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", members[1])}]);
+    send(
+        &app,
+        "PATCH",
+        &format!("/Groups/{gid}"),
+        patch(rfc_remove),
+        &[],
+    )
+    .await;
+    let read = get(&app, &format!("/Groups/{gid}")).await.body;
+    assert_eq!(
+        read["members"],
+        json!([{"value": members[2]}]),
+        "exactly the listed members left"
+    );
+    let lean = get(&app, &format!("/Groups/{gid}?excludedAttributes=members"))
+        .await
+        .body;
+    assert!(lean.get("members").is_none() && lean["displayName"] == "Eng");
+    let query = get(
+        &app,
+        "/Groups?excludedAttributes=members&filter=displayName+eq+%22eng%22",
+    )
+    .await
+    .body;
+    assert_eq!(query["totalResults"], 1);
+    assert!(query["Resources"][0].get("members").is_none());
+    let rename = json!([{"op": "Replace", "path": "displayName", "value": "Eng-renamed"}]);
+    send(&app, "PATCH", &format!("/Groups/{gid}"), patch(rename), &[]).await;
+    assert_eq!(
+        get(&app, &format!("/Groups/{gid}")).await.body["displayName"],
+        "Eng-renamed"
+    );
+}
+
+async fn futures_users(app: &axum::Router, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(create_user(app, &format!("member{i}@contoso.com")).await);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn uniqueness_is_409_and_nothing_half_written() {
+    let app = app();
+    create_user(&app, "ann@contoso.com").await;
+    let bob = create_user(&app, "bob@contoso.com").await;
+    let again = send(
+        &app,
+        "POST",
+        "/Users",
+        Some(entra_user("ANN@contoso.com")),
+        &[],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.body["scimType"], "uniqueness");
+    assert_eq!(again.body["status"], "409");
+    let clash = json!([{"op": "replace", "path": "displayName", "value": "Bob"},
+                       {"op": "replace", "path": "userName", "value": "ann@contoso.com"}]);
+    assert_eq!(
+        send(&app, "PATCH", &format!("/Users/{bob}"), patch(clash), &[])
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    let read = get(&app, &format!("/Users/{bob}")).await.body;
+    assert_eq!(
+        (read["userName"].as_str(), read.get("displayName")),
+        (Some("bob@contoso.com"), None)
+    );
+}
+
+#[tokio::test]
+async fn etags() {
+    let app = app();
+    let id = create_user(&app, "a@contoso.com").await;
+    let uri = format!("/Users/{id}");
+    assert_eq!(
+        send(&app, "GET", &uri, None, &[("if-none-match", "W/\"1\"")])
+            .await
+            .status,
+        StatusCode::NOT_MODIFIED
+    );
+    let change = patch(json!([{"op": "replace", "path": "title", "value": "x"}]));
+    assert_eq!(
+        send(
+            &app,
+            "PATCH",
+            &uri,
+            change.clone(),
+            &[("if-match", "W/\"1\"")]
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    let stale = send(&app, "PATCH", &uri, change, &[("if-match", "W/\"1\"")]).await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    assert!(stale.body["detail"].as_str().unwrap().contains("W/\"2\""));
+    assert_eq!(
+        send(&app, "DELETE", &uri, None, &[("if-match", "W/\"1\"")])
+            .await
+            .status,
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(
+        send(
+            &app,
+            "PUT",
+            &uri,
+            Some(entra_user("a@contoso.com")),
+            &[("if-match", "W/\"2\"")]
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn paging_sorting_and_filters() {
+    let app = app();
+    for name in ["carol", "alice", "eve", "bob", "dave"] {
+        create_user(&app, &format!("{name}@contoso.com")).await;
+    }
+    let page = get(&app, "/Users?startIndex=2&count=2&sortBy=userName")
+        .await
+        .body;
+    assert_eq!(
+        (
+            page["totalResults"].as_u64(),
+            page["itemsPerPage"].as_u64(),
+            page["startIndex"].as_u64()
+        ),
+        (Some(5), Some(2), Some(2))
+    );
+    let names: Vec<&str> = page["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bob@contoso.com", "carol@contoso.com"]);
+    let last = get(
+        &app,
+        "/Users?sortBy=userName&sortOrder=descending&count=1&attributes=userName",
+    )
+    .await
+    .body;
+    // `schemas` lists the extensions the resource has values in: none here.
+    assert_eq!(
+        last["Resources"][0],
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": last["Resources"][0]["id"], "userName": "eve@contoso.com"})
+    );
+    let beyond = get(&app, "/Users?startIndex=9&count=2").await.body;
+    assert_eq!(
+        (
+            beyond["totalResults"].as_u64(),
+            beyond["itemsPerPage"].as_u64()
+        ),
+        (Some(5), Some(0))
+    );
+    let none = get(&app, "/Users?count=0").await.body;
+    assert_eq!(
+        (none["totalResults"].as_u64(), none["itemsPerPage"].as_u64()),
+        (Some(5), Some(0))
+    );
+    let filtered = get(
+        &app,
+        "/Users?filter=userName%20sw%20%22b%22%20or%20userName%20co%20%22ve%22",
+    )
+    .await
+    .body;
+    assert_eq!(filtered["totalResults"], 3);
+    let search = send(&app, "POST", "/Users/.search", Some(json!({"filter": "userName ew \"e@contoso.com\"", "sortBy": "userName", "attributes": ["userName"]})), &[]).await.body;
+    assert_eq!(search["totalResults"], 3, "alice, dave, eve");
+    let everything = send(
+        &app,
+        "POST",
+        "/.search",
+        Some(json!({"filter": "userName pr"})),
+        &[],
+    )
+    .await
+    .body;
+    assert_eq!(everything["totalResults"], 5);
+    for bad in [
+        "userName%20xx%20%22a%22",
+        "nickname2%20eq%20%22a%22",
+        "active%20gt%20true",
+        "userName%20eq",
+    ] {
+        let reply = get(&app, &format!("/Users?filter={bad}")).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(reply.body["scimType"], "invalidFilter", "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_get_scim_errors() {
+    let app = app();
+    let raw = |body: &str| {
+        Request::post("/scim/v2/Users")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let response = app.clone().oneshot(raw("{\"userName\": ")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = app
+        .clone()
+        .oneshot(raw(&"x".repeat(70 << 10)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let no_schema = send(&app, "POST", "/Users", Some(json!({"userName": "a"})), &[]).await;
+    assert_eq!(
+        (no_schema.status, no_schema.body["scimType"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalidSyntax"))
+    );
+    let unknown = send(&app, "POST", "/Users", Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a", "shoeSize": 9})), &[]).await;
+    assert!(unknown.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("shoeSize"));
+    assert_eq!(get(&app, "/Users/nope").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&app, "/Nothing").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        send(&app, "POST", "/Schemas", Some(json!({})), &[])
+            .await
+            .status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    let id = create_user(&app, "a@contoso.com").await;
+    let bad_patch = send(
+        &app,
+        "PATCH",
+        &format!("/Users/{id}"),
+        patch(json!([{"op": "replace", "path": "name[", "value": 1}])),
+        &[],
+    )
+    .await;
+    assert_eq!(bad_patch.body["scimType"], "invalidPath");
+    let no_target = send(
+        &app,
+        "PATCH",
+        &format!("/Users/{id}"),
+        patch(json!([{"op": "remove"}])),
+        &[],
+    )
+    .await;
+    assert_eq!(no_target.body["scimType"], "noTarget");
+}
+
+#[tokio::test]
+async fn discovery() {
+    let app = app();
+    let schemas = get(&app, "/Schemas").await.body;
+    let ids: Vec<&str> = schemas["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "urn:ietf:params:scim:schemas:core:2.0:User",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+            "urn:ietf:params:scim:schemas:core:2.0:Group"
+        ]
+    );
+    let user = get(&app, "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User")
+        .await
+        .body;
+    let user_name = user["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "userName")
+        .unwrap();
+    assert_eq!(
+        (
+            user_name["required"].as_bool(),
+            user_name["uniqueness"].as_str()
+        ),
+        (Some(true), Some("server"))
+    );
+    assert_eq!(
+        get(&app, "/ResourceTypes/Group").await.body["endpoint"],
+        "/Groups"
+    );
+    let config = get(&app, "/ServiceProviderConfig").await.body;
+    assert_eq!(
+        (
+            config["patch"]["supported"].as_bool(),
+            config["etag"]["supported"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+}
+
+#[tokio::test]
+async fn bulk_with_bulk_ids() {
+    let app = app();
+    let reply = send(&app, "POST", "/Bulk", Some(json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": "u1", "data": entra_user("bulk@contoso.com")},
+            {"method": "POST", "path": "/Groups", "bulkId": "g1", "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Bulk", "members": [{"value": "bulkId:u1"}]}},
+            {"method": "POST", "path": "/Users", "data": entra_user("bulk@contoso.com")},
+        ],
+    })), &[]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let ops = reply.body["Operations"].as_array().unwrap();
+    assert_eq!(
+        ops.iter()
+            .map(|o| o["status"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["201", "201", "409"]
+    );
+    let user_id = ops[0]["location"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let group = get(
+        &app,
+        &format!(
+            "/Groups/{}",
+            ops[1]["location"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+        ),
+    )
+    .await
+    .body;
+    assert_eq!(group["members"][0]["value"], user_id);
+    assert_eq!(ops[2]["response"]["scimType"], "uniqueness");
+}
