@@ -627,3 +627,120 @@ async fn bulk_with_bulk_ids() {
     assert_eq!(group["members"][0]["value"], user_id);
     assert_eq!(ops[2]["response"]["scimType"], "uniqueness");
 }
+
+/// A request over a fresh loopback connection: the status and the body.
+fn http(address: &str, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address)?;
+    write!(
+        stream,
+        "{method} /scim/v2{path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// `scimap serve` on a database file; its address once it listens.
+fn start(database: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scimap"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--token",
+            TOKEN,
+            "--quiet",
+            "--database",
+        ])
+        .arg(database)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("scimap serve starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .trim_start_matches("scimap serve: http://")
+        .trim_end_matches("/scim/v2")
+        .to_string();
+    (child, address)
+}
+
+#[test]
+fn kill_9_mid_load_loses_nothing_acknowledged() {
+    let dir = std::env::temp_dir().join(format!("scimap-kill9-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let database = dir.join("scim.db");
+    let (mut server, address) = start(&database);
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (address, acknowledged) = (address.clone(), acknowledged.clone());
+            std::thread::spawn(move || {
+                for i in 0.. {
+                    let name = format!("w{w}-{i}@contoso.com");
+                    let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name});
+                    match http(&address, "POST", "/Users", &body.to_string()) {
+                        Ok((201, _)) => acknowledged.lock().unwrap().push(name),
+                        _ => return, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    while acknowledged.lock().unwrap().len() < 200 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    writers.into_iter().for_each(|w| w.join().unwrap());
+    let acknowledged = acknowledged.lock().unwrap().clone();
+
+    let (mut server, address) = start(&database);
+    let mut stored = std::collections::HashSet::new();
+    for start in (1..).step_by(1000) {
+        let (status, body) = http(
+            &address,
+            "GET",
+            &format!("/Users?startIndex={start}&attributes=userName"),
+            "",
+        )
+        .unwrap();
+        assert_eq!(status, 200);
+        let page: Json = serde_json::from_str(&body).unwrap();
+        let resources = page["Resources"].as_array().unwrap();
+        stored.extend(resources.iter().map(|r| {
+            r["userName"]
+                .as_str()
+                .expect("every stored user is whole")
+                .to_string()
+        }));
+        if resources.len() < 1000 {
+            break;
+        }
+    }
+    for name in &acknowledged {
+        assert!(stored.contains(name), "{name} was acknowledged and is lost");
+    }
+    assert!(
+        stored.len() <= acknowledged.len() + 4,
+        "at most one unacknowledged write per writer"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
