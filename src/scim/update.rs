@@ -99,6 +99,17 @@ fn apply_operation(
             }
             Ok(())
         }
+        // A path that is an extension's URN addresses the extension object whole.
+        (Some(urn), Op::Remove) if rt.extension_urn(urn).is_some() => {
+            if let Some(root) = resource.as_object_mut() {
+                remove_key(root, urn);
+            }
+            Ok(())
+        }
+        (Some(urn), _) if rt.extension_urn(urn).is_some() => match value {
+            Some(value) => apply_pathless(resource, op, urn, value, rt),
+            None => Err(error("invalidValue", format!("{op:?} needs a value"))),
+        },
         (Some(path), _) => {
             let parsed =
                 Path::parse(path).map_err(|e| error("invalidPath", format!("`{path}`: {e}")))?;
@@ -123,7 +134,10 @@ fn apply_pathless(
         let Json::Object(values) = value else {
             return Err(error("invalidValue", format!("`{key}` takes an object")));
         };
-        for (name, v) in values {
+        for (name, v) in values
+            .iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("schemas"))
+        {
             apply_pathless(resource, op, &format!("{key}:{name}"), v, rt)?;
         }
         return Ok(());
@@ -540,6 +554,20 @@ mod tests {
             out["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
             json!({"employeeNumber": "7", "department": "X"})
         );
+    }
+
+    #[test]
+    fn an_extension_urn_as_path_is_the_extension_object() {
+        let urn = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let out = patched(
+            user(),
+            json!([{"op": "add", "path": urn, "value": {"employeeNumber": "5"}}]),
+            &USER_TYPE,
+        )
+        .unwrap();
+        assert_eq!(out[urn], json!({"employeeNumber": "5"}));
+        let out = patched(out, json!([{"op": "remove", "path": urn}]), &USER_TYPE).unwrap();
+        assert!(out.get(urn).is_none());
     }
 
     #[test]

@@ -69,7 +69,10 @@ pub fn normalize(body: &Json, kind: Kind) -> Result<Json, ScimError> {
             };
             let urn = known.map_or_else(|| key.clone(), str::to_string);
             let mut extension = Map::new();
-            for (name, v) in attributes {
+            for (name, v) in attributes
+                .iter()
+                .filter(|(name, _)| !name.eq_ignore_ascii_case("schemas"))
+            {
                 let path = AttrPath {
                     urn: Some(urn.clone()),
                     name: name.clone(),
@@ -205,7 +208,11 @@ pub fn represent(stored: &Stored, kind: Kind, base: &str) -> Json {
     }
     out.insert("id".into(), Json::String(stored.id.clone()));
     if let Json::Object(body) = &stored.body {
-        for (k, v) in body.iter().filter(|(k, _)| *k != "schemas") {
+        // `password` is write-only: stored, never shown.
+        for (k, v) in body
+            .iter()
+            .filter(|(k, _)| *k != "schemas" && *k != "password")
+        {
             out.insert(k.clone(), v.clone());
         }
     }
