@@ -28,7 +28,8 @@
 //! `check` (names, arity, argument kinds), [`compile`] (tree → bytecode), [`vm`]
 //! (bytecode × batch → values), with [`functions`] as the single table of Entra's
 //! function library; then [`records`] (files → records), [`mapping`] (mapping files →
-//! SCIM resources and PATCH requests) and [`scim`] (paths, schemas, PatchOp).
+//! SCIM resources and PATCH requests), [`scim`] (paths, filters, schemas, PatchOp made
+//! and applied) and, with the `server` feature, `server` (the SCIM service provider).
 
 mod batch;
 mod check;
@@ -64,3 +65,8 @@ struct ReadmeExamples;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/mapping.md")]
 struct MappingDocExamples;
+
+/// And the server guide's.
+#[cfg(all(doctest, feature = "server"))]
+#[doc = include_str!("../docs/server.md")]
+struct ServerDocExamples;
