@@ -594,6 +594,7 @@ async fn bulk_with_bulk_ids() {
             {"method": "POST", "path": "/Users", "bulkId": "u1", "data": entra_user("bulk@contoso.com")},
             {"method": "POST", "path": "/Groups", "bulkId": "g1", "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Bulk", "members": [{"value": "bulkId:u1"}]}},
             {"method": "POST", "path": "/Users", "data": entra_user("bulk@contoso.com")},
+            {"method": "POST", "path": "/Bulk", "data": {"Operations": []}},
         ],
     })), &[]).await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -602,7 +603,11 @@ async fn bulk_with_bulk_ids() {
         ops.iter()
             .map(|o| o["status"].as_str().unwrap())
             .collect::<Vec<_>>(),
-        ["201", "201", "409"]
+        ["201", "201", "409", "400"]
+    );
+    assert_eq!(
+        ops[3]["response"]["scimType"], "invalidPath",
+        "no bulk inside a bulk"
     );
     let user_id = ops[0]["location"]
         .as_str()

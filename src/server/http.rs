@@ -353,18 +353,28 @@ impl App {
 
     fn patch(&self, kind: Kind, id: &str, call: &Call, base: &str) -> Reply {
         let request = call.json()?;
-        let current = self
-            .store
-            .get(kind, id)?
-            .ok_or_else(|| ScimError::not_found(&format!("{} {id}", kind.as_str())))?;
-        if call.if_match()?.is_some_and(|v| v != current.version) {
-            return Err(StoreError::Stale(current.version.to_string()).into());
-        }
-        let mut body = current.body.clone();
-        apply_patch(&mut body, &request, resource_type(kind))?;
-        let body = normalize(&body, kind)?;
-        // Against the version read, so that a concurrent change is not overwritten.
-        let stored = self.store.replace(kind, id, body, Some(current.version))?;
+        let wanted = call.if_match()?;
+        // Written against the version read, so that a concurrent change is never
+        // overwritten; without If-Match, a change that slipped in between is simply
+        // read again and the request applied to it.
+        let mut attempts = 0;
+        let stored = loop {
+            attempts += 1;
+            let current = self
+                .store
+                .get(kind, id)?
+                .ok_or_else(|| ScimError::not_found(&format!("{} {id}", kind.as_str())))?;
+            if wanted.is_some_and(|v| v != current.version) {
+                return Err(StoreError::Stale(current.version.to_string()).into());
+            }
+            let mut body = current.body.clone();
+            apply_patch(&mut body, &request, resource_type(kind))?;
+            let body = normalize(&body, kind)?;
+            match self.store.replace(kind, id, body, Some(current.version)) {
+                Err(StoreError::Stale(_)) if wanted.is_none() && attempts < 5 => continue,
+                other => break other?,
+            }
+        };
         if kind == Kind::Group && call.param("attributes").is_none() {
             // Microsoft asks for 204 on group PATCH: no member list sent back.
             return Ok(StatusCode::NO_CONTENT.into_response());
@@ -514,7 +524,15 @@ impl App {
                 headers: version_headers(&call.headers, operation.get("version")),
                 body: data.to_string().into_bytes(),
             };
+            // Only Users and Groups: a bulk request cannot nest another (or recurse).
+            let resource_path = ["/Users", "/Groups"]
+                .iter()
+                .any(|p| path.len() >= p.len() && path[..p.len()].eq_ignore_ascii_case(p));
             let outcome = match method.as_str() {
+                _ if !resource_path => Err(ScimError::bad(
+                    "invalidPath",
+                    format!("bulk operations address /Users or /Groups, not `{path}`"),
+                )),
                 "POST" | "PUT" | "PATCH" | "DELETE" => self.handle(&inner),
                 _ => Err(ScimError::bad(
                     "invalidSyntax",
