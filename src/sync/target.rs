@@ -1,0 +1,288 @@
+//! The provisioning engine's side toward a SCIM service provider: one HTTP client with
+//! connection reuse, a concurrency limit, a rate limit, timeouts, and retries with
+//! backoff and jitter that honour `Retry-After` on 429 and 503.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value as Json;
+use tokio::sync::{Mutex, Semaphore};
+
+/// How to talk to a target.
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    /// The SCIM base URL, such as `https://app.example.com/scim/v2`.
+    pub base_url: String,
+    pub token: String,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Requests started per second at most; `None` for no limit.
+    pub rate_per_second: Option<u32>,
+    /// How long one attempt may take.
+    pub timeout: Duration,
+    /// Attempts after the first, for answers worth retrying.
+    pub retries: u32,
+    /// The first backoff; each retry doubles it, with jitter, up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl TargetConfig {
+    pub fn new(base_url: impl Into<String>, token: impl Into<String>) -> TargetConfig {
+        TargetConfig {
+            base_url: base_url.into().trim_end_matches('/').to_string(),
+            token: token.into(),
+            concurrency: 8,
+            rate_per_second: None,
+            timeout: Duration::from_secs(30),
+            retries: 4,
+            backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why a request to the target failed, after any retries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("the target cannot be reached: {0}")]
+    Unreachable(String),
+    #[error("the target did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the target refused the token (HTTP {0}): {1}")]
+    Unauthorized(u16, String),
+    /// An error in SCIM's shape: its status, `scimType` and `detail`.
+    #[error("HTTP {status}{}: {detail}", scim_type.as_ref().map(|t| format!(" {t}")).unwrap_or_default())]
+    Scim {
+        status: u16,
+        scim_type: Option<String>,
+        detail: String,
+    },
+    /// An answer that is not SCIM at all (an HTML error page, a proxy's text).
+    #[error("HTTP {status} with a body that is not SCIM: {excerpt}")]
+    NotScim { status: u16, excerpt: String },
+}
+
+impl TargetError {
+    /// Worth another attempt: the target was busy, down or slow.
+    fn retryable(&self) -> bool {
+        match self {
+            TargetError::Unreachable(_) | TargetError::Timeout(_) => true,
+            TargetError::Scim { status, .. } | TargetError::NotScim { status, .. } => {
+                matches!(status, 429 | 500 | 502 | 503 | 504)
+            }
+            TargetError::Unauthorized(..) => false,
+        }
+    }
+}
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    /// The JSON body; `None` for an empty one (204).
+    pub body: Option<Json>,
+}
+
+/// A SCIM target.
+pub struct Target {
+    client: reqwest::Client,
+    config: TargetConfig,
+    in_flight: Semaphore,
+    next_start: Mutex<Instant>,
+}
+
+impl Target {
+    pub fn new(config: TargetConfig) -> Result<Target, TargetError> {
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .pool_max_idle_per_host(config.concurrency)
+            .build()
+            .map_err(|e| TargetError::Unreachable(e.to_string()))?;
+        Ok(Target {
+            client,
+            in_flight: Semaphore::new(config.concurrency.max(1)),
+            next_start: Mutex::new(Instant::now()),
+            config,
+        })
+    }
+
+    /// Sends a request to `path` (under the base URL), retrying what is worth it.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Json>,
+    ) -> Result<Answer, TargetError> {
+        let mut attempt = 0;
+        loop {
+            let outcome = self.attempt(method.clone(), path, body).await;
+            let error = match outcome {
+                Ok(answer) => return Ok(answer),
+                Err((error, _)) if !error.retryable() || attempt >= self.config.retries => {
+                    return Err(error)
+                }
+                Err(failure) => failure,
+            };
+            attempt += 1;
+            tokio::time::sleep(self.delay(attempt, error.1)).await;
+        }
+    }
+
+    /// How long to wait before retry number `attempt`: the target's `Retry-After`
+    /// when it gave one, else exponential backoff with full jitter.
+    fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(wait) = retry_after {
+            return wait.min(self.config.max_backoff);
+        }
+        let ceiling = self
+            .config
+            .backoff
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.config.max_backoff);
+        ceiling.mul_f64(fastrand::f64())
+    }
+
+    async fn pace(&self) {
+        let Some(rate) = self.config.rate_per_second.filter(|r| *r > 0) else {
+            return;
+        };
+        let start = {
+            let mut next = self.next_start.lock().await;
+            let start = (*next).max(Instant::now());
+            *next = start + Duration::from_secs(1) / rate;
+            start
+        };
+        tokio::time::sleep_until(start.into()).await;
+    }
+
+    async fn attempt(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Json>,
+    ) -> Result<Answer, (TargetError, Option<Duration>)> {
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        self.pace().await;
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.config.base_url))
+            .bearer_auth(&self.config.token)
+            .header("Accept", "application/scim+json");
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/scim+json")
+                .body(body.to_string());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| (self.transport(e), None))?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let text = response
+            .text()
+            .await
+            .map_err(|e| (self.transport(e), None))?;
+        let body = if text.trim().is_empty() {
+            None
+        } else {
+            match serde_json::from_str::<Json>(&text) {
+                Ok(json) => Some(json),
+                Err(_) => {
+                    let excerpt: String = text.chars().take(120).collect();
+                    return Err((
+                        TargetError::NotScim {
+                            status: status.as_u16(),
+                            excerpt,
+                        },
+                        retry_after,
+                    ));
+                }
+            }
+        };
+        if status.is_success() {
+            return Ok(Answer {
+                status: status.as_u16(),
+                body,
+            });
+        }
+        let detail = body
+            .as_ref()
+            .and_then(|b| b.get("detail"))
+            .and_then(Json::as_str)
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error"))
+            .to_string();
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            return Err((TargetError::Unauthorized(status.as_u16(), detail), None));
+        }
+        let error = match &body {
+            Some(b) if b.get("schemas").is_some() || b.get("detail").is_some() => {
+                TargetError::Scim {
+                    status: status.as_u16(),
+                    scim_type: b.get("scimType").and_then(Json::as_str).map(str::to_string),
+                    detail,
+                }
+            }
+            _ => TargetError::NotScim {
+                status: status.as_u16(),
+                excerpt: text.chars().take(120).collect(),
+            },
+        };
+        Err((error, retry_after))
+    }
+
+    fn transport(&self, e: reqwest::Error) -> TargetError {
+        if e.is_timeout() {
+            TargetError::Timeout(self.config.timeout)
+        } else {
+            TargetError::Unreachable(e.to_string())
+        }
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is read as "retry soon").
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    Some(match value.trim().parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => Duration::from_secs(1),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_follow_retry_after_else_back_off_with_jitter() {
+        let target = Target::new(TargetConfig::new("http://127.0.0.1:9", "t")).unwrap();
+        assert_eq!(
+            target.delay(1, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            target.delay(1, Some(Duration::from_secs(600))),
+            Duration::from_secs(60),
+            "capped"
+        );
+        for attempt in 1..20 {
+            let ceiling = Duration::from_millis(500)
+                .saturating_mul(1 << attempt.min(16))
+                .min(Duration::from_secs(60));
+            assert!(target.delay(attempt, None) <= ceiling);
+        }
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::RETRY_AFTER, "120".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(120)));
+        headers.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2026 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(1)));
+    }
+}

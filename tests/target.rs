@@ -1,0 +1,182 @@
+//! The sync engine's client toward a SCIM target, against `scimap serve`'s router and
+//! against a target that misbehaves on purpose, all on loopback.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use reqwest::Method;
+use scimap::server::{router, Config, Sqlite};
+use scimap::sync::{Target, TargetConfig, TargetError};
+use serde_json::json;
+
+async fn listen(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}/scim/v2")
+}
+
+fn quick(base: String) -> TargetConfig {
+    TargetConfig {
+        timeout: Duration::from_millis(300),
+        backoff: Duration::from_millis(10),
+        retries: 3,
+        ..TargetConfig::new(base, "t")
+    }
+}
+
+#[tokio::test]
+async fn talks_to_scimap_serve() {
+    let config = Config {
+        tokens: vec!["t".into()],
+        ..Config::default()
+    };
+    let base = listen(router(Arc::new(Sqlite::in_memory().unwrap()), config)).await;
+    let target = Target::new(quick(base.clone())).unwrap();
+    let user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a@contoso.com"});
+    let created = target
+        .send(Method::POST, "/Users", Some(&user))
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201);
+    let found = target
+        .send(
+            Method::GET,
+            "/Users?filter=userName%20eq%20%22A%40contoso.com%22",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.body.unwrap()["totalResults"], 1);
+    let again = target
+        .send(Method::POST, "/Users", Some(&user))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&again, TargetError::Scim { status: 409, scim_type: Some(t), .. } if t == "uniqueness"),
+        "{again}"
+    );
+    let wrong = Target::new(TargetConfig {
+        token: "nope".into(),
+        ..quick(base)
+    })
+    .unwrap();
+    assert!(matches!(
+        wrong.send(Method::GET, "/Users", None).await,
+        Err(TargetError::Unauthorized(401, _))
+    ));
+}
+
+/// A target that fails the first `failures` requests with `status`, then answers.
+fn flaky(status: StatusCode, failures: usize, hits: Arc<AtomicUsize>) -> axum::Router {
+    axum::Router::new().fallback(move || {
+        let hits = hits.clone();
+        async move {
+            if hits.fetch_add(1, Ordering::SeqCst) < failures {
+                let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": status.as_u16().to_string(), "detail": "busy"});
+                (status, [("Retry-After", "0")], body.to_string()).into_response()
+            } else {
+                (StatusCode::OK, json!({"ok": true}).to_string()).into_response()
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn retries_busy_and_failing_targets() {
+    for status in [
+        StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::SERVICE_UNAVAILABLE,
+        StatusCode::INTERNAL_SERVER_ERROR,
+    ] {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let target = Target::new(quick(listen(flaky(status, 2, hits.clone())).await)).unwrap();
+        let answer = target.send(Method::GET, "/Users", None).await.unwrap();
+        assert_eq!(
+            (answer.status, hits.load(Ordering::SeqCst)),
+            (200, 3),
+            "{status}"
+        );
+    }
+    let hits = Arc::new(AtomicUsize::new(0));
+    let target = Target::new(quick(
+        listen(flaky(StatusCode::TOO_MANY_REQUESTS, 99, hits.clone())).await,
+    ))
+    .unwrap();
+    let error = target.send(Method::GET, "/Users", None).await.unwrap_err();
+    assert!(matches!(error, TargetError::Scim { status: 429, .. }));
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        4,
+        "the first attempt and three retries"
+    );
+    let hits = Arc::new(AtomicUsize::new(0));
+    let target = Target::new(quick(
+        listen(flaky(StatusCode::BAD_REQUEST, 99, hits.clone())).await,
+    ))
+    .unwrap();
+    assert!(target.send(Method::GET, "/Users", None).await.is_err());
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "a 400 is not retried");
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_is_retried() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let app = {
+        let hits = hits.clone();
+        axum::Router::new().fallback(move || {
+            let hits = hits.clone();
+            async move {
+                if hits.fetch_add(1, Ordering::SeqCst) == 0 {
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [("Retry-After", "1")],
+                        "{\"detail\": \"slow down\"}",
+                    )
+                        .into_response()
+                } else {
+                    (StatusCode::NO_CONTENT, "").into_response()
+                }
+            }
+        })
+    };
+    let target = Target::new(quick(listen(app).await)).unwrap();
+    let answer = target.send(Method::DELETE, "/Users/1", None).await.unwrap();
+    assert_eq!((answer.status, answer.body), (204, None));
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn slow_and_non_scim_targets_are_clear_errors() {
+    let slow = axum::Router::new().fallback(|| async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        "late"
+    });
+    let target = Target::new(TargetConfig {
+        retries: 1,
+        ..quick(listen(slow).await)
+    })
+    .unwrap();
+    assert_eq!(
+        target.send(Method::GET, "/Users", None).await,
+        Err(TargetError::Timeout(Duration::from_millis(300)))
+    );
+    let html = axum::Router::new().fallback(|| async { (StatusCode::OK, "<html>login</html>") });
+    let target = Target::new(quick(listen(html).await)).unwrap();
+    assert!(matches!(
+        target.send(Method::GET, "/Users", None).await,
+        Err(TargetError::NotScim { status: 200, .. })
+    ));
+    let target = Target::new(TargetConfig {
+        retries: 0,
+        ..quick("http://127.0.0.1:9/scim/v2".into())
+    })
+    .unwrap();
+    assert!(matches!(
+        target.send(Method::GET, "/Users", None).await,
+        Err(TargetError::Unreachable(_))
+    ));
+}
