@@ -429,6 +429,18 @@ impl App {
     }
 
     fn list(&self, kind: Kind, query: &ListQuery, base: &str) -> Reply {
+        if query.filter.is_none() && query.sort_by.is_none() {
+            // Unfiltered and unsorted: the page alone is read.
+            let count = self.count(query);
+            let (total, stored) = self.store.page(kind, query.start_index() - 1, count)?;
+            let projection =
+                Projection::new(query.attributes.as_deref(), query.excluded.as_deref());
+            let page = stored
+                .iter()
+                .map(|s| projection.apply(represent(s, kind, base)))
+                .collect();
+            return Ok(list_response_paged(page, total, query.start_index()));
+        }
         let found = self.matching(kind, query)?;
         let total = found.len();
         let page = self.page(found.into_iter().map(|s| (kind, s)).collect(), query, base);
@@ -453,10 +465,15 @@ impl App {
         Ok(list_response_paged(page, total, query.start_index()))
     }
 
-    fn page(&self, found: Vec<(Kind, Stored)>, query: &ListQuery, base: &str) -> Vec<Json> {
-        let count = query.count.map_or(self.config.max_results, |c| {
+    /// `count`, within 0 and the largest page.
+    fn count(&self, query: &ListQuery) -> usize {
+        query.count.map_or(self.config.max_results, |c| {
             c.clamp(0, self.config.max_results as i64) as usize
-        });
+        })
+    }
+
+    fn page(&self, found: Vec<(Kind, Stored)>, query: &ListQuery, base: &str) -> Vec<Json> {
+        let count = self.count(query);
         let projection = Projection::new(query.attributes.as_deref(), query.excluded.as_deref());
         found
             .into_iter()

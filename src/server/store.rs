@@ -88,6 +88,14 @@ pub trait Store: Send + Sync {
     fn find(&self, kind: Kind, column: Indexed, value: &str) -> Result<Vec<Stored>, StoreError>;
     /// Every resource of a kind, in creation order, handed to `each`.
     fn scan(&self, kind: Kind, each: &mut dyn FnMut(Stored)) -> Result<(), StoreError>;
+    /// How many resources of a kind there are, and `limit` of them from `offset` in
+    /// creation order: an unfiltered list without reading every row.
+    fn page(
+        &self,
+        kind: Kind,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(usize, Vec<Stored>), StoreError>;
 }
 
 /// SQLite storage at a file path (or in memory for tests).
@@ -326,6 +334,27 @@ impl Store for Sqlite {
         }
         Ok(())
     }
+
+    fn page(
+        &self,
+        kind: Kind,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(usize, Vec<Stored>), StoreError> {
+        let connection = self.lock();
+        let total: i64 = connection.query_row(
+            "SELECT COUNT(*) FROM resources WHERE kind = ?1",
+            params![kind.as_str()],
+            |r| r.get(0),
+        )?;
+        let mut statement = connection.prepare_cached(&format!(
+            "{SELECT} WHERE kind = ?1 ORDER BY seq LIMIT ?2 OFFSET ?3"
+        ))?;
+        let page = statement
+            .query_map(params![kind.as_str(), limit as i64, offset as i64], row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((total as usize, page))
+    }
 }
 
 /// A random 128-bit id, as 32 hexadecimal digits.
@@ -463,7 +492,13 @@ mod tests {
         );
         let mut all = Vec::new();
         store.scan(Kind::User, &mut |s| all.push(s.id)).unwrap();
-        assert_eq!(all, [id]);
+        assert_eq!(all, [id.clone()]);
+        let (total, page) = store.page(Kind::User, 0, 10).unwrap();
+        assert_eq!(
+            (total, page.len(), page[0].id.as_str()),
+            (1, 1, id.as_str())
+        );
+        assert_eq!(store.page(Kind::User, 1, 10).unwrap(), (1, Vec::new()));
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
     }
