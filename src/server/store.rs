@@ -492,7 +492,7 @@ mod tests {
         );
         let mut all = Vec::new();
         store.scan(Kind::User, &mut |s| all.push(s.id)).unwrap();
-        assert_eq!(all, [id.clone()]);
+        assert_eq!(all, std::slice::from_ref(&id));
         let (total, page) = store.page(Kind::User, 0, 10).unwrap();
         assert_eq!(
             (total, page.len(), page[0].id.as_str()),
