@@ -1,0 +1,340 @@
+//! What the provisioning engine remembers between cycles, in SQLite: which source object
+//! is which target object and what was last exported to it (for PATCH diffs), objects
+//! in escrow with their retry schedule, and the history of cycles.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use jiff::{SignedDuration, Timestamp};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value as Json;
+
+/// A source object linked to a target object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    /// `User` or `Group`.
+    pub kind: String,
+    pub source_id: String,
+    pub target_id: String,
+    /// The resource as last exported: what the next PATCH is computed against.
+    pub exported: Json,
+    /// A fingerprint of the source record last seen, so that an incremental cycle
+    /// skips objects that did not change.
+    pub source_hash: u64,
+    /// Whether the object is in scope and enabled on the target (a disabled one is
+    /// not disabled again).
+    pub active: bool,
+}
+
+/// An object whose last action failed, retried on Entra's schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Escrow {
+    pub kind: String,
+    pub source_id: String,
+    pub attempts: u32,
+    pub next_attempt: Timestamp,
+    pub error: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("sync state: {0}")]
+pub struct StateError(String);
+
+impl From<rusqlite::Error> for StateError {
+    fn from(e: rusqlite::Error) -> StateError {
+        StateError(e.to_string())
+    }
+}
+
+/// How long after its `attempts`-th failure an object is tried again: 6 h, 12 h, then
+/// every 24 h (Entra's schedule); `None` past 28 days, when the entry is dropped.
+pub fn retry_delay(attempts: u32) -> Option<SignedDuration> {
+    let delay = |attempt: u32| match attempt {
+        0 | 1 => 6,
+        2 => 12,
+        _ => 24,
+    };
+    let waited: i64 = (1..=attempts.max(1)).map(delay).sum();
+    (waited <= 28 * 24).then(|| SignedDuration::from_hours(delay(attempts)))
+}
+
+pub struct State {
+    connection: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS links (
+    kind        TEXT NOT NULL,
+    source_id   TEXT NOT NULL,
+    target_id   TEXT NOT NULL,
+    exported    TEXT NOT NULL,
+    source_hash INTEGER NOT NULL,
+    active      INTEGER NOT NULL,
+    PRIMARY KEY (kind, source_id)
+);
+CREATE TABLE IF NOT EXISTS escrow (
+    kind         TEXT NOT NULL,
+    source_id    TEXT NOT NULL,
+    attempts     INTEGER NOT NULL,
+    next_attempt TEXT NOT NULL,
+    error        TEXT NOT NULL,
+    PRIMARY KEY (kind, source_id)
+);
+CREATE TABLE IF NOT EXISTS cycles (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    started  TEXT NOT NULL,
+    finished TEXT,
+    summary  TEXT
+);
+";
+
+impl State {
+    pub fn open(path: &Path) -> Result<State, StateError> {
+        State::with(Connection::open(path)?)
+    }
+
+    pub fn in_memory() -> Result<State, StateError> {
+        State::with(Connection::open_in_memory()?)
+    }
+
+    fn with(connection: Connection) -> Result<State, StateError> {
+        connection.execute_batch(SCHEMA)?;
+        Ok(State {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn link(&self, kind: &str, source_id: &str) -> Result<Option<Link>, StateError> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT kind, source_id, target_id, exported, source_hash, active FROM links WHERE kind = ?1 AND source_id = ?2",
+                params![kind, source_id],
+                link_row,
+            )
+            .optional()?)
+    }
+
+    pub fn links(&self, kind: &str) -> Result<Vec<Link>, StateError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT kind, source_id, target_id, exported, source_hash, active FROM links WHERE kind = ?1 ORDER BY source_id",
+        )?;
+        let links = statement
+            .query_map(params![kind], link_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(links)
+    }
+
+    /// Records a link, replacing the one for the same source object.
+    pub fn save_link(&self, link: &Link) -> Result<(), StateError> {
+        self.lock().execute(
+            "INSERT INTO links (kind, source_id, target_id, exported, source_hash, active) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (kind, source_id) DO UPDATE SET target_id = ?3, exported = ?4, source_hash = ?5, active = ?6",
+            params![link.kind, link.source_id, link.target_id, link.exported.to_string(), link.source_hash as i64, link.active],
+        )?;
+        Ok(())
+    }
+
+    pub fn remove_link(&self, kind: &str, source_id: &str) -> Result<(), StateError> {
+        self.lock().execute(
+            "DELETE FROM links WHERE kind = ?1 AND source_id = ?2",
+            params![kind, source_id],
+        )?;
+        Ok(())
+    }
+
+    /// Puts an object in escrow after a failure (or records one more failure), with its
+    /// next attempt on the schedule; `None` when the schedule is over and the entry is
+    /// dropped.
+    pub fn fail(
+        &self,
+        kind: &str,
+        source_id: &str,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<Option<Escrow>, StateError> {
+        let attempts = self.escrow(kind, source_id)?.map_or(0, |e| e.attempts) + 1;
+        let Some(delay) = retry_delay(attempts) else {
+            self.clear(kind, source_id)?;
+            return Ok(None);
+        };
+        let next_attempt = now
+            .checked_add(delay)
+            .map_err(|e| StateError(e.to_string()))?;
+        self.lock().execute(
+            "INSERT INTO escrow (kind, source_id, attempts, next_attempt, error) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (kind, source_id) DO UPDATE SET attempts = ?3, next_attempt = ?4, error = ?5",
+            params![kind, source_id, attempts, next_attempt.to_string(), error],
+        )?;
+        Ok(Some(Escrow {
+            kind: kind.into(),
+            source_id: source_id.into(),
+            attempts,
+            next_attempt,
+            error: error.into(),
+        }))
+    }
+
+    pub fn escrow(&self, kind: &str, source_id: &str) -> Result<Option<Escrow>, StateError> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT kind, source_id, attempts, next_attempt, error FROM escrow WHERE kind = ?1 AND source_id = ?2",
+                params![kind, source_id],
+                escrow_row,
+            )
+            .optional()?)
+    }
+
+    /// Takes an object out of escrow (it succeeded, or it is gone).
+    pub fn clear(&self, kind: &str, source_id: &str) -> Result<(), StateError> {
+        self.lock().execute(
+            "DELETE FROM escrow WHERE kind = ?1 AND source_id = ?2",
+            params![kind, source_id],
+        )?;
+        Ok(())
+    }
+
+    /// Starts a cycle; its id.
+    pub fn begin_cycle(&self, now: Timestamp) -> Result<i64, StateError> {
+        let connection = self.lock();
+        connection.execute(
+            "INSERT INTO cycles (started) VALUES (?1)",
+            params![now.to_string()],
+        )?;
+        Ok(connection.last_insert_rowid())
+    }
+
+    pub fn finish_cycle(&self, id: i64, now: Timestamp, summary: &Json) -> Result<(), StateError> {
+        self.lock().execute(
+            "UPDATE cycles SET finished = ?2, summary = ?3 WHERE id = ?1",
+            params![id, now.to_string(), summary.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Finished cycles, oldest first, as `{"id", "started", "finished", "summary"}`.
+    pub fn cycles(&self) -> Result<Vec<Json>, StateError> {
+        let connection = self.lock();
+        let mut statement = connection
+            .prepare_cached("SELECT id, started, finished, summary FROM cycles WHERE finished IS NOT NULL ORDER BY id")?;
+        let cycles = statement
+            .query_map([], |r| {
+                let summary: String = r.get(3)?;
+                Ok(serde_json::json!({
+                    "id": r.get::<_, i64>(0)?,
+                    "started": r.get::<_, String>(1)?,
+                    "finished": r.get::<_, String>(2)?,
+                    "summary": serde_json::from_str::<Json>(&summary).unwrap_or(Json::Null),
+                }))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(cycles)
+    }
+}
+
+fn link_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Link> {
+    let exported: String = r.get(3)?;
+    Ok(Link {
+        kind: r.get(0)?,
+        source_id: r.get(1)?,
+        target_id: r.get(2)?,
+        exported: serde_json::from_str(&exported).unwrap_or(Json::Null),
+        source_hash: r.get::<_, i64>(4)? as u64,
+        active: r.get(5)?,
+    })
+}
+
+fn escrow_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Escrow> {
+    let next: String = r.get(3)?;
+    Ok(Escrow {
+        kind: r.get(0)?,
+        source_id: r.get(1)?,
+        attempts: r.get(2)?,
+        next_attempt: next.parse().unwrap_or(Timestamp::UNIX_EPOCH),
+        error: r.get(4)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn links_round_trip_and_replace() {
+        let state = State::in_memory().unwrap();
+        let mut link = Link {
+            kind: "User".into(),
+            source_id: "s1".into(),
+            target_id: "t1".into(),
+            exported: json!({"userName": "a"}),
+            source_hash: u64::MAX,
+            active: true,
+        };
+        state.save_link(&link).unwrap();
+        assert_eq!(state.link("User", "s1").unwrap(), Some(link.clone()));
+        assert_eq!(state.link("Group", "s1").unwrap(), None);
+        link.active = false;
+        link.exported = json!({"userName": "a", "active": false});
+        state.save_link(&link).unwrap();
+        assert_eq!(state.links("User").unwrap(), [link]);
+        state.remove_link("User", "s1").unwrap();
+        assert!(state.links("User").unwrap().is_empty());
+    }
+
+    #[test]
+    fn escrow_follows_entras_schedule() {
+        let delays: Vec<Option<i64>> = (1..=32)
+            .map(|a| retry_delay(a).map(|d| d.as_hours()))
+            .collect();
+        assert_eq!(&delays[..4], [Some(6), Some(12), Some(24), Some(24)]);
+        let last = delays.iter().rposition(Option::is_some).unwrap() + 1;
+        let total: i64 = delays.iter().flatten().sum();
+        assert!(
+            total <= 28 * 24 && total + 24 > 28 * 24,
+            "retries end after 28 days ({last} attempts, {total} h)"
+        );
+        let state = State::in_memory().unwrap();
+        let now: Timestamp = "2026-11-29T12:00:00Z".parse().unwrap();
+        let first = state
+            .fail("User", "s1", "409 uniqueness", now)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (first.attempts, first.next_attempt.to_string()),
+            (1, "2026-11-29T18:00:00Z".into())
+        );
+        let second = state.fail("User", "s1", "409 again", now).unwrap().unwrap();
+        assert_eq!((second.attempts, second.error.as_str()), (2, "409 again"));
+        for _ in 3..=last {
+            state.fail("User", "s1", "still", now).unwrap().unwrap();
+        }
+        assert_eq!(
+            state.fail("User", "s1", "still", now).unwrap(),
+            None,
+            "dropped after 28 days"
+        );
+        assert_eq!(state.escrow("User", "s1").unwrap(), None);
+    }
+
+    #[test]
+    fn cycles_are_recorded() {
+        let state = State::in_memory().unwrap();
+        let now: Timestamp = "2026-11-29T12:00:00Z".parse().unwrap();
+        let id = state.begin_cycle(now).unwrap();
+        assert!(
+            state.cycles().unwrap().is_empty(),
+            "an unfinished cycle is not history yet"
+        );
+        state.finish_cycle(id, now, &json!({"created": 3})).unwrap();
+        assert_eq!(state.cycles().unwrap()[0]["summary"], json!({"created": 3}));
+    }
+}
