@@ -1,6 +1,8 @@
-//! The provisioning engine (issue 7, in progress): so far, its client toward a SCIM
-//! target and the state it keeps between cycles.
+//! The provisioning engine (issue 7, in progress): so far, the planning of a cycle
+//! (scope, assignments, what changed), the state kept between cycles, and the client
+//! toward a SCIM target.
 
+pub mod plan;
 pub mod state;
 pub mod target;
 

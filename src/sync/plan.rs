@@ -1,0 +1,353 @@
+//! What a cycle has to do, decided from the source snapshot, the assignments, the
+//! mapping's scoping filters and the state kept since the last cycle, before any
+//! request is sent.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+use serde_json::Value as Json;
+
+use super::state::{State, StateError};
+use crate::mapping::{Mapping, ObjectMapping};
+
+/// Which source objects are provisioned before the scoping filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignments {
+    /// Every user and group ("sync all").
+    All,
+    /// Users assigned directly or as direct members of an assigned group (nested
+    /// groups are not expanded, as Entra does not), and the assigned groups.
+    Assigned {
+        users: HashSet<String>,
+        groups: HashSet<String>,
+    },
+}
+
+/// What happens to one source object in a cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Match it in the target, then create it or link to the match.
+    Create,
+    /// PATCH what changed (or enable it again).
+    Update,
+    /// `active = false`: it left scope, was unassigned or is disabled in the source.
+    Disable,
+    /// DELETE: it is gone from the source (or a group left scope).
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    /// `User` or `Group`.
+    pub kind: &'static str,
+    pub source_id: String,
+    pub action: Action,
+    /// Why, for the provisioning log.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanOptions {
+    /// Entra's `SkipOutOfScopeDeletions`: objects leaving scope are left as they are.
+    pub skip_out_of_scope_deletions: bool,
+}
+
+/// The source record's id: `objectId`, else `id`.
+pub fn source_id(record: &Json) -> Option<&str> {
+    record
+        .get("objectId")
+        .or_else(|| record.get("id"))
+        .and_then(Json::as_str)
+}
+
+/// A fingerprint of a record, to tell whether it changed since the last cycle.
+pub fn fingerprint(record: &Json) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    record.to_string().hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Plans a cycle for users and groups.
+pub fn plan(
+    users: &[Json],
+    groups: &[Json],
+    assignments: &Assignments,
+    mapping: &Mapping,
+    state: &State,
+    options: PlanOptions,
+) -> Result<Vec<Planned>, StateError> {
+    let assigned_users: Option<HashSet<String>> = match assignments {
+        Assignments::All => None,
+        Assignments::Assigned {
+            users,
+            groups: assigned_groups,
+        } => {
+            let mut all = users.clone();
+            for group in groups
+                .iter()
+                .filter(|g| source_id(g).is_some_and(|id| assigned_groups.contains(id)))
+            {
+                if let Some(members) = group.get("members").and_then(Json::as_array) {
+                    all.extend(
+                        members
+                            .iter()
+                            .filter_map(|m| {
+                                m.as_str().or_else(|| m.get("value").and_then(Json::as_str))
+                            })
+                            .map(str::to_string),
+                    );
+                }
+            }
+            Some(all)
+        }
+    };
+    let assigned_groups = match assignments {
+        Assignments::All => None,
+        Assignments::Assigned { groups, .. } => Some(groups.clone()),
+    };
+    let mut out = Vec::new();
+    if let Some(object) = mapping.object("User") {
+        plan_kind(
+            "User",
+            users,
+            assigned_users.as_ref(),
+            object,
+            state,
+            options,
+            &mut out,
+        )?;
+    }
+    if let Some(object) = mapping.object("Group") {
+        plan_kind(
+            "Group",
+            groups,
+            assigned_groups.as_ref(),
+            object,
+            state,
+            options,
+            &mut out,
+        )?;
+    }
+    Ok(out)
+}
+
+fn plan_kind(
+    kind: &'static str,
+    records: &[Json],
+    assigned: Option<&HashSet<String>>,
+    object: &ObjectMapping,
+    state: &State,
+    options: PlanOptions,
+    out: &mut Vec<Planned>,
+) -> Result<(), StateError> {
+    let links: HashMap<String, super::state::Link> = state
+        .links(kind)?
+        .into_iter()
+        .map(|l| (l.source_id.clone(), l))
+        .collect();
+    let start = out.len();
+    let mut seen = HashSet::new();
+    for record in records {
+        let Some(id) = source_id(record) else {
+            continue;
+        };
+        seen.insert(id.to_string());
+        let (in_scope, why_not) = scope(record, id, assigned, object, kind);
+        let planned = |action, reason: &str| Planned {
+            kind,
+            source_id: id.to_string(),
+            action,
+            reason: reason.to_string(),
+        };
+        match (in_scope, links.get(id)) {
+            (true, None) => out.push(planned(Action::Create, "in scope, not provisioned yet")),
+            (true, Some(link)) if !link.active => {
+                out.push(planned(Action::Update, "back in scope: enabled again"))
+            }
+            (true, Some(link)) if link.source_hash != fingerprint(record) => {
+                out.push(planned(Action::Update, "changed in the source"))
+            }
+            (true, Some(_)) => {}
+            (false, Some(link)) if link.active && !options.skip_out_of_scope_deletions => {
+                // Groups have no `active`: leaving scope deletes them.
+                let action = if kind == "Group" {
+                    Action::Delete
+                } else {
+                    Action::Disable
+                };
+                out.push(planned(action, why_not));
+            }
+            (false, _) => {}
+        }
+    }
+    for link in links.values().filter(|l| !seen.contains(&l.source_id)) {
+        out.push(Planned {
+            kind,
+            source_id: link.source_id.clone(),
+            action: Action::Delete,
+            reason: "deleted from the source".into(),
+        });
+    }
+    out[start..].sort_by(|a, b| a.source_id.cmp(&b.source_id));
+    Ok(())
+}
+
+/// Whether a record is in scope, and if not, why.
+fn scope(
+    record: &Json,
+    id: &str,
+    assigned: Option<&HashSet<String>>,
+    object: &ObjectMapping,
+    kind: &str,
+) -> (bool, &'static str) {
+    if assigned.is_some_and(|a| !a.contains(id)) {
+        return (false, "not assigned");
+    }
+    let disabled = matches!(record.get("accountEnabled"), Some(Json::Bool(false)))
+        || record
+            .get("accountEnabled")
+            .and_then(Json::as_str)
+            .is_some_and(|s| s.eq_ignore_ascii_case("false"));
+    if kind == "User" && disabled {
+        return (false, "disabled in the source");
+    }
+    let Ok(batch) = object.batch(std::slice::from_ref(record)) else {
+        return (false, "not a valid record");
+    };
+    if !object.scope.admits(|name| batch.value(0, name)) {
+        return (false, "out of the scoping filters");
+    }
+    (true, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::state::Link;
+    use serde_json::json;
+
+    fn mapping() -> Mapping {
+        Mapping::from_json(r#"{"objects": [
+            {"name": "u", "source": "User", "target": "User",
+             "scope": [{"clauses": [{"attribute": "department", "operator": "NOT_EQUALS", "value": "Interns"}]}],
+             "attributes": [{"target": "userName", "source": "[userPrincipalName]", "matching": 1}]},
+            {"name": "g", "source": "Group", "target": "Group",
+             "attributes": [{"target": "displayName", "source": "[displayName]", "matching": 1}]}]}"#)
+        .unwrap()
+    }
+
+    fn user(id: &str, department: &str) -> Json {
+        json!({"objectId": id, "userPrincipalName": format!("{id}@contoso.com"), "department": department, "accountEnabled": true})
+    }
+
+    fn link(state: &State, kind: &str, record: &Json, active: bool) {
+        state
+            .save_link(&Link {
+                kind: kind.into(),
+                source_id: source_id(record).unwrap().into(),
+                target_id: format!("t-{}", source_id(record).unwrap()),
+                exported: json!({}),
+                source_hash: fingerprint(record),
+                active,
+            })
+            .unwrap();
+    }
+
+    fn actions(plan: &[Planned]) -> Vec<(&str, &str, Action)> {
+        plan.iter()
+            .map(|p| (p.kind, p.source_id.as_str(), p.action))
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_of_change() {
+        let state = State::in_memory().unwrap();
+        let same = user("same", "Sales");
+        let changed_before = user("changed", "Sales");
+        let intern = user("intern", "Interns");
+        let mut disabled = user("disabled", "Sales");
+        disabled["accountEnabled"] = json!(false);
+        let gone = user("gone", "Sales");
+        let returning = user("returning", "Sales");
+        for (record, active) in [
+            (&same, true),
+            (&changed_before, true),
+            (&intern, true),
+            (&disabled, true),
+            (&gone, true),
+            (&returning, false),
+        ] {
+            link(&state, "User", record, active);
+        }
+        let users = vec![
+            same,
+            user("changed", "Finance"),
+            intern,
+            disabled,
+            returning,
+            user("new", "Sales"),
+            user("new-intern", "Interns"),
+        ];
+        let plan = plan(
+            &users,
+            &[],
+            &Assignments::All,
+            &mapping(),
+            &state,
+            PlanOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            actions(&plan),
+            [
+                ("User", "changed", Action::Update),
+                ("User", "disabled", Action::Disable),
+                ("User", "gone", Action::Delete),
+                ("User", "intern", Action::Disable),
+                ("User", "new", Action::Create),
+                ("User", "returning", Action::Update),
+            ]
+        );
+        assert_eq!(plan[1].reason, "disabled in the source");
+        assert_eq!(plan[3].reason, "out of the scoping filters");
+        let skip = PlanOptions {
+            skip_out_of_scope_deletions: true,
+        };
+        let plan = super::plan(&users, &[], &Assignments::All, &mapping(), &state, skip).unwrap();
+        assert!(!plan.iter().any(|p| p.action == Action::Disable));
+    }
+
+    #[test]
+    fn assignments_reach_direct_members_only() {
+        let state = State::in_memory().unwrap();
+        let users: Vec<Json> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|id| user(id, "Sales"))
+            .collect();
+        let groups = vec![
+            json!({"objectId": "g1", "displayName": "Eng", "members": ["b", {"value": "g2"}]}),
+            json!({"objectId": "g2", "displayName": "Nested", "members": ["c"]}),
+        ];
+        let assignments = Assignments::Assigned {
+            users: HashSet::from(["a".to_string()]),
+            groups: HashSet::from(["g1".to_string()]),
+        };
+        let plan = plan(
+            &users,
+            &groups,
+            &assignments,
+            &mapping(),
+            &state,
+            PlanOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            actions(&plan),
+            [
+                ("User", "a", Action::Create),
+                ("User", "b", Action::Create),
+                ("Group", "g1", Action::Create),
+            ]
+        );
+    }
+}
