@@ -2,6 +2,7 @@
 //! (scope, assignments, what changed), the state kept between cycles, and the client
 //! toward a SCIM target.
 
+pub mod engine;
 pub mod plan;
 pub mod state;
 pub mod target;
