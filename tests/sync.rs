@@ -56,7 +56,8 @@ fn users(n: usize) -> Vec<Json> {
             json!({"objectId": format!("u{i}"), "userPrincipalName": format!("user{i}@contoso.com"),
                    "mailNickname": format!("user{i}"), "givenName": "User", "surname": format!("{i}"),
                    "jobTitle": "Engineer", "accountEnabled": true,
-                   "manager": if i > 0 { json!("u0") } else { Json::Null }})
+                   // u0's manager is created after u0: set once both exist.
+                   "manager": if i > 0 { json!("u0") } else { json!(format!("u{}", n - 1)) }})
         })
         .collect()
 }
@@ -169,4 +170,80 @@ async fn initial_then_incremental_cycles() {
         membership.2
     );
     assert_eq!(sent.len(), 3);
+}
+
+/// Runs the `scimap` binary off the runtime's threads, so the server keeps answering.
+async fn scimap(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_scimap"))
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_command() {
+    let (base, seen) = serve().await;
+    let dir = std::env::temp_dir().join(format!("scimap-sync-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let users_file = dir.join("users.ndjson");
+    let lines: Vec<String> = users(3).iter().map(Json::to_string).collect();
+    std::fs::write(&users_file, lines.join("\n")).unwrap();
+    let args = |users: &std::path::Path, token: &str| -> Vec<String> {
+        let mut args: Vec<String> = ["sync", "--target", &base, "--token", token, "--users"]
+            .map(String::from)
+            .to_vec();
+        args.push(users.to_string_lossy().into_owned());
+        args.extend([
+            "--state".to_string(),
+            dir.join("state.db").to_string_lossy().into_owned(),
+        ]);
+        args
+    };
+    let out = scimap(args(&users_file, "t")).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let logs: Vec<Json> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(logs.len(), 3);
+    assert!(logs
+        .iter()
+        .all(|l| l["action"] == "Create" && l["status"] == "Success"));
+    writes(&seen);
+
+    let broken = dir.join("broken.ndjson");
+    std::fs::write(&broken, format!("{}\n{{\"objectId\": \n", lines[0])).unwrap();
+    let out = scimap(args(&broken, "t")).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was sent"));
+    assert!(writes(&seen).is_empty());
+
+    let more = dir.join("more.ndjson");
+    std::fs::write(
+        &more,
+        users(4)
+            .iter()
+            .map(Json::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    let out = scimap(args(&more, "wrong")).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refused the token"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }

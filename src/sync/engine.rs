@@ -97,6 +97,7 @@ impl Engine {
             .collect();
         let mut summary = Summary::default();
         let mut logs = Vec::new();
+        let mut created = Vec::new();
         for step in &planned {
             let record = records.get(&(step.kind, step.source_id.as_str())).copied();
             let outcome = self.run(step, record).await;
@@ -130,6 +131,9 @@ impl Engine {
                     ("Failure", None, Some(message))
                 }
             };
+            if status == "Success" && step.action == Action::Create {
+                created.push(step);
+            }
             logs.push(LogRecord {
                 action: match step.action {
                     Action::Create => "Create",
@@ -143,6 +147,35 @@ impl Engine {
                 target_id,
                 reason: step.reason.clone(),
                 error,
+            });
+        }
+        // References to objects created later in the cycle (a manager after the user)
+        // are set now that both ends exist.
+        for step in created {
+            let (Some(record), Some(link)) = (
+                records.get(&(step.kind, step.source_id.as_str())),
+                self.state.link(step.kind, &step.source_id)?,
+            ) else {
+                continue;
+            };
+            let target_id = Some(link.target_id.clone());
+            let error = match self.update(record, link).await {
+                Ok(_) => continue,
+                Err(Failure::State(e)) => return Err(e.into()),
+                Err(Failure::Target(e)) => e.to_string(),
+                Err(Failure::Mapping(message)) => message,
+            };
+            summary.failed += 1;
+            self.state
+                .fail(step.kind, &step.source_id, &error, jiff::Timestamp::now())?;
+            logs.push(LogRecord {
+                action: "Update",
+                status: "Failure",
+                kind: step.kind,
+                source_id: step.source_id.clone(),
+                target_id,
+                reason: "references to objects created in this cycle".into(),
+                error: Some(error),
             });
         }
         Ok((summary, logs))
