@@ -79,6 +79,8 @@ async fn initial_then_incremental_cycles() {
         target: Target::new(TargetConfig::new(base.clone(), "t")).unwrap(),
         style: PatchStyle::Rfc,
         plan: PlanOptions::default(),
+        dry_run: false,
+        would_send: Default::default(),
     };
     let mut people = users(100);
     let all: Vec<String> = people

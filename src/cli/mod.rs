@@ -148,6 +148,10 @@ enum Command {
         /// Leave objects that go out of scope as they are (Entra's SkipOutOfScopeDeletions).
         #[arg(long)]
         skip_out_of_scope_deletions: bool,
+        /// Print the write requests the cycle would send, one JSON line each, and send
+        /// none (reads for matching still go out); the state is left as it was.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Serve the playground (built by `bash playground/build.sh`) on localhost.
     Playground {
@@ -300,6 +304,7 @@ pub fn main() -> ExitCode {
             state,
             patch_style,
             skip_out_of_scope_deletions,
+            dry_run,
         } => match mappings::load(mapping.as_deref(), color) {
             Err(outcome) => outcome,
             Ok(mapping) => sync::sync(sync::SyncArgs {
@@ -315,6 +320,7 @@ pub fn main() -> ExitCode {
                     Style::Rfc => crate::scim::PatchStyle::Rfc,
                 },
                 skip_out_of_scope_deletions,
+                dry_run,
             }),
         },
         Command::Serve {

@@ -24,6 +24,7 @@ pub struct SyncArgs<'a> {
     pub state: &'a str,
     pub style: PatchStyle,
     pub skip_out_of_scope_deletions: bool,
+    pub dry_run: bool,
 }
 
 /// Every record of a snapshot file; any bad record stops the sync before it starts.
@@ -96,6 +97,10 @@ pub fn sync(args: SyncArgs<'_>) -> Outcome {
         Err(e) => return fail(e),
     };
     let state = match State::open(std::path::Path::new(args.state)) {
+        Ok(state) if args.dry_run => match state.copy_in_memory() {
+            Ok(copy) => copy,
+            Err(e) => return fail(e.to_string()),
+        },
         Ok(state) => state,
         Err(e) => return fail(e.to_string()),
     };
@@ -111,6 +116,8 @@ pub fn sync(args: SyncArgs<'_>) -> Outcome {
         plan: PlanOptions {
             skip_out_of_scope_deletions: args.skip_out_of_scope_deletions,
         },
+        dry_run: args.dry_run,
+        would_send: Default::default(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

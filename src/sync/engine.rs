@@ -54,6 +54,10 @@ pub struct Engine {
     pub target: Target,
     pub style: PatchStyle,
     pub plan: PlanOptions,
+    /// Send no write request: record each in `would_send` instead (reads, for
+    /// matching, still go to the target). Give the engine a copy of the state.
+    pub dry_run: bool,
+    pub would_send: std::sync::Mutex<Vec<Json>>,
 }
 
 /// The target id of each provisioned source object, for references.
@@ -74,6 +78,26 @@ fn endpoint(kind: &str) -> &'static str {
 }
 
 impl Engine {
+    /// A write request to the target, or in a dry run its record, with an answer made
+    /// up so that the cycle goes on (a created object gets the id `dry-run-N`).
+    async fn write(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Json>,
+    ) -> Result<super::Answer, TargetError> {
+        if !self.dry_run {
+            return self.target.send(method, path, body).await;
+        }
+        let mut sent = self.would_send.lock().unwrap_or_else(|p| p.into_inner());
+        sent.push(json!({"method": method.as_str(), "path": path, "body": body}));
+        let created = method == Method::POST;
+        Ok(super::Answer {
+            status: if created { 201 } else { 204 },
+            body: created.then(|| json!({"id": format!("dry-run-{}", sent.len())})),
+        })
+    }
+
     /// Runs one cycle over a snapshot: users first, then groups (so that members exist).
     pub async fn cycle(
         &self,
@@ -237,8 +261,7 @@ impl Engine {
             }
             (Action::Delete, _, Some(link)) => {
                 match self
-                    .target
-                    .send(
+                    .write(
                         Method::DELETE,
                         &format!("{}/{}", endpoint(kind), link.target_id),
                         None,
@@ -304,8 +327,7 @@ impl Engine {
             ),
             None => {
                 let created = self
-                    .target
-                    .send(Method::POST, endpoint(kind), Some(&resource))
+                    .write(Method::POST, endpoint(kind), Some(&resource))
                     .await
                     .map_err(Failure::Target)?;
                 let body = created.body.unwrap_or(Json::Null);
@@ -339,14 +361,13 @@ impl Engine {
         if let Some(body) = patch {
             apply_patch(&mut updated, &body, object.resource)
                 .map_err(|e| Failure::Mapping(e.to_string()))?;
-            self.target
-                .send(
-                    Method::PATCH,
-                    &format!("{}/{id}", endpoint(&link.kind)),
-                    Some(&body),
-                )
-                .await
-                .map_err(Failure::Target)?;
+            self.write(
+                Method::PATCH,
+                &format!("{}/{id}", endpoint(&link.kind)),
+                Some(&body),
+            )
+            .await
+            .map_err(Failure::Target)?;
         }
         let active = updated
             .get("active")
@@ -363,14 +384,13 @@ impl Engine {
 
     async fn send_patch(&self, link: &Link, wanted: &Json, disable: bool) -> Result<(), Failure> {
         if let Some(body) = diff(&link.exported, wanted, self.style) {
-            self.target
-                .send(
-                    Method::PATCH,
-                    &format!("{}/{}", endpoint(&link.kind), link.target_id),
-                    Some(&body),
-                )
-                .await
-                .map_err(Failure::Target)?;
+            self.write(
+                Method::PATCH,
+                &format!("{}/{}", endpoint(&link.kind), link.target_id),
+                Some(&body),
+            )
+            .await
+            .map_err(Failure::Target)?;
         }
         self.state.save_link(&Link {
             exported: wanted.clone(),

@@ -110,6 +110,17 @@ impl State {
         self.connection.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A copy in memory of the links, for a dry run that must leave this state alone.
+    pub fn copy_in_memory(&self) -> Result<State, StateError> {
+        let copy = State::in_memory()?;
+        for kind in ["User", "Group"] {
+            for link in self.links(kind)? {
+                copy.save_link(&link)?;
+            }
+        }
+        Ok(copy)
+    }
+
     pub fn link(&self, kind: &str, source_id: &str) -> Result<Option<Link>, StateError> {
         Ok(self
             .lock()
