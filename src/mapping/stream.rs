@@ -178,7 +178,7 @@ impl ObjectMapping {
             });
             match pushed {
                 Ok(()) => positions.push(position),
-                Err(message) => done.fail(position, None, None, message),
+                Err(message) => done.fail(position, message),
             }
         }
         let batch = builder.finish();
@@ -272,18 +272,13 @@ fn external_upn(upn: &str) -> Option<String> {
 }
 
 impl Done {
-    fn fail(
-        &mut self,
-        position: Position,
-        id: Option<String>,
-        target: Option<String>,
-        message: String,
-    ) {
+    /// A record that could not be read into the batch (so it has no id to report).
+    fn fail(&mut self, position: Position, message: String) {
         self.summary.failed += 1;
         let error = ApplyError {
             index: position.index,
-            id,
-            target,
+            id: None,
+            target: None,
             message,
             eval: None,
         };

@@ -266,7 +266,7 @@ impl App {
                 let query = ListQuery::from_body(&call.json()?)?;
                 self.search_all(&query, &base)
             }
-            (["Bulk"], &Method::POST) => self.bulk(call, &base),
+            (["Bulk"], &Method::POST) => self.bulk(call),
             (["Schemas"], &Method::GET) => Ok(list_response(discovery::schemas(&base), 1)),
             (["Schemas", id], &Method::GET) => discovery::schemas(&base)
                 .into_iter()
@@ -483,7 +483,7 @@ impl App {
             .collect()
     }
 
-    fn bulk(&self, call: &Call, base: &str) -> Reply {
+    fn bulk(&self, call: &Call) -> Reply {
         let request = call.json()?;
         let operations = request
             .get("Operations")
@@ -590,7 +590,6 @@ impl App {
             }
             results.push(result);
         }
-        let _ = base;
         Ok(scim_json(
             StatusCode::OK,
             &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"], "Operations": results}),

@@ -253,10 +253,8 @@ impl Engine {
             }
             (Action::Update, Some(record), Some(link)) => self.update(record, link).await.map(Some),
             (Action::Disable, _, Some(link)) => {
-                let mut disabled = link.exported.clone();
-                disabled["active"] = json!(false);
                 let id = link.target_id.clone();
-                self.send_patch(&link, &disabled, true).await?;
+                self.disable(link).await?;
                 Ok(Some(id))
             }
             (Action::Delete, _, Some(link)) => {
@@ -382,8 +380,11 @@ impl Engine {
         Ok(id)
     }
 
-    async fn send_patch(&self, link: &Link, wanted: &Json, disable: bool) -> Result<(), Failure> {
-        if let Some(body) = diff(&link.exported, wanted, self.style) {
+    /// `active = false`, in the chosen PATCH shape, and the link marked inactive.
+    async fn disable(&self, link: Link) -> Result<(), Failure> {
+        let mut disabled = link.exported.clone();
+        disabled["active"] = json!(false);
+        if let Some(body) = diff(&link.exported, &disabled, self.style) {
             self.write(
                 Method::PATCH,
                 &format!("{}/{}", endpoint(&link.kind), link.target_id),
@@ -393,9 +394,9 @@ impl Engine {
             .map_err(Failure::Target)?;
         }
         self.state.save_link(&Link {
-            exported: wanted.clone(),
-            active: !disable,
-            ..link.clone()
+            exported: disabled,
+            active: false,
+            ..link
         })?;
         Ok(())
     }
