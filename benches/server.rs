@@ -6,14 +6,16 @@
 //! `cargo bench --bench server`; results are in docs/performance.md. Not a criterion
 //! bench: what is measured is a server under concurrent load, not a function.
 
+mod serve;
+
+use serve::{scimap, Server, TOKEN};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "bench";
 const CONNECTIONS: usize = 16;
 const REQUESTS: usize = 20_000;
 
@@ -98,52 +100,6 @@ impl Connection {
             }
         }
         Ok((status, close))
-    }
-}
-
-struct Server {
-    name: &'static str,
-    host: String,
-    base: &'static str,
-    child: Child,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn scimap(dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scimap"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--token",
-            TOKEN,
-            "--quiet",
-            "--database",
-        ])
-        .arg(dir.join("bench.db"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("scimap serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let host = line
-        .trim()
-        .trim_start_matches("scimap serve: http://")
-        .trim_end_matches("/scim/v2")
-        .to_string();
-    Server {
-        name: "scimap serve",
-        host,
-        base: "/scim/v2",
-        child,
     }
 }
 

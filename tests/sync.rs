@@ -1,24 +1,34 @@
 //! The sync engine end to end against `scimap serve` on loopback: an initial cycle, then
-//! incremental changes, with the write requests the target saw counted.
+//! incremental changes, with the write requests the target saw counted; faults
+//! injected in front of the server; the command as a daemon, on demand, and killed.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::Request;
 use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use scimap::mapping::Mapping;
 use scimap::scim::PatchStyle;
 use scimap::server::{router, Config, Sqlite};
-use scimap::sync::engine::Engine;
-use scimap::sync::plan::{Assignments, PlanOptions};
+use scimap::sync::plan::Assignments;
 use scimap::sync::state::State;
-use scimap::sync::{Target, TargetConfig};
+use scimap::sync::{Engine, QuarantinePolicy, Source, Stop, Target, TargetConfig};
 use serde_json::{json, Value as Json};
 
 type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
 
+/// A fault to inject: given a request's method, path and query, and body, the answer
+/// to give instead of the server's.
+type Fault = Arc<dyn Fn(&str, &str, &str) -> Option<Response> + Send + Sync>;
+
 /// `scimap serve` on loopback, recording each write request (method, path, body).
 async fn serve() -> (String, Seen) {
+    serve_with(Arc::new(|_: &str, _: &str, _: &str| None)).await
+}
+
+async fn serve_with(fault: Fault) -> (String, Seen) {
     let seen: Seen = Arc::default();
     let record = seen.clone();
     let config = Config {
@@ -28,11 +38,16 @@ async fn serve() -> (String, Seen) {
     let app = router(Arc::new(Sqlite::in_memory().unwrap()), config).layer(
         axum::middleware::from_fn(move |request: Request, next: Next| {
             let record = record.clone();
+            let fault = fault.clone();
             async move {
                 let (parts, body) = request.into_parts();
                 let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let target = parts.uri.to_string();
+                if let Some(answer) = fault(parts.method.as_str(), &target, &text) {
+                    return answer;
+                }
                 if parts.method != axum::http::Method::GET {
-                    let text = String::from_utf8_lossy(&bytes).into_owned();
                     record.lock().unwrap().push((
                         parts.method.to_string(),
                         parts.uri.path().to_string(),
@@ -62,93 +77,165 @@ fn users(n: usize) -> Vec<Json> {
         .collect()
 }
 
-fn groups(members: &[&str]) -> Vec<Json> {
-    vec![json!({"objectId": "g1", "displayName": "Engineering", "members": members})]
+/// Ten groups of the users whose number ends in the group's digit.
+fn groups(people: &[Json]) -> Vec<Json> {
+    (0..10)
+        .map(|g| {
+            let members: Vec<&Json> = people
+                .iter()
+                .map(|u| &u["objectId"])
+                .filter(|id| id.as_str().unwrap().ends_with(&g.to_string()))
+                .collect();
+            json!({"objectId": format!("g{g}"), "displayName": format!("Team {g}"), "members": members})
+        })
+        .collect()
 }
 
 fn writes(seen: &Seen) -> Vec<(String, String, String)> {
     std::mem::take(&mut *seen.lock().unwrap())
 }
 
-#[tokio::test]
+fn engine(base: &str) -> Engine {
+    engine_with(TargetConfig::new(base, "t"))
+}
+
+fn engine_with(config: TargetConfig) -> Engine {
+    let mut engine = Engine::new(
+        Mapping::embedded_default(),
+        State::in_memory().unwrap(),
+        Target::new(config).unwrap(),
+    );
+    engine.style = PatchStyle::Rfc;
+    engine
+}
+
+fn ids(records: &[Json]) -> HashSet<String> {
+    records
+        .iter()
+        .map(|r| r["objectId"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn source<'a>(users: &'a [Json], groups: &'a [Json], assigned: &'a Assignments) -> Source<'a> {
+    Source {
+        users,
+        groups,
+        assignments: assigned,
+    }
+}
+
+fn count(sent: &[(String, String, String)], method: &str, path: &str) -> usize {
+    sent.iter()
+        .filter(|(m, p, _)| m == method && p.contains(path))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn initial_then_incremental_cycles() {
     let (base, seen) = serve().await;
-    let engine = Engine {
-        mapping: Mapping::embedded_default(),
-        state: State::in_memory().unwrap(),
-        target: Target::new(TargetConfig::new(base.clone(), "t")).unwrap(),
-        style: PatchStyle::Rfc,
-        plan: PlanOptions::default(),
-        dry_run: false,
-        would_send: Default::default(),
+    let engine = engine(&base);
+    let mut people = users(1000);
+    let teams = groups(&people);
+    let assigned = Assignments::Assigned {
+        users: ids(&people),
+        groups: ids(&teams),
     };
-    let mut people = users(100);
-    let all: Vec<String> = people
-        .iter()
-        .map(|u| u["objectId"].as_str().unwrap().to_string())
-        .collect();
-    let assigned = |users: &[String]| Assignments::Assigned {
-        users: users.iter().cloned().collect::<HashSet<_>>(),
-        groups: HashSet::from(["g1".to_string()]),
-    };
-    let members = ["u1", "u2", "u3"];
 
-    let (summary, logs) = engine
-        .cycle(&people, &groups(&members), &assigned(&all))
+    let cycle = engine
+        .cycle(source(&people, &teams, &assigned))
         .await
         .unwrap();
-    assert_eq!((summary.created, summary.failed), (101, 0), "{logs:?}");
-    let initial = writes(&seen);
     assert_eq!(
-        initial
-            .iter()
-            .filter(|(m, p, _)| m == "POST" && p.ends_with("/Users"))
-            .count(),
-        100
+        (cycle.summary.created, cycle.summary.failed, cycle.stop),
+        (1010, 0, None),
+        "{:?}",
+        cycle.logs.iter().find(|l| l.status != "Success")
     );
-    // Each user but the first gets its manager once the manager exists; the group its members.
+    let initial = writes(&seen);
+    assert_eq!(count(&initial, "POST", "/Users"), 1000);
+    assert_eq!(count(&initial, "POST", "/Groups"), 10);
+    // Each user gets its manager once the manager exists; each group its 100 members in one PATCH.
+    assert_eq!(count(&initial, "PATCH", "/Groups/"), 10);
     let group_patch = initial
         .iter()
         .find(|(m, p, _)| m == "PATCH" && p.contains("/Groups/"))
         .unwrap();
+    let body: Json = serde_json::from_str(&group_patch.2).unwrap();
+    assert_eq!(body["Operations"][0]["path"], "members");
     assert_eq!(
-        serde_json::from_str::<Json>(&group_patch.2).unwrap()["Operations"][0]["path"],
-        "members"
+        body["Operations"][0]["value"].as_array().unwrap().len(),
+        100
     );
+    // Each user's manager goes in its POST when the manager exists already, else in a
+    // PATCH once it does.
+    let manager_set = initial
+        .iter()
+        .filter(|(m, p, b)| {
+            (m == "PATCH" && p.contains("/Users/") || m == "POST" && p.ends_with("/Users"))
+                && b.contains("manager")
+        })
+        .count();
+    assert_eq!(manager_set, 1000);
+    let create = &cycle.logs[0];
+    let steps: Vec<&str> = create.steps.iter().map(|s| s.name).collect();
+    assert_eq!(steps, ["import", "scope", "match", "evaluate", "provision"]);
+    assert!(create
+        .modified_properties
+        .iter()
+        .any(|m| m.name == "userName" && m.new_value == "user0@contoso.com"));
 
-    // Nothing changed: no write at all.
-    let (summary, _) = engine
-        .cycle(&people, &groups(&members), &assigned(&all))
+    // Nothing changed: no write at all, no log.
+    let cycle = engine
+        .cycle(source(&people, &teams, &assigned))
         .await
         .unwrap();
-    assert_eq!(summary, Default::default());
+    assert_eq!(cycle.summary, Default::default());
+    assert!(cycle.logs.is_empty());
     assert!(writes(&seen).is_empty());
 
-    // One attribute: one PATCH with only that attribute.
+    // One attribute: one PATCH with only that attribute, logged old -> new.
     people[5]["jobTitle"] = json!("Architect");
-    let (summary, _) = engine
-        .cycle(&people, &groups(&members), &assigned(&all))
+    let cycle = engine
+        .cycle(source(&people, &teams, &assigned))
         .await
         .unwrap();
-    assert_eq!(summary.updated, 1);
+    assert_eq!(cycle.summary.updated, 1);
     let sent = writes(&seen);
     assert_eq!(sent.len(), 1);
     assert_eq!(
         serde_json::from_str::<Json>(&sent[0].2).unwrap()["Operations"],
         json!([{"op": "replace", "path": "title", "value": "Architect"}])
     );
+    let modified = &cycle.logs[0].modified_properties;
+    assert_eq!(
+        (
+            modified.len(),
+            modified[0].name.as_str(),
+            &modified[0].old_value,
+            &modified[0].new_value
+        ),
+        (1, "title", &json!("Engineer"), &json!("Architect"))
+    );
 
-    // Unassigned: disabled. Deleted from the source: deleted. A member leaves: one group PATCH.
-    let remaining: Vec<String> = all.iter().filter(|id| *id != "u7").cloned().collect();
-    people.retain(|u| u["objectId"] != "u9");
-    let (summary, logs) = engine
-        .cycle(&people, &groups(&["u1", "u2"]), &assigned(&remaining))
+    // Disabled in the source: disabled. Deleted from the source: deleted. A member
+    // leaves: one group PATCH.
+    people[7]["accountEnabled"] = json!(false);
+    people.retain(|u| u["objectId"] != "u19");
+    let mut teams = groups(&people);
+    teams[3]["members"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m != "u13");
+    let cycle = engine
+        .cycle(source(&people, &teams, &assigned))
         .await
         .unwrap();
+    let s = &cycle.summary;
     assert_eq!(
-        (summary.disabled, summary.deleted, summary.updated),
-        (1, 1, 1),
-        "{logs:?}"
+        (s.disabled, s.deleted, s.updated, s.failed),
+        (1, 1, 2, 0),
+        "{:?}",
+        cycle.logs
     );
     let sent = writes(&seen);
     let disable = sent
@@ -159,19 +246,323 @@ async fn initial_then_incremental_cycles() {
         serde_json::from_str::<Json>(&disable.2).unwrap()["Operations"],
         json!([{"op": "replace", "path": "active", "value": false}])
     );
-    assert!(sent
+    assert_eq!(count(&sent, "DELETE", "/Users/"), 1);
+    // Team 9 loses the deleted u19, team 3 loses u13.
+    let memberships: Vec<&String> = sent
         .iter()
-        .any(|(m, p, _)| m == "DELETE" && p.contains("/Users/")));
-    let membership = sent
+        .filter(|(_, p, _)| p.contains("/Groups/"))
+        .map(|(_, _, b)| b)
+        .collect();
+    assert_eq!(memberships.len(), 2, "{memberships:?}");
+    assert!(memberships.iter().all(|b| b.contains("members[value eq")));
+    assert_eq!(sent.len(), 4);
+    let disabled = cycle.logs.iter().find(|l| l.action == "Disable").unwrap();
+    assert_eq!(
+        (disabled.source_id.as_str(), disabled.reason.as_str()),
+        ("u7", "disabled in the source")
+    );
+}
+
+fn fault(status: u16, body: Json) -> Option<Response> {
+    Some(
+        (
+            axum::http::StatusCode::from_u16(status).unwrap(),
+            [("content-type", "application/scim+json")],
+            body.to_string(),
+        )
+            .into_response(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_retried_escrowed_and_logged() {
+    let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let hits = busy.clone();
+    let (base, seen) = serve_with(Arc::new(move |method, target, body| {
+        let user = |n: u32| body.contains(&format!("\"user{n}@contoso.com\""));
+        match method {
+            // Busy twice for user1, then fine.
+            "POST" if user(1) && hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 => {
+                let mut answer = fault(429, json!({"detail": "slow down"})).unwrap();
+                answer
+                    .headers_mut()
+                    .insert("retry-after", axum::http::HeaderValue::from_static("0"));
+                Some(answer)
+            }
+            "POST" if user(2) => fault(
+                500,
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                       "status": "500", "detail": "the directory backend is down"}),
+            ),
+            "POST" if user(3) => {
+                std::thread::sleep(Duration::from_millis(600));
+                None
+            }
+            "GET" if target.contains("user4%40contoso.com") => fault(
+                200,
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+                       "totalResults": 2, "Resources": [{"id": "a"}, {"id": "b"}]}),
+            ),
+            _ => None,
+        }
+    }))
+    .await;
+    let mut config = TargetConfig::new(&base, "t");
+    config.timeout = Duration::from_millis(300);
+    config.retries = 2;
+    config.backoff = Duration::from_millis(10);
+    let engine = engine_with(config);
+    let people = users(6);
+    let cycle = engine
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
+        .unwrap();
+    let status = |id: &str| {
+        let log = cycle.logs.iter().find(|l| l.source_id == id).unwrap();
+        (log.status, log.error.as_ref().map(|e| e.code))
+    };
+    assert_eq!(status("u0"), ("Success", None));
+    assert_eq!(status("u1"), ("Success", None), "429s are retried");
+    assert_eq!(status("u2"), ("Failure", Some("TargetFailed")));
+    assert_eq!(status("u3"), ("Failure", Some("TargetTimeout")));
+    assert_eq!(status("u4"), ("Failure", Some("AmbiguousMatch")));
+    let failed = cycle.logs.iter().find(|l| l.source_id == "u2").unwrap();
+    let error = failed.error.as_ref().unwrap();
+    assert_eq!(
+        (error.status, error.detail.as_deref()),
+        (Some(500), Some("the directory backend is down"))
+    );
+    assert_eq!(failed.steps.last().unwrap().name, "provision");
+    assert_eq!(failed.steps.last().unwrap().status, "Failure");
+    assert_eq!(cycle.summary.failed, 3);
+    let escrow = engine.state.escrow("User", "u2").unwrap().unwrap();
+    assert_eq!(escrow.attempts, 1);
+    // u1 created once (its two refused POSTs never reached the server), nobody twice.
+    let posted: Vec<Json> = writes(&seen)
         .iter()
-        .find(|(_, p, _)| p.contains("/Groups/"))
+        .filter(|(m, _, _)| m == "POST")
+        .map(|(_, _, b)| serde_json::from_str::<Json>(b).unwrap()["userName"].clone())
+        .collect();
+    for name in [
+        "user0@contoso.com",
+        "user1@contoso.com",
+        "user5@contoso.com",
+    ] {
+        assert_eq!(
+            posted.iter().filter(|n| *n == name).count(),
+            1,
+            "{posted:?}"
+        );
+    }
+    assert!(!posted.contains(&json!("user2@contoso.com")));
+
+    // The next cycle leaves the escrowed objects alone until their retry time.
+    let cycle = engine
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
+        .unwrap();
+    assert_eq!(
+        (cycle.summary.skipped, cycle.summary.failed),
+        (3, 0),
+        "{:?}",
+        cycle.logs
+    );
+    assert!(cycle.logs[0]
+        .reason
+        .starts_with("in escrow after 1 failures"));
+    assert!(writes(&seen).iter().all(|(m, _, _)| m != "POST"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deletion_threshold_stages_and_quarantine_stops() {
+    let (base, seen) = serve().await;
+    let mut engine = engine(&base);
+    engine.options.deletion_threshold = Some(2);
+    let mut people = users(10);
+    engine
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
+        .unwrap();
+    writes(&seen);
+    people.truncate(7);
+    let cycle = engine
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
+        .unwrap();
+    assert!(matches!(
+        cycle.stop,
+        Some(Stop::DeletionThreshold {
+            staged: 3,
+            threshold: 2
+        })
+    ));
+    assert_eq!(cycle.summary.staged, 3);
+    assert!(cycle
+        .logs
+        .iter()
+        .all(|l| l.action == "StagedDelete" && l.status == "Skipped"));
+    assert!(writes(&seen).is_empty(), "nothing is sent");
+    engine.options.allow_deletes = true;
+    let cycle = engine
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
+        .unwrap();
+    assert_eq!((cycle.summary.deleted, cycle.stop), (3, None));
+
+    // A target failing every create: quarantined after the threshold, the rest not run.
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let broken = failing.clone();
+    let (base, seen) = serve_with(Arc::new(move |method: &str, _: &str, _: &str| {
+        (method == "POST" && broken.load(std::sync::atomic::Ordering::SeqCst))
+            .then(|| fault(400, json!({"detail": "no"})).unwrap())
+    }))
+    .await;
+    let mut engine = self::engine(&base);
+    engine.options.concurrency = 1;
+    engine.options.quarantine = QuarantinePolicy {
+        start: 3,
+        ..QuarantinePolicy::default()
+    };
+    let people = users(20);
+    let cycle = engine
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
         .unwrap();
     assert!(
-        membership.2.contains("members[value eq"),
-        "{}",
-        membership.2
+        matches!(cycle.stop, Some(Stop::Quarantined(_))),
+        "{:?}",
+        cycle.stop
     );
-    assert_eq!(sent.len(), 3);
+    assert_eq!((cycle.summary.failed, cycle.summary.not_run), (3, 17));
+    assert!(engine.state.quarantine().unwrap().is_some());
+    assert!(writes(&seen).is_empty());
+    // Restarted once the target is fixed: everything goes, and the quarantine is lifted.
+    failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    engine.state.restart().unwrap();
+    let cycle = engine
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
+        .unwrap();
+    assert_eq!((cycle.summary.created, cycle.stop), (20, None));
+    assert_eq!(engine.state.quarantine().unwrap(), None);
+
+    // Four weeks in quarantine disable the job until a restart.
+    let since = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(29 * 24);
+    let reason = "most calls failed".to_string();
+    engine
+        .state
+        .set_quarantine(&scimap::sync::state::Quarantine { reason, since })
+        .unwrap();
+    let refused = engine.cycle(source(&people, &[], &Assignments::All)).await;
+    assert!(
+        matches!(refused, Err(scimap::sync::EngineError::Disabled { .. })),
+        "{:?}",
+        refused.err()
+    );
+    engine.state.restart().unwrap();
+    assert!(engine
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
+        .is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn select_unique_value_asks_the_target() {
+    let (base, seen) = serve().await;
+    let mapping = || {
+        Mapping::from_json(
+        r#"{"objects": [{"name": "users", "source": "User", "target": "User", "attributes": [
+            {"target": "userName", "source": "SelectUniqueValue(Join(\"@\", [mailNickname], \"contoso.com\"), Join(\"@\", Join(\"\", [mailNickname], \"2\"), \"contoso.com\"))"},
+            {"target": "externalId", "source": "[objectId]", "matching": 1}]}]}"#,
+    )
+    .unwrap()
+    };
+    let target = TargetConfig::new(&base, "t");
+    let first = Engine::new(
+        mapping(),
+        State::in_memory().unwrap(),
+        Target::new(target.clone()).unwrap(),
+    );
+    let ada = json!({"objectId": "a", "mailNickname": "ada", "accountEnabled": true});
+    first
+        .cycle(source(std::slice::from_ref(&ada), &[], &Assignments::All))
+        .await
+        .unwrap();
+    // Another directory's Ada, with the same nickname, gets the second candidate.
+    let other = Engine::new(
+        mapping(),
+        State::in_memory().unwrap(),
+        Target::new(target).unwrap(),
+    );
+    let twin = json!({"objectId": "b", "mailNickname": "ada", "accountEnabled": true});
+    let cycle = other
+        .cycle(source(std::slice::from_ref(&twin), &[], &Assignments::All))
+        .await
+        .unwrap();
+    assert_eq!(cycle.summary.created, 1, "{:?}", cycle.logs);
+    let posts: Vec<Json> = writes(&seen)
+        .iter()
+        .filter(|(m, _, _)| m == "POST")
+        .map(|(_, _, b)| serde_json::from_str(b).unwrap())
+        .collect();
+    assert_eq!(posts[0]["userName"], "ada@contoso.com");
+    assert_eq!(posts[1]["userName"], "ada2@contoso.com");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioning_on_demand() {
+    let (base, seen) = serve().await;
+    let engine = engine(&base);
+    let people = users(5);
+    let teams = vec![json!({"objectId": "g", "displayName": "Ops", "members": ["u1", "u2"]})];
+    let assigned = Assignments::Assigned {
+        users: HashSet::from(["u3".to_string(), "u4".to_string()]),
+        groups: HashSet::from(["g".to_string()]),
+    };
+    let cycle = engine
+        .provision_on_demand(source(&people, &teams, &assigned), "u3")
+        .await
+        .unwrap();
+    assert_eq!(cycle.logs.len(), 1);
+    let report = scimap::sync::log::report(&cycle.logs[0]);
+    assert!(
+        report.starts_with("User user3@contoso.com (u3): Create Success"),
+        "{report}"
+    );
+    for step in [
+        "1. import",
+        "2. scope",
+        "3. match",
+        "4. evaluate",
+        "5. provision",
+    ] {
+        assert!(report.contains(step), "{report}");
+    }
+    assert_eq!(count(&writes(&seen), "POST", "/Users"), 1);
+    // Unchanged, on demand again: evaluated, nothing to send.
+    let cycle = engine
+        .provision_on_demand(source(&people, &teams, &assigned), "u3")
+        .await
+        .unwrap();
+    assert_eq!(
+        (cycle.logs[0].action, cycle.logs[0].status),
+        ("Other", "Skipped")
+    );
+    // Out of scope: said so. A group: with its members.
+    let cycle = engine
+        .provision_on_demand(source(&people, &teams, &assigned), "u0")
+        .await
+        .unwrap();
+    assert_eq!(cycle.logs[0].steps[1].detail, "not assigned");
+    let cycle = engine
+        .provision_on_demand(source(&people, &teams, &assigned), "g")
+        .await
+        .unwrap();
+    assert_eq!(cycle.summary.created, 3, "{:?}", cycle.logs);
+    assert!(engine
+        .provision_on_demand(source(&people, &teams, &assigned), "nobody")
+        .await
+        .is_err());
 }
 
 /// Runs the `scimap` binary off the runtime's threads, so the server keeps answering.
@@ -186,66 +577,295 @@ async fn scimap(args: Vec<String>) -> std::process::Output {
     .unwrap()
 }
 
+struct Dir(std::path::PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let dir = std::env::temp_dir().join(format!("scimap-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+
+    fn file(&self, name: &str, records: &[Json]) -> String {
+        let path = self.0.join(name);
+        let lines: Vec<String> = records.iter().map(Json::to_string).collect();
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn sync_args(base: &str, token: &str, users: &str, state: &str, more: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "sync", "--target", base, "--token", token, "--users", users, "--state", state,
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(more.iter().map(|a| a.to_string()));
+    args
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sync_command() {
     let (base, seen) = serve().await;
-    let dir = std::env::temp_dir().join(format!("scimap-sync-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let users_file = dir.join("users.ndjson");
-    let lines: Vec<String> = users(3).iter().map(Json::to_string).collect();
-    std::fs::write(&users_file, lines.join("\n")).unwrap();
-    let args = |users: &std::path::Path, token: &str| -> Vec<String> {
-        let mut args: Vec<String> = ["sync", "--target", &base, "--token", token, "--users"]
-            .map(String::from)
-            .to_vec();
-        args.push(users.to_string_lossy().into_owned());
-        args.extend([
-            "--state".to_string(),
-            dir.join("state.db").to_string_lossy().into_owned(),
-        ]);
-        args
-    };
-    let out = scimap(args(&users_file, "t")).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let logs: Vec<Json> = String::from_utf8(out.stdout)
+    let dir = Dir::new("sync-cli");
+    let state = dir.path("state.db");
+    let three = dir.file("users.ndjson", &users(3));
+
+    let out = scimap(sync_args(
+        &base,
+        "t",
+        &three,
+        &state,
+        &["--once", "--dry-run"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<Json> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(logs.len(), 3);
+    let requests: Vec<&Json> = lines.iter().filter(|l| l.get("method").is_some()).collect();
+    assert_eq!(
+        requests.iter().filter(|r| r["method"] == "POST").count(),
+        3,
+        "{requests:?}"
+    );
+    assert!(writes(&seen).is_empty(), "a dry run sends nothing");
+
+    let out = scimap(sync_args(&base, "t", &three, &state, &["--once"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let logs: Vec<Json> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Three creates; a manager created after its report (the users go concurrently)
+    // is set by an Update once it exists.
+    let actions: Vec<(&str, &str)> = logs
+        .iter()
+        .map(|l| {
+            (
+                l["sourceId"].as_str().unwrap(),
+                l["action"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions[..3],
+        [("u0", "Create"), ("u1", "Create"), ("u2", "Create")]
+    );
+    assert!(
+        actions[3..].iter().all(|(_, a)| *a == "Update"),
+        "{actions:?}"
+    );
     assert!(logs
         .iter()
-        .all(|l| l["action"] == "Create" && l["status"] == "Success"));
+        .all(|l| l["status"] == "Success" && l["cycleId"] == 1));
+    assert!(
+        stderr(&out).contains("cycle 1: 3 created"),
+        "{}",
+        stderr(&out)
+    );
     writes(&seen);
 
-    let broken = dir.join("broken.ndjson");
-    std::fs::write(&broken, format!("{}\n{{\"objectId\": \n", lines[0])).unwrap();
-    let out = scimap(args(&broken, "t")).await;
-    assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was sent"));
-    assert!(writes(&seen).is_empty());
-
-    let more = dir.join("more.ndjson");
-    std::fs::write(
-        &more,
-        users(4)
-            .iter()
-            .map(Json::to_string)
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
-    .unwrap();
-    let out = scimap(args(&more, "wrong")).await;
+    let broken = dir.path("broken.ndjson");
+    std::fs::write(&broken, format!("{}\n{{\"objectId\": \n", users(1)[0])).unwrap();
+    let out = scimap(sync_args(&base, "t", &broken, &state, &["--once"])).await;
     assert_eq!(out.status.code(), Some(3));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("refused the token"),
+        stderr(&out).contains("broken.ndjson: record 1 (line 2)"),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr(&out)
     );
-    std::fs::remove_dir_all(dir).unwrap();
+    assert!(stderr(&out).contains("nothing was sent"));
+
+    let four = dir.file("more.ndjson", &users(4));
+    let out = scimap(sync_args(&base, "wrong", &four, &state, &["--once"])).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("refused the token"),
+        "{}",
+        stderr(&out)
+    );
+    let html = serve_with(Arc::new(|_: &str, _: &str, _: &str| {
+        Some((axum::http::StatusCode::OK, "<html>sign in</html>").into_response())
+    }))
+    .await
+    .0;
+    let out = scimap(sync_args(&html, "t", &four, &state, &["--once"])).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("not SCIM"), "{}", stderr(&out));
+    let out = scimap(sync_args(
+        "http://127.0.0.1:9",
+        "t",
+        &four,
+        &state,
+        &["--once"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("cannot be reached"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(writes(&seen).is_empty());
+
+    // On demand: a step-by-step report.
+    let out = scimap(sync_args(&base, "t", &four, &state, &["--only", "u3"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(report.contains("5. provision ok"), "{report}");
+    assert_eq!(count(&writes(&seen), "POST", "/Users"), 1);
+
+    // Two users gone with a threshold of one: staged, exit code 4, nothing sent.
+    let two = dir.file("two.ndjson", &users(2));
+    let out = scimap(sync_args(
+        &base,
+        "t",
+        &two,
+        &state,
+        &["--once", "--deletion-threshold", "1"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--allow-deletes"), "{}", stderr(&out));
+    assert!(writes(&seen).is_empty());
+    let out = scimap(sync_args(
+        &base,
+        "t",
+        &two,
+        &state,
+        &["--once", "--deletion-threshold", "1", "--allow-deletes"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(count(&writes(&seen), "DELETE", "/Users/"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_runs_cycles_until_interrupted() {
+    let (base, seen) = serve().await;
+    let dir = Dir::new("sync-daemon");
+    let state = dir.path("state.db");
+    let file = dir.file("users.ndjson", &users(3));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scimap"))
+        .args(sync_args(&base, "t", &file, &state, &["--interval", "1s"]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cycles = |n: usize| {
+        let state = state.clone();
+        async move {
+            for _ in 0..200 {
+                if let Ok(history) =
+                    State::open(std::path::Path::new(&state)).and_then(|s| s.cycles())
+                {
+                    if history.len() >= n {
+                        return history;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("no {n} cycles within 10 s");
+        }
+    };
+    cycles(1).await;
+    let mut changed = users(3);
+    changed[1]["jobTitle"] = json!("Director");
+    dir.file("users.ndjson", &changed);
+    let history = cycles(3).await;
+    assert_eq!(history[0]["summary"]["created"], 3);
+    let sent = writes(&seen);
+    assert!(
+        sent.iter()
+            .any(|(m, _, b)| m == "PATCH" && b.contains("Director")),
+        "the next cycle read the changed snapshot"
+    );
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_cycle_the_rerun_creates_no_duplicates() {
+    let (base, seen) = serve().await;
+    let dir = Dir::new("sync-kill");
+    let state = dir.path("state.db");
+    let people = users(1000);
+    let file = dir.file("users.ndjson", &people);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scimap"))
+        .args(sync_args(
+            &base,
+            "t",
+            &file,
+            &state,
+            &["--once", "--concurrency", "2"],
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..400 {
+        if seen.lock().unwrap().len() >= 300 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = count(&writes(&seen), "POST", "/Users");
+    assert!(
+        before > 0 && before < 1000,
+        "killed mid-cycle ({before} created)"
+    );
+
+    let out = scimap(sync_args(&base, "t", &file, &state, &["--once"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let after = count(&writes(&seen), "POST", "/Users");
+    assert_eq!(before + after, 1000, "each user created once");
+    // Everyone is in the target once, and linked.
+    let engine = Engine::new(
+        Mapping::embedded_default(),
+        State::open(std::path::Path::new(&state)).unwrap(),
+        Target::new(TargetConfig::new(&base, "t")).unwrap(),
+    );
+    assert_eq!(engine.state.links("User").unwrap().len(), 1000);
+    let listed = engine
+        .target
+        .send(reqwest::Method::GET, "/Users?count=1", None)
+        .await
+        .unwrap();
+    assert_eq!(listed.body.unwrap()["totalResults"], 1000);
+    let cycle = engine
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
+        .unwrap();
+    assert_eq!(
+        cycle.summary,
+        Default::default(),
+        "nothing left to do: {:?}",
+        cycle.logs
+    );
 }

@@ -118,41 +118,9 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Run one provisioning cycle from a directory snapshot to a SCIM target.
-    Sync {
-        /// The mapping file; Entra's default SCIM mapping when absent.
-        #[arg(long, short, value_name = "FILE")]
-        mapping: Option<String>,
-        /// The users: NDJSON, a JSON array or a Graph list.
-        #[arg(long, value_name = "FILE")]
-        users: String,
-        /// The groups, with their members' ids.
-        #[arg(long, value_name = "FILE")]
-        groups: Option<String>,
-        /// {"users": [ids], "groups": [ids]}: only these (and the direct members of these
-        /// groups) are provisioned. Without it, everything is ("sync all").
-        #[arg(long, value_name = "FILE")]
-        assignments: Option<String>,
-        /// The target's SCIM base URL, such as http://127.0.0.1:8080/scim/v2.
-        #[arg(long, value_name = "URL")]
-        target: String,
-        /// The target's bearer token.
-        #[arg(long, value_name = "TOKEN")]
-        token: String,
-        /// Where the sync remembers links, last exports and escrow (SQLite).
-        #[arg(long, default_value = "scimap-sync.db", value_name = "PATH")]
-        state: String,
-        /// The PATCH shape: Entra's legacy one or aadOptscim062020's (RFC).
-        #[arg(long, value_enum, default_value_t = Style::Rfc)]
-        patch_style: Style,
-        /// Leave objects that go out of scope as they are (Entra's SkipOutOfScopeDeletions).
-        #[arg(long)]
-        skip_out_of_scope_deletions: bool,
-        /// Print the write requests the cycle would send, one JSON line each, and send
-        /// none (reads for matching still go out); the state is left as it was.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    /// Provision from a directory snapshot to a SCIM target: cycles every --interval,
+    /// one with --once, or one object on demand with --only.
+    Sync(sync::SyncArgs),
     /// Serve the playground (built by `bash playground/build.sh`) on localhost.
     Playground {
         /// The address to listen on; port 0 picks a free one.
@@ -172,10 +140,19 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Style {
     Legacy,
     Rfc,
+}
+
+impl From<Style> for crate::scim::PatchStyle {
+    fn from(style: Style) -> crate::scim::PatchStyle {
+        match style {
+            Style::Legacy => crate::scim::PatchStyle::Legacy,
+            Style::Rfc => crate::scim::PatchStyle::Rfc,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -227,6 +204,8 @@ pub(crate) enum Outcome {
     EvalError = 1,
     CheckError = 2,
     InputError = 3,
+    /// A sync job stopped: quarantined, or deletions staged by the threshold.
+    Stopped = 4,
 }
 
 pub fn main() -> ExitCode {
@@ -294,35 +273,7 @@ pub fn main() -> ExitCode {
         Command::Test { file } => mappings::test(&file, color),
         Command::Convert { file, out } => mappings::convert(&file, out.as_deref(), color),
         Command::Playground { listen, dir } => playground::serve(&listen, dir.as_deref()),
-        Command::Sync {
-            mapping,
-            users,
-            groups,
-            assignments,
-            target,
-            token,
-            state,
-            patch_style,
-            skip_out_of_scope_deletions,
-            dry_run,
-        } => match mappings::load(mapping.as_deref(), color) {
-            Err(outcome) => outcome,
-            Ok(mapping) => sync::sync(sync::SyncArgs {
-                mapping,
-                users: &users,
-                groups: groups.as_deref(),
-                assignments: assignments.as_deref(),
-                target: &target,
-                token: &token,
-                state: &state,
-                style: match patch_style {
-                    Style::Legacy => crate::scim::PatchStyle::Legacy,
-                    Style::Rfc => crate::scim::PatchStyle::Rfc,
-                },
-                skip_out_of_scope_deletions,
-                dry_run,
-            }),
-        },
+        Command::Sync(args) => sync::sync(args, color),
         Command::Serve {
             listen,
             tokens,

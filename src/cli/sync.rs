@@ -1,34 +1,142 @@
-//! `scimap sync`: one provisioning cycle from a directory snapshot to a SCIM target.
+//! `scimap sync`: provisioning cycles from a directory snapshot to a SCIM target, back
+//! to back as a daemon, once, or for one object on demand.
 
 use std::collections::HashSet;
-use std::io::BufReader;
+use std::io::{BufReader, IsTerminal};
+use std::time::Duration;
 
+use jiff::SignedDuration;
 use serde_json::Value as Json;
 
 use super::Outcome;
-use crate::mapping::Mapping;
 use crate::records::{self, Format, Raw};
-use crate::scim::PatchStyle;
-use crate::sync::engine::Engine;
-use crate::sync::plan::{Assignments, PlanOptions};
+use crate::sync::engine::{Cycle, Engine, EngineError, Options, QuarantinePolicy, Source, Stop};
+use crate::sync::plan::Assignments;
 use crate::sync::state::State;
 use crate::sync::{Target, TargetConfig};
 
-pub struct SyncArgs<'a> {
-    pub mapping: Mapping,
-    pub users: &'a str,
-    pub groups: Option<&'a str>,
-    pub assignments: Option<&'a str>,
-    pub target: &'a str,
-    pub token: &'a str,
-    pub state: &'a str,
-    pub style: PatchStyle,
-    pub skip_out_of_scope_deletions: bool,
-    pub dry_run: bool,
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {
+    /// The mapping file; Entra's default SCIM mapping when absent.
+    #[arg(long, short, value_name = "FILE")]
+    mapping: Option<String>,
+    /// The users: NDJSON, a JSON array or a Graph list.
+    #[arg(long, value_name = "FILE")]
+    users: String,
+    /// The groups, with their members' ids.
+    #[arg(long, value_name = "FILE")]
+    groups: Option<String>,
+    /// {"users": [ids], "groups": [ids]}: only these (and the direct members of these
+    /// groups) are provisioned. Without it, everything is ("sync all").
+    #[arg(long, value_name = "FILE")]
+    assignments: Option<String>,
+    /// The target's SCIM base URL, such as http://127.0.0.1:8080/scim/v2.
+    #[arg(long, value_name = "URL")]
+    target: String,
+    /// The target's bearer token.
+    #[arg(long, value_name = "TOKEN")]
+    token: String,
+    /// Where the sync remembers links, last exports, escrow and cycles (SQLite).
+    #[arg(long, default_value = "scimap-sync.db", value_name = "PATH")]
+    state: String,
+    /// The PATCH shape: Entra's legacy one or aadOptscim062020's (RFC).
+    #[arg(long, value_enum, default_value_t = super::Style::Rfc)]
+    patch_style: super::Style,
+    /// Run one cycle and exit (without it, cycles run back to back every --interval).
+    #[arg(long, conflicts_with = "only")]
+    once: bool,
+    /// The time between the start of two cycles, such as 40m, 90s or 1h.
+    #[arg(long, default_value = "40m", value_parser = parse_interval)]
+    interval: SignedDuration,
+    /// Provision one user or group (and a group's first 5 members) now, whether it
+    /// changed or not, and print each step.
+    #[arg(long, value_name = "ID")]
+    only: Option<String>,
+    /// Print the write requests a cycle would send, one JSON line each, and send none
+    /// (reads for matching still go out); the state is left as it was. Implies --once.
+    #[arg(long)]
+    dry_run: bool,
+    /// Leave objects that go out of scope as they are (Entra's SkipOutOfScopeDeletions).
+    #[arg(long)]
+    skip_out_of_scope_deletions: bool,
+    /// Stage, and send nothing, when a cycle would disable or delete more than N objects.
+    #[arg(long, value_name = "N")]
+    deletion_threshold: Option<usize>,
+    /// Send the disables and deletes that passed the deletion threshold.
+    #[arg(long)]
+    allow_deletes: bool,
+    /// Quarantine the job once this many objects failed in a cycle and more than
+    /// --quarantine-ratio of them did (Entra: 5000).
+    #[arg(long, default_value_t = QuarantinePolicy::default().start, value_name = "N")]
+    quarantine_after: usize,
+    /// The share of failed objects that quarantines the job (Entra: 0.4).
+    #[arg(long, default_value_t = QuarantinePolicy::default().ratio, value_name = "RATIO")]
+    quarantine_ratio: f64,
+    /// Clear escrow and quarantine before the cycle (links are kept), as Entra's
+    /// "restart provisioning" does.
+    #[arg(long)]
+    restart: bool,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    concurrency: usize,
+    /// Requests started per second at most.
+    #[arg(long, value_name = "N")]
+    rate: Option<u32>,
+    /// Seconds one request may take.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    timeout: u64,
+    /// Attempts after the first for a target that is busy, failing or slow.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    retries: u32,
+}
+
+fn parse_interval(text: &str) -> Result<SignedDuration, String> {
+    let interval: SignedDuration = text
+        .parse()
+        .map_err(|e| format!("`{text}` is not a duration such as 40m, 90s or 1h: {e}"))?;
+    if interval <= SignedDuration::ZERO {
+        return Err("the interval must be positive".into());
+    }
+    Ok(interval)
+}
+
+/// The snapshot a cycle reads: files read again before each cycle.
+struct Snapshot {
+    users: Vec<Json>,
+    groups: Vec<Json>,
+    assignments: Assignments,
+}
+
+impl Snapshot {
+    fn read(args: &SyncArgs) -> Result<Snapshot, String> {
+        Ok(Snapshot {
+            users: records_of(&args.users)?,
+            groups: args
+                .groups
+                .as_deref()
+                .map(records_of)
+                .transpose()?
+                .unwrap_or_default(),
+            assignments: args
+                .assignments
+                .as_deref()
+                .map(assignments)
+                .transpose()?
+                .unwrap_or(Assignments::All),
+        })
+    }
+
+    fn source(&self) -> Source<'_> {
+        Source {
+            users: &self.users,
+            groups: &self.groups,
+            assignments: &self.assignments,
+        }
+    }
 }
 
 /// Every record of a snapshot file; any bad record stops the sync before it starts.
-fn snapshot(path: &str) -> Result<Vec<Json>, String> {
+fn records_of(path: &str) -> Result<Vec<Json>, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
     let mut out = Vec::new();
     let mut problems = Vec::new();
@@ -64,13 +172,14 @@ fn assignments(path: &str) -> Result<Assignments, String> {
             None => Ok(HashSet::new()),
             Some(Json::Array(items)) => items
                 .iter()
-                .map(|i| {
-                    i.as_str()
+                .enumerate()
+                .map(|(i, item)| {
+                    item.as_str()
                         .map(str::to_string)
-                        .ok_or_else(|| format!("{path}: `{key}` lists ids as strings"))
+                        .ok_or_else(|| format!("{path}: /{key}/{i}: an id must be a string"))
                 })
                 .collect(),
-            Some(_) => Err(format!("{path}: `{key}` must be an array of ids")),
+            Some(_) => Err(format!("{path}: /{key}: must be an array of ids")),
         }
     };
     Ok(Assignments::Assigned {
@@ -79,45 +188,56 @@ fn assignments(path: &str) -> Result<Assignments, String> {
     })
 }
 
-pub fn sync(args: SyncArgs<'_>) -> Outcome {
-    let fail = |message: String| {
-        eprintln!("error: {message}");
-        Outcome::InputError
+fn fail(message: impl std::fmt::Display) -> Outcome {
+    eprintln!("error: {message}");
+    Outcome::InputError
+}
+
+pub fn sync(args: SyncArgs, color: bool) -> Outcome {
+    let mapping = match super::mappings::load(args.mapping.as_deref(), color) {
+        Ok(mapping) => mapping,
+        Err(outcome) => return outcome,
     };
-    let users = match snapshot(args.users) {
-        Ok(users) => users,
+    // Read before anything else so that a bad snapshot stops us with the state untouched.
+    let snapshot = match Snapshot::read(&args) {
+        Ok(snapshot) => snapshot,
         Err(e) => return fail(e),
     };
-    let groups = match args.groups.map(snapshot).transpose() {
-        Ok(groups) => groups.unwrap_or_default(),
-        Err(e) => return fail(e),
+    let state = match State::open(std::path::Path::new(&args.state)) {
+        Ok(state) if args.dry_run => state.copy_in_memory(),
+        opened => opened,
     };
-    let assignments = match args.assignments.map(assignments).transpose() {
-        Ok(assigned) => assigned.unwrap_or(Assignments::All),
-        Err(e) => return fail(e),
-    };
-    let state = match State::open(std::path::Path::new(args.state)) {
-        Ok(state) if args.dry_run => match state.copy_in_memory() {
-            Ok(copy) => copy,
-            Err(e) => return fail(e.to_string()),
-        },
+    let state = match state {
         Ok(state) => state,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return fail(e),
     };
-    let target = match Target::new(TargetConfig::new(args.target, args.token)) {
+    if args.restart {
+        if let Err(e) = state.restart() {
+            return fail(e);
+        }
+    }
+    let mut config = TargetConfig::new(&args.target, &args.token);
+    config.concurrency = args.concurrency.max(1);
+    config.rate_per_second = args.rate;
+    config.timeout = Duration::from_secs(args.timeout.max(1));
+    config.retries = args.retries;
+    let target = match Target::new(config) {
         Ok(target) => target,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return fail(e),
     };
-    let engine = Engine {
-        mapping: args.mapping,
-        state,
-        target,
-        style: args.style,
-        plan: PlanOptions {
-            skip_out_of_scope_deletions: args.skip_out_of_scope_deletions,
+    let mut engine = Engine::new(mapping, state, target);
+    engine.style = args.patch_style.into();
+    engine.dry_run = args.dry_run;
+    engine.options = Options {
+        skip_out_of_scope_deletions: args.skip_out_of_scope_deletions,
+        deletion_threshold: args.deletion_threshold,
+        allow_deletes: args.allow_deletes,
+        quarantine: QuarantinePolicy {
+            start: args.quarantine_after,
+            ratio: args.quarantine_ratio,
+            ..QuarantinePolicy::default()
         },
-        dry_run: args.dry_run,
-        would_send: Default::default(),
+        concurrency: args.concurrency.max(1) * 2,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -126,24 +246,124 @@ pub fn sync(args: SyncArgs<'_>) -> Outcome {
         Ok(runtime) => runtime,
         Err(e) => return fail(format!("cannot start: {e}")),
     };
-    match runtime.block_on(engine.cycle(&users, &groups, &assignments)) {
-        Ok((summary, logs)) => {
-            for log in &logs {
-                super::say(&format!(
-                    "{}\n",
-                    serde_json::to_string(log).expect("logs serialize")
-                ));
-            }
-            eprintln!(
-                "cycle: {} created, {} updated, {} disabled, {} deleted, {} failed",
-                summary.created, summary.updated, summary.disabled, summary.deleted, summary.failed
-            );
-            if summary.failed > 0 {
-                Outcome::EvalError
-            } else {
-                Outcome::Ok
-            }
+    runtime.block_on(run(engine, args, snapshot))
+}
+
+async fn run(mut engine: Engine, args: SyncArgs, mut snapshot: Snapshot) -> Outcome {
+    if let Some(id) = &args.only {
+        let cycle = engine.provision_on_demand(snapshot.source(), id).await;
+        return finish(&engine, cycle, true);
+    }
+    if args.once || args.dry_run {
+        let bar = progress_bar(&mut engine);
+        let cycle = engine.cycle(snapshot.source()).await;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
         }
-        Err(e) => fail(format!("the cycle stopped: {e}")),
+        return finish(&engine, cycle, false);
+    }
+    let interval = Duration::from_secs(args.interval.as_secs().max(1) as u64);
+    eprintln!(
+        "sync: a cycle every {}; Ctrl-C stops after the current cycle",
+        args.interval
+    );
+    loop {
+        let started = tokio::time::Instant::now();
+        let bar = progress_bar(&mut engine);
+        let cycle = engine.cycle(snapshot.source()).await;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let outcome = finish(&engine, cycle, false);
+        if matches!(outcome, Outcome::Stopped | Outcome::InputError)
+            && !matches!(engine.state.quarantine(), Ok(Some(_)))
+        {
+            return outcome;
+        }
+        // A quarantined job runs once a day, as Entra's does.
+        let wait = match engine.state.quarantine() {
+            Ok(Some(_)) => Duration::from_secs(24 * 3600),
+            _ => interval,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(started + wait) => {}
+            _ = tokio::signal::ctrl_c() => return Outcome::Ok,
+        }
+        snapshot = match Snapshot::read(&args) {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                eprintln!("error: {e}; the cycle is skipped");
+                continue;
+            }
+        };
+    }
+}
+
+fn progress_bar(engine: &mut Engine) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} objects {per_sec} {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let handle = bar.clone();
+    engine.progress = Some(Box::new(move |done, total| {
+        handle.set_length(total as u64);
+        handle.set_position(done as u64);
+    }));
+    Some(bar)
+}
+
+/// Prints a cycle's logs (or on-demand report) and summary; the exit code.
+fn finish(engine: &Engine, cycle: Result<Cycle, EngineError>, report: bool) -> Outcome {
+    let cycle = match cycle {
+        Ok(cycle) => cycle,
+        Err(e @ EngineError::Disabled { .. }) => {
+            eprintln!("error: {e}");
+            return Outcome::Stopped;
+        }
+        Err(e) => return fail(format!("{e}; nothing was sent")),
+    };
+    for request in engine.would_send() {
+        super::say(&format!("{request}\n"));
+    }
+    for log in &cycle.logs {
+        let line = if report {
+            crate::sync::log::report(log)
+        } else {
+            format!("{}\n", serde_json::to_string(log).expect("logs serialize"))
+        };
+        super::say(&line);
+    }
+    let s = &cycle.summary;
+    eprintln!(
+        "cycle {}: {} created, {} updated, {} disabled, {} deleted, {} skipped, {} failed{}{}",
+        cycle.id,
+        s.created,
+        s.updated,
+        s.disabled,
+        s.deleted,
+        s.skipped,
+        s.failed,
+        if s.staged > 0 {
+            format!(", {} staged", s.staged)
+        } else {
+            String::new()
+        },
+        if s.not_run > 0 {
+            format!(", {} not run", s.not_run)
+        } else {
+            String::new()
+        },
+    );
+    match &cycle.stop {
+        Some(stop @ (Stop::DeletionThreshold { .. } | Stop::Quarantined(_))) => {
+            eprintln!("stopped: {stop}");
+            Outcome::Stopped
+        }
+        None if s.failed > 0 => Outcome::EvalError,
+        None => Outcome::Ok,
     }
 }

@@ -490,6 +490,20 @@ impl ObjectMapping {
         matching.sort_by_key(|a| a.matching);
         matching
     }
+
+    /// The targets filled by `SelectUniqueValue`, whose candidates a provisioning
+    /// engine looks up in the target.
+    pub fn unique_targets(&self) -> Vec<&Target> {
+        self.attributes
+            .iter()
+            .filter(|a| {
+                a.program
+                    .as_ref()
+                    .is_some_and(|p| p.source().trim_start().starts_with("SelectUniqueValue"))
+            })
+            .map(|a| &a.target)
+            .collect()
+    }
 }
 
 fn build_scope(

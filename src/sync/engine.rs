@@ -1,51 +1,158 @@
-//! Running a cycle: each planned action sent to the target as Entra sends it, the state
-//! updated after each success, each failure put in escrow, one log record per object.
+//! Running a cycle: each planned action sent to the target as Entra sends it, several
+//! objects at once, the state updated after each success, each failure put in escrow,
+//! one log record per object and action; the job stopped by the deletion threshold or
+//! quarantined when most calls fail.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
+use futures_util::stream::{self, StreamExt};
+use jiff::{SignedDuration, Timestamp};
 use reqwest::Method;
 use serde_json::{json, Value as Json};
 
-use super::plan::{fingerprint, plan, source_id, Action, Assignments, PlanOptions, Planned};
-use super::state::{Link, State, StateError};
+use super::log::{modified, ErrorInfo, LogRecord, Step};
+use super::plan::{
+    fingerprint, plan, source_id, Action, Assignments, PlanOptions, Planned, PENDING_REASON,
+};
+use super::state::{Link, Quarantine, State, StateError};
 use super::target::{Target, TargetError};
 use crate::mapping::{ApplyOptions, Mapping, ObjectMapping, Phase};
 use crate::scim::{apply_patch, patch as diff, PatchStyle};
+use crate::{Context, ExistingSet, ExistingValues};
 
-/// One provisioning-log record (Entra's fields, reduced to what scimap knows).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogRecord {
-    /// `Create`, `Update`, `Disable`, `Delete` or `Other`.
-    pub action: &'static str,
-    /// `Success`, `Failure` or `Skipped`.
-    pub status: &'static str,
-    pub kind: &'static str,
-    pub source_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target_id: Option<String>,
-    pub reason: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
+/// Member values sent in one group PATCH at most; larger membership changes are split.
+pub const MEMBER_BATCH: usize = 500;
+
+/// How long a job may stay quarantined before it is disabled (Entra: four weeks).
+const QUARANTINE_LIMIT: SignedDuration = SignedDuration::from_hours(28 * 24);
 
 /// What a cycle did, counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub created: usize,
     pub updated: usize,
     pub disabled: usize,
     pub deleted: usize,
+    /// Nothing to send, or waiting in escrow.
+    pub skipped: usize,
+    /// Disables and deletes held back by the deletion threshold.
+    pub staged: usize,
     pub failed: usize,
+    /// Planned but not attempted, because the cycle stopped.
+    pub not_run: usize,
+}
+
+/// When the job quarantines itself (Entra's `EncounteredEscrowProportionThreshold`):
+/// once `start` objects failed in a cycle, if more than `ratio` of the attempted
+/// ones failed or more than `max` did; or at `cap` failures counting references.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuarantinePolicy {
+    pub start: usize,
+    pub ratio: f64,
+    pub max: usize,
+    pub cap: usize,
+}
+
+impl Default for QuarantinePolicy {
+    fn default() -> QuarantinePolicy {
+        QuarantinePolicy {
+            start: 5_000,
+            ratio: 0.4,
+            max: 40_000,
+            cap: 60_000,
+        }
+    }
+}
+
+impl QuarantinePolicy {
+    pub fn exceeded(&self, failed: usize, reference_failed: usize, attempted: usize) -> bool {
+        failed + reference_failed >= self.cap
+            || (failed >= self.start
+                && (failed as f64 > self.ratio * attempted as f64 || failed > self.max))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Entra's `SkipOutOfScopeDeletions`: objects leaving scope are left as they are.
+    pub skip_out_of_scope_deletions: bool,
+    /// Disables and deletes allowed in one cycle; past it they are staged.
+    pub deletion_threshold: Option<usize>,
+    /// Send the disables and deletes even past the threshold.
+    pub allow_deletes: bool,
+    pub quarantine: QuarantinePolicy,
+    /// Objects worked on at once (requests in flight are limited by the target).
+    pub concurrency: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            skip_out_of_scope_deletions: false,
+            deletion_threshold: None,
+            allow_deletes: false,
+            quarantine: QuarantinePolicy::default(),
+            concurrency: 16,
+        }
+    }
+}
+
+/// The source of a cycle: a directory snapshot and who is assigned.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub users: &'a [Json],
+    pub groups: &'a [Json],
+    pub assignments: &'a Assignments,
+}
+
+/// Why a cycle stopped before it was done.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stop {
+    /// More disables and deletes than the threshold: staged, nothing sent.
+    DeletionThreshold { staged: usize, threshold: usize },
+    /// Most calls failed, or the target refused the token mid-cycle.
+    Quarantined(String),
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::DeletionThreshold { staged, threshold } => write!(
+                f,
+                "{staged} disables and deletes exceed the deletion threshold of {threshold}: \
+                 staged and nothing sent; check the source, then run again with --allow-deletes"
+            ),
+            Stop::Quarantined(reason) => write!(f, "the job is quarantined: {reason}"),
+        }
+    }
+}
+
+/// One cycle's outcome.
+#[derive(Debug, Clone)]
+pub struct Cycle {
+    pub id: i64,
+    pub summary: Summary,
+    pub logs: Vec<LogRecord>,
+    pub stop: Option<Stop>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("{0}")]
     State(#[from] StateError),
-    /// The target refused the token: the cycle stops (Entra quarantines the job).
-    #[error("{0}")]
-    Target(TargetError),
+    /// The connection test before the cycle failed: nothing was sent.
+    #[error("the target failed the connection test: {0}")]
+    Connection(TargetError),
+    #[error(
+        "the job is disabled: quarantined since {since} ({reason}); fix the cause, then --restart"
+    )]
+    Disabled { since: Timestamp, reason: String },
+    #[error("no user or group has the id `{0}` in the snapshot or the state")]
+    UnknownObject(String),
 }
 
 pub struct Engine {
@@ -53,20 +160,33 @@ pub struct Engine {
     pub state: State,
     pub target: Target,
     pub style: PatchStyle,
-    pub plan: PlanOptions,
-    /// Send no write request: record each in `would_send` instead (reads, for
-    /// matching, still go to the target). Give the engine a copy of the state.
+    pub options: Options,
+    /// Send no write request: record each, for [`Engine::would_send`], and answer it
+    /// as a target would (reads, for matching, still go to the target). Give the
+    /// engine a copy of the state.
     pub dry_run: bool,
-    pub would_send: std::sync::Mutex<Vec<Json>>,
+    /// Called with (objects done, objects planned) as a cycle goes.
+    pub progress: Option<Box<dyn Fn(usize, usize) + Send + Sync>>,
+    would_send: Mutex<Vec<Json>>,
+    /// Source id → target id of every linked object, for references.
+    links: RwLock<HashMap<String, String>>,
 }
 
-/// The target id of each provisioned source object, for references.
-struct Links(HashMap<String, String>);
+/// References resolved through the links made so far.
+struct Links<'e>(&'e RwLock<HashMap<String, String>>);
 
-impl crate::mapping::References for Links {
+impl crate::mapping::References for Links<'_> {
     fn target_id(&self, source_id: &str) -> Option<String> {
-        self.0.get(source_id).cloned()
+        read(self.0).get(source_id).cloned()
     }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
 }
 
 fn endpoint(kind: &str) -> &'static str {
@@ -77,10 +197,942 @@ fn endpoint(kind: &str) -> &'static str {
     }
 }
 
+/// Why an object's action failed.
+enum Failure {
+    Target(TargetError),
+    State(StateError),
+    Mapping(&'static str, String),
+}
+
+impl From<StateError> for Failure {
+    fn from(e: StateError) -> Failure {
+        Failure::State(e)
+    }
+}
+
+impl From<TargetError> for Failure {
+    fn from(e: TargetError) -> Failure {
+        Failure::Target(e)
+    }
+}
+
+/// A record under way: the steps so far, what changed, where it failed.
+struct Trace {
+    log: LogRecord,
+    current: &'static str,
+    /// References that could not be resolved yet.
+    pending: bool,
+    started: Instant,
+}
+
+impl Trace {
+    fn step(&mut self, name: &'static str, detail: impl Into<String>) {
+        self.log.steps.push(Step {
+            name,
+            status: "Success",
+            detail: detail.into(),
+        });
+    }
+
+    fn at(&mut self, name: &'static str) {
+        self.current = name;
+    }
+
+    fn finish(mut self, status: &'static str) -> (LogRecord, bool) {
+        self.log.status = status;
+        self.log.duration_ms = self.started.elapsed().as_millis() as u64;
+        (self.log, self.pending)
+    }
+}
+
+/// What the mapping makes of a record, and the PATCH from what was exported.
+struct Evaluated {
+    resource: Json,
+    patch: Option<Json>,
+    pending: bool,
+}
+
+/// Answers every candidate as taken, recording it: the candidates `SelectUniqueValue`
+/// would try, to be looked up in the target.
+#[derive(Default)]
+struct Probe(Mutex<Vec<String>>);
+
+impl ExistingValues for Probe {
+    fn contains(&self, value: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(value.to_string());
+        true
+    }
+}
+
+struct Counters {
+    total: usize,
+    done: AtomicUsize,
+    attempted: AtomicUsize,
+    failed: AtomicUsize,
+    reference_failed: AtomicUsize,
+    stop: Mutex<Option<Stop>>,
+}
+
 impl Engine {
+    pub fn new(mapping: Mapping, state: State, target: Target) -> Engine {
+        Engine {
+            mapping,
+            state,
+            target,
+            style: PatchStyle::Rfc,
+            options: Options::default(),
+            dry_run: false,
+            progress: None,
+            would_send: Mutex::default(),
+            links: RwLock::default(),
+        }
+    }
+
+    /// The write requests a dry run would have sent (`method`, `path`, `body`), taken.
+    pub fn would_send(&self) -> Vec<Json> {
+        std::mem::take(&mut self.would_send.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Runs one cycle over a snapshot: users first, then groups (so that members exist).
+    pub async fn cycle(&self, source: Source<'_>) -> Result<Cycle, EngineError> {
+        let options = PlanOptions {
+            skip_out_of_scope_deletions: self.options.skip_out_of_scope_deletions,
+            only: None,
+        };
+        self.run_cycle(source, options).await
+    }
+
+    /// Provisions one object on demand, whether it changed or not; for a group, its
+    /// first five members too (as Entra does).
+    pub async fn provision_on_demand(
+        &self,
+        source: Source<'_>,
+        id: &str,
+    ) -> Result<Cycle, EngineError> {
+        let mut only = HashSet::from([id.to_string()]);
+        let group = source.groups.iter().find(|g| source_id(g) == Some(id));
+        if let Some(members) = group
+            .and_then(|g| g.get("members"))
+            .and_then(Json::as_array)
+        {
+            only.extend(
+                members
+                    .iter()
+                    .filter_map(|m| m.as_str().or_else(|| m.get("value").and_then(Json::as_str)))
+                    .take(5)
+                    .map(str::to_string),
+            );
+        }
+        let known = source
+            .users
+            .iter()
+            .chain(source.groups)
+            .any(|r| source_id(r) == Some(id))
+            || self.state.link("User", id)?.is_some()
+            || self.state.link("Group", id)?.is_some();
+        if !known {
+            return Err(EngineError::UnknownObject(id.to_string()));
+        }
+        let options = PlanOptions {
+            skip_out_of_scope_deletions: self.options.skip_out_of_scope_deletions,
+            only: Some(only),
+        };
+        self.run_cycle(source, options).await
+    }
+
+    async fn run_cycle(
+        &self,
+        source: Source<'_>,
+        options: PlanOptions,
+    ) -> Result<Cycle, EngineError> {
+        let now = Timestamp::now();
+        if let Some(q) = self.state.quarantine()? {
+            if now.duration_since(q.since) > QUARANTINE_LIMIT {
+                return Err(EngineError::Disabled {
+                    since: q.since,
+                    reason: q.reason,
+                });
+            }
+        }
+        self.test_connection().await?;
+        let on_demand = options.only.is_some();
+        let planned = plan(
+            source.users,
+            source.groups,
+            source.assignments,
+            &self.mapping,
+            &self.state,
+            &options,
+        )?;
+        *write(&self.links) = ["User", "Group"]
+            .iter()
+            .map(|kind| self.state.links(kind))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .map(|l| (l.source_id, l.target_id))
+            .collect();
+        let id = self.state.begin_cycle(now)?;
+        let records: HashMap<(&str, &str), &Json> = source
+            .users
+            .iter()
+            .map(|r| ("User", r))
+            .chain(source.groups.iter().map(|r| ("Group", r)))
+            .filter_map(|(kind, r)| Some(((kind, source_id(r)?), r)))
+            .collect();
+        let record = |p: &Planned| records.get(&(p.kind, p.source_id.as_str())).copied();
+        let counters = Counters {
+            total: planned.len(),
+            done: AtomicUsize::new(0),
+            attempted: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+            reference_failed: AtomicUsize::new(0),
+            stop: Mutex::new(None),
+        };
+        let mut logs = Vec::new();
+        if let Some(stop) = self.deletion_threshold(&planned) {
+            for p in planned
+                .iter()
+                .filter(|p| matches!(p.action, Action::Disable | Action::Delete))
+            {
+                let mut trace = self.trace(id, p, record(p));
+                trace.log.action = "StagedDelete";
+                trace.step("provision", format!("staged: {stop}"));
+                logs.push(trace.finish("Skipped").0);
+            }
+            *counters.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(stop);
+        } else {
+            for kind in ["User", "Group"] {
+                let steps: Vec<&Planned> = planned.iter().filter(|p| p.kind == kind).collect();
+                let outcomes = self
+                    .run_steps(id, &steps, &record, &counters, on_demand)
+                    .await?;
+                let mut pending = Vec::new();
+                for (p, (log, references)) in steps.iter().zip(outcomes) {
+                    // A quiet step (no log) may still have references to resolve.
+                    if references && log.as_ref().is_none_or(|l| l.status != "Failure") {
+                        pending.push(*p);
+                    }
+                    logs.extend(log);
+                }
+                // References to objects provisioned later in the cycle (a manager
+                // after the user, a group in a group) are set now that both ends exist.
+                logs.extend(
+                    self.resolve_references(id, &pending, &record, &counters)
+                        .await?,
+                );
+            }
+        }
+        let mut summary = summarize(&logs);
+        let stop = counters
+            .stop
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
+        summary.not_run = match &stop {
+            Some(Stop::DeletionThreshold { .. }) => planned.len() - summary.staged,
+            _ => planned.len() - counters.done.into_inner(),
+        };
+        self.settle_quarantine(&stop, &summary)?;
+        let mut record = serde_json::to_value(&summary).unwrap_or(Json::Null);
+        if let Some(stop) = &stop {
+            record["stopped"] = json!(stop.to_string());
+        }
+        self.state.finish_cycle(id, Timestamp::now(), &record)?;
+        Ok(Cycle {
+            id,
+            summary,
+            logs,
+            stop,
+        })
+    }
+
+    /// Entra's test connection: a filtered GET that must come back as SCIM.
+    async fn test_connection(&self) -> Result<(), EngineError> {
+        let kind = match self.mapping.object("User") {
+            Some(_) => "User",
+            None => "Group",
+        };
+        let attribute = if kind == "User" {
+            "userName"
+        } else {
+            "displayName"
+        };
+        let filter = format!(
+            "{attribute} eq \"scimap-connection-test-{}\"",
+            fastrand::u64(..)
+        );
+        let path = format!("{}?filter={}&count=1", endpoint(kind), encode(&filter));
+        match self.target.send(Method::GET, &path, None).await {
+            Ok(answer)
+                if answer.body.as_ref().is_some_and(|b| {
+                    b.get("Resources").is_some() || b.get("totalResults").is_some()
+                }) =>
+            {
+                Ok(())
+            }
+            Ok(answer) => Err(EngineError::Connection(TargetError::NotScim {
+                status: answer.status,
+                excerpt: "a filtered GET did not answer with a ListResponse".into(),
+            })),
+            Err(e) => Err(EngineError::Connection(e)),
+        }
+    }
+
+    fn deletion_threshold(&self, planned: &[Planned]) -> Option<Stop> {
+        let threshold = self.options.deletion_threshold?;
+        let deletions = planned
+            .iter()
+            .filter(|p| matches!(p.action, Action::Disable | Action::Delete))
+            .count();
+        (deletions > threshold && !self.options.allow_deletes).then_some(Stop::DeletionThreshold {
+            staged: deletions,
+            threshold,
+        })
+    }
+
+    /// Quarantine begins when the cycle stopped for it, and ends with any success.
+    fn settle_quarantine(&self, stop: &Option<Stop>, summary: &Summary) -> Result<(), StateError> {
+        match stop {
+            Some(Stop::Quarantined(reason)) => {
+                let since = match self.state.quarantine()? {
+                    Some(q) => q.since,
+                    None => Timestamp::now(),
+                };
+                self.state.set_quarantine(&Quarantine {
+                    reason: reason.clone(),
+                    since,
+                })
+            }
+            _ if summary.created + summary.updated + summary.disabled + summary.deleted > 0
+                || summary.failed == 0 =>
+            {
+                self.state.lift_quarantine()
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `work(0..n)`, several at a time; the results in order.
+    async fn in_order<T, F, W>(&self, n: usize, work: W) -> Vec<T>
+    where
+        W: Fn(usize) -> F,
+        F: std::future::Future<Output = T>,
+    {
+        let work = &work;
+        let mut done: Vec<(usize, T)> = stream::iter(0..n)
+            .map(|i| async move { (i, work(i).await) })
+            .buffer_unordered(self.options.concurrency.max(1))
+            .collect()
+            .await;
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, t)| t).collect()
+    }
+
+    fn stopped(counters: &Counters) -> bool {
+        counters
+            .stop
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Runs steps several at a time; for each, its log record (none when the cycle
+    /// stopped before it) and whether references are left to resolve.
+    async fn run_steps<'p>(
+        &self,
+        cycle: i64,
+        steps: &[&'p Planned],
+        record: &(dyn Fn(&Planned) -> Option<&'p Json> + Sync),
+        counters: &Counters,
+        on_demand: bool,
+    ) -> Result<Vec<(Option<LogRecord>, bool)>, StateError> {
+        self.in_order(steps.len(), |i| async move {
+            if Self::stopped(counters) {
+                return Ok((None, false));
+            }
+            let (log, pending) = self
+                .step(cycle, steps[i], record(steps[i]), on_demand)
+                .await?;
+            self.count(counters, &log, false);
+            let quiet = !on_demand && log.action == "Other" && steps[i].reason == PENDING_REASON;
+            Ok((Some(log).filter(|_| !quiet), pending))
+        })
+        .await
+        .into_iter()
+        .collect()
+    }
+
+    async fn resolve_references<'p>(
+        &self,
+        cycle: i64,
+        pending: &[&'p Planned],
+        record: &(dyn Fn(&Planned) -> Option<&'p Json> + Sync),
+        counters: &Counters,
+    ) -> Result<Vec<LogRecord>, StateError> {
+        self.in_order(pending.len(), |i| async move {
+            if Self::stopped(counters) {
+                return Ok(None);
+            }
+            let log = self
+                .reference_step(cycle, pending[i], record(pending[i]))
+                .await?;
+            if let Some(log) = &log {
+                self.count(counters, log, true);
+            }
+            Ok(log)
+        })
+        .await
+        .into_iter()
+        .filter_map(Result::transpose)
+        .collect()
+    }
+
+    /// Counts an outcome and stops the cycle when the job must be quarantined.
+    fn count(&self, counters: &Counters, log: &LogRecord, reference: bool) {
+        if !reference {
+            let done = counters.done.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some(progress) = &self.progress {
+                progress(done, counters.total);
+            }
+        }
+        if log.status == "Skipped" {
+            return;
+        }
+        let attempted = counters.attempted.fetch_add(1, Ordering::Relaxed) + 1;
+        if log.status != "Failure" {
+            return;
+        }
+        let (failed, reference_failed) = if reference {
+            (
+                counters.failed.load(Ordering::Relaxed),
+                counters.reference_failed.fetch_add(1, Ordering::Relaxed) + 1,
+            )
+        } else {
+            (
+                counters.failed.fetch_add(1, Ordering::Relaxed) + 1,
+                counters.reference_failed.load(Ordering::Relaxed),
+            )
+        };
+        let unauthorized = log.error.as_ref().is_some_and(|e| e.code == "Unauthorized");
+        let reason = if unauthorized {
+            Some("the target refused the token".to_string())
+        } else if self
+            .options
+            .quarantine
+            .exceeded(failed, reference_failed, attempted)
+        {
+            Some(format!(
+                "{} of {attempted} objects failed in this cycle ({reference_failed} of them references)",
+                failed + reference_failed
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            let mut stop = counters.stop.lock().unwrap_or_else(|p| p.into_inner());
+            stop.get_or_insert(Stop::Quarantined(reason));
+        }
+    }
+
+    /// A log record begun with the import and scope steps.
+    fn trace(&self, cycle: i64, planned: &Planned, record: Option<&Json>) -> Trace {
+        let display_name = record.and_then(|r| {
+            ["displayName", "userPrincipalName"]
+                .iter()
+                .find_map(|k| r.get(*k).and_then(Json::as_str))
+                .map(str::to_string)
+        });
+        let mut trace = Trace {
+            log: LogRecord {
+                cycle_id: cycle,
+                timestamp: Timestamp::now().to_string(),
+                action: match planned.action {
+                    Action::Create => "Create",
+                    Action::Update => "Update",
+                    Action::Disable => "Disable",
+                    Action::Delete => "Delete",
+                    Action::Skip => "Other",
+                },
+                status: "Success",
+                kind: planned.kind,
+                source_id: planned.source_id.clone(),
+                display_name,
+                target_id: None,
+                reason: planned.reason.clone(),
+                steps: Vec::new(),
+                modified_properties: Vec::new(),
+                error: None,
+                duration_ms: 0,
+            },
+            current: "import",
+            pending: false,
+            started: Instant::now(),
+        };
+        match record {
+            Some(_) => trace.step("import", "read from the source snapshot"),
+            None => trace.step("import", "not in the source snapshot"),
+        }
+        trace.at("scope");
+        trace.step("scope", planned.scope);
+        trace
+    }
+
+    /// One planned action, logged; only the state failing is an error.
+    async fn step(
+        &self,
+        cycle: i64,
+        planned: &Planned,
+        record: Option<&Json>,
+        on_demand: bool,
+    ) -> Result<(LogRecord, bool), StateError> {
+        let mut trace = self.trace(cycle, planned, record);
+        let (kind, id) = (planned.kind, planned.source_id.as_str());
+        if planned.action == Action::Skip {
+            return Ok(trace.finish("Skipped"));
+        }
+        if let Some(escrow) = self.state.escrow(kind, id)? {
+            if !on_demand && escrow.next_attempt > Timestamp::now() {
+                trace.log.action = "Other";
+                trace.log.reason = format!(
+                    "in escrow after {} failures, next attempt at {}: {}",
+                    escrow.attempts, escrow.next_attempt, escrow.error
+                );
+                return Ok(trace.finish("Skipped"));
+            }
+        }
+        let outcome = match (planned.action, record) {
+            (Action::Create, Some(record)) => self.create(&mut trace, kind, id, record).await,
+            (Action::Update, Some(record)) => match self.state.link(kind, id)? {
+                Some(link) => self.update(&mut trace, record, link, true).await,
+                None => Err(Failure::Mapping(
+                    "NotLinked",
+                    "not linked to a target object".into(),
+                )),
+            },
+            (Action::Disable, _) => self.disable(&mut trace, kind, id).await,
+            (Action::Delete, _) => self.delete(&mut trace, kind, id).await,
+            _ => Err(Failure::Mapping(
+                "NotInSnapshot",
+                "not in the source snapshot".into(),
+            )),
+        };
+        let error = match outcome {
+            Ok(()) => {
+                self.state.clear(kind, id)?;
+                let status = if trace.log.action == "Other" {
+                    "Skipped"
+                } else {
+                    "Success"
+                };
+                return Ok(trace.finish(status));
+            }
+            Err(Failure::State(e)) => return Err(e),
+            Err(Failure::Target(e)) => ErrorInfo::from(&e),
+            Err(Failure::Mapping(code, reason)) => ErrorInfo::new(code, reason),
+        };
+        self.fail(&mut trace, error)?;
+        Ok(trace.finish("Failure"))
+    }
+
+    fn fail(&self, trace: &mut Trace, error: ErrorInfo) -> Result<(), StateError> {
+        trace.log.steps.push(Step {
+            name: trace.current,
+            status: "Failure",
+            detail: error.reason.clone(),
+        });
+        // A refused token is the job's problem, not the object's: no escrow.
+        if error.code != "Unauthorized" {
+            self.state.fail(
+                trace.log.kind,
+                &trace.log.source_id,
+                &error.reason,
+                Timestamp::now(),
+            )?;
+        }
+        trace.log.error = Some(error);
+        Ok(())
+    }
+
+    /// The second pass for an object whose references were not all resolvable: a
+    /// record only when it sent something or failed.
+    async fn reference_step(
+        &self,
+        cycle: i64,
+        planned: &Planned,
+        record: Option<&Json>,
+    ) -> Result<Option<LogRecord>, StateError> {
+        let (Some(record), Some(link)) =
+            (record, self.state.link(planned.kind, &planned.source_id)?)
+        else {
+            return Ok(None);
+        };
+        let mut trace = self.trace(cycle, planned, Some(record));
+        trace.log.action = "Update";
+        trace.log.reason = "references to objects provisioned in this cycle".into();
+        let error = match self.update(&mut trace, record, link, false).await {
+            Ok(()) if trace.log.action == "Other" => return Ok(None),
+            Ok(()) => return Ok(Some(trace.finish("Success").0)),
+            Err(Failure::State(e)) => return Err(e),
+            Err(Failure::Target(e)) => ErrorInfo::from(&e),
+            Err(Failure::Mapping(code, reason)) => ErrorInfo::new(code, reason),
+        };
+        self.fail(&mut trace, error)?;
+        Ok(Some(trace.finish("Failure").0))
+    }
+
+    fn object(&self, kind: &str) -> &ObjectMapping {
+        self.mapping
+            .object(kind)
+            .expect("planned only for mapped kinds")
+    }
+
+    /// The resource the mapping makes of a record in a phase, references resolved
+    /// through the links made so far, `SelectUniqueValue` candidates looked up in the
+    /// target; with `exported`, also the PATCH from it.
+    async fn evaluate(
+        &self,
+        kind: &str,
+        record: &Json,
+        phase: Phase,
+        link: Option<&Link>,
+    ) -> Result<Evaluated, Failure> {
+        let object = self.object(kind);
+        let unique = object.unique_targets();
+        if unique.is_empty() {
+            return self.evaluate_with(object, record, phase, link, None);
+        }
+        let probe = Arc::new(Probe::default());
+        let context = Context {
+            existing: Some(probe.clone()),
+            ..Context::default()
+        };
+        let first = self.evaluate_with(object, record, phase, link, Some(&context));
+        let candidates = std::mem::take(&mut *probe.0.lock().unwrap_or_else(|p| p.into_inner()));
+        if candidates.is_empty() {
+            return first;
+        }
+        let mut taken = Vec::new();
+        for candidate in candidates {
+            for target in &unique {
+                let found = self.find(kind, target, &candidate).await?;
+                let own = link.map(|l| l.target_id.as_str());
+                if found.iter().any(|r| r["id"].as_str() != own) {
+                    taken.push(candidate.clone());
+                }
+            }
+        }
+        let context = Context {
+            existing: Some(Arc::new(ExistingSet::new(taken))),
+            ..Context::default()
+        };
+        self.evaluate_with(object, record, phase, link, Some(&context))
+    }
+
+    fn evaluate_with(
+        &self,
+        object: &ObjectMapping,
+        record: &Json,
+        phase: Phase,
+        link: Option<&Link>,
+        context: Option<&Context>,
+    ) -> Result<Evaluated, Failure> {
+        let mapping_failed =
+            |e: &dyn std::fmt::Display| Failure::Mapping("MappingFailed", e.to_string());
+        let batch = object
+            .batch(std::slice::from_ref(record))
+            .map_err(|e| mapping_failed(&e))?;
+        let links = Links(&self.links);
+        let options = ApplyOptions {
+            context,
+            phase,
+            references: Some(&links),
+        };
+        let resource = object
+            .apply_one(&batch, &options)
+            .map_err(|e| mapping_failed(&e))?
+            .ok_or_else(|| Failure::Mapping("OutOfScope", "out of the scoping filters".into()))?;
+        let patch = link.and_then(|l| object.patch(&l.exported, &resource, self.style));
+        Ok(Evaluated {
+            pending: !resource.unresolved.is_empty(),
+            resource: resource.to_json(),
+            patch,
+        })
+    }
+
+    /// The target objects whose `attribute` equals `value`.
+    async fn find(
+        &self,
+        kind: &str,
+        attribute: &crate::mapping::Target,
+        value: &str,
+    ) -> Result<Vec<Json>, Failure> {
+        let filter = format!("{} eq {}", attribute.text, Json::from(value));
+        let excluded = if kind == "Group" {
+            "&excludedAttributes=members"
+        } else {
+            ""
+        };
+        let path = format!("{}?filter={}{excluded}", endpoint(kind), encode(&filter));
+        let found = self.target.send(Method::GET, &path, None).await?;
+        Ok(found
+            .body
+            .as_ref()
+            .and_then(|b| b.get("Resources"))
+            .and_then(Json::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Matches by each matching attribute in precedence order, then creates (or links
+    /// to the one match); more than one match is a failure.
+    async fn create(
+        &self,
+        trace: &mut Trace,
+        kind: &'static str,
+        source: &str,
+        record: &Json,
+    ) -> Result<(), Failure> {
+        trace.at("evaluate");
+        let evaluated = self.evaluate(kind, record, Phase::Create, None).await?;
+        trace.at("match");
+        let object = self.object(kind);
+        let mut matched = None;
+        let mut tried = Vec::new();
+        for attribute in object.matching() {
+            let Some(value) = attribute
+                .target
+                .find(&evaluated.resource)
+                .and_then(Json::as_str)
+            else {
+                continue;
+            };
+            let filter = format!("{} eq {}", attribute.target.text, Json::from(value));
+            let mut found = self.find(kind, &attribute.target, value).await?;
+            match found.len() {
+                0 => tried.push(filter),
+                1 => {
+                    matched = Some((filter, found.remove(0)));
+                    break;
+                }
+                n => {
+                    return Err(Failure::Mapping(
+                        "AmbiguousMatch",
+                        format!("{n} target objects match {filter}; Entra requires at most one"),
+                    ))
+                }
+            }
+        }
+        match &matched {
+            Some((filter, existing)) => trace.step(
+                "match",
+                format!("matched target object {} by {filter}", existing["id"]),
+            ),
+            None if tried.is_empty() => trace.step("match", "no matching attribute has a value"),
+            None => trace.step(
+                "match",
+                format!("no target object matches {}", tried.join(", then ")),
+            ),
+        }
+        trace.at("evaluate");
+        trace.step(
+            "evaluate",
+            format!(
+                "{} target attributes",
+                evaluated.resource.as_object().map_or(0, |o| o.len())
+            ),
+        );
+        trace.at("provision");
+        let (target_id, exported) = match matched {
+            Some((_, existing)) => {
+                let id = existing["id"].as_str().unwrap_or_default().to_string();
+                trace.log.action = "Update";
+                trace.log.reason = "in scope, matched an existing target object".into();
+                (id, existing)
+            }
+            None => {
+                let created = self
+                    .send(Method::POST, endpoint(kind), Some(&evaluated.resource))
+                    .await?;
+                let body = created.body.unwrap_or(Json::Null);
+                let id = body["id"].as_str().map(str::to_string).ok_or_else(|| {
+                    Failure::Target(TargetError::NotScim {
+                        status: created.status,
+                        excerpt: "a created resource without an id".into(),
+                    })
+                })?;
+                trace.step(
+                    "provision",
+                    format!("POST {} -> {}, id {id}", endpoint(kind), created.status),
+                );
+                trace.log.modified_properties = modified(&Json::Null, &evaluated.resource);
+                (id, evaluated.resource)
+            }
+        };
+        let link = Link {
+            kind: kind.into(),
+            source_id: source.into(),
+            target_id: target_id.clone(),
+            exported,
+            source_hash: 0,
+            active: true,
+        };
+        self.save(&link)?;
+        trace.log.target_id = Some(target_id);
+        // References and group members (and a matched object's differences) go in a
+        // PATCH once the object exists.
+        let created = trace.log.action == "Create";
+        self.update(trace, record, link, false).await?;
+        if created {
+            trace.log.action = "Create";
+        }
+        Ok(())
+    }
+
+    /// PATCHes what changed since the last export (`Other` when nothing did).
+    async fn update(
+        &self,
+        trace: &mut Trace,
+        record: &Json,
+        link: Link,
+        log_match: bool,
+    ) -> Result<(), Failure> {
+        let id = link.target_id.clone();
+        trace.log.target_id = Some(id.clone());
+        if log_match {
+            trace.step(
+                "match",
+                format!("linked to target object {id} in an earlier cycle"),
+            );
+        }
+        trace.at("evaluate");
+        let evaluated = self
+            .evaluate(&link.kind, record, Phase::Update, Some(&link))
+            .await?;
+        let object = self.object(&link.kind);
+        let mut updated = link.exported.clone();
+        // A user back in scope is enabled again.
+        if !link.active && updated.get("active").is_some() {
+            updated["active"] = json!(true);
+        }
+        let patch = match evaluated.patch {
+            Some(mut body) => {
+                apply_patch(&mut updated, &body, object.resource)
+                    .map_err(|e| Failure::Mapping("MappingFailed", e.to_string()))?;
+                if !link.active && link.exported.get("active").is_some() {
+                    body = diff(&link.exported, &updated, self.style).unwrap_or(body);
+                }
+                Some(body)
+            }
+            None if updated != link.exported => diff(&link.exported, &updated, self.style),
+            None => None,
+        };
+        let changes = modified(&link.exported, &updated);
+        if log_match {
+            trace.step(
+                "evaluate",
+                format!("{} target attributes changed", changes.len()),
+            );
+        }
+        trace.at("provision");
+        match patch {
+            Some(body) => {
+                let path = format!("{}/{id}", endpoint(&link.kind));
+                for batch in batches(&body, MEMBER_BATCH) {
+                    let answer = self.send(Method::PATCH, &path, Some(&batch)).await?;
+                    trace.step("provision", format!("PATCH {path} -> {}", answer.status));
+                }
+                trace.log.modified_properties.extend(changes);
+            }
+            None if trace.log.action == "Create" => {}
+            None => {
+                trace.log.action = "Other";
+                trace.step(
+                    "provision",
+                    "nothing to send: the target object is up to date",
+                );
+            }
+        }
+        let active = updated
+            .get("active")
+            .and_then(Json::as_bool)
+            .unwrap_or(true);
+        self.save(&Link {
+            exported: updated,
+            source_hash: if evaluated.pending {
+                super::plan::PENDING
+            } else {
+                fingerprint(record)
+            },
+            active,
+            ..link
+        })?;
+        trace.pending = evaluated.pending;
+        Ok(())
+    }
+
+    /// `active = false`, in the chosen PATCH shape, and the link marked inactive.
+    async fn disable(&self, trace: &mut Trace, kind: &str, source: &str) -> Result<(), Failure> {
+        let link = self.linked(trace, kind, source)?;
+        let mut disabled = link.exported.clone();
+        disabled["active"] = json!(false);
+        trace.at("evaluate");
+        trace.step("evaluate", "active: false");
+        trace.at("provision");
+        if let Some(body) = diff(&link.exported, &disabled, self.style) {
+            let path = format!("{}/{}", endpoint(kind), link.target_id);
+            let answer = self.send(Method::PATCH, &path, Some(&body)).await?;
+            trace.step("provision", format!("PATCH {path} -> {}", answer.status));
+        }
+        trace.log.modified_properties = modified(&link.exported, &disabled);
+        self.save(&Link {
+            exported: disabled,
+            active: false,
+            ..link
+        })?;
+        Ok(())
+    }
+
+    async fn delete(&self, trace: &mut Trace, kind: &str, source: &str) -> Result<(), Failure> {
+        let link = self.linked(trace, kind, source)?;
+        trace.at("provision");
+        let path = format!("{}/{}", endpoint(kind), link.target_id);
+        let status = match self.send(Method::DELETE, &path, None).await {
+            Ok(answer) => answer.status,
+            Err(TargetError::Scim { status: 404, .. }) => 404,
+            Err(e) => return Err(e.into()),
+        };
+        trace.step("provision", format!("DELETE {path} -> {status}"));
+        self.state.remove_link(kind, source)?;
+        write(&self.links).remove(source);
+        Ok(())
+    }
+
+    fn linked(&self, trace: &mut Trace, kind: &str, source: &str) -> Result<Link, Failure> {
+        trace.at("match");
+        let link = self
+            .state
+            .link(kind, source)?
+            .ok_or_else(|| Failure::Mapping("NotLinked", "not linked to a target object".into()))?;
+        trace.log.target_id = Some(link.target_id.clone());
+        trace.step(
+            "match",
+            format!("linked to target object {}", link.target_id),
+        );
+        Ok(link)
+    }
+
+    fn save(&self, link: &Link) -> Result<(), StateError> {
+        self.state.save_link(link)?;
+        write(&self.links).insert(link.source_id.clone(), link.target_id.clone());
+        Ok(())
+    }
+
     /// A write request to the target, or in a dry run its record, with an answer made
     /// up so that the cycle goes on (a created object gets the id `dry-run-N`).
-    async fn write(
+    async fn send(
         &self,
         method: Method,
         path: &str,
@@ -97,321 +1149,71 @@ impl Engine {
             body: created.then(|| json!({"id": format!("dry-run-{}", sent.len())})),
         })
     }
-
-    /// Runs one cycle over a snapshot: users first, then groups (so that members exist).
-    pub async fn cycle(
-        &self,
-        users: &[Json],
-        groups: &[Json],
-        assignments: &Assignments,
-    ) -> Result<(Summary, Vec<LogRecord>), EngineError> {
-        let planned = plan(
-            users,
-            groups,
-            assignments,
-            &self.mapping,
-            &self.state,
-            self.plan,
-        )?;
-        let records: HashMap<(&str, &str), &Json> = users
-            .iter()
-            .map(|r| ("User", r))
-            .chain(groups.iter().map(|r| ("Group", r)))
-            .filter_map(|(kind, r)| Some(((kind, source_id(r)?), r)))
-            .collect();
-        let mut summary = Summary::default();
-        let mut logs = Vec::new();
-        let mut created = Vec::new();
-        for step in &planned {
-            let record = records.get(&(step.kind, step.source_id.as_str())).copied();
-            let outcome = self.run(step, record).await;
-            let (status, target_id, error) = match outcome {
-                Ok(target_id) => {
-                    self.state.clear(step.kind, &step.source_id)?;
-                    match step.action {
-                        Action::Create => summary.created += 1,
-                        Action::Update => summary.updated += 1,
-                        Action::Disable => summary.disabled += 1,
-                        Action::Delete => summary.deleted += 1,
-                    }
-                    ("Success", target_id, None)
-                }
-                Err(Failure::Target(e @ TargetError::Unauthorized(..))) => {
-                    return Err(EngineError::Target(e))
-                }
-                Err(Failure::State(e)) => return Err(e.into()),
-                Err(Failure::Target(e)) => {
-                    summary.failed += 1;
-                    self.state.fail(
-                        step.kind,
-                        &step.source_id,
-                        &e.to_string(),
-                        jiff::Timestamp::now(),
-                    )?;
-                    ("Failure", None, Some(e.to_string()))
-                }
-                Err(Failure::Mapping(message)) => {
-                    summary.failed += 1;
-                    ("Failure", None, Some(message))
-                }
-            };
-            if status == "Success" && step.action == Action::Create {
-                created.push(step);
-            }
-            logs.push(LogRecord {
-                action: match step.action {
-                    Action::Create => "Create",
-                    Action::Update => "Update",
-                    Action::Disable => "Disable",
-                    Action::Delete => "Delete",
-                },
-                status,
-                kind: step.kind,
-                source_id: step.source_id.clone(),
-                target_id,
-                reason: step.reason.clone(),
-                error,
-            });
-        }
-        // References to objects created later in the cycle (a manager after the user)
-        // are set now that both ends exist.
-        for step in created {
-            let (Some(record), Some(link)) = (
-                records.get(&(step.kind, step.source_id.as_str())),
-                self.state.link(step.kind, &step.source_id)?,
-            ) else {
-                continue;
-            };
-            let target_id = Some(link.target_id.clone());
-            let error = match self.update(record, link).await {
-                Ok(_) => continue,
-                Err(Failure::State(e)) => return Err(e.into()),
-                Err(Failure::Target(e)) => e.to_string(),
-                Err(Failure::Mapping(message)) => message,
-            };
-            summary.failed += 1;
-            self.state
-                .fail(step.kind, &step.source_id, &error, jiff::Timestamp::now())?;
-            logs.push(LogRecord {
-                action: "Update",
-                status: "Failure",
-                kind: step.kind,
-                source_id: step.source_id.clone(),
-                target_id,
-                reason: "references to objects created in this cycle".into(),
-                error: Some(error),
-            });
-        }
-        Ok((summary, logs))
-    }
-
-    fn object(&self, kind: &str) -> &ObjectMapping {
-        self.mapping
-            .object(kind)
-            .expect("planned only for mapped kinds")
-    }
-
-    /// The resource the mapping makes of a record in a phase, references resolved
-    /// through the links made so far; with `exported`, also the PATCH from it.
-    fn resource(
-        &self,
-        kind: &str,
-        record: &Json,
-        phase: Phase,
-        exported: Option<&Json>,
-    ) -> Result<(Json, Option<Json>), Failure> {
-        let object = self.object(kind);
-        let links = Links(
-            self.state
-                .links("User")?
-                .into_iter()
-                .map(|l| (l.source_id, l.target_id))
-                .collect(),
-        );
-        let batch = object
-            .batch(std::slice::from_ref(record))
-            .map_err(|e| Failure::Mapping(e.to_string()))?;
-        let options = ApplyOptions {
-            context: None,
-            phase,
-            references: Some(&links),
-        };
-        let resource = object
-            .apply_one(&batch, &options)
-            .map_err(|e| Failure::Mapping(e.to_string()))?
-            .ok_or_else(|| Failure::Mapping("out of scope".into()))?;
-        let patch = exported.and_then(|exported| object.patch(exported, &resource, self.style));
-        Ok((resource.to_json(), patch))
-    }
-
-    async fn run(&self, step: &Planned, record: Option<&Json>) -> Result<Option<String>, Failure> {
-        let kind = step.kind;
-        let link = self.state.link(kind, &step.source_id)?;
-        match (step.action, record, link) {
-            (Action::Create, Some(record), _) => {
-                self.create(kind, &step.source_id, record).await.map(Some)
-            }
-            (Action::Update, Some(record), Some(link)) => self.update(record, link).await.map(Some),
-            (Action::Disable, _, Some(link)) => {
-                let id = link.target_id.clone();
-                self.disable(link).await?;
-                Ok(Some(id))
-            }
-            (Action::Delete, _, Some(link)) => {
-                match self
-                    .write(
-                        Method::DELETE,
-                        &format!("{}/{}", endpoint(kind), link.target_id),
-                        None,
-                    )
-                    .await
-                {
-                    Ok(_) | Err(TargetError::Scim { status: 404, .. }) => {}
-                    Err(e) => return Err(Failure::Target(e)),
-                }
-                self.state.remove_link(kind, &step.source_id)?;
-                Ok(Some(link.target_id))
-            }
-            _ => Err(Failure::Mapping("nothing to act on".into())),
-        }
-    }
-
-    /// Matches by each matching attribute in precedence order, then creates (or links
-    /// to the one match); more than one match is a failure.
-    async fn create(
-        &self,
-        kind: &'static str,
-        source: &str,
-        record: &Json,
-    ) -> Result<String, Failure> {
-        let (resource, _) = self.resource(kind, record, Phase::Create, None)?;
-        let object = self.object(kind);
-        let mut matched = None;
-        for attribute in object.matching() {
-            let Some(value) = attribute.target.find(&resource).and_then(Json::as_str) else {
-                continue;
-            };
-            let filter = format!("{} eq {}", attribute.target.text, Json::from(value));
-            let path = format!("{}?filter={}", endpoint(kind), encode(&filter));
-            let found = self
-                .target
-                .send(Method::GET, &path, None)
-                .await
-                .map_err(Failure::Target)?;
-            let resources = found
-                .body
-                .as_ref()
-                .and_then(|b| b.get("Resources"))
-                .and_then(Json::as_array)
-                .cloned()
-                .unwrap_or_default();
-            match resources.len() {
-                0 => continue,
-                1 => {
-                    matched = Some(resources[0].clone());
-                    break;
-                }
-                n => {
-                    return Err(Failure::Mapping(format!(
-                        "{n} target objects match {filter}; Entra requires one"
-                    )))
-                }
-            }
-        }
-        let (target_id, exported) = match matched {
-            Some(existing) => (
-                existing["id"].as_str().unwrap_or_default().to_string(),
-                existing,
-            ),
-            None => {
-                let created = self
-                    .write(Method::POST, endpoint(kind), Some(&resource))
-                    .await
-                    .map_err(Failure::Target)?;
-                let body = created.body.unwrap_or(Json::Null);
-                let id = body["id"].as_str().map(str::to_string).ok_or_else(|| {
-                    Failure::Target(TargetError::NotScim {
-                        status: created.status,
-                        excerpt: "a created resource without an id".into(),
-                    })
-                })?;
-                (id, resource)
-            }
-        };
-        let link = Link {
-            kind: kind.into(),
-            source_id: source.into(),
-            target_id: target_id.clone(),
-            exported,
-            source_hash: 0,
-            active: true,
-        };
-        self.state.save_link(&link)?;
-        // References and group members go in a PATCH once the object exists.
-        self.update(record, link).await
-    }
-
-    async fn update(&self, record: &Json, link: Link) -> Result<String, Failure> {
-        let (_, patch) = self.resource(&link.kind, record, Phase::Update, Some(&link.exported))?;
-        let object = self.object(&link.kind);
-        let id = link.target_id.clone();
-        let mut updated = link.exported.clone();
-        if let Some(body) = patch {
-            apply_patch(&mut updated, &body, object.resource)
-                .map_err(|e| Failure::Mapping(e.to_string()))?;
-            self.write(
-                Method::PATCH,
-                &format!("{}/{id}", endpoint(&link.kind)),
-                Some(&body),
-            )
-            .await
-            .map_err(Failure::Target)?;
-        }
-        let active = updated
-            .get("active")
-            .and_then(Json::as_bool)
-            .unwrap_or(true);
-        self.state.save_link(&Link {
-            exported: updated,
-            source_hash: fingerprint(record),
-            active,
-            ..link
-        })?;
-        Ok(id)
-    }
-
-    /// `active = false`, in the chosen PATCH shape, and the link marked inactive.
-    async fn disable(&self, link: Link) -> Result<(), Failure> {
-        let mut disabled = link.exported.clone();
-        disabled["active"] = json!(false);
-        if let Some(body) = diff(&link.exported, &disabled, self.style) {
-            self.write(
-                Method::PATCH,
-                &format!("{}/{}", endpoint(&link.kind), link.target_id),
-                Some(&body),
-            )
-            .await
-            .map_err(Failure::Target)?;
-        }
-        self.state.save_link(&Link {
-            exported: disabled,
-            active: false,
-            ..link
-        })?;
-        Ok(())
-    }
 }
 
-enum Failure {
-    Target(TargetError),
-    State(StateError),
-    Mapping(String),
+/// Counts the log records of a cycle.
+fn summarize(logs: &[LogRecord]) -> Summary {
+    let mut summary = Summary::default();
+    for log in logs {
+        let counter = match (log.action, log.status) {
+            (_, "Failure") => &mut summary.failed,
+            ("StagedDelete", _) => &mut summary.staged,
+            (_, "Skipped") => &mut summary.skipped,
+            ("Create", _) => &mut summary.created,
+            ("Update", _) => &mut summary.updated,
+            ("Disable", _) => &mut summary.disabled,
+            ("Delete", _) => &mut summary.deleted,
+            _ => &mut summary.skipped,
+        };
+        *counter += 1;
+    }
+    summary
 }
 
-impl From<StateError> for Failure {
-    fn from(e: StateError) -> Failure {
-        Failure::State(e)
+/// A PATCH split so that no request carries more than `size` member values (member
+/// changes of a large group go in several requests, the other changes in the first).
+fn batches(body: &Json, size: usize) -> Vec<Json> {
+    let Some(operations) = body.get("Operations").and_then(Json::as_array) else {
+        return vec![body.clone()];
+    };
+    let is_members = |op: &Json| {
+        op.get("path").and_then(Json::as_str).is_some_and(|p| {
+            p.eq_ignore_ascii_case("members") || p.to_ascii_lowercase().starts_with("members[")
+        })
+    };
+    let mut pieces = Vec::new();
+    for op in operations {
+        match op.get("value").and_then(Json::as_array) {
+            Some(values) if is_members(op) && values.len() > size => {
+                for chunk in values.chunks(size) {
+                    let mut piece = op.clone();
+                    piece["value"] = Json::Array(chunk.to_vec());
+                    pieces.push((chunk.len(), piece));
+                }
+            }
+            Some(values) if is_members(op) => pieces.push((values.len(), op.clone())),
+            _ if is_members(op) => pieces.push((1, op.clone())),
+            _ => pieces.push((0, op.clone())),
+        }
     }
+    let mut requests: Vec<(usize, Vec<Json>)> = vec![(0, Vec::new())];
+    for (weight, op) in pieces {
+        let last = requests.last_mut().expect("one request at least");
+        if last.0 + weight > size && !last.1.is_empty() {
+            requests.push((weight, vec![op]));
+        } else {
+            last.0 += weight;
+            last.1.push(op);
+        }
+    }
+    requests
+        .into_iter()
+        .map(|(_, ops)| {
+            let mut request = body.clone();
+            request["Operations"] = Json::Array(ops);
+            request
+        })
+        .collect()
 }
 
 /// Percent-encoding of a filter for a query string.
@@ -424,4 +1226,49 @@ fn encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_membership_changes_go_in_batches() {
+        let values: Vec<Json> = (0..1200).map(|i| json!({"value": i.to_string()})).collect();
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "Eng"},
+                           {"op": "add", "path": "members", "value": values},
+                           {"op": "remove", "path": "members[value eq \"x\"]"}]});
+        let requests = batches(&body, 500);
+        let sizes: Vec<Vec<usize>> = requests
+            .iter()
+            .map(|r| {
+                r["Operations"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|op| op["value"].as_array().map_or(1, Vec::len))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(sizes, [vec![1, 500], vec![500], vec![200, 1]]);
+        assert!(requests.iter().all(|r| r["schemas"] == body["schemas"]));
+        assert_eq!(batches(&json!({"Operations": []}), 500).len(), 1);
+    }
+
+    #[test]
+    fn quarantine_thresholds() {
+        let policy = QuarantinePolicy::default();
+        assert!(
+            !policy.exceeded(4_999, 0, 5_000),
+            "evaluation starts at 5,000"
+        );
+        assert!(policy.exceeded(5_000, 0, 10_000));
+        assert!(!policy.exceeded(5_000, 0, 20_000), "25 % fail");
+        assert!(policy.exceeded(40_001, 0, 200_000));
+        assert!(
+            policy.exceeded(30_000, 30_000, 1_000_000),
+            "the absolute cap"
+        );
+    }
 }

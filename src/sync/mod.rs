@@ -1,10 +1,14 @@
-//! The provisioning engine (issue 7, in progress): so far, the planning of a cycle
-//! (scope, assignments, what changed), the state kept between cycles, and the client
-//! toward a SCIM target.
+//! The provisioning engine: a cycle planned from a directory snapshot, the
+//! assignments, the mapping's scoping filters and the state kept since the last cycle
+//! (`plan`), run against a SCIM target (`engine`, `target`), remembered in SQLite
+//! (`state`) and logged as Entra logs provisioning (`log`).
 
 pub mod engine;
+pub mod log;
 pub mod plan;
 pub mod state;
 pub mod target;
 
+pub use engine::{Cycle, Engine, EngineError, Options, QuarantinePolicy, Source, Stop, Summary};
+pub use log::LogRecord;
 pub use target::{Answer, Target, TargetConfig, TargetError};

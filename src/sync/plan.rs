@@ -34,6 +34,8 @@ pub enum Action {
     Disable,
     /// DELETE: it is gone from the source (or a group left scope).
     Delete,
+    /// Nothing: provisioning on demand of an object that is out of scope.
+    Skip,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -44,12 +46,17 @@ pub struct Planned {
     pub action: Action,
     /// Why, for the provisioning log.
     pub reason: String,
+    /// The scope check's verdict, for the provisioning log.
+    pub scope: &'static str,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
     /// Entra's `SkipOutOfScopeDeletions`: objects leaving scope are left as they are.
     pub skip_out_of_scope_deletions: bool,
+    /// Provisioning on demand: only these source objects, each evaluated again even
+    /// when it did not change.
+    pub only: Option<HashSet<String>>,
 }
 
 /// The source record's id: `objectId`, else `id`.
@@ -64,8 +71,19 @@ pub fn source_id(record: &Json) -> Option<&str> {
 pub fn fingerprint(record: &Json) -> u64 {
     let mut hasher = std::hash::DefaultHasher::new();
     record.to_string().hash(&mut hasher);
-    hasher.finish()
+    match hasher.finish() {
+        PENDING => 1,
+        hash => hash,
+    }
 }
+
+/// The fingerprint stored for an object whose references (manager, members) could
+/// not all be resolved: the next cycle evaluates it again, whether it changed or not.
+pub const PENDING: u64 = 0;
+
+/// Why an unchanged object is planned again; nothing is logged when it still has
+/// nothing to send.
+pub const PENDING_REASON: &str = "references that could not be resolved before";
 
 /// Plans a cycle for users and groups.
 pub fn plan(
@@ -74,7 +92,7 @@ pub fn plan(
     assignments: &Assignments,
     mapping: &Mapping,
     state: &State,
-    options: PlanOptions,
+    options: &PlanOptions,
 ) -> Result<Vec<Planned>, StateError> {
     let assigned_users: Option<HashSet<String>> = match assignments {
         Assignments::All => None,
@@ -137,7 +155,7 @@ fn plan_kind(
     assigned: Option<&HashSet<String>>,
     object: &ObjectMapping,
     state: &State,
-    options: PlanOptions,
+    options: &PlanOptions,
     out: &mut Vec<Planned>,
 ) -> Result<(), StateError> {
     let links: HashMap<String, super::state::Link> = state
@@ -147,25 +165,42 @@ fn plan_kind(
         .collect();
     let start = out.len();
     let mut seen = HashSet::new();
+    let wanted = |id: &str| options.only.as_ref().is_none_or(|only| only.contains(id));
     for record in records {
         let Some(id) = source_id(record) else {
             continue;
         };
         seen.insert(id.to_string());
-        let (in_scope, why_not) = scope(record, id, assigned, object, kind);
+        if !wanted(id) {
+            continue;
+        }
+        let verdict = scope(record, id, assigned, object, kind);
+        let in_scope = verdict.is_none();
         let planned = |action, reason: &str| Planned {
             kind,
             source_id: id.to_string(),
             action,
             reason: reason.to_string(),
+            scope: verdict.unwrap_or(if assigned.is_some() {
+                "in scope: assigned, enabled, within the scoping filters"
+            } else {
+                "in scope: sync all, enabled, within the scoping filters"
+            }),
         };
+        let on_demand = options.only.is_some();
         match (in_scope, links.get(id)) {
             (true, None) => out.push(planned(Action::Create, "in scope, not provisioned yet")),
             (true, Some(link)) if !link.active => {
                 out.push(planned(Action::Update, "back in scope: enabled again"))
             }
+            (true, Some(link)) if link.source_hash == PENDING => {
+                out.push(planned(Action::Update, PENDING_REASON))
+            }
             (true, Some(link)) if link.source_hash != fingerprint(record) => {
                 out.push(planned(Action::Update, "changed in the source"))
+            }
+            (true, Some(_)) if on_demand => {
+                out.push(planned(Action::Update, "provisioned on demand"))
             }
             (true, Some(_)) => {}
             (false, Some(link)) if link.active && !options.skip_out_of_scope_deletions => {
@@ -175,33 +210,38 @@ fn plan_kind(
                 } else {
                     Action::Disable
                 };
-                out.push(planned(action, why_not));
+                out.push(planned(action, verdict.unwrap_or_default()));
             }
+            (false, _) if on_demand => out.push(planned(Action::Skip, "out of scope")),
             (false, _) => {}
         }
     }
-    for link in links.values().filter(|l| !seen.contains(&l.source_id)) {
+    for link in links
+        .values()
+        .filter(|l| !seen.contains(&l.source_id) && wanted(&l.source_id))
+    {
         out.push(Planned {
             kind,
             source_id: link.source_id.clone(),
             action: Action::Delete,
             reason: "deleted from the source".into(),
+            scope: "not in the snapshot",
         });
     }
     out[start..].sort_by(|a, b| a.source_id.cmp(&b.source_id));
     Ok(())
 }
 
-/// Whether a record is in scope, and if not, why.
+/// `None` when a record is in scope, else why not.
 fn scope(
     record: &Json,
     id: &str,
     assigned: Option<&HashSet<String>>,
     object: &ObjectMapping,
     kind: &str,
-) -> (bool, &'static str) {
+) -> Option<&'static str> {
     if assigned.is_some_and(|a| !a.contains(id)) {
-        return (false, "not assigned");
+        return Some("not assigned");
     }
     let disabled = matches!(record.get("accountEnabled"), Some(Json::Bool(false)))
         || record
@@ -209,15 +249,15 @@ fn scope(
             .and_then(Json::as_str)
             .is_some_and(|s| s.eq_ignore_ascii_case("false"));
     if kind == "User" && disabled {
-        return (false, "disabled in the source");
+        return Some("disabled in the source");
     }
     let Ok(batch) = object.batch(std::slice::from_ref(record)) else {
-        return (false, "not a valid record");
+        return Some("not a valid record");
     };
     if !object.scope.admits(|name| batch.value(0, name)) {
-        return (false, "out of the scoping filters");
+        return Some("out of the scoping filters");
     }
-    (true, "")
+    None
 }
 
 #[cfg(test)]
@@ -294,7 +334,7 @@ mod tests {
             &Assignments::All,
             &mapping(),
             &state,
-            PlanOptions::default(),
+            &PlanOptions::default(),
         )
         .unwrap();
         assert_eq!(
@@ -312,8 +352,9 @@ mod tests {
         assert_eq!(plan[3].reason, "out of the scoping filters");
         let skip = PlanOptions {
             skip_out_of_scope_deletions: true,
+            only: None,
         };
-        let plan = super::plan(&users, &[], &Assignments::All, &mapping(), &state, skip).unwrap();
+        let plan = super::plan(&users, &[], &Assignments::All, &mapping(), &state, &skip).unwrap();
         assert!(!plan.iter().any(|p| p.action == Action::Disable));
     }
 
@@ -338,7 +379,7 @@ mod tests {
             &assignments,
             &mapping(),
             &state,
-            PlanOptions::default(),
+            &PlanOptions::default(),
         )
         .unwrap();
         assert_eq!(

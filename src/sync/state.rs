@@ -26,6 +26,13 @@ pub struct Link {
     pub active: bool,
 }
 
+/// Why and since when the job is quarantined.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quarantine {
+    pub reason: String,
+    pub since: Timestamp,
+}
+
 /// An object whose last action failed, retried on Entra's schedule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Escrow {
@@ -82,6 +89,10 @@ CREATE TABLE IF NOT EXISTS escrow (
     error        TEXT NOT NULL,
     PRIMARY KEY (kind, source_id)
 );
+CREATE TABLE IF NOT EXISTS job (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS cycles (
     id       INTEGER PRIMARY KEY AUTOINCREMENT,
     started  TEXT NOT NULL,
@@ -117,6 +128,25 @@ impl State {
             for link in self.links(kind)? {
                 copy.save_link(&link)?;
             }
+        }
+        for entry in self.escrows()? {
+            copy.lock().execute(
+                "INSERT INTO escrow (kind, source_id, attempts, next_attempt, error) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![entry.kind, entry.source_id, entry.attempts, entry.next_attempt.to_string(), entry.error],
+            )?;
+        }
+        if let Some(quarantine) = self.quarantine()? {
+            copy.set_quarantine(&quarantine)?;
+        }
+        // Numbered on from here, so that a dry run's log names the cycle it would be.
+        let last: Option<i64> = self
+            .lock()
+            .query_row("SELECT MAX(id) FROM cycles", [], |r| r.get(0))?;
+        if let Some(last) = last {
+            copy.lock().execute(
+                "INSERT INTO cycles (id, started) VALUES (?1, '')",
+                params![last],
+            )?;
         }
         Ok(copy)
     }
@@ -210,6 +240,56 @@ impl State {
             "DELETE FROM escrow WHERE kind = ?1 AND source_id = ?2",
             params![kind, source_id],
         )?;
+        Ok(())
+    }
+
+    /// Every object in escrow.
+    pub fn escrows(&self) -> Result<Vec<Escrow>, StateError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT kind, source_id, attempts, next_attempt, error FROM escrow ORDER BY kind, source_id",
+        )?;
+        let entries = statement
+            .query_map([], escrow_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(entries)
+    }
+
+    pub fn quarantine(&self) -> Result<Option<Quarantine>, StateError> {
+        let value: Option<String> = self
+            .lock()
+            .query_row("SELECT value FROM job WHERE key = 'quarantine'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(value.and_then(|v| {
+            let (since, reason) = v.split_once(' ')?;
+            Some(Quarantine {
+                reason: reason.to_string(),
+                since: since.parse().ok()?,
+            })
+        }))
+    }
+
+    pub fn set_quarantine(&self, quarantine: &Quarantine) -> Result<(), StateError> {
+        self.lock().execute(
+            "INSERT INTO job (key, value) VALUES ('quarantine', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = ?1",
+            params![format!("{} {}", quarantine.since, quarantine.reason)],
+        )?;
+        Ok(())
+    }
+
+    pub fn lift_quarantine(&self) -> Result<(), StateError> {
+        self.lock()
+            .execute("DELETE FROM job WHERE key = 'quarantine'", [])?;
+        Ok(())
+    }
+
+    /// Entra's "restart provisioning": escrow and quarantine cleared, links kept.
+    pub fn restart(&self) -> Result<(), StateError> {
+        self.lock()
+            .execute_batch("DELETE FROM escrow; DELETE FROM job WHERE key = 'quarantine';")?;
         Ok(())
     }
 
@@ -347,5 +427,29 @@ mod tests {
         );
         state.finish_cycle(id, now, &json!({"created": 3})).unwrap();
         assert_eq!(state.cycles().unwrap()[0]["summary"], json!({"created": 3}));
+    }
+
+    #[test]
+    fn quarantine_and_restart() {
+        let state = State::in_memory().unwrap();
+        let now: Timestamp = "2026-11-29T12:00:00Z".parse().unwrap();
+        assert_eq!(state.quarantine().unwrap(), None);
+        let quarantine = Quarantine {
+            reason: "the target refused the token".into(),
+            since: now,
+        };
+        state.set_quarantine(&quarantine).unwrap();
+        state.fail("User", "s1", "409", now).unwrap();
+        let copy = state.copy_in_memory().unwrap();
+        assert_eq!(copy.quarantine().unwrap(), Some(quarantine.clone()));
+        assert_eq!(copy.escrows().unwrap().len(), 1);
+        state.restart().unwrap();
+        assert_eq!(state.quarantine().unwrap(), None);
+        assert!(state.escrows().unwrap().is_empty());
+        assert_eq!(
+            copy.quarantine().unwrap(),
+            Some(quarantine),
+            "a copy is apart"
+        );
     }
 }

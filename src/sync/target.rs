@@ -122,6 +122,11 @@ impl Target {
                 Err((error, _)) if !error.retryable() || attempt >= self.config.retries => {
                     return Err(error)
                 }
+                // A POST that timed out may have created the object: trying again could
+                // make a duplicate. The next cycle matches it instead.
+                Err((error @ TargetError::Timeout(_), _)) if method == Method::POST => {
+                    return Err(error)
+                }
                 Err(failure) => failure,
             };
             attempt += 1;
