@@ -2,7 +2,7 @@
 //! disk): an initial cycle of 10,000 users and 100 groups of 100 members, an
 //! incremental cycle with 1% of the users changed, and a cycle with nothing changed.
 //!
-//! `cargo bench --bench sync`; results are in docs/performance.md. Not a criterion
+//! `cargo bench --bench sync` (`OBJECTS=N` for N objects at a time instead of 16); results are in docs/performance.md. Not a criterion
 //! bench: a cycle changes the target, so it cannot be repeated as is.
 
 mod serve;
@@ -14,6 +14,10 @@ use scimap::sync::plan::Assignments;
 use scimap::sync::state::State;
 use scimap::sync::{Engine, Source, Target, TargetConfig};
 use serde_json::{json, Value as Json};
+
+// The scimap binary's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USERS: usize = 10_000;
 const GROUPS: usize = 100;
@@ -51,11 +55,15 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let engine = Engine::new(
+    let mut engine = Engine::new(
         Mapping::embedded_default(),
         State::open(&dir.join("sync.db")).unwrap(),
         Target::new(TargetConfig::new(base, serve::TOKEN)).unwrap(),
     );
+    // OBJECTS=1 measures one object at a time, as the engine first ran.
+    if let Some(n) = std::env::var("OBJECTS").ok().and_then(|n| n.parse().ok()) {
+        engine.options.concurrency = n;
+    }
     let mut people = users();
     let teams = groups();
     let all = Assignments::All;

@@ -19,9 +19,16 @@ use serde_json::{json, Value as Json};
 
 type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
 
-/// A fault to inject: given a request's method, path and query, and body, the answer
-/// to give instead of the server's.
-type Fault = Arc<dyn Fn(&str, &str, &str) -> Option<Response> + Send + Sync>;
+/// A fault to inject: given a request's method, path and query, and body, what to do
+/// instead of answering at once.
+type Fault = Arc<dyn Fn(&str, &str, &str) -> Option<Injected> + Send + Sync>;
+
+enum Injected {
+    /// This answer instead of the server's.
+    Answer(Response),
+    /// The server's answer, this much later.
+    Delay(Duration),
+}
 
 /// `scimap serve` on loopback, recording each write request (method, path, body).
 async fn serve() -> (String, Seen) {
@@ -44,8 +51,10 @@ async fn serve_with(fault: Fault) -> (String, Seen) {
                 let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
                 let text = String::from_utf8_lossy(&bytes).into_owned();
                 let target = parts.uri.to_string();
-                if let Some(answer) = fault(parts.method.as_str(), &target, &text) {
-                    return answer;
+                match fault(parts.method.as_str(), &target, &text) {
+                    Some(Injected::Answer(answer)) => return answer,
+                    Some(Injected::Delay(delay)) => tokio::time::sleep(delay).await,
+                    None => {}
                 }
                 if parts.method != axum::http::Method::GET {
                     record.lock().unwrap().push((
@@ -263,15 +272,15 @@ async fn initial_then_incremental_cycles() {
     );
 }
 
-fn fault(status: u16, body: Json) -> Option<Response> {
-    Some(
+fn fault(status: u16, body: Json) -> Option<Injected> {
+    Some(Injected::Answer(
         (
             axum::http::StatusCode::from_u16(status).unwrap(),
             [("content-type", "application/scim+json")],
             body.to_string(),
         )
             .into_response(),
-    )
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -283,21 +292,23 @@ async fn faults_are_retried_escrowed_and_logged() {
         match method {
             // Busy twice for user1, then fine.
             "POST" if user(1) && hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 => {
-                let mut answer = fault(429, json!({"detail": "slow down"})).unwrap();
+                let mut answer = (
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    [("content-type", "application/scim+json")],
+                    json!({"detail": "slow down"}).to_string(),
+                )
+                    .into_response();
                 answer
                     .headers_mut()
                     .insert("retry-after", axum::http::HeaderValue::from_static("0"));
-                Some(answer)
+                Some(Injected::Answer(answer))
             }
             "POST" if user(2) => fault(
                 500,
                 json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
                        "status": "500", "detail": "the directory backend is down"}),
             ),
-            "POST" if user(3) => {
-                std::thread::sleep(Duration::from_millis(600));
-                None
-            }
+            "POST" if user(3) => Some(Injected::Delay(Duration::from_millis(600))),
             "GET" if target.contains("user4%40contoso.com") => fault(
                 200,
                 json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
@@ -703,7 +714,9 @@ async fn the_sync_command() {
         stderr(&out)
     );
     let html = serve_with(Arc::new(|_: &str, _: &str, _: &str| {
-        Some((axum::http::StatusCode::OK, "<html>sign in</html>").into_response())
+        Some(Injected::Answer(
+            (axum::http::StatusCode::OK, "<html>sign in</html>").into_response(),
+        ))
     }))
     .await
     .0;

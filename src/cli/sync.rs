@@ -33,8 +33,14 @@ pub struct SyncArgs {
     /// The target's SCIM base URL, such as http://127.0.0.1:8080/scim/v2.
     #[arg(long, value_name = "URL")]
     target: String,
-    /// The target's bearer token.
-    #[arg(long, value_name = "TOKEN")]
+    /// The target's bearer token (better given in SCIMAP_TARGET_TOKEN: a command line
+    /// is visible to other users of the machine).
+    #[arg(
+        long,
+        env = "SCIMAP_TARGET_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     token: String,
     /// Where the sync remembers links, last exports, escrow and cycles (SQLite).
     #[arg(long, default_value = "scimap-sync.db", value_name = "PATH")]
@@ -70,7 +76,7 @@ pub struct SyncArgs {
     #[arg(long, default_value_t = QuarantinePolicy::default().start, value_name = "N")]
     quarantine_after: usize,
     /// The share of failed objects that quarantines the job (Entra: 0.4).
-    #[arg(long, default_value_t = QuarantinePolicy::default().ratio, value_name = "RATIO")]
+    #[arg(long, default_value_t = QuarantinePolicy::default().ratio, value_name = "RATIO", value_parser = parse_ratio)]
     quarantine_ratio: f64,
     /// Clear escrow and quarantine before the cycle (links are kept), as Entra's
     /// "restart provisioning" does.
@@ -98,6 +104,13 @@ fn parse_interval(text: &str) -> Result<SignedDuration, String> {
         return Err("the interval must be positive".into());
     }
     Ok(interval)
+}
+
+fn parse_ratio(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        _ => Err(format!("`{text}` is not a ratio between 0 and 1")),
+    }
 }
 
 /// The snapshot a cycle reads: files read again before each cycle.

@@ -17,7 +17,7 @@ use super::log::{modified, ErrorInfo, LogRecord, Step};
 use super::plan::{
     fingerprint, plan, source_id, Action, Assignments, PlanOptions, Planned, PENDING_REASON,
 };
-use super::state::{Link, Quarantine, State, StateError};
+use super::state::{Escrow, Link, Quarantine, State, StateError};
 use super::target::{Target, TargetError};
 use crate::mapping::{ApplyOptions, Mapping, ObjectMapping, Phase};
 use crate::scim::{apply_patch, patch as diff, PatchStyle};
@@ -170,6 +170,8 @@ pub struct Engine {
     would_send: Mutex<Vec<Json>>,
     /// Source id → target id of every linked object, for references.
     links: RwLock<HashMap<String, String>>,
+    /// The objects in escrow when the cycle began.
+    escrowed: RwLock<HashMap<(&'static str, String), Escrow>>,
 }
 
 /// References resolved through the links made so far.
@@ -288,6 +290,7 @@ impl Engine {
             progress: None,
             would_send: Mutex::default(),
             links: RwLock::default(),
+            escrowed: RwLock::default(),
         }
     }
 
@@ -367,14 +370,7 @@ impl Engine {
             &self.state,
             &options,
         )?;
-        *write(&self.links) = ["User", "Group"]
-            .iter()
-            .map(|kind| self.state.links(kind))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .flatten()
-            .map(|l| (l.source_id, l.target_id))
-            .collect();
+        self.load()?;
         let id = self.state.begin_cycle(now)?;
         let records: HashMap<(&str, &str), &Json> = source
             .users
@@ -392,40 +388,24 @@ impl Engine {
             reference_failed: AtomicUsize::new(0),
             stop: Mutex::new(None),
         };
-        let mut logs = Vec::new();
-        if let Some(stop) = self.deletion_threshold(&planned) {
-            for p in planned
-                .iter()
-                .filter(|p| matches!(p.action, Action::Disable | Action::Delete))
-            {
-                let mut trace = self.trace(id, p, record(p));
-                trace.log.action = "StagedDelete";
-                trace.step("provision", format!("staged: {stop}"));
-                logs.push(trace.finish("Skipped").0);
+        let logs = match self.deletion_threshold(&planned) {
+            Some(stop) => {
+                let staged = self.stage(id, &planned, &record, &stop);
+                *counters.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(stop);
+                staged
             }
-            *counters.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(stop);
-        } else {
-            for kind in ["User", "Group"] {
-                let steps: Vec<&Planned> = planned.iter().filter(|p| p.kind == kind).collect();
-                let outcomes = self
-                    .run_steps(id, &steps, &record, &counters, on_demand)
-                    .await?;
-                let mut pending = Vec::new();
-                for (p, (log, references)) in steps.iter().zip(outcomes) {
-                    // A quiet step (no log) may still have references to resolve.
-                    if references && log.as_ref().is_none_or(|l| l.status != "Failure") {
-                        pending.push(*p);
-                    }
-                    logs.extend(log);
+            None => {
+                let mut logs = Vec::new();
+                for kind in ["User", "Group"] {
+                    let steps: Vec<&Planned> = planned.iter().filter(|p| p.kind == kind).collect();
+                    logs.extend(
+                        self.run_kind(id, &steps, &record, &counters, on_demand)
+                            .await?,
+                    );
                 }
-                // References to objects provisioned later in the cycle (a manager
-                // after the user, a group in a group) are set now that both ends exist.
-                logs.extend(
-                    self.resolve_references(id, &pending, &record, &counters)
-                        .await?,
-                );
+                logs
             }
-        }
+        };
         let mut summary = summarize(&logs);
         let stop = counters
             .stop
@@ -447,6 +427,78 @@ impl Engine {
             logs,
             stop,
         })
+    }
+
+    /// The links and escrow entries as the cycle begins.
+    fn load(&self) -> Result<(), StateError> {
+        *write(&self.links) = ["User", "Group"]
+            .iter()
+            .map(|kind| self.state.links(kind))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .map(|l| (l.source_id, l.target_id))
+            .collect();
+        *write(&self.escrowed) = self
+            .state
+            .escrows()?
+            .into_iter()
+            .filter_map(|e| {
+                let kind = ["User", "Group"].into_iter().find(|k| *k == e.kind)?;
+                Some(((kind, e.source_id.clone()), e))
+            })
+            .collect();
+        Ok(())
+    }
+
+    /// The disables and deletes held back by the deletion threshold, logged.
+    fn stage<'p>(
+        &self,
+        cycle: i64,
+        planned: &'p [Planned],
+        record: &dyn Fn(&Planned) -> Option<&'p Json>,
+        stop: &Stop,
+    ) -> Vec<LogRecord> {
+        planned
+            .iter()
+            .filter(|p| matches!(p.action, Action::Disable | Action::Delete))
+            .map(|p| {
+                let mut trace = self.trace(cycle, p, record(p));
+                trace.log.action = "StagedDelete";
+                trace.step("provision", format!("staged: {stop}"));
+                trace.finish("Skipped").0
+            })
+            .collect()
+    }
+
+    /// The steps of one kind, then the references they left to resolve.
+    async fn run_kind<'p>(
+        &self,
+        cycle: i64,
+        steps: &[&'p Planned],
+        record: &(dyn Fn(&Planned) -> Option<&'p Json> + Sync),
+        counters: &Counters,
+        on_demand: bool,
+    ) -> Result<Vec<LogRecord>, StateError> {
+        let outcomes = self
+            .run_steps(cycle, steps, record, counters, on_demand)
+            .await?;
+        let mut logs = Vec::new();
+        let mut pending = Vec::new();
+        for (p, (log, references)) in steps.iter().zip(outcomes) {
+            // A quiet step (no log) may still have references to resolve.
+            if references && log.as_ref().is_none_or(|l| l.status != "Failure") {
+                pending.push(*p);
+            }
+            logs.extend(log);
+        }
+        // References to objects provisioned later in the cycle (a manager after the
+        // user, a group in a group) are set now that both ends exist.
+        logs.extend(
+            self.resolve_references(cycle, &pending, record, counters)
+                .await?,
+        );
+        Ok(logs)
     }
 
     /// Entra's test connection: a filtered GET that must come back as SCIM.
@@ -693,7 +745,8 @@ impl Engine {
         if planned.action == Action::Skip {
             return Ok(trace.finish("Skipped"));
         }
-        if let Some(escrow) = self.state.escrow(kind, id)? {
+        let escrow = read(&self.escrowed).get(&(kind, id.to_string())).cloned();
+        if let Some(escrow) = &escrow {
             if !on_demand && escrow.next_attempt > Timestamp::now() {
                 trace.log.action = "Other";
                 trace.log.reason = format!(
@@ -721,7 +774,9 @@ impl Engine {
         };
         let error = match outcome {
             Ok(()) => {
-                self.state.clear(kind, id)?;
+                if escrow.is_some() {
+                    self.state.clear(kind, id)?;
+                }
                 let status = if trace.log.action == "Other" {
                     "Skipped"
                 } else {
@@ -979,7 +1034,9 @@ impl Engine {
             source_hash: 0,
             active: true,
         };
-        self.save(&link)?;
+        // Stored by the update below once it succeeds: until then a rerun finds the
+        // object by matching, as it would after a crash.
+        write(&self.links).insert(link.source_id.clone(), link.target_id.clone());
         trace.log.target_id = Some(target_id);
         // References and group members (and a matched object's differences) go in a
         // PATCH once the object exists.
