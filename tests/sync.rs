@@ -3,6 +3,7 @@
 //! injected in front of the server; the command as a daemon, on demand, and killed.
 
 use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,6 +37,12 @@ async fn serve() -> (String, Seen) {
 }
 
 async fn serve_with(fault: Fault) -> (String, Seen) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(listener, fault)
+}
+
+/// The server on a listener bound already.
+fn serve_on(listener: tokio::net::TcpListener, fault: Fault) -> (String, Seen) {
     let seen: Seen = Arc::default();
     let record = seen.clone();
     let config = Config {
@@ -68,7 +75,6 @@ async fn serve_with(fault: Fault) -> (String, Seen) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (format!("http://{address}/scim/v2"), seen)
@@ -773,16 +779,45 @@ async fn the_sync_command() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_runs_cycles_until_interrupted() {
-    let (base, seen) = serve().await;
+    // The target is down when the daemon starts: that cycle is skipped, the next goes.
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = reserved.local_addr().unwrap();
+    drop(reserved);
+    let base = format!("http://{address}/scim/v2");
     let dir = Dir::new("sync-daemon");
     let state = dir.path("state.db");
     let file = dir.file("users.ndjson", &users(3));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scimap"))
-        .args(sync_args(&base, "t", &file, &state, &["--interval", "1s"]))
+        .args(sync_args(
+            &base,
+            "t",
+            &file,
+            &state,
+            &["--interval", "1s", "--retries", "0"],
+        ))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let mut errors = BufReader::new(child.stderr.take().unwrap());
+    let first = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        for _ in 0..2 {
+            let mut line = String::new();
+            errors.read_line(&mut line).unwrap();
+            lines.push(line);
+        }
+        (lines, errors)
+    })
+    .await
+    .unwrap();
+    assert!(
+        first.0[1].contains("connection test") && first.0[1].contains("nothing was sent"),
+        "{:?}",
+        first.0
+    );
+    let listener = tokio::net::TcpListener::bind(address).await.unwrap();
+    let (_, seen) = serve_on(listener, Arc::new(|_: &str, _: &str, _: &str| None));
     let cycles = |n: usize| {
         let state = state.clone();
         async move {

@@ -287,11 +287,18 @@ async fn run(mut engine: Engine, args: SyncArgs, mut snapshot: Snapshot) -> Outc
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        let outcome = finish(&engine, cycle, false);
-        if matches!(outcome, Outcome::Stopped | Outcome::InputError)
-            && !matches!(engine.state.quarantine(), Ok(Some(_)))
-        {
-            return outcome;
+        match cycle {
+            // A target down for a while is tried again at the next cycle, as Entra does.
+            Err(EngineError::Connection(e)) => {
+                eprintln!("error: the target failed the connection test: {e}; nothing was sent")
+            }
+            cycle => match finish(&engine, cycle, false) {
+                Outcome::Stopped if !matches!(engine.state.quarantine(), Ok(Some(_))) => {
+                    return Outcome::Stopped
+                }
+                Outcome::InputError => return Outcome::InputError,
+                _ => {}
+            },
         }
         // A quarantined job runs once a day, as Entra's does.
         let wait = match engine.state.quarantine() {
