@@ -72,3 +72,8 @@ struct MappingDocExamples;
 #[cfg(all(doctest, feature = "server"))]
 #[doc = include_str!("../docs/server.md")]
 struct ServerDocExamples;
+
+/// And the sync guide's.
+#[cfg(all(doctest, feature = "server", feature = "sync"))]
+#[doc = include_str!("../docs/sync.md")]
+struct SyncDocExamples;

@@ -269,6 +269,9 @@ async fn run(mut engine: Engine, args: SyncArgs, mut snapshot: Snapshot) -> Outc
     }
     if args.once || args.dry_run {
         let bar = progress_bar(&mut engine);
+        if !args.dry_run {
+            stream_logs(&mut engine, bar.clone());
+        }
         let cycle = engine.cycle(snapshot.source()).await;
         if let Some(bar) = bar {
             bar.finish_and_clear();
@@ -283,6 +286,7 @@ async fn run(mut engine: Engine, args: SyncArgs, mut snapshot: Snapshot) -> Outc
     loop {
         let started = tokio::time::Instant::now();
         let bar = progress_bar(&mut engine);
+        stream_logs(&mut engine, bar.clone());
         let cycle = engine.cycle(snapshot.source()).await;
         if let Some(bar) = bar {
             bar.finish_and_clear();
@@ -334,6 +338,17 @@ fn progress_bar(engine: &mut Engine) -> Option<indicatif::ProgressBar> {
         handle.set_position(done as u64);
     }));
     Some(bar)
+}
+
+/// Log lines printed as objects finish (above the progress bar, if there is one).
+fn stream_logs(engine: &mut Engine, bar: Option<indicatif::ProgressBar>) {
+    engine.on_log = Some(Box::new(move |log| {
+        let line = format!("{}\n", serde_json::to_string(log).expect("logs serialize"));
+        match &bar {
+            Some(bar) => bar.suspend(|| super::say(&line)),
+            None => super::say(&line),
+        }
+    }));
 }
 
 /// Prints a cycle's logs (or on-demand report) and summary; the exit code.

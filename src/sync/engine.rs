@@ -136,6 +136,8 @@ impl std::fmt::Display for Stop {
 pub struct Cycle {
     pub id: i64,
     pub summary: Summary,
+    /// In the order of the plan (users, then groups, each by source id, references
+    /// last); empty when [`Engine::on_log`] took them.
     pub logs: Vec<LogRecord>,
     pub stop: Option<Stop>,
 }
@@ -155,6 +157,12 @@ pub enum EngineError {
     UnknownObject(String),
 }
 
+/// Takes each log record as its object finishes.
+pub type LogSink = Box<dyn Fn(&LogRecord) + Send + Sync>;
+
+/// Told (objects done, objects planned) as a cycle goes.
+pub type Progress = Box<dyn Fn(usize, usize) + Send + Sync>;
+
 pub struct Engine {
     pub mapping: Mapping,
     pub state: State,
@@ -166,7 +174,11 @@ pub struct Engine {
     /// engine a copy of the state.
     pub dry_run: bool,
     /// Called with (objects done, objects planned) as a cycle goes.
-    pub progress: Option<Box<dyn Fn(usize, usize) + Send + Sync>>,
+    pub progress: Option<Progress>,
+    /// When set, each log record is given to it as its object finishes (in the order
+    /// objects finish) instead of being kept in [`Cycle::logs`], which stays empty: a
+    /// long cycle is logged as it goes, in constant memory.
+    pub on_log: Option<LogSink>,
     would_send: Mutex<Vec<Json>>,
     /// Source id → target id of every linked object, for references.
     links: RwLock<HashMap<String, String>>,
@@ -276,6 +288,7 @@ struct Counters {
     failed: AtomicUsize,
     reference_failed: AtomicUsize,
     stop: Mutex<Option<Stop>>,
+    summary: Mutex<Summary>,
 }
 
 impl Engine {
@@ -288,6 +301,7 @@ impl Engine {
             options: Options::default(),
             dry_run: false,
             progress: None,
+            on_log: None,
             would_send: Mutex::default(),
             links: RwLock::default(),
             escrowed: RwLock::default(),
@@ -387,10 +401,11 @@ impl Engine {
             failed: AtomicUsize::new(0),
             reference_failed: AtomicUsize::new(0),
             stop: Mutex::new(None),
+            summary: Mutex::default(),
         };
         let logs = match self.deletion_threshold(&planned) {
             Some(stop) => {
-                let staged = self.stage(id, &planned, &record, &stop);
+                let staged = self.stage(id, &planned, &record, &counters, &stop);
                 *counters.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(stop);
                 staged
             }
@@ -406,7 +421,10 @@ impl Engine {
                 logs
             }
         };
-        let mut summary = summarize(&logs);
+        let mut summary = counters
+            .summary
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
         let stop = counters
             .stop
             .into_inner()
@@ -433,7 +451,7 @@ impl Engine {
     fn load(&self) -> Result<(), StateError> {
         *write(&self.links) = ["User", "Group"]
             .iter()
-            .map(|kind| self.state.links(kind))
+            .map(|kind| self.state.heads(kind))
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .flatten()
@@ -457,16 +475,17 @@ impl Engine {
         cycle: i64,
         planned: &'p [Planned],
         record: &dyn Fn(&Planned) -> Option<&'p Json>,
+        counters: &Counters,
         stop: &Stop,
     ) -> Vec<LogRecord> {
         planned
             .iter()
             .filter(|p| matches!(p.action, Action::Disable | Action::Delete))
-            .map(|p| {
+            .filter_map(|p| {
                 let mut trace = self.trace(cycle, p, record(p));
                 trace.log.action = "StagedDelete";
                 trace.step("provision", format!("staged: {stop}"));
-                trace.finish("Skipped").0
+                self.finished(counters, trace.finish("Skipped").0, false, false)
             })
             .collect()
     }
@@ -608,9 +627,8 @@ impl Engine {
             let (log, pending) = self
                 .step(cycle, steps[i], record(steps[i]), on_demand)
                 .await?;
-            self.count(counters, &log, false);
             let quiet = !on_demand && log.action == "Other" && steps[i].reason == PENDING_REASON;
-            Ok((Some(log).filter(|_| !quiet), pending))
+            Ok((self.finished(counters, log, false, quiet), pending))
         })
         .await
         .into_iter()
@@ -631,15 +649,39 @@ impl Engine {
             let log = self
                 .reference_step(cycle, pending[i], record(pending[i]))
                 .await?;
-            if let Some(log) = &log {
-                self.count(counters, log, true);
-            }
-            Ok(log)
+            Ok(log.and_then(|log| self.finished(counters, log, true, false)))
         })
         .await
         .into_iter()
         .filter_map(Result::transpose)
         .collect()
+    }
+
+    /// A finished record: counted, then given to `on_log` or kept for the cycle's
+    /// logs (a quiet one is only counted).
+    fn finished(
+        &self,
+        counters: &Counters,
+        log: LogRecord,
+        reference: bool,
+        quiet: bool,
+    ) -> Option<LogRecord> {
+        self.count(counters, &log, reference);
+        if quiet {
+            return None;
+        }
+        counters
+            .summary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(&log);
+        match &self.on_log {
+            Some(on_log) => {
+                on_log(&log);
+                None
+            }
+            None => Some(log),
+        }
     }
 
     /// Counts an outcome and stops the cycle when the job must be quarantined.
@@ -1208,23 +1250,20 @@ impl Engine {
     }
 }
 
-/// Counts the log records of a cycle.
-fn summarize(logs: &[LogRecord]) -> Summary {
-    let mut summary = Summary::default();
-    for log in logs {
+impl Summary {
+    fn add(&mut self, log: &LogRecord) {
         let counter = match (log.action, log.status) {
-            (_, "Failure") => &mut summary.failed,
-            ("StagedDelete", _) => &mut summary.staged,
-            (_, "Skipped") => &mut summary.skipped,
-            ("Create", _) => &mut summary.created,
-            ("Update", _) => &mut summary.updated,
-            ("Disable", _) => &mut summary.disabled,
-            ("Delete", _) => &mut summary.deleted,
-            _ => &mut summary.skipped,
+            (_, "Failure") => &mut self.failed,
+            ("StagedDelete", _) => &mut self.staged,
+            (_, "Skipped") => &mut self.skipped,
+            ("Create", _) => &mut self.created,
+            ("Update", _) => &mut self.updated,
+            ("Disable", _) => &mut self.disabled,
+            ("Delete", _) => &mut self.deleted,
+            _ => &mut self.skipped,
         };
         *counter += 1;
     }
-    summary
 }
 
 /// A PATCH split so that no request carries more than `size` member values (member

@@ -158,8 +158,8 @@ fn plan_kind(
     options: &PlanOptions,
     out: &mut Vec<Planned>,
 ) -> Result<(), StateError> {
-    let links: HashMap<String, super::state::Link> = state
-        .links(kind)?
+    let links: HashMap<String, super::state::LinkHead> = state
+        .heads(kind)?
         .into_iter()
         .map(|l| (l.source_id.clone(), l))
         .collect();

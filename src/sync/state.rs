@@ -26,6 +26,15 @@ pub struct Link {
     pub active: bool,
 }
 
+/// A link without what was exported: all that planning a cycle needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkHead {
+    pub source_id: String,
+    pub target_id: String,
+    pub source_hash: u64,
+    pub active: bool,
+}
+
 /// Why and since when the job is quarantined.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quarantine {
@@ -171,6 +180,26 @@ impl State {
             .query_map(params![kind], link_row)?
             .collect::<Result<_, _>>()?;
         Ok(links)
+    }
+
+    /// The links of a kind without their exports, which are read only for the objects
+    /// a cycle acts on.
+    pub fn heads(&self, kind: &str) -> Result<Vec<LinkHead>, StateError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT source_id, target_id, source_hash, active FROM links WHERE kind = ?1",
+        )?;
+        let heads = statement
+            .query_map(params![kind], |r| {
+                Ok(LinkHead {
+                    source_id: r.get(0)?,
+                    target_id: r.get(1)?,
+                    source_hash: r.get::<_, i64>(2)? as u64,
+                    active: r.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(heads)
     }
 
     /// Records a link, replacing the one for the same source object.
