@@ -276,6 +276,20 @@ async fn initial_then_incremental_cycles() {
         (disabled.source_id.as_str(), disabled.reason.as_str()),
         ("u7", "disabled in the source")
     );
+
+    // A group renamed: one PATCH of its name, its members left alone.
+    teams[5]["displayName"] = json!("Platform");
+    let cycle = engine
+        .cycle(source(&people, &teams, &assigned))
+        .await
+        .unwrap();
+    assert_eq!(cycle.summary.updated, 1, "{:?}", cycle.logs);
+    let sent = writes(&seen);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<Json>(&sent[0].2).unwrap()["Operations"],
+        json!([{"op": "replace", "path": "displayName", "value": "Platform"}])
+    );
 }
 
 fn fault(status: u16, body: Json) -> Option<Injected> {
