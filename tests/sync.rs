@@ -290,6 +290,24 @@ async fn initial_then_incremental_cycles() {
         serde_json::from_str::<Json>(&sent[0].2).unwrap()["Operations"],
         json!([{"op": "replace", "path": "displayName", "value": "Platform"}])
     );
+
+    // Enabled again in the source: one PATCH of `active`.
+    let u7 = people.iter_mut().find(|u| u["objectId"] == "u7").unwrap();
+    u7["accountEnabled"] = json!(true);
+    let cycle = engine
+        .cycle(source(&people, &teams, &assigned))
+        .await
+        .unwrap();
+    assert_eq!(
+        (cycle.summary.updated, cycle.logs[0].reason.as_str()),
+        (1, "back in scope: enabled again")
+    );
+    let sent = writes(&seen);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<Json>(&sent[0].2).unwrap()["Operations"],
+        json!([{"op": "replace", "path": "active", "value": true}])
+    );
 }
 
 fn fault(status: u16, body: Json) -> Option<Injected> {

@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 
 use super::Outcome;
 use crate::records::{self, Format, Raw};
-use crate::sync::engine::{Cycle, Engine, EngineError, Options, QuarantinePolicy, Source, Stop};
+use crate::sync::engine::{Cycle, Engine, EngineError, Options, QuarantinePolicy, Source};
 use crate::sync::plan::Assignments;
 use crate::sync::state::State;
 use crate::sync::{Target, TargetConfig};
@@ -268,14 +268,8 @@ async fn run(mut engine: Engine, args: SyncArgs, mut snapshot: Snapshot) -> Outc
         return finish(&engine, cycle, true);
     }
     if args.once || args.dry_run {
-        let bar = progress_bar(&mut engine);
-        if !args.dry_run {
-            stream_logs(&mut engine, bar.clone());
-        }
-        let cycle = engine.cycle(snapshot.source()).await;
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
+        // A dry run prints its requests first, then the log.
+        let cycle = one_cycle(&mut engine, &snapshot, !args.dry_run).await;
         return finish(&engine, cycle, false);
     }
     let interval = Duration::from_secs(args.interval.as_secs().max(1) as u64);
@@ -285,12 +279,7 @@ async fn run(mut engine: Engine, args: SyncArgs, mut snapshot: Snapshot) -> Outc
     );
     loop {
         let started = tokio::time::Instant::now();
-        let bar = progress_bar(&mut engine);
-        stream_logs(&mut engine, bar.clone());
-        let cycle = engine.cycle(snapshot.source()).await;
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
+        let cycle = one_cycle(&mut engine, &snapshot, true).await;
         match cycle {
             // A target down for a while is tried again at the next cycle, as Entra does.
             Err(EngineError::Connection(e)) => {
@@ -321,6 +310,24 @@ async fn run(mut engine: Engine, args: SyncArgs, mut snapshot: Snapshot) -> Outc
             }
         };
     }
+}
+
+/// A cycle with a progress bar on a terminal, its log lines printed as they come
+/// when `stream`.
+async fn one_cycle(
+    engine: &mut Engine,
+    snapshot: &Snapshot,
+    stream: bool,
+) -> Result<Cycle, EngineError> {
+    let bar = progress_bar(engine);
+    if stream {
+        stream_logs(engine, bar.clone());
+    }
+    let cycle = engine.cycle(snapshot.source()).await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    cycle
 }
 
 fn progress_bar(engine: &mut Engine) -> Option<indicatif::ProgressBar> {
@@ -394,7 +401,7 @@ fn finish(engine: &Engine, cycle: Result<Cycle, EngineError>, report: bool) -> O
         },
     );
     match &cycle.stop {
-        Some(stop @ (Stop::DeletionThreshold { .. } | Stop::Quarantined(_))) => {
+        Some(stop) => {
             eprintln!("stopped: {stop}");
             Outcome::Stopped
         }

@@ -15,7 +15,8 @@ use serde_json::{json, Value as Json};
 
 use super::log::{modified, ErrorInfo, LogRecord, Step};
 use super::plan::{
-    fingerprint, plan, source_id, Action, Assignments, PlanOptions, Planned, PENDING_REASON,
+    fingerprint, member_ids, plan, source_id, Action, Assignments, Linked, PlanOptions, Planned,
+    PENDING_REASON,
 };
 use super::state::{Escrow, Link, Quarantine, State, StateError};
 use super::target::{Target, TargetError};
@@ -330,18 +331,8 @@ impl Engine {
         id: &str,
     ) -> Result<Cycle, EngineError> {
         let mut only = HashSet::from([id.to_string()]);
-        let group = source.groups.iter().find(|g| source_id(g) == Some(id));
-        if let Some(members) = group
-            .and_then(|g| g.get("members"))
-            .and_then(Json::as_array)
-        {
-            only.extend(
-                members
-                    .iter()
-                    .filter_map(|m| m.as_str().or_else(|| m.get("value").and_then(Json::as_str)))
-                    .take(5)
-                    .map(str::to_string),
-            );
+        if let Some(group) = source.groups.iter().find(|g| source_id(g) == Some(id)) {
+            only.extend(member_ids(group).take(5).map(str::to_string));
         }
         let known = source
             .users
@@ -376,15 +367,17 @@ impl Engine {
         }
         self.test_connection().await?;
         let on_demand = options.only.is_some();
+        let linked = Linked::load(&self.state)?;
         let planned = plan(
             source.users,
             source.groups,
             source.assignments,
             &self.mapping,
-            &self.state,
+            &linked,
             &options,
-        )?;
-        self.load()?;
+        );
+        *write(&self.links) = linked.target_ids();
+        self.load_escrow()?;
         let id = self.state.begin_cycle(now)?;
         let records: HashMap<(&str, &str), &Json> = source
             .users
@@ -447,16 +440,8 @@ impl Engine {
         })
     }
 
-    /// The links and escrow entries as the cycle begins.
-    fn load(&self) -> Result<(), StateError> {
-        *write(&self.links) = ["User", "Group"]
-            .iter()
-            .map(|kind| self.state.heads(kind))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .flatten()
-            .map(|l| (l.source_id, l.target_id))
-            .collect();
+    /// The escrow entries as the cycle begins.
+    fn load_escrow(&self) -> Result<(), StateError> {
         *write(&self.escrowed) = self
             .state
             .escrows()?
@@ -1082,12 +1067,7 @@ impl Engine {
         trace.log.target_id = Some(target_id);
         // References and group members (and a matched object's differences) go in a
         // PATCH once the object exists.
-        let created = trace.log.action == "Create";
-        self.update(trace, record, link, false).await?;
-        if created {
-            trace.log.action = "Create";
-        }
-        Ok(())
+        self.update(trace, record, link, false).await
     }
 
     /// PATCHes what changed since the last export (`Other` when nothing did).
@@ -1111,22 +1091,19 @@ impl Engine {
             .evaluate(&link.kind, record, Phase::Update, Some(&link))
             .await?;
         let object = self.object(&link.kind);
+        // A user back in scope is enabled again, whether the mapping sets `active` or not.
+        let enable = !link.active && link.exported.get("active").is_some();
         let mut updated = link.exported.clone();
-        // A user back in scope is enabled again.
-        if !link.active && updated.get("active").is_some() {
+        if enable {
             updated["active"] = json!(true);
         }
-        let patch = match evaluated.patch {
-            Some(mut body) => {
-                apply_patch(&mut updated, &body, object.resource)
-                    .map_err(|e| Failure::Mapping("MappingFailed", e.to_string()))?;
-                if !link.active && link.exported.get("active").is_some() {
-                    body = diff(&link.exported, &updated, self.style).unwrap_or(body);
-                }
-                Some(body)
-            }
-            None if updated != link.exported => diff(&link.exported, &updated, self.style),
-            None => None,
+        if let Some(body) = &evaluated.patch {
+            apply_patch(&mut updated, body, object.resource)
+                .map_err(|e| Failure::Mapping("MappingFailed", e.to_string()))?;
+        }
+        let patch = match enable {
+            true => diff(&link.exported, &updated, self.style).or(evaluated.patch),
+            false => evaluated.patch,
         };
         let changes = modified(&link.exported, &updated);
         if log_match {

@@ -7,7 +7,7 @@ use std::hash::{Hash, Hasher};
 
 use serde_json::Value as Json;
 
-use super::state::{State, StateError};
+use super::state::{LinkHead, State, StateError};
 use crate::mapping::{Mapping, ObjectMapping};
 
 /// Which source objects are provisioned before the scoping filters.
@@ -85,15 +85,57 @@ pub const PENDING: u64 = 0;
 /// nothing to send.
 pub const PENDING_REASON: &str = "references that could not be resolved before";
 
+/// The links of each kind as a cycle begins, by source id.
+#[derive(Debug)]
+pub struct Linked {
+    users: HashMap<String, LinkHead>,
+    groups: HashMap<String, LinkHead>,
+}
+
+impl Linked {
+    pub fn load(state: &State) -> Result<Linked, StateError> {
+        let by_id = |kind| -> Result<HashMap<String, LinkHead>, StateError> {
+            Ok(state
+                .heads(kind)?
+                .into_iter()
+                .map(|l| (l.source_id.clone(), l))
+                .collect())
+        };
+        Ok(Linked {
+            users: by_id("User")?,
+            groups: by_id("Group")?,
+        })
+    }
+
+    /// Source id → target id of every linked object, users and groups alike.
+    pub fn target_ids(&self) -> HashMap<String, String> {
+        self.users
+            .values()
+            .chain(self.groups.values())
+            .map(|l| (l.source_id.clone(), l.target_id.clone()))
+            .collect()
+    }
+}
+
+/// The ids a group lists as its direct members (strings, or `{"value": id}`).
+pub fn member_ids(group: &Json) -> impl Iterator<Item = &str> {
+    group
+        .get("members")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.as_str().or_else(|| m.get("value").and_then(Json::as_str)))
+}
+
 /// Plans a cycle for users and groups.
 pub fn plan(
     users: &[Json],
     groups: &[Json],
     assignments: &Assignments,
     mapping: &Mapping,
-    state: &State,
+    linked: &Linked,
     options: &PlanOptions,
-) -> Result<Vec<Planned>, StateError> {
+) -> Vec<Planned> {
     let assigned_users: Option<HashSet<String>> = match assignments {
         Assignments::All => None,
         Assignments::Assigned {
@@ -105,16 +147,7 @@ pub fn plan(
                 .iter()
                 .filter(|g| source_id(g).is_some_and(|id| assigned_groups.contains(id)))
             {
-                if let Some(members) = group.get("members").and_then(Json::as_array) {
-                    all.extend(
-                        members
-                            .iter()
-                            .filter_map(|m| {
-                                m.as_str().or_else(|| m.get("value").and_then(Json::as_str))
-                            })
-                            .map(str::to_string),
-                    );
-                }
+                all.extend(member_ids(group).map(str::to_string));
             }
             Some(all)
         }
@@ -130,10 +163,10 @@ pub fn plan(
             users,
             assigned_users.as_ref(),
             object,
-            state,
+            &linked.users,
             options,
             &mut out,
-        )?;
+        );
     }
     if let Some(object) = mapping.object("Group") {
         plan_kind(
@@ -141,12 +174,12 @@ pub fn plan(
             groups,
             assigned_groups.as_ref(),
             object,
-            state,
+            &linked.groups,
             options,
             &mut out,
-        )?;
+        );
     }
-    Ok(out)
+    out
 }
 
 fn plan_kind(
@@ -154,15 +187,10 @@ fn plan_kind(
     records: &[Json],
     assigned: Option<&HashSet<String>>,
     object: &ObjectMapping,
-    state: &State,
+    links: &HashMap<String, LinkHead>,
     options: &PlanOptions,
     out: &mut Vec<Planned>,
-) -> Result<(), StateError> {
-    let links: HashMap<String, super::state::LinkHead> = state
-        .heads(kind)?
-        .into_iter()
-        .map(|l| (l.source_id.clone(), l))
-        .collect();
+) {
     let start = out.len();
     let mut seen = HashSet::new();
     let wanted = |id: &str| options.only.as_ref().is_none_or(|only| only.contains(id));
@@ -229,7 +257,6 @@ fn plan_kind(
         });
     }
     out[start..].sort_by(|a, b| a.source_id.cmp(&b.source_id));
-    Ok(())
 }
 
 /// `None` when a record is in scope, else why not.
@@ -333,10 +360,9 @@ mod tests {
             &[],
             &Assignments::All,
             &mapping(),
-            &state,
+            &Linked::load(&state).unwrap(),
             &PlanOptions::default(),
-        )
-        .unwrap();
+        );
         assert_eq!(
             actions(&plan),
             [
@@ -354,7 +380,8 @@ mod tests {
             skip_out_of_scope_deletions: true,
             only: None,
         };
-        let plan = super::plan(&users, &[], &Assignments::All, &mapping(), &state, &skip).unwrap();
+        let linked = Linked::load(&state).unwrap();
+        let plan = super::plan(&users, &[], &Assignments::All, &mapping(), &linked, &skip);
         assert!(!plan.iter().any(|p| p.action == Action::Disable));
     }
 
@@ -378,10 +405,9 @@ mod tests {
             &groups,
             &assignments,
             &mapping(),
-            &state,
+            &Linked::load(&state).unwrap(),
             &PlanOptions::default(),
-        )
-        .unwrap();
+        );
         assert_eq!(
             actions(&plan),
             [

@@ -139,10 +139,7 @@ impl State {
             }
         }
         for entry in self.escrows()? {
-            copy.lock().execute(
-                "INSERT INTO escrow (kind, source_id, attempts, next_attempt, error) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![entry.kind, entry.source_id, entry.attempts, entry.next_attempt.to_string(), entry.error],
-            )?;
+            copy.put_escrow(&entry)?;
         }
         if let Some(quarantine) = self.quarantine()? {
             copy.set_quarantine(&quarantine)?;
@@ -238,18 +235,24 @@ impl State {
         let next_attempt = now
             .checked_add(delay)
             .map_err(|e| StateError(e.to_string()))?;
-        self.lock().execute(
-            "INSERT INTO escrow (kind, source_id, attempts, next_attempt, error) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (kind, source_id) DO UPDATE SET attempts = ?3, next_attempt = ?4, error = ?5",
-            params![kind, source_id, attempts, next_attempt.to_string(), error],
-        )?;
-        Ok(Some(Escrow {
+        let entry = Escrow {
             kind: kind.into(),
             source_id: source_id.into(),
             attempts,
             next_attempt,
             error: error.into(),
-        }))
+        };
+        self.put_escrow(&entry)?;
+        Ok(Some(entry))
+    }
+
+    fn put_escrow(&self, entry: &Escrow) -> Result<(), StateError> {
+        self.lock().execute(
+            "INSERT INTO escrow (kind, source_id, attempts, next_attempt, error) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (kind, source_id) DO UPDATE SET attempts = ?3, next_attempt = ?4, error = ?5",
+            params![entry.kind, entry.source_id, entry.attempts, entry.next_attempt.to_string(), entry.error],
+        )?;
+        Ok(())
     }
 
     pub fn escrow(&self, kind: &str, source_id: &str) -> Result<Option<Escrow>, StateError> {
