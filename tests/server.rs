@@ -2,6 +2,10 @@
 //! them (legacy and `aadOptscim062020`), and what scim2-tester does not check: filters,
 //! paging, sort, ETags, Bulk, 409, error shapes.
 
+// `scimap serve` as its own process, started as the benchmarks start it.
+#[path = "../benches/serve/mod.rs"]
+mod serve;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -656,41 +660,12 @@ fn http(address: &str, method: &str, path: &str, body: &str) -> std::io::Result<
     Ok((status, body))
 }
 
-/// `scimap serve` on a database file; its address once it listens.
-fn start(database: &std::path::Path) -> (std::process::Child, String) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scimap"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--token",
-            TOKEN,
-            "--quiet",
-            "--database",
-        ])
-        .arg(database)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("scimap serve starts");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .trim_start_matches("scimap serve: http://")
-        .trim_end_matches("/scim/v2")
-        .to_string();
-    (child, address)
-}
-
 #[test]
 fn kill_9_mid_load_loses_nothing_acknowledged() {
     let dir = std::env::temp_dir().join(format!("scimap-kill9-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let database = dir.join("scim.db");
-    let (mut server, address) = start(&database);
+    let (mut server, address) = serve::start(&database, TOKEN);
     let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
     let writers: Vec<_> = (0..4)
         .map(|w| {
@@ -715,7 +690,7 @@ fn kill_9_mid_load_loses_nothing_acknowledged() {
     writers.into_iter().for_each(|w| w.join().unwrap());
     let acknowledged = acknowledged.lock().unwrap().clone();
 
-    let (mut server, address) = start(&database);
+    let (mut server, address) = serve::start(&database, TOKEN);
     let mut stored = std::collections::HashSet::new();
     for start in (1..).step_by(1000) {
         let (status, body) = http(

@@ -1,4 +1,5 @@
-//! `scimap serve` started as its own process, for the benchmarks that load it.
+//! `scimap serve` started as its own process, for the benchmarks that load it and for
+//! `tests/server.rs` (which includes this file).
 
 // Each benchmark uses a part of it.
 #![allow(dead_code)]
@@ -24,17 +25,29 @@ impl Drop for Server {
 
 /// `scimap serve` on a free loopback port, storing in `dir/bench.db`.
 pub fn scimap(dir: &std::path::Path) -> Server {
+    let (child, host) = start(&dir.join("bench.db"), TOKEN);
+    Server {
+        name: "scimap serve",
+        host,
+        base: "/scim/v2",
+        child,
+    }
+}
+
+/// `scimap serve` on a database file, accepting `token`; the process and its address
+/// once it listens.
+pub fn start(database: &std::path::Path, token: &str) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_scimap"))
         .args([
             "serve",
             "--listen",
             "127.0.0.1:0",
             "--token",
-            TOKEN,
+            token,
             "--quiet",
             "--database",
         ])
-        .arg(dir.join("bench.db"))
+        .arg(database)
         .stdout(Stdio::piped())
         .spawn()
         .expect("scimap serve starts");
@@ -42,15 +55,10 @@ pub fn scimap(dir: &std::path::Path) -> Server {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let host = line
+    let address = line
         .trim()
         .trim_start_matches("scimap serve: http://")
         .trim_end_matches("/scim/v2")
         .to_string();
-    Server {
-        name: "scimap serve",
-        host,
-        base: "/scim/v2",
-        child,
-    }
+    (child, address)
 }
