@@ -42,6 +42,8 @@ pub mod records;
 pub mod scim;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(any(feature = "server", feature = "sync"))]
+mod sqlite;
 #[cfg(feature = "sync")]
 pub mod sync;
 pub mod syntax;

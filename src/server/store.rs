@@ -2,12 +2,12 @@
 //! in WAL mode), with the attributes Entra queries by in indexed columns.
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value as Json;
 
 use crate::scim::filter::field;
+use crate::sqlite::Database;
 
 /// The resource types stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,9 +99,7 @@ pub trait Store: Send + Sync {
 }
 
 /// SQLite storage at a file path (or in memory for tests).
-pub struct Sqlite {
-    connection: Mutex<Connection>,
-}
+pub struct Sqlite(Database);
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -128,24 +126,15 @@ CREATE INDEX IF NOT EXISTS by_work_email ON resources(kind, work_email);
 
 impl Sqlite {
     pub fn open(path: &Path) -> Result<Sqlite, StoreError> {
-        Sqlite::with(Connection::open(path)?)
+        Ok(Sqlite(Database::open(Some(path), SCHEMA)?))
     }
 
     pub fn in_memory() -> Result<Sqlite, StoreError> {
-        Sqlite::with(Connection::open_in_memory()?)
-    }
-
-    fn with(connection: Connection) -> Result<Sqlite, StoreError> {
-        connection.execute_batch(SCHEMA)?;
-        Ok(Sqlite {
-            connection: Mutex::new(connection),
-        })
+        Ok(Sqlite(Database::open(None, SCHEMA)?))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves SQLite consistent (each change is one
-        // statement or transaction), so the poison can be ignored.
-        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+        self.0.lock()
     }
 }
 

@@ -3,11 +3,12 @@
 //! in escrow with their retry schedule, and the history of cycles.
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value as Json;
+
+use crate::sqlite::Database;
 
 /// A source object linked to a target object.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,9 +75,7 @@ pub fn retry_delay(attempts: u32) -> Option<SignedDuration> {
     (waited <= 28 * 24).then(|| SignedDuration::from_hours(delay(attempts)))
 }
 
-pub struct State {
-    connection: Mutex<Connection>,
-}
+pub struct State(Database);
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -112,22 +111,15 @@ CREATE TABLE IF NOT EXISTS cycles (
 
 impl State {
     pub fn open(path: &Path) -> Result<State, StateError> {
-        State::with(Connection::open(path)?)
+        Ok(State(Database::open(Some(path), SCHEMA)?))
     }
 
     pub fn in_memory() -> Result<State, StateError> {
-        State::with(Connection::open_in_memory()?)
-    }
-
-    fn with(connection: Connection) -> Result<State, StateError> {
-        connection.execute_batch(SCHEMA)?;
-        Ok(State {
-            connection: Mutex::new(connection),
-        })
+        Ok(State(Database::open(None, SCHEMA)?))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+        self.0.lock()
     }
 
     /// A copy in memory of the links, for a dry run that must leave this state alone.
