@@ -2,13 +2,15 @@
 //! NDJSON SCIM resources out. scimap on one thread and on every core, beside the same
 //! mapping written by hand with serde structs.
 //!
+//! Then `scimap diff` over the same users: two mappings applied and compared.
+//!
 //! `cargo bench --bench mappings`; results are in docs/performance.md.
 
 use std::borrow::Cow;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use scimap::mapping::{Mapping, ObjectMapping, StreamOptions};
+use scimap::mapping::{population_diff, Mapping, ObjectMapping, StreamOptions};
 use scimap::records::Format;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -314,5 +316,52 @@ fn map_user(s: Source<'_>) -> User<'_> {
     }
 }
 
-criterion_group!(benches, apply);
+/// `scimap diff`: the default mapping against itself (nothing changes) and against a
+/// copy whose `displayName` changes for every user, beside applying one mapping.
+fn population(c: &mut Criterion) {
+    let input = ndjson();
+    let old = Mapping::embedded_default();
+    let changed = Mapping::from_json(&scimap::mapping::DEFAULT_MAPPING.replacen(
+        r#""source": "[displayName]""#,
+        r#""source": "ToUpper([displayName])""#,
+        1,
+    ))
+    .unwrap();
+    let users = old.object("User").unwrap();
+    let diff = |new: &ObjectMapping, parallel: bool| {
+        let options = StreamOptions {
+            parallel,
+            chunk_size: 1024,
+            ..StreamOptions::default()
+        };
+        population_diff(
+            users,
+            new,
+            black_box(&input[..]),
+            Format::Ndjson,
+            &options,
+            3,
+        )
+        .unwrap()
+    };
+    assert_eq!(diff(users, false).unchanged, USERS);
+    assert_eq!(diff(changed.object("User").unwrap(), false).changed, USERS);
+    let mut out = Vec::with_capacity(2 * input.len());
+    let mut group = c.benchmark_group("diff/default-user-mapping");
+    group.throughput(Throughput::Elements(USERS as u64));
+    group.sample_size(10);
+    group.bench_function("apply-one-mapping-1-thread", |b| {
+        b.iter(|| scimap_apply(users, black_box(&input), false, &mut out))
+    });
+    group.bench_function("unchanged-1-thread", |b| b.iter(|| diff(users, false)));
+    group.bench_function("all-changed-1-thread", |b| {
+        b.iter(|| diff(changed.object("User").unwrap(), false))
+    });
+    group.bench_function("all-changed-all-cores", |b| {
+        b.iter(|| diff(changed.object("User").unwrap(), true))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, apply, population);
 criterion_main!(benches);

@@ -70,6 +70,11 @@ struct ReadmeExamples;
 #[doc = include_str!("../docs/mapping.md")]
 struct MappingDocExamples;
 
+/// And the mapping-testing guide's.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/testing.md")]
+struct TestingDocExamples;
+
 /// And the server guide's.
 #[cfg(all(doctest, feature = "server"))]
 #[doc = include_str!("../docs/server.md")]

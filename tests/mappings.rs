@@ -1,6 +1,7 @@
 //! Snapshot tests over the files in `tests/mappings/`: adding a case is adding a file.
 //! - `apply/*.json`: a mapping (`"default"` or a file beside this folder), records,
-//!   ids; the resources made and the records that made none.
+//!   ids, resources as last exported; one snapshot per record from the library's
+//!   snapshot API (the resource or why there is none, and PATCH bodies).
 //! - `patch/*.json`: exported resources and updated records; the PATCH bodies in both
 //!   of Entra's shapes.
 //! - `bad/*.json`: mapping files with problems; every diagnostic as `check` shows it.
@@ -9,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use scimap::mapping::{Applied, ApplyOptions, Mapping, Phase};
+use scimap::mapping::{ApplyOptions, Mapping, Phase, Snapshot, SnapshotOptions};
 use scimap::scim::PatchStyle;
 use scimap::Context;
 use serde_json::{json, Value as Json};
@@ -47,56 +48,52 @@ fn ids(case: &Json) -> HashMap<String, String> {
     serde_json::from_value(case.get("ids").cloned().unwrap_or(json!({}))).expect("ids are strings")
 }
 
-/// The outcome of each record, as text: a resource, out of scope, or the error.
-fn outcomes(
-    mapping: &Mapping,
-    object: &str,
-    records: &[Json],
-    ids: &HashMap<String, String>,
-    phase: Phase,
-) -> String {
+/// What the mapping makes of each record of a case file, through the library's
+/// snapshot API (as `scimap snapshot` stores it): the resource, the out-of-scope
+/// verdict or the error, and PATCH bodies for the records the case has an `exported`
+/// resource for.
+fn snapshots(mapping: &Mapping, case: &Json) -> Vec<Snapshot> {
+    let object = case.get("object").and_then(Json::as_str).unwrap_or("User");
     let object = mapping.object(object).expect("the object mapping exists");
-    let batch = object.batch(records).expect("records are objects");
+    let ids = ids(case);
+    let exported: HashMap<String, Json> =
+        serde_json::from_value(case.get("exported").cloned().unwrap_or(json!({})))
+            .expect("exported resources by record id");
     let context = context();
-    let options = ApplyOptions {
+    let options = SnapshotOptions {
         context: Some(&context),
-        phase,
-        references: Some(ids),
+        references: Some(&ids),
+        name: None,
+        exported: Some(&exported),
     };
-    let mut out = String::new();
-    object.apply_batch(&batch, &options, |i, result| {
-        out.push_str(&format!("--- record {i}\n"));
-        match result {
-            Ok(Applied::Resource(resource)) => {
-                out.push_str(&serde_json::to_string_pretty(&resource.to_json()).unwrap());
-                out.push('\n');
-                for (target, id) in &resource.unresolved {
-                    out.push_str(&format!("unresolved: {target} -> {id}\n"));
-                }
-            }
-            Ok(Applied::OutOfScope) => out.push_str("out of scope\n"),
-            Err(error) => out.push_str(&format!("error: {error}\n")),
-        }
-    });
-    out
+    let records = case["records"].as_array().expect("records");
+    object
+        .snapshots(records, &options)
+        .expect("records are named objects")
 }
 
+/// One insta snapshot per record: `mappings__<case file>@<record id>.snap`.
 #[test]
 fn applied_mappings() {
-    in_mappings_folder(|| {
-        insta::glob!("mappings/apply/*.json", |path| {
-            let case: Json = serde_json::from_str(&read(path)).expect("case files are JSON");
-            let mapping = mapping(case["mapping"].as_str().expect("a mapping"));
-            let object = case.get("object").and_then(Json::as_str).unwrap_or("User");
-            let phase = if case.get("update") == Some(&json!(true)) {
-                Phase::Update
-            } else {
-                Phase::Create
-            };
-            let records = case["records"].as_array().expect("records");
-            insta::assert_snapshot!(outcomes(&mapping, object, records, &ids(&case), phase));
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mappings/apply");
+    let mut paths: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    for path in paths {
+        let case: Json = serde_json::from_str(&read(&path)).expect("case files are JSON");
+        let mapping = mapping(case["mapping"].as_str().expect("a mapping"));
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path("mappings/snapshots");
+        settings.set_input_file(&path);
+        settings.bind(|| {
+            for snapshot in snapshots(&mapping, &case) {
+                insta::assert_json_snapshot!(format!("{stem}@{}", snapshot.name), snapshot.value);
+            }
         });
-    });
+    }
 }
 
 #[test]
@@ -183,12 +180,7 @@ fn graph_schema_converts_to_an_equivalent_native_file() {
     assert!(!native.is_graph_schema());
     let case: Json =
         serde_json::from_str(&read(&path.with_file_name("apply/graph-schema.json"))).unwrap();
-    let records = case["records"].as_array().unwrap();
-    let none = HashMap::new();
-    assert_eq!(
-        outcomes(&graph, "User", records, &none, Phase::Create),
-        outcomes(&native, "User", records, &none, Phase::Create)
-    );
+    assert_eq!(snapshots(&graph, &case), snapshots(&native, &case));
 }
 
 #[test]

@@ -81,7 +81,7 @@ pub fn read_text(path: &str) -> Result<(String, String), InputError> {
 }
 
 /// A JSON file (or standard input): its name for messages and its value.
-fn read_json(path: &str) -> Result<(String, serde_json::Value), InputError> {
+pub fn read_json(path: &str) -> Result<(String, serde_json::Value), InputError> {
     let (name, bytes) = read_bytes(path)?;
     let text = std::str::from_utf8(&bytes).map_err(|e| InputError::Utf8 {
         name: name.clone(),

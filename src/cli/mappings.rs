@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use super::input::{self, InputError};
+use super::report::Place;
 use super::{say, Outcome};
 use crate::mapping::{
     file::MappingFile, ApplyOptions, Mapping, ObjectMapping, Phase, Report, StreamOptions, Summary,
@@ -17,12 +18,70 @@ use crate::{Context, Diagnostics};
 
 /// Loads the mapping at `path`, or the embedded default. Problems are printed.
 pub fn load(path: Option<&str>, color: bool) -> Result<Mapping, Outcome> {
+    load_with_text(path, color).map(|loaded| loaded.mapping)
+}
+
+/// A mapping with the text it was read from, for placing things in the file.
+pub struct LoadedMapping {
+    pub mapping: Mapping,
+    /// The file's name and text; `None` for the embedded default.
+    pub source: Option<(String, String)>,
+}
+
+impl LoadedMapping {
+    /// Each attribute mapping's target path (as `scim::diff` names changes) with its
+    /// place in the file.
+    pub fn locations(&self, object: &ObjectMapping) -> Vec<(String, Place)> {
+        let Some((name, text)) = &self.source else {
+            return Vec::new();
+        };
+        object
+            .attributes()
+            .iter()
+            .filter_map(|a| {
+                let span = a.span?;
+                Some((
+                    a.target.diff_path(),
+                    place_of(name, text, span.start as usize),
+                ))
+            })
+            .collect()
+    }
+
+    /// The mapping file itself, when there is one.
+    pub fn object_location(&self) -> Option<Place> {
+        self.source
+            .as_ref()
+            .map(|(name, _)| Place::file(std::path::Path::new(name)))
+    }
+}
+
+/// The line and column (in characters, from 1) of a byte offset.
+fn place_of(name: &str, text: &str, offset: usize) -> Place {
+    let before = &text[..offset.min(text.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Place {
+        file: name.to_string(),
+        line: Some(before.matches('\n').count() + 1),
+        column: Some(before[line_start..].chars().count() + 1),
+        record: None,
+    }
+}
+
+/// Loads the mapping at `path` with its text, or the embedded default.
+pub fn load_with_text(path: Option<&str>, color: bool) -> Result<LoadedMapping, Outcome> {
     let Some(path) = path else {
-        return Ok(Mapping::embedded_default());
+        return Ok(LoadedMapping {
+            mapping: Mapping::embedded_default(),
+            source: None,
+        });
     };
     let (name, text) = read_text(path)?;
     match Mapping::from_json(&text) {
-        Ok(mapping) => Ok(mapping),
+        Ok(mapping) => Ok(LoadedMapping {
+            mapping,
+            source: Some((name, text)),
+        }),
         Err(diagnostics) => {
             eprintln!("{}", diagnostics.render(&text, &name, color));
             let errors = diagnostics.errors().count();
@@ -42,7 +101,17 @@ fn read_text(path: &str) -> Result<(String, String), Outcome> {
     })
 }
 
-fn plural(n: usize) -> &'static str {
+/// Sizes the thread pool for `--jobs N` (every core when absent).
+pub fn use_threads(jobs: Option<usize>) {
+    if let Some(jobs) = jobs {
+        // Only fails when the pool exists already, which leaves its size as it was.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs.max(1))
+            .build_global();
+    }
+}
+
+pub fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
     } else {
@@ -50,7 +119,7 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-fn object<'m>(mapping: &'m Mapping, name: &str) -> Result<&'m ObjectMapping, Outcome> {
+pub fn object<'m>(mapping: &'m Mapping, name: &str) -> Result<&'m ObjectMapping, Outcome> {
     mapping.object(name).ok_or_else(|| {
         let names: Vec<String> = mapping
             .objects()
@@ -93,12 +162,7 @@ pub fn apply(args: ApplyArgs<'_>) -> Outcome {
         Ok(ids) => ids,
         Err(outcome) => return outcome,
     };
-    if let Some(jobs) = args.jobs {
-        // Only fails when the pool exists already, which leaves its size as it was.
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(jobs.max(1))
-            .build_global();
-    }
+    use_threads(args.jobs);
     let options = StreamOptions {
         apply: ApplyOptions {
             context: Some(&args.context),
@@ -218,11 +282,11 @@ fn report_json(path: &str, report: &Report) -> Json {
     }
 }
 
-type Progress = Option<indicatif::ProgressBar>;
+pub type Progress = Option<indicatif::ProgressBar>;
 
 /// An input file (or `-`), wrapped in a progress bar when stderr is a terminal and the
 /// file is large enough to wait for.
-fn open_input(path: &str) -> Result<(Box<dyn BufRead>, Progress), InputError> {
+pub fn open_input(path: &str) -> Result<(Box<dyn BufRead>, Progress), InputError> {
     if path == "-" {
         return Ok((
             Box::new(BufReader::with_capacity(1 << 16, std::io::stdin())),
@@ -252,7 +316,7 @@ fn open_input(path: &str) -> Result<(Box<dyn BufRead>, Progress), InputError> {
 }
 
 /// A JSON object from source ids to target ids.
-fn read_ids(path: &str) -> Result<HashMap<String, String>, Outcome> {
+pub fn read_ids(path: &str) -> Result<HashMap<String, String>, Outcome> {
     let (name, text) = read_text(path)?;
     serde_json::from_str(&text).map_err(|e| {
         eprintln!(

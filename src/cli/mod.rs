@@ -4,7 +4,10 @@
 mod input;
 mod mappings;
 mod playground;
+mod population;
+mod report;
 mod serve;
+mod snapshot;
 mod sync;
 
 use std::io::{IsTerminal, Write};
@@ -55,13 +58,8 @@ enum Command {
     },
     /// Map source records to SCIM resources, one JSON line each.
     Apply {
-        /// The mapping file (native or a Graph synchronizationSchema); Entra's default
-        /// SCIM mapping when absent.
-        #[arg(long, short, value_name = "FILE")]
-        mapping: Option<String>,
-        /// Which object mapping to apply: `User`, `Group`, or an object mapping's name.
-        #[arg(long, default_value = "User")]
-        object: String,
+        #[command(flatten)]
+        mapping: MappingChoice,
         /// Record files: NDJSON, a JSON array, a Graph list ({"value": [...]}) or CSV
         /// with a header row (`-` for standard input).
         #[arg(required = true, value_name = "INPUT")]
@@ -118,6 +116,12 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Compare what a mapping makes of sample records with their stored snapshots;
+    /// accept differences with --accept, --accept-new or --review.
+    Snapshot(snapshot::SnapshotArgs),
+    /// Apply two mappings to the same records and report what would change, per
+    /// target attribute, and which objects would enter or leave scope.
+    Diff(population::DiffArgs),
     /// Provision from a directory snapshot to a SCIM target: cycles every --interval,
     /// one with --once, or one object on demand with --only.
     Sync(sync::SyncArgs),
@@ -153,6 +157,18 @@ impl From<Style> for crate::scim::PatchStyle {
             Style::Rfc => crate::scim::PatchStyle::Rfc,
         }
     }
+}
+
+/// Which mapping, and which of its object mappings.
+#[derive(clap::Args)]
+struct MappingChoice {
+    /// The mapping file (native or a Graph synchronizationSchema); Entra's default
+    /// SCIM mapping when absent.
+    #[arg(long, short, value_name = "FILE")]
+    mapping: Option<String>,
+    /// Which object mapping to apply: `User`, `Group`, or an object mapping's name.
+    #[arg(long, default_value = "User")]
+    object: String,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -229,7 +245,6 @@ pub fn main() -> ExitCode {
         Command::Explain { expression } => explain(&expression, color),
         Command::Apply {
             mapping,
-            object,
             inputs,
             input_format,
             out,
@@ -244,8 +259,8 @@ pub fn main() -> ExitCode {
                 Err(error) => return ExitCode::from(report_input(&error, Format::Human) as u8),
             };
             mappings::apply(mappings::ApplyArgs {
-                mapping: mapping.as_deref(),
-                object: &object,
+                mapping: mapping.mapping.as_deref(),
+                object: &mapping.object,
                 inputs: &inputs,
                 format: match input_format {
                     InputFormat::Auto => crate::records::Format::Auto,
@@ -274,6 +289,8 @@ pub fn main() -> ExitCode {
         Command::Convert { file, out } => mappings::convert(&file, out.as_deref(), color),
         Command::Playground { listen, dir } => playground::serve(&listen, dir.as_deref()),
         Command::Sync(args) => sync::sync(args, color),
+        Command::Snapshot(args) => snapshot::snapshot(args, color),
+        Command::Diff(args) => population::diff(args, color),
         Command::Serve {
             listen,
             tokens,

@@ -27,8 +27,10 @@ pub mod entra;
 pub mod file;
 mod graph;
 pub mod locate;
+mod population;
 mod resource;
 mod scope;
+mod snapshot;
 mod stream;
 mod target;
 
@@ -43,8 +45,15 @@ use file::{Apply, AttributeFile, Kind, MappingFile, ObjectFile};
 use locate::JsonPath;
 
 pub use apply::{Applied, ApplyError, ApplyOptions, Phase, References};
+pub use population::{
+    population_diff, AttributeDiff, Example, Examples, PopulationDiff, ValueExample,
+};
 pub use resource::Resource;
 pub use scope::{Clause, ClauseError, Scope, OPERATORS};
+pub use snapshot::{
+    snapshot_name, sorted, Snapshot, SnapshotError, SnapshotOptions, DEFAULT_NAME_ATTRIBUTES,
+    MAX_NAME_BYTES,
+};
 pub use stream::{Report, StreamOptions, Summary};
 pub use target::Target;
 
@@ -82,6 +91,8 @@ pub struct AttributeMapping {
     pub default: Option<String>,
     pub apply: Apply,
     pub matching: u32,
+    /// Where the mapping's target is written in its file, when it was read from text.
+    pub span: Option<Span>,
 }
 
 /// Where the parts of a mapping came from in its file, for pointing at problems.
@@ -724,6 +735,7 @@ impl AttributeMapping {
                 attribute.apply
             },
             matching: attribute.matching,
+            span: locator.span(&origin.target),
         })
     }
 }

@@ -64,12 +64,13 @@ struct Done {
 
 /// Records read and not yet mapped. NDJSON lines are kept in one buffer per chunk
 /// rather than one string each.
-#[derive(Default)]
-struct Chunk {
+#[derive(Default, Clone)]
+pub(crate) struct Chunk {
     text: String,
     records: Vec<(Position, Result<Entry, String>)>,
 }
 
+#[derive(Clone)]
 enum Entry {
     Parsed(Json),
     Line(std::ops::Range<usize>),
@@ -96,6 +97,100 @@ impl Chunk {
     }
 }
 
+/// Reads `input` in chunks of records and hands each chunk to `process` (on several
+/// threads when `parallel`), then each result to `consume` in input order. Memory holds
+/// one chunk per thread. `consume` stops the reading by returning an error.
+pub(crate) fn chunked<T: Send>(
+    input: impl BufRead,
+    format: Format,
+    chunk_size: usize,
+    parallel: bool,
+    process: impl Fn(Chunk) -> T + Sync,
+    mut consume: impl FnMut(T) -> Result<(), std::io::Error>,
+) -> Result<(), ReadError> {
+    let threads = if parallel { parallelism() } else { 1 };
+    let mut pending: Vec<Chunk> = Vec::with_capacity(threads);
+    let mut chunk = Chunk::with_capacity(chunk_size);
+    let mut failure: Option<std::io::Error> = None;
+    let mut flush = |pending: &mut Vec<Chunk>| {
+        if failure.is_some() {
+            pending.clear();
+            return;
+        }
+        for done in process_all(std::mem::take(pending), &process) {
+            if let Err(e) = consume(done) {
+                failure = Some(e);
+                return;
+            }
+        }
+    };
+    records::read(input, format, &mut |position, record| {
+        chunk.push(position, record);
+        if chunk.records.len() == chunk_size {
+            pending.push(std::mem::replace(
+                &mut chunk,
+                Chunk::with_capacity(chunk_size),
+            ));
+            if pending.len() == threads {
+                flush(&mut pending);
+            }
+        }
+    })?;
+    pending.push(chunk);
+    flush(&mut pending);
+    match failure {
+        Some(e) => Err(ReadError::Io(e)),
+        None => Ok(()),
+    }
+}
+
+fn process_all<T: Send>(chunks: Vec<Chunk>, process: &(impl Fn(Chunk) -> T + Sync)) -> Vec<T> {
+    #[cfg(feature = "parallel")]
+    if chunks.len() > 1 {
+        use rayon::prelude::*;
+        return chunks.into_par_iter().map(process).collect();
+    }
+    chunks.into_iter().map(process).collect()
+}
+
+/// A chunk made a batch for an object mapping: the batch, the position of each of
+/// its rows, and the records that could not join it with why.
+pub(crate) struct ChunkBatch {
+    pub batch: Batch,
+    pub positions: Vec<Position>,
+    pub failed: Vec<(Position, String)>,
+    pub records: usize,
+}
+
+impl Chunk {
+    pub(crate) fn into_batch(self, object: &ObjectMapping) -> ChunkBatch {
+        let mut builder = Batch::builder();
+        let records = self.records.len();
+        let mut positions = Vec::with_capacity(records);
+        let mut failed = Vec::new();
+        for (position, record) in self.records {
+            let pushed = record.and_then(|entry| {
+                match entry {
+                    Entry::Parsed(value) => builder.push_json(&value),
+                    Entry::Line(range) => builder.push_json_text(&self.text[range]),
+                }
+                .and_then(|()| object.prepare_last(&mut builder))
+                .map_err(record_message)
+            });
+            match pushed {
+                Ok(()) => positions.push(position),
+                Err(message) => failed.push((position, message)),
+            }
+        }
+        ChunkBatch {
+            batch: builder.finish(),
+            positions,
+            failed,
+            records,
+        }
+    }
+}
+
 impl ObjectMapping {
     /// Reads records from `input`, writes one line of JSON per resource to `out`, and
     /// hands every record that made no resource to `report`. Only an unreadable
@@ -108,80 +203,37 @@ impl ObjectMapping {
         out: &mut dyn Write,
         report: &mut dyn FnMut(Report),
     ) -> Result<Summary, ReadError> {
-        let threads = if options.parallel { parallelism() } else { 1 };
         let mut summary = Summary::default();
-        let mut pending: Vec<Chunk> = Vec::with_capacity(threads);
-        let mut chunk = Chunk::with_capacity(options.chunk_size);
-        let mut failure: Option<std::io::Error> = None;
-        let mut flush = |pending: &mut Vec<Chunk>, summary: &mut Summary| {
-            if failure.is_some() {
-                pending.clear();
-                return;
-            }
-            for done in self.process_all(std::mem::take(pending), options) {
-                if let Err(e) = out.write_all(&done.bytes) {
-                    failure = Some(e);
-                    return;
-                }
+        chunked(
+            input,
+            format,
+            options.chunk_size,
+            options.parallel,
+            |chunk| self.process(chunk, options),
+            |done| {
+                out.write_all(&done.bytes)?;
                 done.reports.into_iter().for_each(&mut *report);
                 summary.add(done.summary);
-            }
-        };
-        records::read(input, format, &mut |position, record| {
-            chunk.push(position, record);
-            if chunk.records.len() == options.chunk_size {
-                let full = std::mem::replace(&mut chunk, Chunk::with_capacity(options.chunk_size));
-                pending.push(full);
-                if pending.len() == threads {
-                    flush(&mut pending, &mut summary);
-                }
-            }
-        })?;
-        pending.push(chunk);
-        flush(&mut pending, &mut summary);
-        match failure {
-            Some(e) => Err(ReadError::Io(e)),
-            None => Ok(summary),
-        }
-    }
-
-    fn process_all(&self, chunks: Vec<Chunk>, options: &StreamOptions<'_>) -> Vec<Done> {
-        #[cfg(feature = "parallel")]
-        if chunks.len() > 1 {
-            use rayon::prelude::*;
-            return chunks
-                .into_par_iter()
-                .map(|c| self.process(c, options))
-                .collect();
-        }
-        chunks
-            .into_iter()
-            .map(|c| self.process(c, options))
-            .collect()
+                Ok(())
+            },
+        )?;
+        Ok(summary)
     }
 
     fn process(&self, chunk: Chunk, options: &StreamOptions<'_>) -> Done {
         let mut done = Done::default();
-        let mut builder = Batch::builder();
-        let mut positions = Vec::with_capacity(chunk.records.len());
-        done.summary.records = chunk.records.len();
         done.bytes
             .reserve(chunk.text.len() + chunk.records.len() * 64);
-        for (position, record) in chunk.records {
-            let pushed = record.and_then(|entry| {
-                match entry {
-                    Entry::Parsed(value) => builder.push_json(&value),
-                    Entry::Line(range) => builder.push_json_text(&chunk.text[range]),
-                }
-                .and_then(|()| self.prepare_last(&mut builder))
-                .map_err(record_message)
-            });
-            match pushed {
-                Ok(()) => positions.push(position),
-                Err(message) => done.fail(position, message),
-            }
+        let ChunkBatch {
+            batch,
+            positions,
+            failed,
+            records,
+        } = chunk.into_batch(self);
+        done.summary.records = records;
+        for (position, message) in failed {
+            done.fail(position, message);
         }
-        let batch = builder.finish();
         self.apply_batch(&batch, &options.apply, |row, result| match result {
             Ok(Applied::Resource(resource)) => {
                 resource.write_json(&mut done.bytes);
@@ -232,7 +284,7 @@ impl ObjectMapping {
     /// Completes the record pushed last as Entra presents it to mappings: a user gets
     /// `IsSoftDeleted` (from `accountEnabled`) when the record lacks it, and a guest's
     /// `userPrincipalName` loses its `#EXT#` form, kept in `originalUserPrincipalName`.
-    fn prepare_last(&self, builder: &mut BatchBuilder) -> Result<(), RecordError> {
+    pub(crate) fn prepare_last(&self, builder: &mut BatchBuilder) -> Result<(), RecordError> {
         if !self.source.eq_ignore_ascii_case("user") {
             return Ok(());
         }

@@ -49,6 +49,29 @@ fn problem(code: Code, message: impl Into<String>) -> TargetProblem {
 }
 
 impl Target {
+    /// The path this target writes, spelled as its schema spells it and as
+    /// [`crate::scim::diff`] names changes: `emails[type eq "work"].value`,
+    /// `urn:…:User:manager`.
+    pub fn diff_path(&self) -> String {
+        let mut path = match &self.urn {
+            Some(urn) => format!("{urn}:{}", self.attribute),
+            None => self.attribute.clone(),
+        };
+        let kind = self
+            .element
+            .iter()
+            .flatten()
+            .find(|(k, _)| k.eq_ignore_ascii_case("type"));
+        if let Some((_, kind)) = kind {
+            path.push_str(&format!("[type eq {kind}]"));
+        }
+        if let Some(sub) = &self.sub {
+            path.push('.');
+            path.push_str(sub);
+        }
+        path
+    }
+
     /// Resolves a target path for a resource type, with the custom attributes a
     /// mapping declares.
     pub fn resolve(

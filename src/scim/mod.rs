@@ -2,6 +2,7 @@
 //! the schemas, evaluated over resources), the known schemas, and PATCH requests: made
 //! in Entra's two shapes, and applied in every shape Entra sends.
 
+pub mod diff;
 pub mod filter;
 mod patch;
 pub mod path;

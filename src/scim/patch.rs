@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value as Json};
 
+use super::diff::typed_elements;
 use super::schema::PATCH_OP;
 
 /// Which of Entra's PATCH shapes to produce.
@@ -225,22 +226,6 @@ fn attribute_leaves(path: &str, value: &Json, out: &mut Vec<Leaf>) {
 /// change to send on its own.
 fn is_element_marker(key: &str) -> bool {
     key == "type" || key == "primary"
-}
-
-/// Whether every element is an object with a distinct string `type`, so that each
-/// can be addressed by a `[type eq "…"]` filter.
-fn typed_elements(items: &[Json]) -> bool {
-    let mut seen = Vec::new();
-    !items.is_empty()
-        && items
-            .iter()
-            .all(|item| match item.get("type").and_then(Json::as_str) {
-                Some(t) if !seen.contains(&t) => {
-                    seen.push(t);
-                    true
-                }
-                _ => false,
-            })
 }
 
 #[cfg(test)]
