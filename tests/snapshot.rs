@@ -216,6 +216,47 @@ fn review_case_by_case() {
         .all(|(n, b)| after.get(n) == Some(b)));
 }
 
+/// The review on a real terminal (a pseudo-terminal made by util-linux's `script`):
+/// the answer typed accepts the first difference, `q` leaves the rest pending.
+#[test]
+fn review_on_a_terminal() {
+    let dir = sample("terminal");
+    assert_eq!(run(&dir, &["--accept"]).0, 0);
+    edit(&dir.join("mapping.json"), DISPLAY_NAME, UPPER_DISPLAY_NAME);
+    let before = files(&dir);
+    let command = format!(
+        "{} snapshot --mapping mapping.json users.ndjson --review",
+        env!("CARGO_BIN_EXE_scimap")
+    );
+    let out = scimap_script(&dir, &command, b"a\nq\n");
+    let screen = text(&out.stdout);
+    assert!(screen.contains("[1/3] changed"), "{screen}");
+    assert!(
+        screen.contains("2 passed, 2 changed, 0 new, 0 removed, 0 failed; 1 accepted"),
+        "{screen}"
+    );
+    let after = files(&dir);
+    assert_ne!(after[ZOE], before[ZOE]);
+    assert_eq!(names(&dir, ".json.new").len(), 2);
+}
+
+/// Runs a shell command on a pseudo-terminal, typing `keys` into it.
+fn scimap_script(dir: &Path, command: &str, keys: &[u8]) -> Output {
+    let mut child = Command::new("script")
+        .args(["-qec", command, "/dev/null"])
+        .current_dir(dir)
+        .env_remove("GITHUB_ACTIONS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux's script runs");
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(keys).unwrap();
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn reports_for_ci() {
     let dir = sample("formats");
