@@ -22,8 +22,19 @@ fn app() -> axum::Router {
         max_body: 64 << 10,
         ..Config::default()
     };
-    router(Arc::new(Sqlite::in_memory().unwrap()), config)
+    crate::scoped(Arc::new(Sqlite::in_memory().unwrap()), config)
 }
+
+/// The suite as it stands: the `--token` shortcut's tenant, under `/scim/v2`.
+/// `tests/server_tenant.rs` runs the same tests for a tenant of its own.
+#[allow(dead_code)]
+fn scoped(store: Arc<Sqlite>, config: Config) -> axum::Router {
+    router(store, config)
+}
+
+/// Where the API is, as the server writes it into `Location` and `meta.location`.
+#[allow(dead_code)]
+const BASE: &str = "http://scim.test/scim/v2";
 
 struct Reply {
     status: StatusCode,
@@ -166,7 +177,7 @@ async fn entra_creates_matches_updates_and_disables_a_user() {
     let id = created.body["id"].as_str().unwrap().to_string();
     assert_eq!(
         created.headers[header::LOCATION],
-        format!("http://scim.test/scim/v2/Users/{id}")
+        format!("{}/Users/{id}", crate::BASE)
     );
     assert_eq!(created.headers[header::ETAG], "W/\"1\"");
     assert_eq!(created.body["active"], true, "the string True is a boolean");

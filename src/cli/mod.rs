@@ -9,6 +9,7 @@ mod report;
 mod serve;
 mod snapshot;
 mod sync;
+mod tenant;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -100,13 +101,15 @@ enum Command {
         /// The test file.
         file: String,
     },
-    /// Run a SCIM 2.0 service provider (base path /scim/v2) on SQLite.
+    /// Run a SCIM 2.0 service provider on SQLite, for the tenants in its database
+    /// (`/tenants/NAME/scim/v2`, or `/scim/v2` for the token's tenant).
     Serve {
         /// The address to listen on; port 0 picks a free one.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
-        /// A bearer token to accept; repeat it to accept several (rotation). More come
-        /// from SCIMAP_TOKENS, comma-separated.
+        /// A bearer token to accept for the tenant `default` (the single-tenant
+        /// shortcut); repeat it to accept several. More come from SCIMAP_TOKENS,
+        /// comma-separated.
         #[arg(long = "token", value_name = "TOKEN")]
         tokens: Vec<String>,
         /// The SQLite database file (made when missing).
@@ -115,7 +118,17 @@ enum Command {
         /// Do not log each request.
         #[arg(long)]
         quiet: bool,
+        /// Requests one tenant may have in progress at once (more get 429).
+        #[arg(long, default_value_t = 32, value_name = "N")]
+        tenant_concurrency: usize,
+        /// Requests per second one tenant may send on average, in bursts of as many
+        /// (more get 429 with Retry-After); no limit when absent.
+        #[arg(long, value_name = "N")]
+        tenant_rate: Option<f64>,
     },
+    /// Manage the tenants of `scimap serve`: add, list, rotate-token, add-token,
+    /// revoke-token, remove, audit.
+    Tenant(tenant::TenantArgs),
     /// Compare what a mapping makes of sample records with their stored snapshots;
     /// accept differences with --accept, --accept-new or --review.
     Snapshot(snapshot::SnapshotArgs),
@@ -296,7 +309,17 @@ pub fn main() -> ExitCode {
             tokens,
             database,
             quiet,
-        } => serve::serve(&listen, &tokens, &database, quiet),
+            tenant_concurrency,
+            tenant_rate,
+        } => serve::serve(serve::ServeArgs {
+            listen: &listen,
+            tokens: &tokens,
+            database: &database,
+            quiet,
+            tenant_concurrency,
+            tenant_rate,
+        }),
+        Command::Tenant(args) => tenant::tenant(args),
     };
     ExitCode::from(outcome as u8)
 }

@@ -47,10 +47,20 @@ async fn interrupted() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// The SCIM server on SQLite at `database`, accepting `tokens` (and those in
-/// `SCIMAP_TOKENS`, comma-separated).
-pub fn serve(listen: &str, tokens: &[String], database: &str, quiet: bool) -> Outcome {
-    let mut tokens: Vec<String> = tokens.to_vec();
+/// `scimap serve`'s settings.
+pub struct ServeArgs<'a> {
+    pub listen: &'a str,
+    pub tokens: &'a [String],
+    pub database: &'a str,
+    pub quiet: bool,
+    pub tenant_concurrency: usize,
+    pub tenant_rate: Option<f64>,
+}
+
+/// The SCIM server on SQLite at `database`, for the tenants in it, and for the
+/// tenant `default` with `tokens` (and those in `SCIMAP_TOKENS`, comma-separated).
+pub fn serve(args: ServeArgs<'_>) -> Outcome {
+    let mut tokens: Vec<String> = args.tokens.to_vec();
     if let Ok(more) = std::env::var("SCIMAP_TOKENS") {
         tokens.extend(
             more.split(',')
@@ -59,18 +69,19 @@ pub fn serve(listen: &str, tokens: &[String], database: &str, quiet: bool) -> Ou
                 .map(str::to_string),
         );
     }
-    if tokens.is_empty() {
-        eprintln!("error: give at least one bearer token (--token, or SCIMAP_TOKENS); the server does not run open");
-        return Outcome::InputError;
-    }
-    let store = match Sqlite::open(std::path::Path::new(database)) {
+    let store = match Sqlite::open(std::path::Path::new(args.database)) {
         Ok(store) => store,
         Err(e) => {
-            eprintln!("error: cannot open the database {database}: {e}");
+            eprintln!("error: cannot open the database {}: {e}", args.database);
             return Outcome::InputError;
         }
     };
-    if !quiet {
+    let tenants = store.tenants().map(|t| t.len()).unwrap_or(0);
+    if tokens.is_empty() && tenants == 0 {
+        eprintln!("error: no tenants in {} and no --token: add a tenant with `scimap tenant add NAME --database {}`, or give a token (--token, or SCIMAP_TOKENS); the server does not run open", args.database, args.database);
+        return Outcome::InputError;
+    }
+    if !args.quiet {
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
             .with_target(false)
@@ -78,11 +89,13 @@ pub fn serve(listen: &str, tokens: &[String], database: &str, quiet: bool) -> Ou
     }
     let config = Config {
         tokens,
+        tenant_concurrency: args.tenant_concurrency,
+        tenant_rate: args.tenant_rate,
         ..Config::default()
     };
     let base = config.base_path.clone();
     run(
-        listen,
+        args.listen,
         "scimap serve",
         &base,
         server::router(Arc::new(store), config),

@@ -1,7 +1,7 @@
 //! The HTTP side: one dispatcher under `/scim/v2`, so that every answer, 404 and 405
 //! included, is a SCIM response with `application/scim+json`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::{to_bytes, Body};
 use axum::extract::State;
@@ -12,15 +12,19 @@ use serde_json::{json, Map, Value as Json};
 
 use super::discovery;
 use super::error::{ScimError, SCIM_JSON};
+use super::limits::TenantLimits;
 use super::resources::{etag, normalize, represent, resource_type, Projection};
 use super::store::{Indexed, Kind, Store, StoreError, Stored};
+use super::tenants::{random_hex, AuditEntry, Principal, Tenant, TokenHash};
 use crate::scim::filter::values;
 use crate::scim::{apply_patch, AttrPath, CompValue, CompareOp, Filter};
 
 /// How the server behaves.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Bearer tokens accepted; several at once, so that a token can be rotated.
+    /// Bearer tokens accepted for the tenant named `default` (made when missing): the
+    /// single-tenant shortcut. Tenants made with `scimap tenant add` have their own
+    /// tokens, kept as hashes in the database.
     pub tokens: Vec<String>,
     /// The largest request body, in bytes (larger ones get 413).
     pub max_body: usize,
@@ -28,6 +32,11 @@ pub struct Config {
     pub max_results: usize,
     /// The URL path the API lives under.
     pub base_path: String,
+    /// Requests one tenant may have in progress at once; past it, 429.
+    pub tenant_concurrency: usize,
+    /// Requests per second one tenant may send, on average (bursts of as many); past
+    /// it, 429 with `Retry-After`. `None`: no rate limit.
+    pub tenant_rate: Option<f64>,
 }
 
 impl Default for Config {
@@ -37,58 +46,232 @@ impl Default for Config {
             max_body: 1 << 20,
             max_results: 1000,
             base_path: "/scim/v2".into(),
+            tenant_concurrency: 32,
+            tenant_rate: None,
         }
     }
 }
+
+/// The tenant of the `--token` shortcut.
+pub const DEFAULT_TENANT: &str = "default";
 
 struct App {
     store: Arc<dyn Store>,
     config: Config,
+    /// Hashes of the shortcut tokens.
+    shortcut: Vec<TokenHash>,
+    /// The shortcut tokens' tenant, looked up (or made) on first use.
+    default_tenant: OnceLock<Tenant>,
+    limits: TenantLimits,
 }
 
 /// The SCIM service as an axum router.
 pub fn router(store: Arc<dyn Store>, config: Config) -> Router {
-    Router::new()
-        .fallback(dispatch)
-        .with_state(Arc::new(App { store, config }))
+    let shortcut = config.tokens.iter().map(|t| TokenHash::of(t)).collect();
+    let limits = TenantLimits::new(config.tenant_concurrency, config.tenant_rate);
+    Router::new().fallback(dispatch).with_state(Arc::new(App {
+        store,
+        config,
+        shortcut,
+        default_tenant: OnceLock::new(),
+        limits,
+    }))
 }
 
 type Reply = Result<Response, ScimError>;
 
+/// Who asks, and how URLs are written back to them.
+struct Ctx {
+    principal: Principal,
+    /// `http://host[/tenants/{name}]/scim/v2`.
+    base: String,
+    /// Names the request in logs, the audit log and the `X-Request-Id` header.
+    request: String,
+}
+
 async fn dispatch(State(app): State<Arc<App>>, request: Request<Body>) -> Response {
-    let (parts, body) = request.into_parts();
-    if let Err(e) = authorize(&app.config, &parts.headers) {
-        return e.into_response();
+    let request_id = random_hex(8);
+    let mut response = app.serve(request, &request_id).await;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
     }
-    let bytes = match to_bytes(body, app.config.max_body).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return ScimError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                None,
-                format!(
-                    "the request body is larger than {} bytes",
-                    app.config.max_body
-                ),
-            )
-            .into_response()
-        }
-    };
-    let query = parts.uri.query().unwrap_or_default().to_string();
-    let path = parts.uri.path().to_string();
-    let request = Call {
-        method: parts.method,
-        path,
-        query,
-        headers: parts.headers,
-        body: bytes.to_vec(),
-    };
-    let response = match app.handle(&request) {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    };
-    tracing::info!(method = %request.method, path = %request.path, status = response.status().as_u16());
     response
+}
+
+impl App {
+    async fn serve(&self, request: Request<Body>, request_id: &str) -> Response {
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path().to_string();
+        // A tenant named in the URL must be the token's: anything else is refused
+        // exactly as a wrong token is, so that no tenant's existence shows.
+        let (url_tenant, rest) = split_tenant(&path, &self.config.base_path);
+        let principal = match self.authorize(&parts.headers) {
+            Ok(principal) if url_tenant.is_none_or(|name| name == principal.tenant.name) => {
+                principal
+            }
+            Ok(_) => return unauthorized(INVALID_TOKEN).into_response(),
+            Err(e) => return e.into_response(),
+        };
+        let Some(rest) = rest else {
+            return ScimError::not_found(&path).into_response();
+        };
+        let _permit = match self.limits.acquire(&principal.tenant.id) {
+            Ok(permit) => permit,
+            Err(retry_after) => return too_many(retry_after),
+        };
+        let bytes = match to_bytes(body, self.config.max_body).await {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return ScimError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    None,
+                    format!(
+                        "the request body is larger than {} bytes",
+                        self.config.max_body
+                    ),
+                )
+                .into_response()
+            }
+        };
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let prefix = url_tenant.map_or(String::new(), |t| format!("/tenants/{t}"));
+        let ctx = Ctx {
+            base: format!("http://{host}{prefix}{}", self.config.base_path),
+            principal,
+            request: request_id.to_string(),
+        };
+        let call = Call {
+            method: parts.method,
+            path: rest.to_string(),
+            query: parts.uri.query().unwrap_or_default().to_string(),
+            headers: parts.headers,
+            body: bytes.to_vec(),
+        };
+        let response = match self.write(&ctx, &call) {
+            Ok(response) => response,
+            Err(e) => e.into_response(),
+        };
+        tracing::info!(
+            request = %ctx.request, tenant = %ctx.principal.tenant.name, method = %call.method,
+            path = %path, status = response.status().as_u16()
+        );
+        response
+    }
+
+    /// Handles a request and, for a write, appends it to the audit log.
+    fn write(&self, ctx: &Ctx, call: &Call) -> Reply {
+        let result = self.handle(ctx, call);
+        let segments: Vec<&str> = call.path.split('/').filter(|s| !s.is_empty()).collect();
+        let writes = matches!(
+            call.method,
+            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        ) && matches!(segments.first(), Some(s) if kind_of(s).is_some())
+            && segments.get(1) != Some(&".search");
+        if writes {
+            let (status, created) = match &result {
+                Ok(response) => (
+                    response.status(),
+                    response
+                        .headers()
+                        .get(header::LOCATION)
+                        .and_then(|l| l.to_str().ok())
+                        .and_then(|l| l.rsplit('/').next())
+                        .map(str::to_string),
+                ),
+                Err(e) => (e.status, None),
+            };
+            let entry = AuditEntry {
+                time: super::store::now(),
+                tenant: ctx.principal.tenant.id.clone(),
+                tenant_name: ctx.principal.tenant.name.clone(),
+                token: ctx.principal.token.clone(),
+                method: call.method.to_string(),
+                path: format!("{}{}", self.config.base_path, call.path),
+                resource: created.or_else(|| segments.get(1).map(|s| s.to_string())),
+                status: status.as_u16(),
+                request: ctx.request.clone(),
+            };
+            if let Err(e) = self.store.audit(&entry) {
+                tracing::error!(request = %ctx.request, "the audit log cannot be written: {e}");
+            }
+        }
+        result
+    }
+
+    /// The tenant and token of a request's bearer token. The scheme is matched without
+    /// case (RFC 7235); a token is compared by its SHA-256 only.
+    fn authorize(&self, headers: &HeaderMap) -> Result<Principal, ScimError> {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.trim().split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then_some(token.trim())
+            });
+        let Some(given) = given else {
+            return Err(unauthorized(
+                "send a bearer token in the Authorization header",
+            ));
+        };
+        let hash = TokenHash::of(given);
+        if self.shortcut.contains(&hash) {
+            return Ok(Principal {
+                tenant: self.default_tenant()?,
+                token: None,
+            });
+        }
+        match self.store.authenticate(&hash, &super::store::now())? {
+            Some(principal) => Ok(principal),
+            None => Err(unauthorized(INVALID_TOKEN)),
+        }
+    }
+
+    fn default_tenant(&self) -> Result<Tenant, ScimError> {
+        if let Some(tenant) = self.default_tenant.get() {
+            return Ok(tenant.clone());
+        }
+        let tenant = self.store.ensure_tenant(DEFAULT_TENANT)?;
+        Ok(self.default_tenant.get_or_init(|| tenant).clone())
+    }
+}
+
+const INVALID_TOKEN: &str = "the bearer token is not valid";
+
+fn unauthorized(detail: &str) -> ScimError {
+    ScimError::new(StatusCode::UNAUTHORIZED, None, detail)
+}
+
+fn too_many(retry_after: std::time::Duration) -> Response {
+    let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    let mut response = ScimError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        None,
+        format!("too many requests for this tenant: retry after {seconds} s"),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
+/// `/tenants/{name}/scim/v2/rest` → (`Some(name)`, `Some("/rest")`); `/scim/v2/rest`
+/// → (`None`, `Some("/rest")`); another path → its tenant if any, and `None`.
+fn split_tenant<'p>(path: &'p str, base: &str) -> (Option<&'p str>, Option<&'p str>) {
+    let (tenant, below) = match path.strip_prefix("/tenants/") {
+        Some(after) => {
+            let (name, below) = after.split_at(after.find('/').unwrap_or(after.len()));
+            (Some(name), below)
+        }
+        None => (None, path),
+    };
+    (tenant, strip_prefix_ignore_case(below, base))
 }
 
 /// A request, read whole.
@@ -160,37 +343,6 @@ fn version_header(headers: &HeaderMap, name: header::HeaderName) -> Result<Optio
     })
 }
 
-fn authorize(config: &Config, headers: &HeaderMap) -> Result<(), ScimError> {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let unauthorized = |detail: &str| Err(ScimError::new(StatusCode::UNAUTHORIZED, None, detail));
-    let Some(given) = given else {
-        return unauthorized("send a bearer token in the Authorization header");
-    };
-    // Compare with every token, all the way through, whatever matches.
-    let ok = config.tokens.iter().fold(false, |found, token| {
-        found | constant_time_eq(token.as_bytes(), given.as_bytes())
-    });
-    if ok {
-        Ok(())
-    } else {
-        unauthorized("the bearer token is not valid")
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn scim_json(status: StatusCode, body: &Json) -> Response {
     let mut response = (status, body.to_string()).into_response();
     response
@@ -218,45 +370,36 @@ fn kind_of(segment: &str) -> Option<Kind> {
 }
 
 impl App {
-    fn base_url(&self, headers: &HeaderMap) -> String {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
-        format!("http://{host}{}", self.config.base_path)
-    }
-
-    fn handle(&self, call: &Call) -> Reply {
-        let Some(rest) = strip_prefix_ignore_case(&call.path, &self.config.base_path) else {
-            return Err(ScimError::not_found(&call.path));
-        };
-        let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-        let base = self.base_url(&call.headers);
+    /// Answers a request of `ctx`'s tenant; `call.path` is below the API's base path.
+    fn handle(&self, ctx: &Ctx, call: &Call) -> Reply {
+        let segments: Vec<&str> = call.path.split('/').filter(|s| !s.is_empty()).collect();
+        let base = ctx.base.as_str();
         let m = &call.method;
         match (segments.as_slice(), m) {
             ([kind], _) if kind_of(kind).is_some() => {
                 let kind = kind_of(kind).expect("checked");
                 match *m {
-                    Method::GET => self.list(kind, &ListQuery::from_params(call), &base),
-                    Method::POST => self.create(kind, call, &base),
+                    Method::GET => self.list(ctx, kind, &ListQuery::from_params(call)),
+                    Method::POST => self.create(ctx, kind, call),
                     _ => Err(method_not_allowed(m, &call.path)),
                 }
             }
             ([kind, search], &Method::POST) if kind_of(kind).is_some() && *search == ".search" => {
                 self.list(
+                    ctx,
                     kind_of(kind).expect("checked"),
                     &ListQuery::from_body(&call.json()?)?,
-                    &base,
                 )
             }
             ([kind, id], _) if kind_of(kind).is_some() => {
                 let kind = kind_of(kind).expect("checked");
                 match *m {
-                    Method::GET => self.get(kind, id, call, &base),
-                    Method::PUT => self.replace(kind, id, call, &base),
-                    Method::PATCH => self.patch(kind, id, call, &base),
+                    Method::GET => self.get(ctx, kind, id, call),
+                    Method::PUT => self.replace(ctx, kind, id, call),
+                    Method::PATCH => self.patch(ctx, kind, id, call),
                     Method::DELETE => {
-                        self.store.delete(kind, id, call.if_match()?)?;
+                        self.store
+                            .delete(&ctx.principal.tenant.id, kind, id, call.if_match()?)?;
                         Ok(StatusCode::NO_CONTENT.into_response())
                     }
                     _ => Err(method_not_allowed(m, &call.path)),
@@ -264,19 +407,19 @@ impl App {
             }
             ([".search"], &Method::POST) => {
                 let query = ListQuery::from_body(&call.json()?)?;
-                self.search_all(&query, &base)
+                self.search_all(ctx, &query)
             }
-            (["Bulk"], &Method::POST) => self.bulk(call),
-            (["Schemas"], &Method::GET) => Ok(list_response(discovery::schemas(&base), 1)),
-            (["Schemas", id], &Method::GET) => discovery::schemas(&base)
+            (["Bulk"], &Method::POST) => self.bulk(ctx, call),
+            (["Schemas"], &Method::GET) => Ok(list_response(discovery::schemas(base), 1)),
+            (["Schemas", id], &Method::GET) => discovery::schemas(base)
                 .into_iter()
                 .find(|s| s["id"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(id)))
                 .map(|s| scim_json(StatusCode::OK, &s))
                 .ok_or_else(|| ScimError::not_found(&format!("schema {id}"))),
             (["ResourceTypes"], &Method::GET) => {
-                Ok(list_response(discovery::resource_types(&base), 1))
+                Ok(list_response(discovery::resource_types(base), 1))
             }
-            (["ResourceTypes", id], &Method::GET) => discovery::resource_types(&base)
+            (["ResourceTypes", id], &Method::GET) => discovery::resource_types(base)
                 .into_iter()
                 .find(|t| t["id"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(id)))
                 .map(|t| scim_json(StatusCode::OK, &t))
@@ -284,14 +427,17 @@ impl App {
             (["ServiceProviderConfig"], &Method::GET) => Ok(scim_json(
                 StatusCode::OK,
                 &discovery::service_provider_config(
-                    &base,
+                    base,
                     self.config.max_results,
                     self.config.max_body,
                 ),
             )),
             (["Schemas" | "ResourceTypes" | "ServiceProviderConfig", ..], _)
             | (["Bulk" | ".search"], _) => Err(method_not_allowed(m, &call.path)),
-            _ => Err(ScimError::not_found(&call.path)),
+            _ => Err(ScimError::not_found(&format!(
+                "{}{}",
+                self.config.base_path, call.path
+            ))),
         }
     }
 
@@ -322,16 +468,18 @@ impl App {
         response
     }
 
-    fn create(&self, kind: Kind, call: &Call, base: &str) -> Reply {
+    fn create(&self, ctx: &Ctx, kind: Kind, call: &Call) -> Reply {
+        let base = ctx.base.as_str();
         let body = normalize(&call.json()?, kind)?;
-        let stored = self.store.create(kind, body)?;
+        let stored = self.store.create(&ctx.principal.tenant.id, kind, body)?;
         Ok(self.respond(StatusCode::CREATED, &stored, kind, call, base))
     }
 
-    fn get(&self, kind: Kind, id: &str, call: &Call, base: &str) -> Reply {
+    fn get(&self, ctx: &Ctx, kind: Kind, id: &str, call: &Call) -> Reply {
+        let base = ctx.base.as_str();
         let stored = self
             .store
-            .get(kind, id)?
+            .get(&ctx.principal.tenant.id, kind, id)?
             .ok_or_else(|| ScimError::not_found(&format!("{} {id}", kind.as_str())))?;
         if version_header(&call.headers, header::IF_NONE_MATCH)? == Some(stored.version) {
             return Ok(StatusCode::NOT_MODIFIED.into_response());
@@ -339,11 +487,12 @@ impl App {
         Ok(self.respond(StatusCode::OK, &stored, kind, call, base))
     }
 
-    fn replace(&self, kind: Kind, id: &str, call: &Call, base: &str) -> Reply {
+    fn replace(&self, ctx: &Ctx, kind: Kind, id: &str, call: &Call) -> Reply {
+        let base = ctx.base.as_str();
         let body = normalize(&call.json()?, kind)?;
         let stored = self
             .store
-            .replace(kind, id, body, call.if_match()?)
+            .replace(&ctx.principal.tenant.id, kind, id, body, call.if_match()?)
             .map_err(|e| match e {
                 StoreError::NotFound => ScimError::not_found(&format!("{} {id}", kind.as_str())),
                 other => other.into(),
@@ -351,7 +500,8 @@ impl App {
         Ok(self.respond(StatusCode::OK, &stored, kind, call, base))
     }
 
-    fn patch(&self, kind: Kind, id: &str, call: &Call, base: &str) -> Reply {
+    fn patch(&self, ctx: &Ctx, kind: Kind, id: &str, call: &Call) -> Reply {
+        let base = ctx.base.as_str();
         let request = call.json()?;
         let wanted = call.if_match()?;
         // Written against the version read, so that a concurrent change is never
@@ -362,7 +512,7 @@ impl App {
             attempts += 1;
             let current = self
                 .store
-                .get(kind, id)?
+                .get(&ctx.principal.tenant.id, kind, id)?
                 .ok_or_else(|| ScimError::not_found(&format!("{} {id}", kind.as_str())))?;
             if wanted.is_some_and(|v| v != current.version) {
                 return Err(StoreError::Stale(current.version.to_string()).into());
@@ -370,7 +520,13 @@ impl App {
             let mut body = current.body.clone();
             apply_patch(&mut body, &request, resource_type(kind))?;
             let body = normalize(&body, kind)?;
-            match self.store.replace(kind, id, body, Some(current.version)) {
+            match self.store.replace(
+                &ctx.principal.tenant.id,
+                kind,
+                id,
+                body,
+                Some(current.version),
+            ) {
                 Err(StoreError::Stale(_)) if wanted.is_none() && attempts < 5 => continue,
                 other => break other?,
             }
@@ -383,7 +539,7 @@ impl App {
     }
 
     /// Resources matching a query, sorted; all of them, before paging.
-    fn matching(&self, kind: Kind, query: &ListQuery) -> Result<Vec<Stored>, ScimError> {
+    fn matching(&self, ctx: &Ctx, kind: Kind, query: &ListQuery) -> Result<Vec<Stored>, ScimError> {
         let rt = resource_type(kind);
         let filter = match &query.filter {
             Some(text) => {
@@ -396,11 +552,17 @@ impl App {
         };
         let mut found = Vec::new();
         match filter.as_ref().and_then(|f| indexed(f, kind)) {
-            Some((Lookup::Id, id)) => found.extend(self.store.get(kind, &id)?),
-            Some((Lookup::Column(column), value)) => {
-                found = self.store.find(kind, column, &value)?
+            Some((Lookup::Id, id)) => {
+                found.extend(self.store.get(&ctx.principal.tenant.id, kind, &id)?)
             }
-            None => self.store.scan(kind, &mut |s| found.push(s))?,
+            Some((Lookup::Column(column), value)) => {
+                found = self
+                    .store
+                    .find(&ctx.principal.tenant.id, kind, column, &value)?
+            }
+            None => self
+                .store
+                .scan(&ctx.principal.tenant.id, kind, &mut |s| found.push(s))?,
         }
         if let Some(filter) = &filter {
             // Filters see the resource as it is shown: with its `id` and `meta`.
@@ -428,11 +590,17 @@ impl App {
         Ok(found)
     }
 
-    fn list(&self, kind: Kind, query: &ListQuery, base: &str) -> Reply {
+    fn list(&self, ctx: &Ctx, kind: Kind, query: &ListQuery) -> Reply {
+        let base = ctx.base.as_str();
         if query.filter.is_none() && query.sort_by.is_none() {
             // Unfiltered and unsorted: the page alone is read.
             let count = self.count(query);
-            let (total, stored) = self.store.page(kind, query.start_index() - 1, count)?;
+            let (total, stored) = self.store.page(
+                &ctx.principal.tenant.id,
+                kind,
+                query.start_index() - 1,
+                count,
+            )?;
             let projection =
                 Projection::new(query.attributes.as_deref(), query.excluded.as_deref());
             let page = stored
@@ -441,17 +609,18 @@ impl App {
                 .collect();
             return Ok(list_response_paged(page, total, query.start_index()));
         }
-        let found = self.matching(kind, query)?;
+        let found = self.matching(ctx, kind, query)?;
         let total = found.len();
         let page = self.page(found.into_iter().map(|s| (kind, s)).collect(), query, base);
         Ok(list_response_paged(page, total, query.start_index()))
     }
 
     /// `POST /.search`: users and groups together.
-    fn search_all(&self, query: &ListQuery, base: &str) -> Reply {
+    fn search_all(&self, ctx: &Ctx, query: &ListQuery) -> Reply {
+        let base = ctx.base.as_str();
         let mut all = Vec::new();
         for kind in [Kind::User, Kind::Group] {
-            match self.matching(kind, query) {
+            match self.matching(ctx, kind, query) {
                 Ok(found) => all.extend(found.into_iter().map(|s| (kind, s))),
                 // A filter naming an attribute one type lacks still searches the other.
                 Err(e) if e.scim_type == Some("invalidFilter") && query.filter.is_some() => {
@@ -483,7 +652,7 @@ impl App {
             .collect()
     }
 
-    fn bulk(&self, call: &Call) -> Reply {
+    fn bulk(&self, ctx: &Ctx, call: &Call) -> Reply {
         let request = call.json()?;
         let operations = request
             .get("Operations")
@@ -536,7 +705,7 @@ impl App {
                 .to_string();
             let inner = Call {
                 method: method.parse().unwrap_or(Method::GET),
-                path: format!("{}{}", self.config.base_path, path),
+                path: path.clone(),
                 query: String::new(),
                 headers: version_headers(&call.headers, operation.get("version")),
                 body: data.to_string().into_bytes(),
@@ -550,7 +719,7 @@ impl App {
                     "invalidPath",
                     format!("bulk operations address /Users or /Groups, not `{path}`"),
                 )),
-                "POST" | "PUT" | "PATCH" | "DELETE" => self.handle(&inner),
+                "POST" | "PUT" | "PATCH" | "DELETE" => self.write(ctx, &inner),
                 _ => Err(ScimError::bad(
                     "invalidSyntax",
                     format!("bulk method `{method}` is not POST, PUT, PATCH or DELETE"),

@@ -5,9 +5,12 @@
 mod discovery;
 mod error;
 pub mod http;
+mod limits;
 mod resources;
 pub mod store;
+pub mod tenants;
 
 pub use error::ScimError;
 pub use http::{router, Config};
 pub use store::{Sqlite, Store};
+pub use tenants::{Tenant, TenantError, TenantId};

@@ -6,6 +6,7 @@ use std::path::Path;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value as Json;
 
+use super::tenants::{AuditEntry, Principal, Tenant, TenantId, TokenHash};
 use crate::scim::filter::field;
 use crate::sqlite::Database;
 
@@ -69,41 +70,76 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// What a SCIM server needs from its storage. A shared database for several replicas
+/// What a SCIM server needs from its storage. Every resource belongs to one tenant,
+/// and every method on resources takes the tenant first: there is no way to ask for a
+/// resource without saying whose it is. A shared database for several replicas
 /// implements the same trait.
 pub trait Store: Send + Sync {
     /// Stores a new resource under a fresh id.
-    fn create(&self, kind: Kind, body: Json) -> Result<Stored, StoreError>;
-    fn get(&self, kind: Kind, id: &str) -> Result<Option<Stored>, StoreError>;
+    fn create(&self, tenant: &TenantId, kind: Kind, body: Json) -> Result<Stored, StoreError>;
+    fn get(&self, tenant: &TenantId, kind: Kind, id: &str) -> Result<Option<Stored>, StoreError>;
     /// Replaces a resource's body, if its version is still `if_version` when given.
     fn replace(
         &self,
+        tenant: &TenantId,
         kind: Kind,
         id: &str,
         body: Json,
         if_version: Option<u64>,
     ) -> Result<Stored, StoreError>;
-    fn delete(&self, kind: Kind, id: &str, if_version: Option<u64>) -> Result<(), StoreError>;
+    fn delete(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        id: &str,
+        if_version: Option<u64>,
+    ) -> Result<(), StoreError>;
     /// Resources whose indexed attribute equals `value`, without regard to case.
-    fn find(&self, kind: Kind, column: Indexed, value: &str) -> Result<Vec<Stored>, StoreError>;
+    fn find(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        column: Indexed,
+        value: &str,
+    ) -> Result<Vec<Stored>, StoreError>;
     /// Every resource of a kind, in creation order, handed to `each`.
-    fn scan(&self, kind: Kind, each: &mut dyn FnMut(Stored)) -> Result<(), StoreError>;
+    fn scan(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        each: &mut dyn FnMut(Stored),
+    ) -> Result<(), StoreError>;
     /// How many resources of a kind there are, and `limit` of them from `offset` in
     /// creation order: an unfiltered list without reading every row.
     fn page(
         &self,
+        tenant: &TenantId,
         kind: Kind,
         offset: usize,
         limit: usize,
     ) -> Result<(usize, Vec<Stored>), StoreError>;
+    /// The tenant and token a bearer token's hash belongs to, if the token is known,
+    /// not revoked and not past its end at `now`.
+    fn authenticate(&self, hash: &TokenHash, now: &str) -> Result<Option<Principal>, StoreError>;
+    /// The tenant of this name, made when it does not exist yet (for `--token`).
+    fn ensure_tenant(&self, name: &str) -> Result<Tenant, StoreError>;
+    /// Appends one entry to the audit log.
+    fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
 }
 
 /// SQLite storage at a file path (or in memory for tests).
 pub struct Sqlite(Database);
 
-const SCHEMA: &str = "
+/// Set on every connection.
+const PRAGMAS: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
+PRAGMA foreign_keys = ON;
+PRAGMA busy_timeout = 5000;
+";
+
+/// The schema as it was before tenants (version 0): a database made then is migrated.
+const SCHEMA_V0: &str = "
 CREATE TABLE IF NOT EXISTS resources (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     kind         TEXT NOT NULL,
@@ -124,18 +160,106 @@ CREATE INDEX IF NOT EXISTS by_display_name ON resources(kind, display_name);
 CREATE INDEX IF NOT EXISTS by_work_email ON resources(kind, work_email);
 ";
 
+/// Version 1: tenants, their tokens (hashes only) and the audit log; every resource in
+/// one tenant, uniqueness within it. Resources from version 0 go to a tenant named
+/// `default`.
+const TO_V1: &str = "
+CREATE TABLE tenants (
+    id      TEXT PRIMARY KEY,
+    name    TEXT NOT NULL UNIQUE,
+    created TEXT NOT NULL
+);
+CREATE TABLE tokens (
+    id      TEXT PRIMARY KEY,
+    tenant  TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    hash    BLOB NOT NULL UNIQUE,
+    created TEXT NOT NULL,
+    expires TEXT,
+    revoked TEXT
+);
+CREATE INDEX tokens_by_tenant ON tokens(tenant);
+CREATE TABLE audit (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    time        TEXT NOT NULL,
+    tenant      TEXT NOT NULL,
+    tenant_name TEXT NOT NULL,
+    token       TEXT,
+    method      TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    resource    TEXT,
+    status      INTEGER NOT NULL,
+    request     TEXT NOT NULL
+);
+CREATE INDEX audit_by_tenant ON audit(tenant_name, seq);
+CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+ALTER TABLE resources ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+DROP INDEX unique_user_name;
+DROP INDEX unique_group_name;
+DROP INDEX by_external_id;
+DROP INDEX by_display_name;
+DROP INDEX by_work_email;
+CREATE UNIQUE INDEX unique_user_name ON resources(tenant, kind, user_name) WHERE user_name IS NOT NULL;
+CREATE UNIQUE INDEX unique_group_name ON resources(tenant, kind, display_name) WHERE kind = 'Group';
+CREATE INDEX by_tenant ON resources(tenant, kind, seq);
+CREATE INDEX by_external_id ON resources(tenant, kind, external_id);
+CREATE INDEX by_display_name ON resources(tenant, kind, display_name);
+CREATE INDEX by_work_email ON resources(tenant, kind, work_email);
+";
+
+/// The schema version this binary writes; a newer database is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
 impl Sqlite {
+    /// The database at `path`, made or migrated to this binary's schema.
     pub fn open(path: &Path) -> Result<Sqlite, StoreError> {
-        Ok(Sqlite(Database::open(Some(path), SCHEMA)?))
+        Sqlite::migrated(Database::open(Some(path), PRAGMAS)?)
     }
 
     pub fn in_memory() -> Result<Sqlite, StoreError> {
-        Ok(Sqlite(Database::open(None, SCHEMA)?))
+        Sqlite::migrated(Database::open(None, PRAGMAS)?)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+    fn migrated(database: Database) -> Result<Sqlite, StoreError> {
+        migrate(&mut database.lock())?;
+        Ok(Sqlite(database))
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.0.lock()
     }
+}
+
+/// Brings a database to [`SCHEMA_VERSION`] in one transaction, or refuses one that a
+/// newer scimap wrote.
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Backend(format!(
+            "the database has schema version {version}, newer than this scimap's {SCHEMA_VERSION}: use a newer scimap"
+        )));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let transaction = connection.transaction()?;
+    transaction.execute_batch(SCHEMA_V0)?;
+    transaction.execute_batch(TO_V1)?;
+    let default = super::tenants::new_tenant_id();
+    transaction.execute(
+        "INSERT INTO tenants (id, name, created) SELECT ?1, 'default', ?2
+         WHERE EXISTS (SELECT 1 FROM resources)",
+        params![default.as_str(), now()],
+    )?;
+    transaction.execute(
+        "UPDATE resources SET tenant = ?1 WHERE tenant = ''",
+        params![default.as_str()],
+    )?;
+    transaction.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+    transaction.commit()?;
+    Ok(())
 }
 
 /// The indexed columns' values of a body: lower-cased where lookups ignore case
@@ -167,7 +291,7 @@ fn columns(kind: Kind, body: &Json) -> [Option<String>; 4] {
     ]
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
 
@@ -201,15 +325,15 @@ fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
 const SELECT: &str = "SELECT id, version, created, modified, body FROM resources";
 
 impl Store for Sqlite {
-    fn create(&self, kind: Kind, body: Json) -> Result<Stored, StoreError> {
+    fn create(&self, tenant: &TenantId, kind: Kind, body: Json) -> Result<Stored, StoreError> {
         let id = new_id();
         let time = now();
         let [user_name, external_id, display_name, work_email] = columns(kind, &body);
         self.lock()
             .execute(
-                "INSERT INTO resources (kind, id, version, created, modified, body, user_name, external_id, display_name, work_email)
-                 VALUES (?1, ?2, 1, ?3, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![kind.as_str(), id, time, body.to_string(), user_name, external_id, display_name, work_email],
+                "INSERT INTO resources (tenant, kind, id, version, created, modified, body, user_name, external_id, display_name, work_email)
+                 VALUES (?9, ?1, ?2, 1, ?3, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![kind.as_str(), id, time, body.to_string(), user_name, external_id, display_name, work_email, tenant.as_str()],
             )
             .map_err(|e| conflict(kind, &body, e))?;
         Ok(Stored {
@@ -221,12 +345,12 @@ impl Store for Sqlite {
         })
     }
 
-    fn get(&self, kind: Kind, id: &str) -> Result<Option<Stored>, StoreError> {
+    fn get(&self, tenant: &TenantId, kind: Kind, id: &str) -> Result<Option<Stored>, StoreError> {
         Ok(self
             .lock()
             .query_row(
-                &format!("{SELECT} WHERE kind = ?1 AND id = ?2"),
-                params![kind.as_str(), id],
+                &format!("{SELECT} WHERE tenant = ?3 AND kind = ?1 AND id = ?2"),
+                params![kind.as_str(), id, tenant.as_str()],
                 row,
             )
             .optional()?)
@@ -234,6 +358,7 @@ impl Store for Sqlite {
 
     fn replace(
         &self,
+        tenant: &TenantId,
         kind: Kind,
         id: &str,
         body: Json,
@@ -243,8 +368,8 @@ impl Store for Sqlite {
         let transaction = connection.transaction()?;
         let current: Option<(i64, String)> = transaction
             .query_row(
-                "SELECT version, created FROM resources WHERE kind = ?1 AND id = ?2",
-                params![kind.as_str(), id],
+                "SELECT version, created FROM resources WHERE tenant = ?3 AND kind = ?1 AND id = ?2",
+                params![kind.as_str(), id, tenant.as_str()],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
@@ -259,8 +384,8 @@ impl Store for Sqlite {
         transaction
             .execute(
                 "UPDATE resources SET version = version + 1, modified = ?3, body = ?4, user_name = ?5,
-                 external_id = ?6, display_name = ?7, work_email = ?8 WHERE kind = ?1 AND id = ?2",
-                params![kind.as_str(), id, time, body.to_string(), user_name, external_id, display_name, work_email],
+                 external_id = ?6, display_name = ?7, work_email = ?8 WHERE tenant = ?9 AND kind = ?1 AND id = ?2",
+                params![kind.as_str(), id, time, body.to_string(), user_name, external_id, display_name, work_email, tenant.as_str()],
             )
             .map_err(|e| conflict(kind, &body, e))?;
         transaction.commit()?;
@@ -273,12 +398,18 @@ impl Store for Sqlite {
         })
     }
 
-    fn delete(&self, kind: Kind, id: &str, if_version: Option<u64>) -> Result<(), StoreError> {
+    fn delete(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        id: &str,
+        if_version: Option<u64>,
+    ) -> Result<(), StoreError> {
         let connection = self.lock();
         let version: Option<i64> = connection
             .query_row(
-                "SELECT version FROM resources WHERE kind = ?1 AND id = ?2",
-                params![kind.as_str(), id],
+                "SELECT version FROM resources WHERE tenant = ?3 AND kind = ?1 AND id = ?2",
+                params![kind.as_str(), id, tenant.as_str()],
                 |r| r.get(0),
             )
             .optional()?;
@@ -289,15 +420,21 @@ impl Store for Sqlite {
             }
             Some(_) => {
                 connection.execute(
-                    "DELETE FROM resources WHERE kind = ?1 AND id = ?2",
-                    params![kind.as_str(), id],
+                    "DELETE FROM resources WHERE tenant = ?3 AND kind = ?1 AND id = ?2",
+                    params![kind.as_str(), id, tenant.as_str()],
                 )?;
                 Ok(())
             }
         }
     }
 
-    fn find(&self, kind: Kind, column: Indexed, value: &str) -> Result<Vec<Stored>, StoreError> {
+    fn find(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        column: Indexed,
+        value: &str,
+    ) -> Result<Vec<Stored>, StoreError> {
         let (name, value) = match column {
             Indexed::UserName => ("user_name", value.to_lowercase()),
             Indexed::ExternalId => ("external_id", value.to_string()),
@@ -306,19 +443,25 @@ impl Store for Sqlite {
         };
         let connection = self.lock();
         let mut statement = connection.prepare_cached(&format!(
-            "{SELECT} WHERE kind = ?1 AND {name} = ?2 ORDER BY seq"
+            "{SELECT} WHERE tenant = ?3 AND kind = ?1 AND {name} = ?2 ORDER BY seq"
         ))?;
         let found = statement
-            .query_map(params![kind.as_str(), value], row)?
+            .query_map(params![kind.as_str(), value, tenant.as_str()], row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(found)
     }
 
-    fn scan(&self, kind: Kind, each: &mut dyn FnMut(Stored)) -> Result<(), StoreError> {
+    fn scan(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        each: &mut dyn FnMut(Stored),
+    ) -> Result<(), StoreError> {
         let connection = self.lock();
-        let mut statement =
-            connection.prepare_cached(&format!("{SELECT} WHERE kind = ?1 ORDER BY seq"))?;
-        for stored in statement.query_map(params![kind.as_str()], row)? {
+        let mut statement = connection.prepare_cached(&format!(
+            "{SELECT} WHERE tenant = ?2 AND kind = ?1 ORDER BY seq"
+        ))?;
+        for stored in statement.query_map(params![kind.as_str(), tenant.as_str()], row)? {
             each(stored?);
         }
         Ok(())
@@ -326,29 +469,46 @@ impl Store for Sqlite {
 
     fn page(
         &self,
+        tenant: &TenantId,
         kind: Kind,
         offset: usize,
         limit: usize,
     ) -> Result<(usize, Vec<Stored>), StoreError> {
         let connection = self.lock();
         let total: i64 = connection.query_row(
-            "SELECT COUNT(*) FROM resources WHERE kind = ?1",
-            params![kind.as_str()],
+            "SELECT COUNT(*) FROM resources WHERE tenant = ?2 AND kind = ?1",
+            params![kind.as_str(), tenant.as_str()],
             |r| r.get(0),
         )?;
         let mut statement = connection.prepare_cached(&format!(
-            "{SELECT} WHERE kind = ?1 ORDER BY seq LIMIT ?2 OFFSET ?3"
+            "{SELECT} WHERE tenant = ?4 AND kind = ?1 ORDER BY seq LIMIT ?2 OFFSET ?3"
         ))?;
         let page = statement
-            .query_map(params![kind.as_str(), limit as i64, offset as i64], row)?
+            .query_map(
+                params![kind.as_str(), limit as i64, offset as i64, tenant.as_str()],
+                row,
+            )?
             .collect::<Result<Vec<_>, _>>()?;
         Ok((total as usize, page))
     }
+
+    fn authenticate(&self, hash: &TokenHash, now: &str) -> Result<Option<Principal>, StoreError> {
+        super::tenants::authenticate(&self.lock(), hash, now)
+    }
+
+    fn ensure_tenant(&self, name: &str) -> Result<Tenant, StoreError> {
+        super::tenants::ensure_tenant(&self.lock(), name)
+    }
+
+    fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        super::tenants::append_audit(&self.lock(), entry)
+    }
 }
 
-/// A random 128-bit id, as 32 hexadecimal digits.
+/// An unguessable id: 128 bits from the operating system's random source, as 32
+/// hexadecimal digits.
 fn new_id() -> String {
-    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+    super::tenants::random_hex(16)
 }
 
 #[cfg(test)]
@@ -356,38 +516,45 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn store_tenant(store: &Sqlite) -> TenantId {
+        store.ensure_tenant("contoso").unwrap().id
+    }
+
     #[test]
     fn create_get_replace_delete_with_versions() {
         let store = Sqlite::in_memory().unwrap();
+        let t = store_tenant(&store);
         let ann = store
             .create(
+                &t,
                 Kind::User,
                 json!({"userName": "Ann@Contoso.com", "externalId": "A1"}),
             )
             .unwrap();
         assert_eq!(ann.version, 1);
         assert_eq!(
-            store.get(Kind::User, &ann.id).unwrap().unwrap().body["userName"],
+            store.get(&t, Kind::User, &ann.id).unwrap().unwrap().body["userName"],
             "Ann@Contoso.com"
         );
         assert_eq!(
-            store.get(Kind::Group, &ann.id).unwrap(),
+            store.get(&t, Kind::Group, &ann.id).unwrap(),
             None,
             "kinds are apart"
         );
         let found = store
-            .find(Kind::User, Indexed::UserName, "ann@contoso.COM")
+            .find(&t, Kind::User, Indexed::UserName, "ann@contoso.COM")
             .unwrap();
         assert_eq!(found.len(), 1);
         assert!(
             store
-                .find(Kind::User, Indexed::ExternalId, "a1")
+                .find(&t, Kind::User, Indexed::ExternalId, "a1")
                 .unwrap()
                 .is_empty(),
             "externalId is caseExact"
         );
         let replaced = store
             .replace(
+                &t,
                 Kind::User,
                 &ann.id,
                 json!({"userName": "ann2@contoso.com"}),
@@ -396,16 +563,16 @@ mod tests {
             .unwrap();
         assert_eq!(replaced.version, 2);
         assert_eq!(
-            store.replace(Kind::User, &ann.id, json!({"userName": "x"}), Some(1)),
+            store.replace(&t, Kind::User, &ann.id, json!({"userName": "x"}), Some(1)),
             Err(StoreError::Stale("2".into()))
         );
         assert_eq!(
-            store.delete(Kind::User, &ann.id, Some(1)),
+            store.delete(&t, Kind::User, &ann.id, Some(1)),
             Err(StoreError::Stale("2".into()))
         );
-        store.delete(Kind::User, &ann.id, Some(2)).unwrap();
+        store.delete(&t, Kind::User, &ann.id, Some(2)).unwrap();
         assert_eq!(
-            store.delete(Kind::User, &ann.id, None),
+            store.delete(&t, Kind::User, &ann.id, None),
             Err(StoreError::NotFound)
         );
     }
@@ -413,11 +580,12 @@ mod tests {
     #[test]
     fn unique_names_are_conflicts() {
         let store = Sqlite::in_memory().unwrap();
+        let t = store_tenant(&store);
         store
-            .create(Kind::User, json!({"userName": "ann@contoso.com"}))
+            .create(&t, Kind::User, json!({"userName": "ann@contoso.com"}))
             .unwrap();
         let err = store
-            .create(Kind::User, json!({"userName": "ANN@contoso.com"}))
+            .create(&t, Kind::User, json!({"userName": "ANN@contoso.com"}))
             .unwrap_err();
         assert_eq!(
             err,
@@ -427,17 +595,18 @@ mod tests {
             }
         );
         store
-            .create(Kind::Group, json!({"displayName": "Eng"}))
+            .create(&t, Kind::Group, json!({"displayName": "Eng"}))
             .unwrap();
         assert!(matches!(
-            store.create(Kind::Group, json!({"displayName": "eng"})),
+            store.create(&t, Kind::Group, json!({"displayName": "eng"})),
             Err(StoreError::Conflict { .. })
         ));
         let bob = store
-            .create(Kind::User, json!({"userName": "bob@contoso.com"}))
+            .create(&t, Kind::User, json!({"userName": "bob@contoso.com"}))
             .unwrap();
         let err = store
             .replace(
+                &t,
                 Kind::User,
                 &bob.id,
                 json!({"userName": "Ann@contoso.com"}),
@@ -446,7 +615,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict { .. }));
         assert_eq!(
-            store.get(Kind::User, &bob.id).unwrap().unwrap().version,
+            store.get(&t, Kind::User, &bob.id).unwrap().unwrap().version,
             1,
             "nothing half-written"
         );
@@ -459,8 +628,10 @@ mod tests {
         let path = dir.join("scim.db");
         let id = {
             let store = Sqlite::open(&path).unwrap();
+            let t = store_tenant(&store);
             store
                 .create(
+                    &t,
                     Kind::User,
                     json!({"userName": "a", "emails": [{"type": "work", "value": "A@B.C"}]}),
                 )
@@ -468,27 +639,119 @@ mod tests {
                 .id
         };
         let store = Sqlite::open(&path).unwrap();
+        let t = store_tenant(&store);
         assert_eq!(
-            store.get(Kind::User, &id).unwrap().unwrap().body["userName"],
+            store.get(&t, Kind::User, &id).unwrap().unwrap().body["userName"],
             "a"
         );
         assert_eq!(
             store
-                .find(Kind::User, Indexed::WorkEmail, "a@b.c")
+                .find(&t, Kind::User, Indexed::WorkEmail, "a@b.c")
                 .unwrap()
                 .len(),
             1
         );
         let mut all = Vec::new();
-        store.scan(Kind::User, &mut |s| all.push(s.id)).unwrap();
+        store.scan(&t, Kind::User, &mut |s| all.push(s.id)).unwrap();
         assert_eq!(all, std::slice::from_ref(&id));
-        let (total, page) = store.page(Kind::User, 0, 10).unwrap();
+        let (total, page) = store.page(&t, Kind::User, 0, 10).unwrap();
         assert_eq!(
             (total, page.len(), page[0].id.as_str()),
             (1, 1, id.as_str())
         );
-        assert_eq!(store.page(Kind::User, 1, 10).unwrap(), (1, Vec::new()));
+        assert_eq!(store.page(&t, Kind::User, 1, 10).unwrap(), (1, Vec::new()));
         drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn tenants_are_apart() {
+        let store = Sqlite::in_memory().unwrap();
+        let a = store.ensure_tenant("a").unwrap().id;
+        let b = store.ensure_tenant("b").unwrap().id;
+        let ann = store
+            .create(&a, Kind::User, json!({"userName": "ann@contoso.com"}))
+            .unwrap();
+        store
+            .create(&b, Kind::User, json!({"userName": "ann@contoso.com"}))
+            .expect("the same userName in another tenant");
+        assert_eq!(store.get(&b, Kind::User, &ann.id).unwrap(), None);
+        assert_eq!(
+            store.replace(&b, Kind::User, &ann.id, json!({"userName": "x"}), None),
+            Err(StoreError::NotFound)
+        );
+        assert_eq!(
+            store.delete(&b, Kind::User, &ann.id, None),
+            Err(StoreError::NotFound)
+        );
+        assert_eq!(
+            store
+                .find(&b, Kind::User, Indexed::UserName, "ann@contoso.com")
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(store.page(&a, Kind::User, 0, 10).unwrap().0, 1);
+        let mut seen = 0;
+        store.scan(&b, Kind::User, &mut |_| seen += 1).unwrap();
+        assert_eq!(seen, 1);
+    }
+
+    /// No statement on resources can leave the tenant out: every one in the server's
+    /// storage code names it (the shared column list aside, which is only ever used
+    /// before a `WHERE tenant = …`).
+    #[test]
+    fn every_resource_query_names_the_tenant() {
+        let mut statements = Vec::new();
+        for source in [include_str!("store.rs"), include_str!("tenants.rs")] {
+            let code = &source[..source.find("#[cfg(test)]").unwrap()];
+            statements.extend(code.split('"').filter(|s| {
+                let s = s.trim_start();
+                let query = ["SELECT", "UPDATE", "DELETE", "INSERT", "{SELECT}"]
+                    .iter()
+                    .any(|k| s.starts_with(k));
+                query && (s.contains("resources") || s.starts_with("{SELECT}")) && s != SELECT
+            }));
+        }
+        assert!(statements.len() >= 12, "{statements:?}");
+        for statement in statements {
+            assert!(statement.contains("tenant"), "{statement}");
+        }
+    }
+
+    #[test]
+    fn a_database_from_before_tenants_is_migrated_into_one() {
+        let dir = std::env::temp_dir().join(format!("scimap-v0-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v0.db");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(SCHEMA_V0).unwrap();
+            old.execute(
+                "INSERT INTO resources (kind, id, version, created, modified, body, user_name)
+                 VALUES ('User', 'u1', 3, 't', 't', '{\"userName\":\"ann\"}', 'ann')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Sqlite::open(&path).unwrap();
+        let default = store.ensure_tenant("default").unwrap();
+        let ann = store.get(&default.id, Kind::User, "u1").unwrap().unwrap();
+        assert_eq!(
+            (ann.version, ann.body["userName"].as_str()),
+            (3, Some("ann"))
+        );
+        drop(store);
+        let newer = Connection::open(&path).unwrap();
+        newer.execute_batch("PRAGMA user_version = 99").unwrap();
+        drop(newer);
+        let refused = Sqlite::open(&path)
+            .err()
+            .expect("a newer database is refused");
+        assert!(
+            refused.to_string().contains("schema version 99"),
+            "{refused}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
