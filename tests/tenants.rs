@@ -55,6 +55,11 @@ async fn send(
     }
 }
 
+/// POSTs a user with this name.
+async fn create(app: &axum::Router, token: &str, uri: &str, name: impl AsRef<str>) -> Reply {
+    send(app, token, "POST", uri, Some(user(name.as_ref()))).await
+}
+
 /// A server with these tenants, each with its first token.
 fn app(names: &[&str], config: Config) -> (axum::Router, Arc<Sqlite>, Vec<IssuedToken>) {
     let store = Arc::new(Sqlite::in_memory().unwrap());
@@ -83,28 +88,14 @@ fn without(reply: &Reply, id: &str) -> String {
 async fn a_tenant_sees_nothing_of_another() {
     let (app, _, tokens) = app(&["contoso", "fabrikam"], Config::default());
     let (a, b) = (tokens[0].secret.as_str(), tokens[1].secret.as_str());
-    let theirs = send(
-        &app,
-        b,
-        "POST",
-        "/scim/v2/Users",
-        Some(user("ann@fabrikam.com")),
-    )
-    .await;
+    let theirs = create(&app, b, "/scim/v2/Users", "ann@fabrikam.com").await;
     assert_eq!(theirs.status, StatusCode::CREATED);
     let their_id = theirs.body["id"].as_str().unwrap().to_string();
     let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Sales",
         "members": [{"value": their_id}]});
     let their_group = send(&app, b, "POST", "/scim/v2/Groups", Some(group.clone())).await;
     let their_group_id = their_group.body["id"].as_str().unwrap().to_string();
-    let mine = send(
-        &app,
-        a,
-        "POST",
-        "/scim/v2/Users",
-        Some(user("zoe@contoso.com")),
-    )
-    .await;
+    let mine = create(&app, a, "/scim/v2/Users", "zoe@contoso.com").await;
     let my_id = mine.body["id"].as_str().unwrap().to_string();
 
     // By id, with every method: exactly the answer for an id that never existed.
@@ -227,14 +218,7 @@ async fn a_tenant_sees_nothing_of_another() {
 async fn the_url_may_name_the_tenant_and_must_name_the_right_one() {
     let (app, _, tokens) = app(&["contoso", "fabrikam"], Config::default());
     let a = tokens[0].secret.as_str();
-    let created = send(
-        &app,
-        a,
-        "POST",
-        "/tenants/contoso/scim/v2/Users",
-        Some(user("zoe@contoso.com")),
-    )
-    .await;
+    let created = create(&app, a, "/tenants/contoso/scim/v2/Users", "zoe@contoso.com").await;
     assert_eq!(created.status, StatusCode::CREATED);
     let id = created.body["id"].as_str().unwrap();
     assert_eq!(
@@ -264,23 +248,9 @@ async fn fifty_tenants_each_with_the_same_user_name() {
     let (app, _, tokens) = app(&refs, Config::default());
     let mut ids = Vec::new();
     for token in &tokens {
-        let created = send(
-            &app,
-            &token.secret,
-            "POST",
-            "/scim/v2/Users",
-            Some(user("ann@contoso.com")),
-        )
-        .await;
+        let created = create(&app, &token.secret, "/scim/v2/Users", "ann@contoso.com").await;
         assert_eq!(created.status, StatusCode::CREATED);
-        let again = send(
-            &app,
-            &token.secret,
-            "POST",
-            "/scim/v2/Users",
-            Some(user("ANN@contoso.com")),
-        )
-        .await;
+        let again = create(&app, &token.secret, "/scim/v2/Users", "ANN@contoso.com").await;
         assert_eq!(
             again.status,
             StatusCode::CONFLICT,
@@ -378,26 +348,19 @@ async fn a_flood_from_one_tenant_leaves_the_others_working() {
     for i in 0..400 {
         let (app, flood) = (app.clone(), flood.clone());
         tasks.push(tokio::spawn(async move {
-            send(
-                &app,
-                &flood,
-                "POST",
-                "/scim/v2/Users",
-                Some(user(&format!("u{i}@flood.com"))),
-            )
-            .await
-            .status
+            create(&app, &flood, "/scim/v2/Users", &format!("u{i}@flood.com"))
+                .await
+                .status
         }));
     }
     let mut latencies = Vec::new();
     for i in 0..20 {
         let started = std::time::Instant::now();
-        let created = send(
+        let created = create(
             &app,
             &tokens[1].secret,
-            "POST",
             "/scim/v2/Users",
-            Some(user(&format!("q{i}@quiet.com"))),
+            &format!("q{i}@quiet.com"),
         )
         .await;
         latencies.push(started.elapsed());
@@ -421,23 +384,9 @@ async fn a_flood_from_one_tenant_leaves_the_others_working() {
 async fn every_write_is_audited() {
     let (app, store, tokens) = app(&["contoso"], Config::default());
     let token = &tokens[0];
-    let created = send(
-        &app,
-        &token.secret,
-        "POST",
-        "/scim/v2/Users",
-        Some(user("zoe@contoso.com")),
-    )
-    .await;
+    let created = create(&app, &token.secret, "/scim/v2/Users", "zoe@contoso.com").await;
     let id = created.body["id"].as_str().unwrap();
-    let conflict = send(
-        &app,
-        &token.secret,
-        "POST",
-        "/scim/v2/Users",
-        Some(user("zoe@contoso.com")),
-    )
-    .await;
+    let conflict = create(&app, &token.secret, "/scim/v2/Users", "zoe@contoso.com").await;
     send(&app, &token.secret, "GET", "/scim/v2/Users", None).await;
     let deleted = send(
         &app,
