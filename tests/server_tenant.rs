@@ -31,7 +31,7 @@ fn scoped(store: Arc<Sqlite>, config: Config) -> axum::Router {
     ] {
         let user = json!({"userName": name, "externalId": format!("ext-{name}"), "emails": [{"type": "work", "value": name}]});
         store
-            .create(&fabrikam.id, scimap::server::store::Kind::User, user)
+            .create(&fabrikam.id, scimap::server::store::Kind::User, user, None)
             .unwrap();
     }
     for name in ["Zoë F", "Eng", "Bulk"] {
@@ -40,6 +40,7 @@ fn scoped(store: Arc<Sqlite>, config: Config) -> axum::Router {
                 &fabrikam.id,
                 scimap::server::store::Kind::Group,
                 json!({"displayName": name}),
+                None,
             )
             .unwrap();
     }

@@ -15,7 +15,7 @@ use super::error::{ScimError, SCIM_JSON};
 use super::limits::TenantLimits;
 use super::resources::{etag, normalize, represent, resource_type, Projection};
 use super::store::{Indexed, Kind, Store, StoreError, Stored};
-use super::tenants::{random_hex, AuditEntry, Principal, Tenant, TokenHash};
+use super::tenants::{random_hex, Audit, Principal, Tenant, TokenHash};
 use crate::scim::filter::values;
 use crate::scim::{apply_patch, AttrPath, CompValue, CompareOp, Filter};
 
@@ -87,6 +87,22 @@ struct Ctx {
     base: String,
     /// Names the request in logs, the audit log and the `X-Request-Id` header.
     request: String,
+    /// The API's path (`/scim/v2`), for the audit log.
+    base_path: String,
+}
+
+impl Ctx {
+    /// The audit record of `call`, should it end with `status`.
+    fn audit(&self, call: &Call, status: StatusCode) -> Audit {
+        Audit {
+            tenant_name: self.principal.tenant.name.clone(),
+            token: self.principal.token.clone(),
+            method: call.method.to_string(),
+            path: format!("{}{}", self.base_path, call.path),
+            status: status.as_u16(),
+            request: self.request.clone(),
+        }
+    }
 }
 
 async fn dispatch(State(app): State<Arc<App>>, request: Request<Body>) -> Response {
@@ -143,6 +159,7 @@ impl App {
             base: format!("http://{host}{prefix}{}", self.config.base_path),
             principal,
             request: request_id.to_string(),
+            base_path: self.config.base_path.clone(),
         };
         let call = Call {
             method: parts.method,
@@ -162,7 +179,8 @@ impl App {
         response
     }
 
-    /// Handles a request and, for a write, appends it to the audit log.
+    /// Handles a request. A write that succeeds is audited by the store in its own
+    /// transaction; one that fails is audited here.
     fn write(&self, ctx: &Ctx, call: &Call) -> Reply {
         let result = self.handle(ctx, call);
         let segments: Vec<&str> = call.path.split('/').filter(|s| !s.is_empty()).collect();
@@ -171,30 +189,12 @@ impl App {
             Method::POST | Method::PUT | Method::PATCH | Method::DELETE
         ) && matches!(segments.first(), Some(s) if kind_of(s).is_some())
             && segments.get(1) != Some(&".search");
-        if writes {
-            let (status, created) = match &result {
-                Ok(response) => (
-                    response.status(),
-                    response
-                        .headers()
-                        .get(header::LOCATION)
-                        .and_then(|l| l.to_str().ok())
-                        .and_then(|l| l.rsplit('/').next())
-                        .map(str::to_string),
-                ),
-                Err(e) => (e.status, None),
-            };
-            let entry = AuditEntry {
-                time: super::store::now(),
-                tenant: ctx.principal.tenant.id.clone(),
-                tenant_name: ctx.principal.tenant.name.clone(),
-                token: ctx.principal.token.clone(),
-                method: call.method.to_string(),
-                path: format!("{}{}", self.config.base_path, call.path),
-                resource: created.or_else(|| segments.get(1).map(|s| s.to_string())),
-                status: status.as_u16(),
-                request: ctx.request.clone(),
-            };
+        if let (true, Err(e)) = (writes, &result) {
+            let entry = ctx.audit(call, e.status).entry(
+                &ctx.principal.tenant.id,
+                segments.get(1).map(|s| s.to_string()),
+                &super::store::now(),
+            );
             if let Err(e) = self.store.audit(&entry) {
                 tracing::error!(request = %ctx.request, "the audit log cannot be written: {e}");
             }
@@ -398,8 +398,14 @@ impl App {
                     Method::PUT => self.replace(ctx, kind, id, call),
                     Method::PATCH => self.patch(ctx, kind, id, call),
                     Method::DELETE => {
-                        self.store
-                            .delete(&ctx.principal.tenant.id, kind, id, call.if_match()?)?;
+                        let audit = ctx.audit(call, StatusCode::NO_CONTENT);
+                        self.store.delete(
+                            &ctx.principal.tenant.id,
+                            kind,
+                            id,
+                            call.if_match()?,
+                            Some(&audit),
+                        )?;
                         Ok(StatusCode::NO_CONTENT.into_response())
                     }
                     _ => Err(method_not_allowed(m, &call.path)),
@@ -471,7 +477,10 @@ impl App {
     fn create(&self, ctx: &Ctx, kind: Kind, call: &Call) -> Reply {
         let base = ctx.base.as_str();
         let body = normalize(&call.json()?, kind)?;
-        let stored = self.store.create(&ctx.principal.tenant.id, kind, body)?;
+        let audit = ctx.audit(call, StatusCode::CREATED);
+        let stored = self
+            .store
+            .create(&ctx.principal.tenant.id, kind, body, Some(&audit))?;
         Ok(self.respond(StatusCode::CREATED, &stored, kind, call, base))
     }
 
@@ -490,9 +499,17 @@ impl App {
     fn replace(&self, ctx: &Ctx, kind: Kind, id: &str, call: &Call) -> Reply {
         let base = ctx.base.as_str();
         let body = normalize(&call.json()?, kind)?;
+        let audit = ctx.audit(call, StatusCode::OK);
         let stored = self
             .store
-            .replace(&ctx.principal.tenant.id, kind, id, body, call.if_match()?)
+            .replace(
+                &ctx.principal.tenant.id,
+                kind,
+                id,
+                body,
+                call.if_match()?,
+                Some(&audit),
+            )
             .map_err(|e| match e {
                 StoreError::NotFound => ScimError::not_found(&format!("{} {id}", kind.as_str())),
                 other => other.into(),
@@ -507,6 +524,15 @@ impl App {
         // Written against the version read, so that a concurrent change is never
         // overwritten; without If-Match, a change that slipped in between is simply
         // read again and the request applied to it.
+        let group_reply = kind == Kind::Group && call.param("attributes").is_none();
+        let audit = ctx.audit(
+            call,
+            if group_reply {
+                StatusCode::NO_CONTENT
+            } else {
+                StatusCode::OK
+            },
+        );
         let mut attempts = 0;
         let stored = loop {
             attempts += 1;
@@ -526,12 +552,13 @@ impl App {
                 id,
                 body,
                 Some(current.version),
+                Some(&audit),
             ) {
                 Err(StoreError::Stale(_)) if wanted.is_none() && attempts < 5 => continue,
                 other => break other?,
             }
         };
-        if kind == Kind::Group && call.param("attributes").is_none() {
+        if group_reply {
             // Microsoft asks for 204 on group PATCH: no member list sent back.
             return Ok(StatusCode::NO_CONTENT.into_response());
         }

@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value as Json;
 
-use super::tenants::{AuditEntry, Principal, Tenant, TenantId, TokenHash};
+use super::tenants::{Audit, AuditEntry, Principal, Tenant, TenantId, TokenHash};
 use crate::scim::filter::field;
 use crate::sqlite::Database;
 
@@ -75,8 +75,16 @@ impl From<rusqlite::Error> for StoreError {
 /// resource without saying whose it is. A shared database for several replicas
 /// implements the same trait.
 pub trait Store: Send + Sync {
-    /// Stores a new resource under a fresh id.
-    fn create(&self, tenant: &TenantId, kind: Kind, body: Json) -> Result<Stored, StoreError>;
+    /// Stores a new resource under a fresh id. Each write appends `audit` (when
+    /// given) to the audit log in its own transaction: a write is never without its
+    /// entry, nor an entry without its write.
+    fn create(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        body: Json,
+        audit: Option<&Audit>,
+    ) -> Result<Stored, StoreError>;
     fn get(&self, tenant: &TenantId, kind: Kind, id: &str) -> Result<Option<Stored>, StoreError>;
     /// Replaces a resource's body, if its version is still `if_version` when given.
     fn replace(
@@ -86,6 +94,7 @@ pub trait Store: Send + Sync {
         id: &str,
         body: Json,
         if_version: Option<u64>,
+        audit: Option<&Audit>,
     ) -> Result<Stored, StoreError>;
     fn delete(
         &self,
@@ -93,6 +102,7 @@ pub trait Store: Send + Sync {
         kind: Kind,
         id: &str,
         if_version: Option<u64>,
+        audit: Option<&Audit>,
     ) -> Result<(), StoreError>;
     /// Resources whose indexed attribute equals `value`, without regard to case.
     fn find(
@@ -325,17 +335,27 @@ fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
 const SELECT: &str = "SELECT id, version, created, modified, body FROM resources";
 
 impl Store for Sqlite {
-    fn create(&self, tenant: &TenantId, kind: Kind, body: Json) -> Result<Stored, StoreError> {
+    fn create(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        body: Json,
+        audit: Option<&Audit>,
+    ) -> Result<Stored, StoreError> {
         let id = new_id();
         let time = now();
         let [user_name, external_id, display_name, work_email] = columns(kind, &body);
-        self.lock()
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        transaction
             .execute(
                 "INSERT INTO resources (tenant, kind, id, version, created, modified, body, user_name, external_id, display_name, work_email)
                  VALUES (?9, ?1, ?2, 1, ?3, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![kind.as_str(), id, time, body.to_string(), user_name, external_id, display_name, work_email, tenant.as_str()],
             )
             .map_err(|e| conflict(kind, &body, e))?;
+        record(&transaction, tenant, audit, &id, &time)?;
+        transaction.commit()?;
         Ok(Stored {
             id,
             version: 1,
@@ -363,6 +383,7 @@ impl Store for Sqlite {
         id: &str,
         body: Json,
         if_version: Option<u64>,
+        audit: Option<&Audit>,
     ) -> Result<Stored, StoreError> {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
@@ -388,6 +409,7 @@ impl Store for Sqlite {
                 params![kind.as_str(), id, time, body.to_string(), user_name, external_id, display_name, work_email, tenant.as_str()],
             )
             .map_err(|e| conflict(kind, &body, e))?;
+        record(&transaction, tenant, audit, id, &time)?;
         transaction.commit()?;
         Ok(Stored {
             id: id.to_string(),
@@ -404,9 +426,11 @@ impl Store for Sqlite {
         kind: Kind,
         id: &str,
         if_version: Option<u64>,
+        audit: Option<&Audit>,
     ) -> Result<(), StoreError> {
-        let connection = self.lock();
-        let version: Option<i64> = connection
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        let version: Option<i64> = transaction
             .query_row(
                 "SELECT version FROM resources WHERE tenant = ?3 AND kind = ?1 AND id = ?2",
                 params![kind.as_str(), id, tenant.as_str()],
@@ -419,10 +443,12 @@ impl Store for Sqlite {
                 Err(StoreError::Stale(v.to_string()))
             }
             Some(_) => {
-                connection.execute(
+                transaction.execute(
                     "DELETE FROM resources WHERE tenant = ?3 AND kind = ?1 AND id = ?2",
                     params![kind.as_str(), id, tenant.as_str()],
                 )?;
+                record(&transaction, tenant, audit, id, &now())?;
+                transaction.commit()?;
                 Ok(())
             }
         }
@@ -505,6 +531,23 @@ impl Store for Sqlite {
     }
 }
 
+/// Appends a write's audit entry, in the write's transaction.
+fn record(
+    connection: &Connection,
+    tenant: &TenantId,
+    audit: Option<&Audit>,
+    resource: &str,
+    time: &str,
+) -> Result<(), StoreError> {
+    match audit {
+        Some(audit) => super::tenants::append_audit(
+            connection,
+            &audit.entry(tenant, Some(resource.to_string()), time),
+        ),
+        None => Ok(()),
+    }
+}
+
 /// An unguessable id: 128 bits from the operating system's random source, as 32
 /// hexadecimal digits.
 fn new_id() -> String {
@@ -529,6 +572,7 @@ mod tests {
                 &t,
                 Kind::User,
                 json!({"userName": "Ann@Contoso.com", "externalId": "A1"}),
+                None,
             )
             .unwrap();
         assert_eq!(ann.version, 1);
@@ -559,20 +603,30 @@ mod tests {
                 &ann.id,
                 json!({"userName": "ann2@contoso.com"}),
                 Some(1),
+                None,
             )
             .unwrap();
         assert_eq!(replaced.version, 2);
         assert_eq!(
-            store.replace(&t, Kind::User, &ann.id, json!({"userName": "x"}), Some(1)),
+            store.replace(
+                &t,
+                Kind::User,
+                &ann.id,
+                json!({"userName": "x"}),
+                Some(1),
+                None
+            ),
             Err(StoreError::Stale("2".into()))
         );
         assert_eq!(
-            store.delete(&t, Kind::User, &ann.id, Some(1)),
+            store.delete(&t, Kind::User, &ann.id, Some(1), None),
             Err(StoreError::Stale("2".into()))
         );
-        store.delete(&t, Kind::User, &ann.id, Some(2)).unwrap();
+        store
+            .delete(&t, Kind::User, &ann.id, Some(2), None)
+            .unwrap();
         assert_eq!(
-            store.delete(&t, Kind::User, &ann.id, None),
+            store.delete(&t, Kind::User, &ann.id, None, None),
             Err(StoreError::NotFound)
         );
     }
@@ -582,10 +636,10 @@ mod tests {
         let store = Sqlite::in_memory().unwrap();
         let t = store_tenant(&store);
         store
-            .create(&t, Kind::User, json!({"userName": "ann@contoso.com"}))
+            .create(&t, Kind::User, json!({"userName": "ann@contoso.com"}), None)
             .unwrap();
         let err = store
-            .create(&t, Kind::User, json!({"userName": "ANN@contoso.com"}))
+            .create(&t, Kind::User, json!({"userName": "ANN@contoso.com"}), None)
             .unwrap_err();
         assert_eq!(
             err,
@@ -595,14 +649,14 @@ mod tests {
             }
         );
         store
-            .create(&t, Kind::Group, json!({"displayName": "Eng"}))
+            .create(&t, Kind::Group, json!({"displayName": "Eng"}), None)
             .unwrap();
         assert!(matches!(
-            store.create(&t, Kind::Group, json!({"displayName": "eng"})),
+            store.create(&t, Kind::Group, json!({"displayName": "eng"}), None),
             Err(StoreError::Conflict { .. })
         ));
         let bob = store
-            .create(&t, Kind::User, json!({"userName": "bob@contoso.com"}))
+            .create(&t, Kind::User, json!({"userName": "bob@contoso.com"}), None)
             .unwrap();
         let err = store
             .replace(
@@ -610,6 +664,7 @@ mod tests {
                 Kind::User,
                 &bob.id,
                 json!({"userName": "Ann@contoso.com"}),
+                None,
                 None,
             )
             .unwrap_err();
@@ -634,6 +689,7 @@ mod tests {
                     &t,
                     Kind::User,
                     json!({"userName": "a", "emails": [{"type": "work", "value": "A@B.C"}]}),
+                    None,
                 )
                 .unwrap()
                 .id
@@ -670,18 +726,25 @@ mod tests {
         let a = store.ensure_tenant("a").unwrap().id;
         let b = store.ensure_tenant("b").unwrap().id;
         let ann = store
-            .create(&a, Kind::User, json!({"userName": "ann@contoso.com"}))
+            .create(&a, Kind::User, json!({"userName": "ann@contoso.com"}), None)
             .unwrap();
         store
-            .create(&b, Kind::User, json!({"userName": "ann@contoso.com"}))
+            .create(&b, Kind::User, json!({"userName": "ann@contoso.com"}), None)
             .expect("the same userName in another tenant");
         assert_eq!(store.get(&b, Kind::User, &ann.id).unwrap(), None);
         assert_eq!(
-            store.replace(&b, Kind::User, &ann.id, json!({"userName": "x"}), None),
+            store.replace(
+                &b,
+                Kind::User,
+                &ann.id,
+                json!({"userName": "x"}),
+                None,
+                None
+            ),
             Err(StoreError::NotFound)
         );
         assert_eq!(
-            store.delete(&b, Kind::User, &ann.id, None),
+            store.delete(&b, Kind::User, &ann.id, None, None),
             Err(StoreError::NotFound)
         );
         assert_eq!(

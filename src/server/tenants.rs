@@ -69,6 +69,34 @@ pub struct AuditEntry {
     pub request: String,
 }
 
+/// What the audit log records of a write besides its tenant, resource and time, which
+/// the store fills in when it writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    pub tenant_name: String,
+    pub token: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub request: String,
+}
+
+impl Audit {
+    pub fn entry(&self, tenant: &TenantId, resource: Option<String>, time: &str) -> AuditEntry {
+        AuditEntry {
+            time: time.to_string(),
+            tenant: tenant.clone(),
+            tenant_name: self.tenant_name.clone(),
+            token: self.token.clone(),
+            method: self.method.clone(),
+            path: self.path.clone(),
+            resource,
+            status: self.status,
+            request: self.request.clone(),
+        }
+    }
+}
+
 /// A tenant as `scimap tenant list` shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TenantInfo {
