@@ -144,6 +144,15 @@ async fn tokens_are_required_and_rotate() {
             StatusCode::OK
         );
     }
+    // The scheme is matched without regard to case (RFC 7235 §2.1).
+    for scheme in ["bearer", "BEARER", "bEaReR"] {
+        let request = Request::get("/scim/v2/Users")
+            .header(header::AUTHORIZATION, format!("{scheme} {TOKEN}"))
+            .body(Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{scheme}");
+    }
 }
 
 #[tokio::test]
@@ -610,6 +619,9 @@ async fn bulk_with_bulk_ids() {
             {"method": "POST", "path": "/Groups", "bulkId": "g1", "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Bulk", "members": [{"value": "bulkId:u1"}]}},
             {"method": "POST", "path": "/Users", "data": entra_user("bulk@contoso.com")},
             {"method": "POST", "path": "/Bulk", "data": {"Operations": []}},
+            // Paths whose first bytes end inside a character: refused, never a panic.
+            {"method": "POST", "path": "/abcdé", "data": {}},
+            {"method": "POST", "path": "/Useré", "data": {}},
         ],
     })), &[]).await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -618,7 +630,7 @@ async fn bulk_with_bulk_ids() {
         ops.iter()
             .map(|o| o["status"].as_str().unwrap())
             .collect::<Vec<_>>(),
-        ["201", "201", "409", "400"]
+        ["201", "201", "409", "400", "400", "400"]
     );
     assert_eq!(
         ops[3]["response"]["scimType"], "invalidPath",

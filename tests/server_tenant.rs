@@ -59,7 +59,11 @@ fn scoped(store: Arc<Sqlite>, config: Config) -> axum::Router {
                 let ours = request
                     .headers()
                     .get(header::AUTHORIZATION)
-                    .is_some_and(|v| v == "Bearer s3cret" || v == "Bearer old-token");
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| {
+                        v.eq_ignore_ascii_case("bearer s3cret")
+                            || v.eq_ignore_ascii_case("bearer old-token")
+                    });
                 if ours {
                     request.headers_mut().insert(header::AUTHORIZATION, bearer);
                     let uri = request.uri().to_string();

@@ -738,9 +738,10 @@ impl App {
                 body: data.to_string().into_bytes(),
             };
             // Only Users and Groups: a bulk request cannot nest another (or recurse).
-            let resource_path = ["/Users", "/Groups"]
-                .iter()
-                .any(|p| path.len() >= p.len() && path[..p.len()].eq_ignore_ascii_case(p));
+            let resource_path = ["/Users", "/Groups"].iter().any(|p| {
+                path.get(..p.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(p))
+            });
             let outcome = match method.as_str() {
                 _ if !resource_path => Err(ScimError::bad(
                     "invalidPath",
