@@ -217,8 +217,21 @@ pub fn sync(args: SyncArgs, color: bool) -> Outcome {
         Err(e) => return fail(e),
     };
     let state = match State::open(std::path::Path::new(&args.state)) {
-        Ok(state) if args.dry_run => state.copy_in_memory(),
-        opened => opened,
+        Ok(state) => {
+            if let Some(before) = state.fingerprints_migrated_from() {
+                eprintln!(
+                    "note: {} holds fingerprints made with {before}; they are now made with {}, so the next cycle evaluates every linked object once again and sends only what differs from what was last exported",
+                    args.state,
+                    crate::sync::plan::FINGERPRINT
+                );
+            }
+            if args.dry_run {
+                state.copy_in_memory()
+            } else {
+                Ok(state)
+            }
+        }
+        Err(e) => Err(e),
     };
     let state = match state {
         Ok(state) => state,

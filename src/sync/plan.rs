@@ -3,7 +3,6 @@
 //! request is sent.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 
 use serde_json::Value as Json;
 
@@ -67,13 +66,47 @@ pub fn source_id(record: &Json) -> Option<&str> {
         .and_then(Json::as_str)
 }
 
-/// A fingerprint of a record, to tell whether it changed since the last cycle.
+/// How fingerprints are made; kept in the state, so that changing it is a recorded
+/// migration rather than every object silently looking changed.
+pub const FINGERPRINT: &str = "xxh3-64 of canonical JSON (object keys sorted)";
+
+/// A fingerprint of a record, to tell whether it changed since the last cycle: XXH3
+/// over the record written with its object keys sorted, so that neither a toolchain
+/// upgrade nor a snapshot listing attributes in another order changes it.
 pub fn fingerprint(record: &Json) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
-    record.to_string().hash(&mut hasher);
-    match hasher.finish() {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    canonical(record, &mut hasher);
+    match hasher.digest() {
         PENDING => 1,
         hash => hash,
+    }
+}
+
+/// Feeds `value` to the hasher as JSON with sorted object keys; depth is bounded by
+/// the JSON parser that made the value.
+fn canonical(value: &Json, hasher: &mut xxhash_rust::xxh3::Xxh3) {
+    match value {
+        Json::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            hasher.update(b"{");
+            for key in keys {
+                hasher.update(Json::from(key.as_str()).to_string().as_bytes());
+                hasher.update(b":");
+                canonical(&map[key], hasher);
+                hasher.update(b",");
+            }
+            hasher.update(b"}");
+        }
+        Json::Array(items) => {
+            hasher.update(b"[");
+            for item in items {
+                canonical(item, hasher);
+                hasher.update(b",");
+            }
+            hasher.update(b"]");
+        }
+        other => hasher.update(other.to_string().as_bytes()),
     }
 }
 

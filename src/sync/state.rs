@@ -8,6 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value as Json;
 
+use super::plan::FINGERPRINT;
 use crate::sqlite::Database;
 
 /// A source object linked to a target object.
@@ -75,7 +76,11 @@ pub fn retry_delay(attempts: u32) -> Option<SignedDuration> {
     (waited <= 28 * 24).then(|| SignedDuration::from_hours(delay(attempts)))
 }
 
-pub struct State(Database);
+pub struct State {
+    database: Database,
+    /// How the fingerprints in this state were made, when not as now.
+    migrated_from: Option<String>,
+}
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -111,15 +116,30 @@ CREATE TABLE IF NOT EXISTS cycles (
 
 impl State {
     pub fn open(path: &Path) -> Result<State, StateError> {
-        Ok(State(Database::open(Some(path), SCHEMA)?))
+        State::with(Database::open(Some(path), SCHEMA)?)
     }
 
     pub fn in_memory() -> Result<State, StateError> {
-        Ok(State(Database::open(None, SCHEMA)?))
+        State::with(Database::open(None, SCHEMA)?)
+    }
+
+    fn with(database: Database) -> Result<State, StateError> {
+        let migrated_from = fingerprint_migration(&database.lock())?;
+        Ok(State {
+            database,
+            migrated_from,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.0.lock()
+        self.database.lock()
+    }
+
+    /// How this state's fingerprints were made before it was opened, when that was
+    /// not [`FINGERPRINT`]: the next cycle then evaluates every linked object again and
+    /// sends only what differs from what was last exported.
+    pub fn fingerprints_migrated_from(&self) -> Option<&str> {
+        self.migrated_from.as_deref()
     }
 
     /// A copy in memory of the links, for a dry run that must leave this state alone.
@@ -318,7 +338,14 @@ impl State {
     }
 
     /// Starts a cycle; its id.
+    /// Starts a cycle, recording [`FINGERPRINT`] as the algorithm of the fingerprints
+    /// it writes.
     pub fn begin_cycle(&self, now: Timestamp) -> Result<i64, StateError> {
+        self.lock().execute(
+            "INSERT INTO job (key, value) VALUES ('fingerprint', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = ?1",
+            params![FINGERPRINT],
+        )?;
         let connection = self.lock();
         connection.execute(
             "INSERT INTO cycles (started) VALUES (?1)",
@@ -355,27 +382,66 @@ impl State {
     }
 }
 
+/// The algorithm the state's links were fingerprinted with, when not [`FINGERPRINT`]
+/// (states from before it was recorded used Rust's `DefaultHasher`, whose algorithm
+/// may change with the toolchain). Read only: a dry run leaves the state alone.
+fn fingerprint_migration(connection: &Connection) -> Result<Option<String>, StateError> {
+    let stored: Option<String> = connection
+        .query_row("SELECT value FROM job WHERE key = 'fingerprint'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if stored.as_deref() == Some(FINGERPRINT) {
+        return Ok(None);
+    }
+    let linked: bool =
+        connection.query_row("SELECT EXISTS (SELECT 1 FROM links)", [], |r| r.get(0))?;
+    Ok(linked.then(|| stored.unwrap_or_else(|| "Rust's DefaultHasher (not recorded)".into())))
+}
+
 fn link_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Link> {
+    let (kind, source_id): (String, String) = (r.get(0)?, r.get(1)?);
     let exported: String = r.get(3)?;
+    let exported = serde_json::from_str(&exported)
+        .map_err(|e| corrupt("links", &kind, &source_id, 3, "exported", e))?;
     Ok(Link {
-        kind: r.get(0)?,
-        source_id: r.get(1)?,
         target_id: r.get(2)?,
-        exported: serde_json::from_str(&exported).unwrap_or(Json::Null),
+        exported,
         source_hash: r.get::<_, i64>(4)? as u64,
         active: r.get(5)?,
+        kind,
+        source_id,
     })
 }
 
 fn escrow_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Escrow> {
+    let (kind, source_id): (String, String) = (r.get(0)?, r.get(1)?);
     let next: String = r.get(3)?;
+    let next_attempt = next
+        .parse()
+        .map_err(|e| corrupt("escrow", &kind, &source_id, 3, "next_attempt", e))?;
     Ok(Escrow {
-        kind: r.get(0)?,
-        source_id: r.get(1)?,
         attempts: r.get(2)?,
-        next_attempt: next.parse().unwrap_or(Timestamp::UNIX_EPOCH),
+        next_attempt,
         error: r.get(4)?,
+        kind,
+        source_id,
     })
+}
+
+/// A row whose stored value cannot be read: an error naming the table, the object and
+/// the column, never a silent default (a null export would resend everything; an
+/// unreadable retry time would ignore escrow).
+fn corrupt(
+    table: &str,
+    kind: &str,
+    source_id: &str,
+    column: usize,
+    name: &str,
+    e: impl std::fmt::Display,
+) -> rusqlite::Error {
+    let message = format!("the {table} row of {kind} {source_id}: `{name}` cannot be read: {e}");
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, message.into())
 }
 
 #[cfg(test)]
@@ -476,4 +542,81 @@ mod tests {
             "a copy is apart"
         );
     }
+
+    #[test]
+    fn fingerprints_are_pinned_and_ignore_key_order() {
+        use crate::sync::plan::fingerprint;
+        let a = json!({"objectId": "1", "givenName": "Zoë", "proxyAddresses": ["a", "b"], "n": 2});
+        let b = json!({"n": 2, "proxyAddresses": ["a", "b"], "givenName": "Zoë", "objectId": "1"});
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        // Persisted in states: a change here is a migration (FINGERPRINT), never silent.
+        let canonical = r#"{"givenName":"Zoë","n":2,"objectId":"1","proxyAddresses":["a","b",],}"#;
+        assert_eq!(
+            fingerprint(&a),
+            xxhash_rust::xxh3::xxh3_64(canonical.as_bytes())
+        );
+        assert_eq!(fingerprint(&a), PINNED);
+        let mut c = a.clone();
+        c["proxyAddresses"] = json!(["b", "a"]);
+        assert_ne!(fingerprint(&a), fingerprint(&c), "list order counts");
+    }
+
+    #[test]
+    fn corrupt_rows_are_errors_that_name_them() {
+        let state = State::in_memory().unwrap();
+        state
+            .lock()
+            .execute(
+                "INSERT INTO links VALUES ('User', 'u-17', 't', '{not json', 5, 1)",
+                [],
+            )
+            .unwrap();
+        let error = state.links("User").unwrap_err().to_string();
+        assert!(
+            error.contains("the links row of User u-17: `exported`"),
+            "{error}"
+        );
+        state
+            .lock()
+            .execute(
+                "INSERT INTO escrow VALUES ('User', 'u-18', 1, 'soon', 'x')",
+                [],
+            )
+            .unwrap();
+        let error = state.escrows().unwrap_err().to_string();
+        assert!(
+            error.contains("the escrow row of User u-18: `next_attempt`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_state_from_before_the_recorded_fingerprint_says_so_once() {
+        let dir = std::env::temp_dir().join(format!("scimap-fp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        {
+            let old = State::open(&path).unwrap();
+            old.lock()
+                .execute(
+                    "INSERT INTO links VALUES ('User', 'u1', 't1', '{}', 42, 1)",
+                    [],
+                )
+                .unwrap();
+        }
+        let state = State::open(&path).unwrap();
+        assert_eq!(
+            state.fingerprints_migrated_from(),
+            Some("Rust's DefaultHasher (not recorded)")
+        );
+        state.begin_cycle(Timestamp::now()).unwrap();
+        drop(state);
+        assert_eq!(
+            State::open(&path).unwrap().fingerprints_migrated_from(),
+            None
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    const PINNED: u64 = 815_671_170_538_180_838;
 }
