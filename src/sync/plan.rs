@@ -74,40 +74,50 @@ pub const FINGERPRINT: &str = "xxh3-64 of canonical JSON (object keys sorted)";
 /// over the record written with its object keys sorted, so that neither a toolchain
 /// upgrade nor a snapshot listing attributes in another order changes it.
 pub fn fingerprint(record: &Json) -> u64 {
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    canonical(record, &mut hasher);
-    match hasher.digest() {
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let hash = BUFFER.with_borrow_mut(|buffer| {
+        buffer.clear();
+        canonical(record, buffer);
+        xxhash_rust::xxh3::xxh3_64(buffer)
+    });
+    match hash {
         PENDING => 1,
         hash => hash,
     }
 }
 
-/// Feeds `value` to the hasher as JSON with sorted object keys; depth is bounded by
-/// the JSON parser that made the value.
-fn canonical(value: &Json, hasher: &mut xxhash_rust::xxh3::Xxh3) {
+/// Writes `value` as JSON with sorted object keys (and a comma after every member
+/// and element); depth is bounded by the JSON parser that made the value.
+fn canonical(value: &Json, out: &mut Vec<u8>) {
     match value {
         Json::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            hasher.update(b"{");
+            keys.sort_unstable();
+            out.push(b'{');
             for key in keys {
-                hasher.update(Json::from(key.as_str()).to_string().as_bytes());
-                hasher.update(b":");
-                canonical(&map[key], hasher);
-                hasher.update(b",");
+                write_json(key, out);
+                out.push(b':');
+                canonical(&map[key], out);
+                out.push(b',');
             }
-            hasher.update(b"}");
+            out.push(b'}');
         }
         Json::Array(items) => {
-            hasher.update(b"[");
+            out.push(b'[');
             for item in items {
-                canonical(item, hasher);
-                hasher.update(b",");
+                canonical(item, out);
+                out.push(b',');
             }
-            hasher.update(b"]");
+            out.push(b']');
         }
-        other => hasher.update(other.to_string().as_bytes()),
+        other => write_json(other, out),
     }
+}
+
+fn write_json(value: &impl serde::Serialize, out: &mut Vec<u8>) {
+    serde_json::to_writer(out, value).expect("writing JSON to memory cannot fail");
 }
 
 /// The fingerprint stored for an object whose references (manager, members) could
