@@ -3,9 +3,8 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value as Json;
-
 use super::mappings::{self, plural};
+use super::report::show;
 use super::{input, ContextArgs, Outcome};
 use crate::mapping::{population_diff, ApplyOptions, PopulationDiff, StreamOptions};
 use crate::records::{Format, ReadError};
@@ -203,10 +202,4 @@ fn human(diff: &PopulationDiff) -> String {
         }
     }
     out
-}
-
-fn show(value: &Option<Json>) -> String {
-    value
-        .as_ref()
-        .map_or_else(|| "(none)".to_string(), Json::to_string)
 }

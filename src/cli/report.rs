@@ -232,7 +232,6 @@ pub fn describe(report: &CaseReport, color: bool) -> String {
 fn changes_list(changes: &[Change]) -> String {
     let mut out = String::new();
     for change in changes {
-        let show = |v: &Option<Json>| v.as_ref().map_or("(none)".to_string(), Json::to_string);
         let _ = writeln!(
             out,
             "  {}: {} → {}",
@@ -242,6 +241,13 @@ fn changes_list(changes: &[Change]) -> String {
         );
     }
     out
+}
+
+/// A value that may be absent, for a line of text: its JSON, or `(none)`.
+pub fn show(value: &Option<Json>) -> String {
+    value
+        .as_ref()
+        .map_or_else(|| "(none)".to_string(), Json::to_string)
 }
 
 fn pretty(value: &Json) -> String {
@@ -417,11 +423,7 @@ pub fn github_commands(reports: &[CaseReport]) -> String {
                 .changes
                 .iter()
                 .find(|c| &c.path == attribute)
-                .map(|c| {
-                    let show =
-                        |v: &Option<Json>| v.as_ref().map_or("(none)".into(), Json::to_string);
-                    format!("{}: {} → {}", r.title(), show(&c.old), show(&c.new))
-                })
+                .map(|c| format!("{}: {} → {}", r.title(), show(&c.old), show(&c.new)))
                 .unwrap_or_default();
             match groups
                 .iter_mut()

@@ -210,6 +210,11 @@ fn tenant_by_name(connection: &Connection, name: &str) -> Result<Option<Tenant>,
         .optional()?)
 }
 
+/// The tenant of this name, which an operator's command needs to exist.
+fn existing_tenant(connection: &Connection, name: &str) -> Result<Tenant, TenantError> {
+    tenant_by_name(connection, name)?.ok_or_else(|| TenantError::Unknown(name.into()))
+}
+
 pub(crate) fn ensure_tenant(connection: &Connection, name: &str) -> Result<Tenant, StoreError> {
     connection.execute(
         "INSERT INTO tenants (id, name, created) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO NOTHING",
@@ -341,8 +346,7 @@ impl Sqlite {
     ) -> Result<IssuedToken, TenantError> {
         let mut connection = self.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let tenant =
-            tenant_by_name(&transaction, name)?.ok_or_else(|| TenantError::Unknown(name.into()))?;
+        let tenant = existing_tenant(&transaction, name)?;
         let current: Vec<String> = transaction
             .prepare(
                 "SELECT id FROM tokens WHERE tenant = ?1 AND revoked IS NULL AND expires IS NULL ORDER BY created",
@@ -403,8 +407,7 @@ impl Sqlite {
     pub fn add_token(&self, name: &str) -> Result<IssuedToken, TenantError> {
         let mut connection = self.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let tenant =
-            tenant_by_name(&transaction, name)?.ok_or_else(|| TenantError::Unknown(name.into()))?;
+        let tenant = existing_tenant(&transaction, name)?;
         let token = insert_token(&transaction, &tenant.id)?;
         append_audit(
             &transaction,
@@ -418,8 +421,7 @@ impl Sqlite {
     pub fn revoke_token(&self, name: &str, token: &str) -> Result<(), TenantError> {
         let mut connection = self.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let tenant =
-            tenant_by_name(&transaction, name)?.ok_or_else(|| TenantError::Unknown(name.into()))?;
+        let tenant = existing_tenant(&transaction, name)?;
         let changed = transaction.execute(
             "UPDATE tokens SET revoked = ?3 WHERE id = ?1 AND tenant = ?2 AND revoked IS NULL",
             params![token, tenant.id.as_str(), now()],
@@ -447,8 +449,7 @@ impl Sqlite {
     ) -> Result<u64, TenantError> {
         let mut connection = self.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let tenant =
-            tenant_by_name(&transaction, name)?.ok_or_else(|| TenantError::Unknown(name.into()))?;
+        let tenant = existing_tenant(&transaction, name)?;
         if let Some(out) = export {
             export_tenant(&transaction, &tenant, out)?;
         }
