@@ -114,10 +114,6 @@ impl CaseReport {
             )
     }
 
-    pub fn rejected(&mut self) {
-        self.rejected = true;
-    }
-
     fn title(&self) -> String {
         match &self.name {
             Some(name) => format!("{}/{name}", self.object),

@@ -527,7 +527,7 @@ impl Run<'_> {
                     if let Some(name) = &self.reports[i].name {
                         remove(&self.pending_path(name))?;
                     }
-                    self.reports[i].rejected();
+                    self.reports[i].rejected = true;
                 }
                 'q' => {
                     quit = true;
