@@ -32,6 +32,7 @@
 //! and applied) and, with the `server` feature, `server` (the SCIM service provider).
 
 mod batch;
+pub mod bounds;
 mod check;
 pub mod compile;
 pub mod diagnostic;

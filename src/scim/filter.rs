@@ -149,10 +149,7 @@ impl Filter {
     /// that matches everything.
     pub fn check(&self, resource: &ResourceType) -> Result<(), FilterError> {
         match self {
-            Filter::And(a, b) | Filter::Or(a, b) => {
-                a.check(resource)?;
-                b.check(resource)
-            }
+            Filter::And(all) | Filter::Or(all) => all.iter().try_for_each(|f| f.check(resource)),
             Filter::Not(a) => a.check(resource),
             Filter::Present(path) => resolve(path, resource).map(drop),
             Filter::Compare(path, op, value) => {
@@ -201,9 +198,8 @@ impl Filter {
                 })
         };
         match self {
-            Filter::And(a, b) | Filter::Or(a, b) => {
-                a.check_within(parent)?;
-                b.check_within(parent)
+            Filter::And(all) | Filter::Or(all) => {
+                all.iter().try_for_each(|f| f.check_within(parent))
             }
             Filter::Not(a) => a.check_within(parent),
             Filter::Present(path) => sub(path).map(drop),
@@ -217,8 +213,8 @@ impl Filter {
     /// Whether a resource matches. The filter must have passed [`Filter::check`].
     pub fn matches(&self, resource: &Json, rt: &ResourceType) -> bool {
         match self {
-            Filter::And(a, b) => a.matches(resource, rt) && b.matches(resource, rt),
-            Filter::Or(a, b) => a.matches(resource, rt) || b.matches(resource, rt),
+            Filter::And(all) => all.iter().all(|f| f.matches(resource, rt)),
+            Filter::Or(all) => all.iter().any(|f| f.matches(resource, rt)),
             Filter::Not(a) => !a.matches(resource, rt),
             Filter::Present(path) => values(resource, path).iter().any(|v| present(v)),
             Filter::Compare(path, op, value) => {
@@ -261,12 +257,8 @@ impl Filter {
 /// Whether one element of a multi-valued attribute matches a value filter.
 pub fn element_matches(filter: &Filter, element: &Json, parent: &Attribute) -> bool {
     match filter {
-        Filter::And(a, b) => {
-            element_matches(a, element, parent) && element_matches(b, element, parent)
-        }
-        Filter::Or(a, b) => {
-            element_matches(a, element, parent) || element_matches(b, element, parent)
-        }
+        Filter::And(all) => all.iter().all(|f| element_matches(f, element, parent)),
+        Filter::Or(all) => all.iter().any(|f| element_matches(f, element, parent)),
         Filter::Not(a) => !element_matches(a, element, parent),
         Filter::Present(path) => field(element, &path.name).is_some_and(present),
         Filter::Compare(path, op, value) => {

@@ -5,6 +5,8 @@ use std::fmt;
 use pest::iterators::Pair;
 use pest::Parser as _;
 
+use crate::bounds::{MAX_NESTING, MAX_TERMS};
+
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/scim_filter.pest"]
 struct Grammar;
@@ -51,8 +53,10 @@ pub enum CompValue {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
-    And(Box<Filter>, Box<Filter>),
-    Or(Box<Filter>, Box<Filter>),
+    /// Two or more operands; a chain is one node, so that no walk over a filter
+    /// recurses once per term.
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
     Not(Box<Filter>),
     Present(AttrPath),
     Compare(AttrPath, CompareOp, CompValue),
@@ -75,6 +79,7 @@ pub struct PathError {
 impl Path {
     pub fn parse(text: &str) -> Result<Path, PathError> {
         let pair = parse_rule(Rule::path_main, text)?;
+        let terms = &mut 0;
         let inner = pair.into_inner().next().expect("a path");
         let inner = inner.into_inner().next().expect("a path form");
         Ok(match inner.as_rule() {
@@ -85,7 +90,7 @@ impl Path {
             _ => {
                 let mut parts = inner.into_inner();
                 let mut attr = attr_name(parts.next().expect("a name"));
-                let filter = filter(parts.next().expect("a filter"));
+                let filter = filter(parts.next().expect("a filter"), terms)?;
                 attr.sub = parts.next().map(|p| p.as_str().to_string());
                 Path {
                     attr,
@@ -100,7 +105,7 @@ impl Path {
     pub fn equalities(&self) -> Option<Vec<(&str, &CompValue)>> {
         fn walk<'f>(f: &'f Filter, out: &mut Vec<(&'f str, &'f CompValue)>) -> bool {
             match f {
-                Filter::And(a, b) => walk(a, out) && walk(b, out),
+                Filter::And(all) => all.iter().all(|f| walk(f, out)),
                 Filter::Compare(attr, CompareOp::Eq, value)
                     if attr.urn.is_none() && attr.sub.is_none() =>
                 {
@@ -118,11 +123,12 @@ impl Path {
 impl Filter {
     pub fn parse(text: &str) -> Result<Filter, PathError> {
         let pair = parse_rule(Rule::filter_main, text)?;
-        Ok(filter(pair.into_inner().next().expect("a filter")))
+        filter(pair.into_inner().next().expect("a filter"), &mut 0)
     }
 }
 
 fn parse_rule(rule: Rule, text: &str) -> Result<Pair<'_, Rule>, PathError> {
+    check_nesting(text)?;
     let mut pairs = Grammar::parse(rule, text).map_err(|e| {
         let offset = match e.location {
             pest::error::InputLocation::Pos(p) => p,
@@ -162,20 +168,61 @@ fn attr_path(pair: Pair<'_, Rule>) -> AttrPath {
     attr
 }
 
-fn filter(pair: Pair<'_, Rule>) -> Filter {
-    match pair.as_rule() {
-        Rule::filter => fold(pair, Filter::Or),
-        Rule::and_filter => fold(pair, Filter::And),
+/// Checks parentheses and brackets outside strings before the recursive parser runs,
+/// so that no input makes it (or anything after it) recurse past [`MAX_NESTING`].
+fn check_nesting(text: &str) -> Result<(), PathError> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut in_string, mut i) = (0usize, false, 0);
+    while i < bytes.len() {
+        match (in_string, bytes[i]) {
+            (true, b'\\') => i += 1,
+            (_, b'"') => in_string = !in_string,
+            (false, b'(' | b'[') => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(PathError {
+                        offset: i,
+                        message: format!(
+                            "parentheses and brackets nest more than {MAX_NESTING} levels deep (the limit)"
+                        ),
+                    });
+                }
+            }
+            (false, b')' | b']') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// A filter's tree; `terms` counts the comparisons met so far, against [`MAX_TERMS`].
+fn filter(pair: Pair<'_, Rule>, terms: &mut usize) -> Result<Filter, PathError> {
+    if matches!(
+        pair.as_rule(),
+        Rule::present | Rule::compare | Rule::value_filter
+    ) {
+        *terms += 1;
+        if *terms > MAX_TERMS {
+            return Err(PathError {
+                offset: pair.as_span().start(),
+                message: format!("the filter has more than {MAX_TERMS} terms (the limit)"),
+            });
+        }
+    }
+    Ok(match pair.as_rule() {
+        Rule::filter => chain(pair, terms, Filter::Or)?,
+        Rule::and_filter => chain(pair, terms, Filter::And)?,
         Rule::term => {
             let mut parts = pair.into_inner();
             let first = parts.next().expect("a term");
             if first.as_rule() == Rule::not_op {
-                Filter::Not(Box::new(filter(parts.next().expect("a group"))))
+                Filter::Not(Box::new(filter(parts.next().expect("a group"), terms)?))
             } else {
-                filter(first)
+                filter(first, terms)?
             }
         }
-        Rule::group => filter(pair.into_inner().next().expect("a filter")),
+        Rule::group => filter(pair.into_inner().next().expect("a filter"), terms)?,
         Rule::present => Filter::Present(attr_path(pair.into_inner().next().expect("a path"))),
         Rule::compare => {
             let mut parts = pair.into_inner();
@@ -186,40 +233,43 @@ fn filter(pair: Pair<'_, Rule>) -> Filter {
         Rule::value_filter => {
             let mut parts = pair.into_inner();
             let mut attr = attr_name(parts.next().expect("a name"));
-            let inner = filter(parts.next().expect("a filter"));
+            let inner = Box::new(filter(parts.next().expect("a filter"), terms)?);
             let mut then = None;
+            let mut op = None;
             for part in parts {
                 match part.as_rule() {
                     Rule::sub_name => attr.sub = Some(part.as_str().to_string()),
-                    Rule::compare_op => then = Some(compare_op(part.as_str())),
-                    _ => {
-                        let op = then.take().expect("an operator before its value");
-                        return Filter::ValuePath {
-                            attr,
-                            filter: Box::new(inner),
-                            then: Some((op, comp_value(part))),
-                        };
-                    }
+                    Rule::compare_op => op = Some(compare_op(part.as_str())),
+                    _ => then = op.take().map(|op| (op, comp_value(part))),
                 }
             }
             Filter::ValuePath {
                 attr,
-                filter: Box::new(inner),
-                then: None,
+                filter: inner,
+                then,
             }
         }
         rule => unreachable!("not a filter rule: {rule:?}"),
-    }
+    })
 }
 
-/// Folds `a op b op c` left to right; the operator tokens between operands are skipped.
-fn fold(pair: Pair<'_, Rule>, join: fn(Box<Filter>, Box<Filter>) -> Filter) -> Filter {
+/// `a op b op c` as one node; the operator tokens between operands are skipped, and a
+/// chain of one operand is that operand.
+fn chain(
+    pair: Pair<'_, Rule>,
+    terms: &mut usize,
+    join: fn(Vec<Filter>) -> Filter,
+) -> Result<Filter, PathError> {
     let mut operands = pair
         .into_inner()
         .filter(|p| !matches!(p.as_rule(), Rule::or_op | Rule::and_op))
-        .map(filter);
-    let first = operands.next().expect("at least one operand");
-    operands.fold(first, |acc, next| join(Box::new(acc), Box::new(next)))
+        .map(|p| filter(p, terms))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(if operands.len() == 1 {
+        operands.pop().expect("one operand")
+    } else {
+        join(operands)
+    })
 }
 
 fn compare_op(text: &str) -> CompareOp {
@@ -304,8 +354,8 @@ impl fmt::Display for CompValue {
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Filter::And(a, b) => write!(f, "{} and {}", Paren(a), Paren(b)),
-            Filter::Or(a, b) => write!(f, "{a} or {b}"),
+            Filter::And(all) => join(f, all, " and ", |f, a| write!(f, "{}", Paren(a))),
+            Filter::Or(all) => join(f, all, " or ", |f, a| write!(f, "{a}")),
             Filter::Not(a) => write!(f, "not ({a})"),
             Filter::Present(attr) => write!(f, "{attr} pr"),
             Filter::Compare(attr, op, value) => write!(f, "{attr} {op} {value}"),
@@ -327,6 +377,21 @@ impl fmt::Display for Filter {
             }
         }
     }
+}
+
+fn join(
+    f: &mut fmt::Formatter<'_>,
+    all: &[Filter],
+    separator: &str,
+    each: impl Fn(&mut fmt::Formatter<'_>, &Filter) -> fmt::Result,
+) -> fmt::Result {
+    for (i, operand) in all.iter().enumerate() {
+        if i > 0 {
+            f.write_str(separator)?;
+        }
+        each(f, operand)?;
+    }
+    Ok(())
 }
 
 /// An operand of `and`, parenthesised when it is an `or`.
@@ -442,5 +507,29 @@ mod tests {
         assert_eq!(e.offset, 5, "after the first dot, a name is missing");
         assert!(Path::parse("").is_err());
         assert!(Filter::parse("userName xx \"a\"").is_err());
+    }
+
+    #[test]
+    fn nesting_and_terms_are_bounded() {
+        let deep = |n: usize| format!("{}userName eq \"x\"{}", "(".repeat(n), ")".repeat(n));
+        assert!(Filter::parse(&deep(MAX_NESTING)).is_ok());
+        let e = Filter::parse(&deep(MAX_NESTING + 1)).unwrap_err();
+        assert_eq!(e.offset, MAX_NESTING);
+        assert!(e.message.contains("64 levels"), "{e}");
+        let e = Filter::parse(&"not (".repeat(5_000)).unwrap_err();
+        assert!(e.message.contains("levels"), "{e}");
+        let e = Path::parse(&format!("emails[{}].value", "(".repeat(3_000))).unwrap_err();
+        assert!(e.message.contains("levels"), "{e}");
+        // Brackets inside strings are text.
+        assert!(Filter::parse(&format!("userName eq \"{}\"", "((".repeat(500))).is_ok());
+
+        let chain = |n: usize| vec!["userName eq \"x\""; n].join(" or ");
+        let Filter::Or(all) = Filter::parse(&chain(MAX_TERMS)).unwrap() else {
+            panic!("an or chain is one node");
+        };
+        assert_eq!(all.len(), MAX_TERMS);
+        let e = Filter::parse(&chain(MAX_TERMS + 1)).unwrap_err();
+        assert!(e.message.contains("1000 terms"), "{e}");
+        assert_eq!(e.offset, MAX_TERMS * "userName eq \"x\" or ".len());
     }
 }

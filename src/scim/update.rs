@@ -3,6 +3,8 @@
 //! member removal with a value array, replace on a filtered path that matches nothing
 //! (an upsert), `manager` as a bare id.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value as Json};
 
 use super::filter::{element_matches, field, resolve, Resolved};
@@ -17,12 +19,41 @@ pub struct PatchError {
     /// `noTarget` or `mutability`.
     pub scim_type: &'static str,
     pub detail: String,
+    /// The request is over [`MAX_PATCH_OPERATIONS`] or [`MAX_PATCH_VALUES`]: a server
+    /// answers 413, as RFC 7644 §3.7.4 has it for Bulk.
+    pub over_limit: bool,
 }
+
+/// The most operations one PATCH request may hold.
+pub const MAX_PATCH_OPERATIONS: usize = 1_000;
+
+/// The most values one operation may add, replace or remove. Entra sends group members
+/// a few hundred at a time; `scimap sync` sends at most 500.
+pub const MAX_PATCH_VALUES: usize = 10_000;
 
 fn error(scim_type: &'static str, detail: impl Into<String>) -> PatchError {
     PatchError {
         scim_type,
         detail: detail.into(),
+        over_limit: false,
+    }
+}
+
+fn over_limit(detail: String) -> PatchError {
+    PatchError {
+        over_limit: true,
+        ..error("invalidValue", detail)
+    }
+}
+
+/// How many values an operation carries: an array's elements, or those of the arrays
+/// in a path-less object.
+fn value_count(value: Option<&Json>) -> usize {
+    match value {
+        Some(Json::Array(items)) => items.len(),
+        Some(Json::Object(map)) => map.values().map(|v| value_count(Some(v)).max(1)).sum(),
+        Some(_) => 1,
+        None => 0,
     }
 }
 
@@ -49,6 +80,12 @@ pub fn apply_patch(resource: &mut Json, body: &Json, rt: &ResourceType) -> Resul
     let operations = field(body, "Operations")
         .and_then(Json::as_array)
         .ok_or_else(|| error("invalidSyntax", "a PATCH body has an \"Operations\" array"))?;
+    if operations.len() > MAX_PATCH_OPERATIONS {
+        return Err(over_limit(format!(
+            "the request has {} operations; at most {MAX_PATCH_OPERATIONS} are taken at once",
+            operations.len()
+        )));
+    }
     let mut updated = resource.clone();
     for (i, operation) in operations.iter().enumerate() {
         apply_operation(&mut updated, operation, rt).map_err(|e| PatchError {
@@ -82,6 +119,12 @@ fn apply_operation(
         None => return Err(error("invalidSyntax", "an operation has an `op`")),
     };
     let value = field(operation, "value");
+    let count = value_count(value);
+    if count > MAX_PATCH_VALUES {
+        return Err(over_limit(format!(
+            "the operation has {count} values; at most {MAX_PATCH_VALUES} are taken at once"
+        )));
+    }
     let path = field(operation, "path")
         .and_then(Json::as_str)
         .filter(|p| !p.trim().is_empty());
@@ -111,8 +154,9 @@ fn apply_operation(
             None => Err(error("invalidValue", format!("{op:?} needs a value"))),
         },
         (Some(path), _) => {
-            let parsed =
+            let mut parsed =
                 Path::parse(path).map_err(|e| error("invalidPath", format!("`{path}`: {e}")))?;
+            bare_manager(&mut parsed, rt);
             apply_path(resource, op, &parsed, value, rt)
         }
     }
@@ -144,6 +188,21 @@ fn apply_pathless(
     }
     let path = Path::parse(key).map_err(|e| error("invalidPath", format!("`{key}`: {e}")))?;
     apply_path(resource, op, &path, Some(value), rt)
+}
+
+/// Microsoft's older tutorial sends `manager` without its schema: it is the enterprise
+/// extension's when the core schema has no attribute of that name.
+fn bare_manager(path: &mut Path, rt: &ResourceType) {
+    if path.attr.urn.is_none()
+        && path.attr.name.eq_ignore_ascii_case("manager")
+        && resolve(&path.attr, rt).is_err()
+    {
+        path.attr.urn = rt
+            .extensions
+            .iter()
+            .find(|(_, attributes)| attributes.iter().any(|a| a.name == "manager"))
+            .map(|(urn, _)| urn.to_string());
+    }
 }
 
 fn is_meta(key: &str) -> bool {
@@ -203,17 +262,19 @@ fn apply_path(
                 (Op::Remove, _) => {
                     remove_key(container, name);
                 }
-                (_, Some(Json::Object(values)))
-                    if resolved.attribute.kind == Type::Complex && op == Op::Add =>
-                {
-                    // Add merges into a complex attribute; replace sets it whole.
+                (_, Some(Json::Object(values))) if resolved.attribute.kind == Type::Complex => {
+                    // Add and replace both merge into a complex attribute: the
+                    // sub-attributes not mentioned stay (RFC 7644 §3.5.2.1, §3.5.2.3).
                     let target = entry(container, name);
                     if !target.is_object() {
                         *target = Json::Object(Map::new());
                     }
                     let target = target.as_object_mut().expect("just made an object");
                     for (k, v) in values {
-                        target.insert(k, v);
+                        set_key(target, &k, v);
+                    }
+                    if target.is_empty() {
+                        remove_key(container, name);
                     }
                 }
                 (_, Some(v)) => set_key(container, name, v),
@@ -321,8 +382,9 @@ fn apply_multi(
                 *list = Json::Array(Vec::new());
             }
             let list = list.as_array_mut().expect("an array");
+            let mut seen = Elements::of(list);
             for item in items(value) {
-                if !list.iter().any(|existing| same_value(existing, &item)) {
+                if seen.insert(&item) {
                     list.push(item);
                 }
             }
@@ -332,11 +394,11 @@ fn apply_multi(
                 remove_key(container, name);
             }
             Some(values) => {
-                let doomed = items(Some(values));
+                let doomed = Elements::of(&items(Some(values)));
                 if let Some(Json::Array(list)) =
                     key_of(container, name).and_then(|k| container.get_mut(&k))
                 {
-                    list.retain(|existing| !doomed.iter().any(|d| same_value(existing, d)));
+                    list.retain(|existing| !doomed.contains(existing));
                     if list.is_empty() {
                         remove_key(container, name);
                     }
@@ -347,12 +409,41 @@ fn apply_multi(
     Ok(())
 }
 
-/// Two elements are the same value when their `value` fields are equal (members,
-/// emails), or when they are equal as a whole.
-fn same_value(a: &Json, b: &Json) -> bool {
-    match (field(a, "value"), field(b, "value")) {
-        (Some(x), Some(y)) => x == y,
-        _ => a == b,
+/// The elements of a multi-valued attribute as a set. Two elements are the same value
+/// when their `value` fields are equal (members, emails), or, without one, when they
+/// are equal as a whole (rare: those are compared one by one).
+#[derive(Default)]
+struct Elements {
+    values: HashSet<String>,
+    others: Vec<Json>,
+}
+
+impl Elements {
+    fn of(list: &[Json]) -> Elements {
+        let mut elements = Elements::default();
+        for item in list {
+            elements.insert(item);
+        }
+        elements
+    }
+
+    /// Adds an element; false when an equal one is there already.
+    fn insert(&mut self, item: &Json) -> bool {
+        match field(item, "value") {
+            Some(value) => self.values.insert(value.to_string()),
+            None if self.others.contains(item) => false,
+            None => {
+                self.others.push(item.clone());
+                true
+            }
+        }
+    }
+
+    fn contains(&self, item: &Json) -> bool {
+        match field(item, "value") {
+            Some(value) => self.values.contains(&value.to_string()),
+            None => self.others.contains(item),
+        }
     }
 }
 
@@ -372,39 +463,34 @@ fn apply_filtered(
     }
     let list = list.as_array_mut().expect("an array");
     let mut matched = false;
-    let mut index = 0;
-    while index < list.len() {
-        if !element_matches(filter, &list[index], attribute) {
-            index += 1;
+    if (op, sub) == (Op::Remove, None) {
+        list.retain(|element| !element_matches(filter, element, attribute));
+    }
+    for element in list.iter_mut() {
+        if !element_matches(filter, element, attribute) {
             continue;
         }
         matched = true;
         match (op, sub) {
-            (Op::Remove, None) => {
-                list.remove(index);
-                continue;
-            }
+            (Op::Remove, None) => {}
             (Op::Remove, Some(sub)) => {
-                if let Json::Object(element) = &mut list[index] {
+                if let Json::Object(element) = element {
                     remove_key(element, sub);
                 }
             }
             (_, Some(sub)) => {
-                if let Json::Object(element) = &mut list[index] {
+                if let Json::Object(element) = element {
                     set_key(element, sub, value.clone().unwrap_or(Json::Null));
                 }
             }
             (_, None) => {
-                if let (Json::Object(element), Some(Json::Object(values))) =
-                    (&mut list[index], &value)
-                {
+                if let (Json::Object(element), Some(Json::Object(values))) = (element, &value) {
                     for (k, v) in values {
                         set_key(element, k, v.clone());
                     }
                 }
             }
         }
-        index += 1;
     }
     if !matched && op != Op::Remove {
         // Entra replaces emails[type eq "work"].value before any work email exists:
@@ -623,5 +709,87 @@ mod tests {
         let no_schema =
             apply_patch(&mut user(), &json!({"Operations": []}), &USER_TYPE).unwrap_err();
         assert_eq!(no_schema.scim_type, "invalidSyntax");
+    }
+
+    #[test]
+    fn replace_of_a_complex_attribute_keeps_what_it_does_not_mention() {
+        let user = json!({"userName": "a", "name": {"givenName": "A", "familyName": "F"}});
+        let expected = json!({"userName": "a", "name": {"givenName": "Only", "familyName": "F"}});
+        for ops in [
+            json!([{"op": "replace", "path": "name", "value": {"givenName": "Only"}}]),
+            json!([{"op": "replace", "value": {"name": {"givenName": "Only"}}}]),
+            json!([{"op": "Replace", "path": "name", "value": {"givenName": "Only"}}]),
+            json!([{"op": "Replace", "value": {"name.givenName": "Only"}}]),
+        ] {
+            assert_eq!(
+                patched(user.clone(), ops.clone(), &USER_TYPE).unwrap(),
+                expected,
+                "{ops}"
+            );
+        }
+        let cleared = json!([{"op": "replace", "path": "name", "value": {"givenName": null, "familyName": null}}]);
+        assert_eq!(
+            patched(user, cleared, &USER_TYPE).unwrap(),
+            json!({"userName": "a"})
+        );
+    }
+
+    #[test]
+    fn a_bare_manager_path_is_the_enterprise_manager() {
+        let ops =
+            json!([{"op": "Add", "path": "manager", "value": [{"$ref": null, "value": "m-1"}]}]);
+        let done = patched(json!({"userName": "a"}), ops, &USER_TYPE).unwrap();
+        assert_eq!(
+            done[crate::scim::schema::ENTERPRISE_USER]["manager"],
+            json!({"value": "m-1"})
+        );
+        let group = patched(
+            json!({"displayName": "g"}),
+            json!([{"op": "add", "path": "manager", "value": "x"}]),
+            &GROUP_TYPE,
+        );
+        assert_eq!(group.unwrap_err().scim_type, "invalidPath");
+    }
+
+    #[test]
+    fn many_values_are_added_and_removed_as_sets() {
+        let members: Vec<Json> = (0..MAX_PATCH_VALUES)
+            .map(|i| json!({"value": format!("m{i}")}))
+            .collect();
+        let group = json!({"displayName": "g", "members": [{"value": "m0"}]});
+        let added = patched(
+            group,
+            json!([{"op": "add", "path": "members", "value": members}]),
+            &GROUP_TYPE,
+        )
+        .unwrap();
+        assert_eq!(
+            added["members"].as_array().unwrap().len(),
+            MAX_PATCH_VALUES,
+            "m0 is not added twice"
+        );
+        let doomed: Vec<Json> = members_named(1..MAX_PATCH_VALUES);
+        let left = patched(
+            added,
+            json!([{"op": "remove", "path": "members", "value": doomed}]),
+            &GROUP_TYPE,
+        )
+        .unwrap();
+        assert_eq!(left["members"], json!([{"value": "m0"}]));
+    }
+
+    fn members_named(range: std::ops::Range<usize>) -> Vec<Json> {
+        range.map(|i| json!({"value": format!("m{i}")})).collect()
+    }
+
+    #[test]
+    fn operations_and_values_are_capped() {
+        let too_many_values = json!([{"op": "add", "path": "members", "value": members_named(0..MAX_PATCH_VALUES + 1)}]);
+        let e = patched(json!({"displayName": "g"}), too_many_values, &GROUP_TYPE).unwrap_err();
+        assert!(e.over_limit && e.detail.contains("10000"), "{e}");
+        let op = json!({"op": "replace", "path": "displayName", "value": "x"});
+        let too_many_ops = Json::Array(vec![op; MAX_PATCH_OPERATIONS + 1]);
+        let e = patched(json!({"displayName": "g"}), too_many_ops, &GROUP_TYPE).unwrap_err();
+        assert!(e.over_limit && e.detail.contains("1000 are taken"), "{e}");
     }
 }

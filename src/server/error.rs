@@ -52,6 +52,9 @@ impl From<FilterError> for ScimError {
 
 impl From<PatchError> for ScimError {
     fn from(e: PatchError) -> ScimError {
+        if e.over_limit {
+            return ScimError::new(StatusCode::PAYLOAD_TOO_LARGE, None, e.detail);
+        }
         ScimError::bad(e.scim_type, e.detail)
     }
 }

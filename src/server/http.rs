@@ -859,7 +859,7 @@ fn indexed(filter: &Filter, kind: Kind) -> Option<(Lookup, String)> {
     };
     match filter {
         Filter::Compare(attr, CompareOp::Eq, value) => eq(attr, value),
-        Filter::And(a, b) => indexed(a, kind).or_else(|| indexed(b, kind)),
+        Filter::And(all) => all.iter().find_map(|f| indexed(f, kind)),
         Filter::ValuePath {
             attr,
             filter,

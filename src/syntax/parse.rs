@@ -9,9 +9,7 @@ use crate::diagnostic::{Code, Diagnostic, Span};
 /// Entra rejects expressions longer than this many characters.
 pub const MAX_EXPRESSION_CHARS: usize = 10_000;
 
-/// How deeply calls may nest. Entra's own examples stay under 6 levels; the bound
-/// keeps parsing and compiling from recursing without limit.
-pub const MAX_NESTING: usize = 64;
+pub use crate::bounds::{MAX_NESTING, MAX_TERMS};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/expression.pest"]
@@ -79,9 +77,26 @@ fn scan_delimiters(source: &str) -> Vec<Diagnostic> {
     let bytes = source.as_bytes();
     let mut errors = Vec::new();
     let mut open: Vec<usize> = Vec::new();
+    // Every argument slot is a term: one per call, one more per comma.
+    let mut terms = 1;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
+            b'(' | b',' if terms == MAX_TERMS => {
+                errors.push(
+                    Diagnostic::error(
+                        Code::TooManyTerms,
+                        format!("the expression has more than {MAX_TERMS} terms"),
+                    )
+                    .at(
+                        Span::new(i, i + 1),
+                        format!("term {} starts here", MAX_TERMS + 1),
+                    )
+                    .help("split the work between several attribute mappings"),
+                );
+                return errors;
+            }
+            b',' => terms += 1,
             b'"' => match string_end(bytes, i) {
                 Some(end) => i = end,
                 None => {
@@ -105,6 +120,7 @@ fn scan_delimiters(source: &str) -> Vec<Diagnostic> {
                 ),
             },
             b'(' => {
+                terms += 1;
                 open.push(i);
                 if open.len() > MAX_NESTING {
                     errors.push(
