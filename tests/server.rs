@@ -660,6 +660,65 @@ async fn bulk_with_bulk_ids() {
     assert_eq!(ops[2]["response"]["scimType"], "uniqueness");
 }
 
+#[tokio::test]
+async fn bulk_ids_resolve_in_dependency_order() {
+    let app = app();
+    let group = |name: &str, members: &[&str]| {
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name,
+               "members": members.iter().map(|m| json!({"value": m})).collect::<Vec<_>>()})
+    };
+    let reply = send(&app, "POST", "/Bulk", Some(json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [
+            // Forward: the group names a user made later in the request.
+            {"method": "POST", "path": "/Groups", "bulkId": "g", "data": group("Forward", &["bulkId:u"])},
+            {"method": "POST", "path": "/Users", "bulkId": "u", "data": entra_user("forward@contoso.com")},
+            {"method": "POST", "path": "/Groups", "bulkId": "a", "data": group("A", &["bulkId:b"])},
+            {"method": "POST", "path": "/Groups", "bulkId": "b", "data": group("B", &["bulkId:a"])},
+            {"method": "POST", "path": "/Groups", "data": group("Unknown", &["bulkId:nobody"])},
+            {"method": "POST", "path": "/Users", "bulkId": "dup", "data": entra_user("forward@contoso.com")},
+            {"method": "POST", "path": "/Groups", "data": group("OnFailed", &["bulkId:dup"])},
+            {"method": "PATCH", "path": "/Groups/bulkId:g", "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "displayName", "value": "Renamed"}]}},
+        ],
+    })), &[]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let ops = reply.body["Operations"].as_array().unwrap();
+    let statuses: Vec<&str> = ops.iter().map(|o| o["status"].as_str().unwrap()).collect();
+    assert_eq!(
+        statuses,
+        ["201", "201", "409", "409", "409", "409", "409", "204"],
+        "{}",
+        reply.body
+    );
+    for (i, words) in [
+        (2, "cycle"),
+        (3, "cycle"),
+        (4, "not declared"),
+        (6, "failed"),
+    ] {
+        let detail = ops[i]["response"]["detail"].as_str().unwrap();
+        assert!(detail.contains(words), "{i}: {detail}");
+    }
+    let id = |i: usize| {
+        ops[i]["location"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let made = get(&app, &format!("/Groups/{}", id(0))).await.body;
+    assert_eq!(made["members"][0]["value"], id(1));
+    assert_eq!(made["displayName"], "Renamed");
+    let all = get(&app, "/Groups").await.body;
+    assert_eq!(
+        all["totalResults"], 1,
+        "nothing stored with a literal bulkId: {all}"
+    );
+}
+
 /// A request over a fresh loopback connection: the status and the body.
 fn http(address: &str, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};

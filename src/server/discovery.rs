@@ -132,7 +132,7 @@ pub fn service_provider_config(base: &str, max_results: usize, max_payload: usiz
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "documentationUri": "https://github.com/scimap/scimap/blob/main/docs/server.md",
         "patch": {"supported": true},
-        "bulk": {"supported": true, "maxOperations": 1000, "maxPayloadSize": max_payload},
+        "bulk": {"supported": true, "maxOperations": super::http::MAX_BULK_OPERATIONS, "maxPayloadSize": max_payload},
         "filter": {"supported": true, "maxResults": max_results},
         "changePassword": {"supported": false},
         "sort": {"supported": true},

@@ -1,6 +1,7 @@
 //! The HTTP side: one dispatcher under `/scim/v2`, so that every answer, 404 and 405
 //! included, is a SCIM response with `application/scim+json`.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use axum::body::{to_bytes, Body};
@@ -8,7 +9,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
 
 use super::discovery;
 use super::error::{ScimError, SCIM_JSON};
@@ -115,7 +116,7 @@ async fn dispatch(State(app): State<Arc<App>>, request: Request<Body>) -> Respon
 }
 
 impl App {
-    async fn serve(&self, request: Request<Body>, request_id: &str) -> Response {
+    async fn serve(self: Arc<App>, request: Request<Body>, request_id: &str) -> Response {
         let (parts, body) = request.into_parts();
         let path = parts.uri.path().to_string();
         // A tenant named in the URL must be the token's: anything else is refused
@@ -168,9 +169,22 @@ impl App {
             headers: parts.headers,
             body: bytes.to_vec(),
         };
-        let response = match self.write(&ctx, &call) {
-            Ok(response) => response,
-            Err(e) => e.into_response(),
+        // SQLite and PATCH on a large resource block: they run on the blocking pool, so
+        // that a slow request never holds up the async workers (health checks, small
+        // GETs). A panic there is answered with a 500, never a dropped connection.
+        let app = self.clone();
+        let (ctx, call, response) = match tokio::task::spawn_blocking(move || {
+            let response = app.write(&ctx, &call);
+            (ctx, call, response)
+        })
+        .await
+        {
+            Ok((ctx, call, Ok(response))) => (ctx, call, response),
+            Ok((ctx, call, Err(e))) => (ctx, call, e.into_response()),
+            Err(e) => {
+                tracing::error!(request = %request_id, path = %path, "the request failed: {e}");
+                return internal_error().into_response();
+            }
         };
         tracing::info!(
             request = %ctx.request, tenant = %ctx.principal.tenant.name, method = %call.method,
@@ -243,6 +257,14 @@ impl App {
 
 const INVALID_TOKEN: &str = "the bearer token is not valid";
 
+fn internal_error() -> ScimError {
+    ScimError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        None,
+        "the server failed on this request; it is logged with the X-Request-Id of this response",
+    )
+}
+
 fn unauthorized(detail: &str) -> ScimError {
     ScimError::new(StatusCode::UNAUTHORIZED, None, detail)
 }
@@ -292,9 +314,19 @@ impl Call {
     }
 
     fn json(&self) -> Result<Json, ScimError> {
-        serde_json::from_slice(&self.body).map_err(|e| {
+        let value: Json = serde_json::from_slice(&self.body).map_err(|e| {
             ScimError::bad("invalidSyntax", format!("the body is not valid JSON: {e}"))
-        })
+        })?;
+        match crate::bounds::too_deep(&value) {
+            None => Ok(value),
+            Some(at) => Err(ScimError::bad(
+                "invalidSyntax",
+                format!(
+                    "the body nests more than {} arrays and objects deep (the limit), at {at}",
+                    crate::bounds::MAX_NESTING
+                ),
+            )),
+        }
     }
 
     fn if_match(&self) -> Result<Option<u64>, ScimError> {
@@ -359,6 +391,20 @@ fn method_not_allowed(method: &Method, path: &str) -> ScimError {
     )
 }
 
+fn projection(attributes: Option<&str>, excluded: Option<&str>) -> Result<Projection, ScimError> {
+    Projection::new(attributes, excluded).map_err(|e| ScimError::bad("invalidPath", e))
+}
+
+impl Call {
+    /// The projection the query string asks for, checked before anything is written.
+    fn projection(&self) -> Result<Projection, ScimError> {
+        projection(
+            self.param("attributes").as_deref(),
+            self.param("excludedAttributes").as_deref(),
+        )
+    }
+}
+
 fn kind_of(segment: &str) -> Option<Kind> {
     if segment.eq_ignore_ascii_case("Users") {
         Some(Kind::User)
@@ -379,7 +425,7 @@ impl App {
             ([kind], _) if kind_of(kind).is_some() => {
                 let kind = kind_of(kind).expect("checked");
                 match *m {
-                    Method::GET => self.list(ctx, kind, &ListQuery::from_params(call)),
+                    Method::GET => self.list(ctx, kind, &ListQuery::from_params(call)?),
                     Method::POST => self.create(ctx, kind, call),
                     _ => Err(method_not_allowed(m, &call.path)),
                 }
@@ -452,13 +498,9 @@ impl App {
         status: StatusCode,
         stored: &Stored,
         kind: Kind,
-        call: &Call,
+        projection: &Projection,
         base: &str,
     ) -> Response {
-        let projection = Projection::new(
-            call.param("attributes").as_deref(),
-            call.param("excludedAttributes").as_deref(),
-        );
         let body = projection.apply(represent(stored, kind, base));
         let mut response = scim_json(status, &body);
         if let Ok(value) = HeaderValue::from_str(&etag(stored.version)) {
@@ -475,16 +517,18 @@ impl App {
     }
 
     fn create(&self, ctx: &Ctx, kind: Kind, call: &Call) -> Reply {
+        let projection = call.projection()?;
         let base = ctx.base.as_str();
         let body = normalize(&call.json()?, kind)?;
         let audit = ctx.audit(call, StatusCode::CREATED);
         let stored = self
             .store
             .create(&ctx.principal.tenant.id, kind, body, Some(&audit))?;
-        Ok(self.respond(StatusCode::CREATED, &stored, kind, call, base))
+        Ok(self.respond(StatusCode::CREATED, &stored, kind, &projection, base))
     }
 
     fn get(&self, ctx: &Ctx, kind: Kind, id: &str, call: &Call) -> Reply {
+        let projection = call.projection()?;
         let base = ctx.base.as_str();
         let stored = self
             .store
@@ -493,10 +537,11 @@ impl App {
         if version_header(&call.headers, header::IF_NONE_MATCH)? == Some(stored.version) {
             return Ok(StatusCode::NOT_MODIFIED.into_response());
         }
-        Ok(self.respond(StatusCode::OK, &stored, kind, call, base))
+        Ok(self.respond(StatusCode::OK, &stored, kind, &projection, base))
     }
 
     fn replace(&self, ctx: &Ctx, kind: Kind, id: &str, call: &Call) -> Reply {
+        let projection = call.projection()?;
         let base = ctx.base.as_str();
         let body = normalize(&call.json()?, kind)?;
         let audit = ctx.audit(call, StatusCode::OK);
@@ -514,10 +559,11 @@ impl App {
                 StoreError::NotFound => ScimError::not_found(&format!("{} {id}", kind.as_str())),
                 other => other.into(),
             })?;
-        Ok(self.respond(StatusCode::OK, &stored, kind, call, base))
+        Ok(self.respond(StatusCode::OK, &stored, kind, &projection, base))
     }
 
     fn patch(&self, ctx: &Ctx, kind: Kind, id: &str, call: &Call) -> Reply {
+        let projection = call.projection()?;
         let base = ctx.base.as_str();
         let request = call.json()?;
         let wanted = call.if_match()?;
@@ -562,7 +608,7 @@ impl App {
             // Microsoft asks for 204 on group PATCH: no member list sent back.
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
-        Ok(self.respond(StatusCode::OK, &stored, kind, call, base))
+        Ok(self.respond(StatusCode::OK, &stored, kind, &projection, base))
     }
 
     /// Resources matching a query, sorted; all of them, before paging.
@@ -628,8 +674,7 @@ impl App {
                 query.start_index() - 1,
                 count,
             )?;
-            let projection =
-                Projection::new(query.attributes.as_deref(), query.excluded.as_deref());
+            let projection = &query.projection;
             let page = stored
                 .iter()
                 .map(|s| projection.apply(represent(s, kind, base)))
@@ -670,7 +715,7 @@ impl App {
 
     fn page(&self, found: Vec<(Kind, Stored)>, query: &ListQuery, base: &str) -> Vec<Json> {
         let count = self.count(query);
-        let projection = Projection::new(query.attributes.as_deref(), query.excluded.as_deref());
+        let projection = &query.projection;
         found
             .into_iter()
             .skip(query.start_index() - 1)
@@ -679,6 +724,10 @@ impl App {
             .collect()
     }
 
+    /// Bulk (RFC 7644 §3.7): operations run in the order given, except that one
+    /// referring to `bulkId:x` waits until the POST with `bulkId` x has run. A
+    /// reference to a bulkId nobody declares, to a POST that failed, or in a cycle is
+    /// answered 409 for that operation. Results keep the request's order.
     fn bulk(&self, ctx: &Ctx, call: &Call) -> Reply {
         let request = call.json()?;
         let operations = request
@@ -690,115 +739,246 @@ impl App {
                     "a bulk request has an \"Operations\" array",
                 )
             })?;
-        if operations.len() > 1000 {
+        if operations.len() > MAX_BULK_OPERATIONS {
             return Err(ScimError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 None,
-                "a bulk request holds at most 1000 operations",
+                format!("a bulk request holds at most {MAX_BULK_OPERATIONS} operations"),
             ));
         }
         let fail_on = request
             .get("failOnErrors")
             .and_then(Json::as_u64)
             .unwrap_or(u64::MAX);
-        let mut ids: Map<String, Json> = Map::new();
-        let mut results = Vec::new();
+        let declared: HashSet<&str> = operations
+            .iter()
+            .filter_map(|o| o.get("bulkId").and_then(Json::as_str))
+            .collect();
+        // bulkId → the id made for it, or `None` when its operation failed.
+        let mut made: HashMap<String, Option<String>> = HashMap::new();
+        let mut results: Vec<Option<Json>> = vec![None; operations.len()];
+        let mut waiting: Vec<usize> = (0..operations.len()).collect();
         let mut errors = 0;
-        for operation in operations {
-            if errors >= fail_on {
+        loop {
+            let before = waiting.len();
+            let mut still = Vec::new();
+            for index in waiting {
+                let operation = &operations[index];
+                if errors >= fail_on {
+                    break;
+                }
+                let result = match bulk_references(operation, &declared, &made) {
+                    References::Ready => self.bulk_operation(ctx, operation, &made),
+                    References::Waiting => {
+                        still.push(index);
+                        continue;
+                    }
+                    References::Broken(detail) => BulkResult::failed(
+                        operation,
+                        ScimError::new(StatusCode::CONFLICT, None, detail),
+                    ),
+                };
+                if let Some(bulk_id) = operation.get("bulkId").and_then(Json::as_str) {
+                    made.insert(bulk_id.to_string(), result.id.clone());
+                }
+                errors += u64::from(result.failed);
+                results[index] = Some(result.json);
+            }
+            waiting = still;
+            if waiting.is_empty() || waiting.len() == before || errors >= fail_on {
                 break;
             }
-            let method = operation
-                .get("method")
-                .and_then(Json::as_str)
-                .unwrap_or_default()
-                .to_ascii_uppercase();
-            let path = operation
-                .get("path")
-                .and_then(Json::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let bulk_id = operation
-                .get("bulkId")
-                .and_then(Json::as_str)
-                .map(str::to_string);
-            let data = operation
-                .get("data")
-                .map(|d| substitute(d, &ids))
-                .unwrap_or(Json::Null);
-            let path = substitute(&Json::String(path), &ids)
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let inner = Call {
-                method: method.parse().unwrap_or(Method::GET),
-                path: path.clone(),
-                query: String::new(),
-                headers: version_headers(&call.headers, operation.get("version")),
-                body: data.to_string().into_bytes(),
-            };
-            // Only Users and Groups: a bulk request cannot nest another (or recurse).
-            let resource_path = ["/Users", "/Groups"].iter().any(|p| {
-                path.get(..p.len())
-                    .is_some_and(|head| head.eq_ignore_ascii_case(p))
-            });
-            let outcome = match method.as_str() {
-                _ if !resource_path => Err(ScimError::bad(
-                    "invalidPath",
-                    format!("bulk operations address /Users or /Groups, not `{path}`"),
-                )),
-                "POST" | "PUT" | "PATCH" | "DELETE" => self.write(ctx, &inner),
-                _ => Err(ScimError::bad(
-                    "invalidSyntax",
-                    format!("bulk method `{method}` is not POST, PUT, PATCH or DELETE"),
-                )),
-            };
-            let (response, error) = match outcome {
-                Ok(response) => (response, None),
-                Err(e) => (StatusCode::OK.into_response(), Some(e)),
-            };
-            let status = error.as_ref().map_or(response.status(), |e| e.status);
-            let location = response
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .map(str::to_string);
-            let version = response
-                .headers()
-                .get(header::ETAG)
-                .and_then(|l| l.to_str().ok())
-                .map(str::to_string);
-            let mut result = json!({"method": method, "status": status.as_u16().to_string()});
-            if let Some(bulk_id) = &bulk_id {
-                result["bulkId"] = json!(bulk_id);
-                if let Some(id) = location.as_deref().and_then(|l| l.rsplit('/').next()) {
-                    ids.insert(bulk_id.clone(), json!(id));
-                }
+        }
+        if errors < fail_on {
+            for index in waiting {
+                let error = ScimError::new(
+                    StatusCode::CONFLICT,
+                    None,
+                    "the operation's bulkId references form a cycle, so none of them can run first",
+                );
+                results[index] = Some(BulkResult::failed(&operations[index], error).json);
             }
-            if let Some(location) = location {
-                result["location"] = json!(location);
-            }
-            if let Some(version) = version {
-                result["version"] = json!(version);
-            }
-            if let Some(error) = error {
-                errors += 1;
-                result["response"] = error.body();
-            }
-            results.push(result);
         }
         Ok(scim_json(
             StatusCode::OK,
-            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"], "Operations": results}),
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"],
+                    "Operations": results.into_iter().flatten().collect::<Vec<_>>()}),
         ))
+    }
+
+    fn bulk_operation(
+        &self,
+        ctx: &Ctx,
+        operation: &Json,
+        made: &HashMap<String, Option<String>>,
+    ) -> BulkResult {
+        let method = bulk_method(operation);
+        let data = operation
+            .get("data")
+            .map(|d| substitute(d, made))
+            .unwrap_or(Json::Null);
+        let path = substitute(operation.get("path").unwrap_or(&Json::Null), made)
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        // Only Users and Groups: a bulk request cannot nest another (or recurse).
+        let resource_path = ["/Users", "/Groups"].iter().any(|p| {
+            path.get(..p.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(p))
+        });
+        let inner = Call {
+            method: method.parse().unwrap_or(Method::GET),
+            path: path.clone(),
+            query: String::new(),
+            headers: version_headers(operation.get("version")),
+            body: data.to_string().into_bytes(),
+        };
+        let outcome = match method.as_str() {
+            _ if !resource_path => Err(ScimError::bad(
+                "invalidPath",
+                format!("bulk operations address /Users or /Groups, not `{path}`"),
+            )),
+            "POST" | "PUT" | "PATCH" | "DELETE" => {
+                // A panic in one operation fails that operation alone: the ones before
+                // it are committed and must be reported.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.write(ctx, &inner)
+                }))
+                .unwrap_or_else(|_| {
+                    tracing::error!(request = %ctx.request, path = %path, "a bulk operation panicked");
+                    Err(internal_error())
+                })
+            }
+            _ => Err(ScimError::bad(
+                "invalidSyntax",
+                format!("bulk method `{method}` is not POST, PUT, PATCH or DELETE"),
+            )),
+        };
+        let response = match outcome {
+            Ok(response) => response,
+            Err(e) => return BulkResult::failed(operation, e),
+        };
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_string)
+        };
+        let location = header(header::LOCATION);
+        let mut result =
+            json!({"method": method, "status": response.status().as_u16().to_string()});
+        if let Some(bulk_id) = operation.get("bulkId").and_then(Json::as_str) {
+            result["bulkId"] = json!(bulk_id);
+        }
+        if let Some(location) = &location {
+            result["location"] = json!(location);
+        }
+        if let Some(version) = header(header::ETAG) {
+            result["version"] = json!(version);
+        }
+        BulkResult {
+            json: result,
+            id: location
+                .as_deref()
+                .and_then(|l| l.rsplit('/').next())
+                .map(str::to_string),
+            failed: false,
+        }
     }
 }
 
-fn version_headers(outer: &HeaderMap, version: Option<&Json>) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    if let Some(host) = outer.get(header::HOST) {
-        headers.insert(header::HOST, host.clone());
+/// The most operations one Bulk request may hold (advertised in
+/// `/ServiceProviderConfig`).
+pub const MAX_BULK_OPERATIONS: usize = 1000;
+
+struct BulkResult {
+    json: Json,
+    /// The id of the resource a POST made.
+    id: Option<String>,
+    failed: bool,
+}
+
+impl BulkResult {
+    fn failed(operation: &Json, error: ScimError) -> BulkResult {
+        let mut json = json!({"method": bulk_method(operation), "status": error.status.as_u16().to_string(), "response": error.body()});
+        if let Some(bulk_id) = operation.get("bulkId").and_then(Json::as_str) {
+            json["bulkId"] = json!(bulk_id);
+        }
+        BulkResult {
+            json,
+            id: None,
+            failed: true,
+        }
     }
+}
+
+fn bulk_method(operation: &Json) -> String {
+    operation
+        .get("method")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_ascii_uppercase()
+}
+
+enum References {
+    Ready,
+    Waiting,
+    Broken(String),
+}
+
+/// Whether every `bulkId:x` an operation's path and data name has its resource.
+fn bulk_references(
+    operation: &Json,
+    declared: &HashSet<&str>,
+    made: &HashMap<String, Option<String>>,
+) -> References {
+    let mut names = Vec::new();
+    for part in [operation.get("path"), operation.get("data")]
+        .into_iter()
+        .flatten()
+    {
+        referenced(part, &mut names);
+    }
+    let mut state = References::Ready;
+    for name in names {
+        match made.get(name) {
+            Some(Some(_)) => {}
+            Some(None) => {
+                return References::Broken(format!(
+                    "bulkId `{name}` names an operation that failed, so this one cannot refer to it"
+                ))
+            }
+            None if declared.contains(name) => state = References::Waiting,
+            None => {
+                return References::Broken(format!(
+                    "bulkId `{name}` is not declared by any operation of this request"
+                ))
+            }
+        }
+    }
+    state
+}
+
+/// The bulkIds a value refers to: `bulkId:x` as a whole string or a path segment.
+/// Walks without recursion (the body's depth is bounded, but its width is not).
+fn referenced<'j>(value: &'j Json, out: &mut Vec<&'j str>) {
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            Json::String(s) => out.extend(
+                s.split('/')
+                    .filter_map(|segment| segment.strip_prefix("bulkId:")),
+            ),
+            Json::Array(items) => stack.extend(items),
+            Json::Object(map) => stack.extend(map.values()),
+            _ => {}
+        }
+    }
+}
+
+fn version_headers(version: Option<&Json>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
     if let Some(value) = version
         .and_then(Json::as_str)
         .and_then(|v| HeaderValue::from_str(v).ok())
@@ -808,22 +988,24 @@ fn version_headers(outer: &HeaderMap, version: Option<&Json>) -> HeaderMap {
     headers
 }
 
-/// `"bulkId:x"` strings replaced by the ids made earlier in the same request.
-fn substitute(value: &Json, ids: &Map<String, Json>) -> Json {
+/// `bulkId:x` (a whole string or a path segment) replaced by the id made for x.
+fn substitute(value: &Json, made: &HashMap<String, Option<String>>) -> Json {
     match value {
-        Json::String(s) => {
-            let replaced = ids.iter().fold(s.clone(), |acc, (bulk_id, id)| {
-                acc.replace(
-                    &format!("bulkId:{bulk_id}"),
-                    id.as_str().unwrap_or_default(),
-                )
-            });
-            Json::String(replaced)
-        }
-        Json::Array(items) => Json::Array(items.iter().map(|i| substitute(i, ids)).collect()),
+        Json::String(s) if s.contains("bulkId:") => Json::String(
+            s.split('/')
+                .map(|segment| {
+                    segment
+                        .strip_prefix("bulkId:")
+                        .and_then(|name| made.get(name)?.as_deref())
+                        .unwrap_or(segment)
+                })
+                .collect::<Vec<_>>()
+                .join("/"),
+        ),
+        Json::Array(items) => Json::Array(items.iter().map(|i| substitute(i, made)).collect()),
         Json::Object(map) => Json::Object(
             map.iter()
-                .map(|(k, v)| (k.clone(), substitute(v, ids)))
+                .map(|(k, v)| (k.clone(), substitute(v, made)))
                 .collect(),
         ),
         other => other.clone(),
@@ -887,14 +1069,13 @@ struct ListQuery {
     count: Option<i64>,
     sort_by: Option<String>,
     descending: bool,
-    attributes: Option<String>,
-    excluded: Option<String>,
+    projection: Projection,
 }
 
 impl ListQuery {
-    fn from_params(call: &Call) -> ListQuery {
+    fn from_params(call: &Call) -> Result<ListQuery, ScimError> {
         let number = |name: &str| call.param(name).and_then(|v| v.trim().parse::<i64>().ok());
-        ListQuery {
+        Ok(ListQuery {
             filter: call.param("filter").filter(|f| !f.trim().is_empty()),
             start_index: number("startIndex"),
             count: number("count"),
@@ -902,9 +1083,8 @@ impl ListQuery {
             descending: call
                 .param("sortOrder")
                 .is_some_and(|o| o.eq_ignore_ascii_case("descending")),
-            attributes: call.param("attributes"),
-            excluded: call.param("excludedAttributes"),
-        }
+            projection: call.projection()?,
+        })
     }
 
     fn from_body(body: &Json) -> Result<ListQuery, ScimError> {
@@ -926,8 +1106,10 @@ impl ListQuery {
             count: body.get("count").and_then(Json::as_i64),
             sort_by: text("sortBy"),
             descending: text("sortOrder").is_some_and(|o| o.eq_ignore_ascii_case("descending")),
-            attributes: list("attributes"),
-            excluded: list("excludedAttributes"),
+            projection: projection(
+                list("attributes").as_deref(),
+                list("excludedAttributes").as_deref(),
+            )?,
         })
     }
 

@@ -233,29 +233,82 @@ pub fn etag(version: u64) -> String {
     format!("W/\"{version}\"")
 }
 
-/// `attributes` / `excludedAttributes`: which attributes a response shows. `id` and
-/// `schemas` always show; `meta` shows unless excluded.
+/// `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5): which attributes a
+/// response shows, sub-attributes included (`emails.value`, `name.givenName`). `id`
+/// and `schemas` always show.
 #[derive(Debug, Clone, Default)]
 pub struct Projection {
-    only: Vec<String>,
-    except: Vec<String>,
+    only: Vec<Named>,
+    except: Vec<Named>,
+}
+
+/// An attribute path of the list, lowercased; `schema` is `None` for the core schema.
+#[derive(Debug, Clone)]
+struct Named {
+    schema: Option<String>,
+    name: String,
+    sub: Option<String>,
+    /// The whole entry, which may be an extension's URN alone.
+    text: String,
+}
+
+impl Named {
+    fn is(&self, schema: Option<&str>, name: &str) -> bool {
+        self.schema.as_deref() == schema && self.name == name
+    }
+}
+
+/// Core schema URNs name the resource's own attributes.
+const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:";
+
+fn named_list(text: Option<&str>, parameter: &str) -> Result<Vec<Named>, String> {
+    let entries: Vec<&str> = text
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    if entries.len() > crate::bounds::MAX_TERMS {
+        return Err(format!(
+            "{parameter} names {} attributes; at most {} are taken",
+            entries.len(),
+            crate::bounds::MAX_TERMS
+        ));
+    }
+    entries
+        .into_iter()
+        .map(|entry| {
+            let path = crate::scim::Path::parse(entry)
+                .map_err(|e| format!("{parameter}: `{entry}`: {e}"))?;
+            if path.filter.is_some() {
+                return Err(format!(
+                    "{parameter}: `{entry}` has a filter; attributes are named by plain paths (`emails.value`)"
+                ));
+            }
+            let lower = |s: &str| s.to_ascii_lowercase();
+            Ok(Named {
+                schema: path
+                    .attr
+                    .urn
+                    .as_deref()
+                    .map(lower)
+                    .filter(|u| !u.starts_with(CORE)),
+                name: lower(&path.attr.name),
+                sub: path.attr.sub.as_deref().map(lower),
+                text: lower(entry),
+            })
+        })
+        .collect()
 }
 
 impl Projection {
-    pub fn new(attributes: Option<&str>, excluded: Option<&str>) -> Projection {
-        let list = |s: Option<&str>| -> Vec<String> {
-            s.map(|s| {
-                s.split(',')
-                    .map(|a| a.trim().to_ascii_lowercase())
-                    .filter(|a| !a.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-        };
-        Projection {
-            only: list(attributes),
-            except: list(excluded),
-        }
+    /// The projection a request asks for; an entry that is not an attribute path (or
+    /// has a filter) is an error to answer with 400 `invalidPath`.
+    pub fn new(attributes: Option<&str>, excluded: Option<&str>) -> Result<Projection, String> {
+        Ok(Projection {
+            only: named_list(attributes, "attributes")?,
+            except: named_list(excluded, "excludedAttributes")?,
+        })
     }
 
     pub fn apply(&self, resource: Json) -> Json {
@@ -267,54 +320,100 @@ impl Projection {
         };
         let mut out = Map::new();
         for (key, value) in map {
-            let always = key == "id" || key == "schemas";
             let lower = key.to_ascii_lowercase();
-            if always {
+            let kept = if key == "id" || key == "schemas" {
+                Some(value)
+            } else if lower.starts_with("urn:") {
+                self.extension(&lower, value)
+            } else {
+                self.attribute(None, &lower, value, false)
+            };
+            if let Some(value) = kept {
                 out.insert(key, value);
-                continue;
-            }
-            if self.except.iter().any(|e| e == &lower) {
-                continue;
-            }
-            if lower.starts_with("urn:") {
-                let value = self.extension(&lower, value);
-                if !value.as_object().is_some_and(Map::is_empty) {
-                    out.insert(key, value);
-                }
-                continue;
-            }
-            if self.only.is_empty() || self.only.iter().any(|a| a == &lower) {
-                out.insert(key, value);
-            } else if let Json::Object(sub) = value {
-                let kept: Map<String, Json> = sub
-                    .into_iter()
-                    .filter(|(s, _)| {
-                        self.only
-                            .contains(&format!("{lower}.{}", s.to_ascii_lowercase()))
-                    })
-                    .collect();
-                if !kept.is_empty() {
-                    out.insert(key, Json::Object(kept));
-                }
             }
         }
         Json::Object(out)
     }
 
-    fn extension(&self, urn: &str, value: Json) -> Json {
+    fn extension(&self, urn: &str, value: Json) -> Option<Json> {
+        if self.except.iter().any(|e| e.text == urn) {
+            return None;
+        }
         let Json::Object(map) = value else {
-            return value;
+            return Some(value);
         };
-        let whole = self.only.iter().any(|a| a == urn);
+        let whole = self.only.iter().any(|e| e.text == urn);
         let kept: Map<String, Json> = map
             .into_iter()
-            .filter(|(name, _)| {
-                let full = format!("{urn}:{}", name.to_ascii_lowercase());
-                !self.except.contains(&full)
-                    && (self.only.is_empty() || whole || self.only.contains(&full))
+            .filter_map(|(name, v)| {
+                let lower = name.to_ascii_lowercase();
+                Some((name, self.attribute(Some(urn), &lower, v, whole)?))
             })
             .collect();
-        Json::Object(kept)
+        (!kept.is_empty()).then_some(Json::Object(kept))
+    }
+
+    /// One attribute as shown: absent when excluded or not asked for, and with only
+    /// the sub-attributes asked for (or not excluded).
+    fn attribute<'p>(
+        &'p self,
+        schema: Option<&str>,
+        name: &str,
+        value: Json,
+        whole: bool,
+    ) -> Option<Json> {
+        let mentions = |list: &'p [Named]| {
+            let (mut all, mut subs) = (false, Vec::new());
+            for entry in list.iter().filter(|e| e.is(schema, name)) {
+                match &entry.sub {
+                    None => all = true,
+                    Some(sub) => subs.push(sub.as_str()),
+                }
+            }
+            (all, subs)
+        };
+        let (excluded, excluded_subs) = mentions(&self.except);
+        if excluded {
+            return None;
+        }
+        let value = keep_subs(value, |sub| !excluded_subs.contains(&sub));
+        let (asked, asked_subs) = mentions(&self.only);
+        if self.only.is_empty() || whole || asked {
+            return value;
+        }
+        if asked_subs.is_empty() {
+            return None;
+        }
+        keep_subs(value?, |sub| asked_subs.contains(&sub))
+    }
+}
+
+/// A complex value (or each element of a multi-valued one) with the sub-attributes
+/// `keep` accepts (given lowercased); `None` when that leaves nothing of what there was.
+fn keep_subs(value: Json, keep: impl Fn(&str) -> bool + Copy) -> Option<Json> {
+    let object = |map: Map<String, Json>| -> Option<Json> {
+        if map.is_empty() {
+            return Some(Json::Object(map));
+        }
+        let kept: Map<String, Json> = map
+            .into_iter()
+            .filter(|(k, _)| keep(&k.to_ascii_lowercase()))
+            .collect();
+        (!kept.is_empty()).then_some(Json::Object(kept))
+    };
+    match value {
+        Json::Object(map) => object(map),
+        Json::Array(items) => {
+            let kept: Vec<Json> = items
+                .into_iter()
+                .filter_map(|item| match item {
+                    Json::Object(map) => object(map),
+                    other => Some(other),
+                })
+                .collect();
+            (!kept.is_empty()).then_some(Json::Array(kept))
+        }
+        other => Some(other),
     }
 }
 
@@ -374,15 +473,45 @@ mod tests {
     fn projections() {
         let r = json!({"schemas": [], "id": "1", "userName": "a", "name": {"givenName": "A", "familyName": "B"},
                        "urn:x:User": {"a": 1, "b": 2}, "meta": {}});
-        let p = Projection::new(Some("userName,name.givenName"), None).apply(r.clone());
+        let project = |only, except| Projection::new(only, except).unwrap().apply(r.clone());
+        let p = project(Some("userName,name.givenName"), None);
         assert_eq!(
             p,
             json!({"schemas": [], "id": "1", "userName": "a", "name": {"givenName": "A"}})
         );
-        let p = Projection::new(None, Some("name,urn:x:User:a,meta")).apply(r);
+        let p = project(None, Some("name,urn:x:User:a,meta"));
         assert_eq!(
             p,
             json!({"schemas": [], "id": "1", "userName": "a", "urn:x:User": {"b": 2}})
         );
+        let p = project(None, Some("name.givenName,urn:x:User"));
+        assert_eq!(
+            p,
+            json!({"schemas": [], "id": "1", "userName": "a", "name": {"familyName": "B"}, "meta": {}})
+        );
+        let emails = json!({"id": "1", "emails": [{"type": "work", "value": "a@x"}, {"type": "home", "value": "b@x"}]});
+        let only_values = Projection::new(Some("EMAILS.VALUE"), None)
+            .unwrap()
+            .apply(emails.clone());
+        assert_eq!(
+            only_values,
+            json!({"id": "1", "emails": [{"value": "a@x"}, {"value": "b@x"}]})
+        );
+        let no_types = Projection::new(None, Some("emails.type"))
+            .unwrap()
+            .apply(emails);
+        assert_eq!(no_types, only_values);
+        let core = Projection::new(
+            Some("urn:ietf:params:scim:schemas:core:2.0:User:userName"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            core.apply(r.clone()),
+            json!({"schemas": [], "id": "1", "userName": "a"})
+        );
+        let e = Projection::new(Some(r#"emails[type eq "work"]"#), None).unwrap_err();
+        assert!(e.contains("filter"), "{e}");
+        assert!(Projection::new(None, Some("name..x")).is_err());
     }
 }
