@@ -20,6 +20,7 @@ fn app() -> axum::Router {
     let config = Config {
         tokens: vec!["old-token".into(), TOKEN.into()],
         max_body: 64 << 10,
+        public_url: "http://scim.test".into(),
         ..Config::default()
     };
     crate::scoped(Arc::new(Sqlite::in_memory().unwrap()), config)
@@ -52,7 +53,8 @@ async fn send(
     let mut request = Request::builder()
         .method(method)
         .uri(format!("/scim/v2{uri}"))
-        .header(header::HOST, "scim.test")
+        // URLs come from the configured public URL, never from Host.
+        .header(header::HOST, "attacker.example")
         .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
         .header(header::CONTENT_TYPE, "application/scim+json");
     for (name, value) in extra {

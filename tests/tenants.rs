@@ -29,7 +29,8 @@ async fn send(
     let request = Request::builder()
         .method(method)
         .uri(uri)
-        .header(header::HOST, "scim.test")
+        // URLs come from the configured public URL, never from Host.
+        .header(header::HOST, "attacker.example")
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .header(header::CONTENT_TYPE, "application/scim+json");
     let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
@@ -67,6 +68,10 @@ fn app(names: &[&str], config: Config) -> (axum::Router, Arc<Sqlite>, Vec<Issued
         .iter()
         .map(|name| store.add_tenant(name).unwrap().1)
         .collect();
+    let config = Config {
+        public_url: "http://scim.test".into(),
+        ..config
+    };
     let app = router(store.clone() as Arc<dyn Store>, config);
     (app, store, tokens)
 }

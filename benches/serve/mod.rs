@@ -1,5 +1,5 @@
 //! `scimap serve` started as its own process, for the benchmarks that load it and for
-//! `tests/server.rs` (which includes this file).
+//! `tests/server.rs` and `tests/hostile.rs` (which include this file).
 
 // Each benchmark uses a part of it.
 #![allow(dead_code)]
@@ -37,6 +37,11 @@ pub fn scimap(dir: &std::path::Path) -> Server {
 /// `scimap serve` on a database file, accepting `token`; the process and its address
 /// once it listens.
 pub fn start(database: &std::path::Path, token: &str) -> (Child, String) {
+    start_with(database, token, &[])
+}
+
+/// The same, with more flags.
+pub fn start_with(database: &std::path::Path, token: &str, flags: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_scimap"))
         .args([
             "serve",
@@ -45,8 +50,9 @@ pub fn start(database: &std::path::Path, token: &str) -> (Child, String) {
             "--token",
             token,
             "--quiet",
-            "--database",
         ])
+        .args(flags)
+        .arg("--database")
         .arg(database)
         .stdout(Stdio::piped())
         .spawn()

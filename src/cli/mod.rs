@@ -103,29 +103,7 @@ enum Command {
     },
     /// Run a SCIM 2.0 service provider on SQLite, for the tenants in its database
     /// (`/tenants/NAME/scim/v2`, or `/scim/v2` for the token's tenant).
-    Serve {
-        /// The address to listen on; port 0 picks a free one.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
-        /// A bearer token to accept for the tenant `default` (the single-tenant
-        /// shortcut); repeat it to accept several. More come from SCIMAP_TOKENS,
-        /// comma-separated.
-        #[arg(long = "token", value_name = "TOKEN")]
-        tokens: Vec<String>,
-        /// The SQLite database file (made when missing).
-        #[arg(long, default_value = "scimap.db", value_name = "PATH")]
-        database: String,
-        /// Do not log each request.
-        #[arg(long)]
-        quiet: bool,
-        /// Requests one tenant may have in progress at once (more get 429).
-        #[arg(long, default_value_t = 32, value_name = "N")]
-        tenant_concurrency: usize,
-        /// Requests per second one tenant may send on average, in bursts of as many
-        /// (more get 429 with Retry-After); no limit when absent.
-        #[arg(long, value_name = "N")]
-        tenant_rate: Option<f64>,
-    },
+    Serve(serve::ServeArgs),
     /// Manage the tenants of `scimap serve`: add, list, rotate-token, add-token,
     /// revoke-token, remove, audit.
     Tenant(tenant::TenantArgs),
@@ -237,6 +215,17 @@ pub(crate) enum Outcome {
     Stopped = 4,
 }
 
+/// A duration flag (`40m`, `90s`, `1h`, `500ms`) that must be more than zero.
+fn positive_duration(text: &str) -> Result<jiff::SignedDuration, String> {
+    let duration: jiff::SignedDuration = text
+        .parse()
+        .map_err(|e| format!("`{text}` is not a duration such as 40m, 90s or 1h: {e}"))?;
+    if duration <= jiff::SignedDuration::ZERO {
+        return Err("the duration must be positive".into());
+    }
+    Ok(duration)
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = match cli.color {
@@ -304,21 +293,7 @@ pub fn main() -> ExitCode {
         Command::Sync(args) => sync::sync(args, color),
         Command::Snapshot(args) => snapshot::snapshot(args, color),
         Command::Diff(args) => population::diff(args, color),
-        Command::Serve {
-            listen,
-            tokens,
-            database,
-            quiet,
-            tenant_concurrency,
-            tenant_rate,
-        } => serve::serve(serve::ServeArgs {
-            listen: &listen,
-            tokens: &tokens,
-            database: &database,
-            quiet,
-            tenant_concurrency,
-            tenant_rate,
-        }),
+        Command::Serve(args) => serve::serve(args),
         Command::Tenant(args) => tenant::tenant(args),
     };
     ExitCode::from(outcome as u8)

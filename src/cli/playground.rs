@@ -25,5 +25,6 @@ pub fn serve(listen: &str, dir: Option<&str>) -> Outcome {
         return Outcome::InputError;
     };
     let app = axum::Router::new().fallback_service(tower_http::services::ServeDir::new(dist));
-    super::serve::run(listen, "scimap playground", "/", app)
+    let limits = crate::server::Connections::default();
+    super::serve::run(listen, "scimap playground", "/", limits, |_| app)
 }

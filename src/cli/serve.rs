@@ -1,12 +1,22 @@
 //! `scimap serve` (the SCIM service provider) and the one way both servers start.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::SignedDuration;
 
 use super::Outcome;
-use crate::server::{self, Config, Sqlite};
+use crate::server::{self, Config, Connections, Sqlite};
 
-/// Starts an axum app on `listen`, prints its URL, and runs until interrupted.
-pub fn run(listen: &str, what: &str, path: &str, app: axum::Router) -> Outcome {
+/// Starts the app `make` builds for the address bound (its public URL), prints that
+/// URL, and serves until interrupted.
+pub fn run(
+    listen: &str,
+    what: &str,
+    path: &str,
+    limits: Connections,
+    make: impl FnOnce(&str) -> axum::Router,
+) -> Outcome {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -29,11 +39,10 @@ pub fn run(listen: &str, what: &str, path: &str, app: axum::Router) -> Outcome {
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_else(|_| listen.to_string());
-        super::say(&format!("{what}: http://{address}{path}\n"));
-        match axum::serve(listener, app)
-            .with_graceful_shutdown(interrupted())
-            .await
-        {
+        let url = format!("http://{address}");
+        let app = make(&url);
+        super::say(&format!("{what}: {url}{path}\n"));
+        match server::listen::serve(listener, app, limits, interrupted()).await {
             Ok(()) => Outcome::Ok,
             Err(e) => {
                 eprintln!("error: the server stopped: {e}");
@@ -47,20 +56,74 @@ async fn interrupted() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// `scimap serve`'s settings.
-pub struct ServeArgs<'a> {
-    pub listen: &'a str,
-    pub tokens: &'a [String],
-    pub database: &'a str,
-    pub quiet: bool,
-    pub tenant_concurrency: usize,
-    pub tenant_rate: Option<f64>,
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// The address to listen on; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// A bearer token to accept for the tenant `default` (the single-tenant
+    /// shortcut); repeat it to accept several. More come from SCIMAP_TOKENS,
+    /// comma-separated.
+    #[arg(long = "token", value_name = "TOKEN")]
+    tokens: Vec<String>,
+    /// The SQLite database file (made when missing).
+    #[arg(long, default_value = "scimap.db", value_name = "PATH")]
+    database: String,
+    /// Do not log each request.
+    #[arg(long)]
+    quiet: bool,
+    /// Requests one tenant may have in progress at once (more get 429).
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    tenant_concurrency: usize,
+    /// Requests per second one tenant may send on average, in bursts of as many
+    /// (more get 429 with Retry-After); no limit when absent.
+    #[arg(long, value_name = "N")]
+    tenant_rate: Option<f64>,
+    /// Where clients reach the server, as its URLs in Location and meta.location
+    /// begin (https://scim.example.com behind a proxy); default: http:// and the
+    /// address listened on. The Host header is never used.
+    #[arg(long, value_name = "URL", value_parser = public_url)]
+    public_url: Option<String>,
+    /// How long a request's head may take to arrive, from its first byte.
+    #[arg(long, default_value = "10s", value_parser = super::positive_duration)]
+    header_timeout: SignedDuration,
+    /// How long a connection may stay open without a request (new, or kept alive
+    /// between requests), and how long a client may leave a response unread.
+    #[arg(long, default_value = "60s", value_parser = super::positive_duration)]
+    idle_timeout: SignedDuration,
+    /// How long a request's body may take to arrive (then 408).
+    #[arg(long, default_value = "30s", value_parser = super::positive_duration)]
+    body_timeout: SignedDuration,
+    /// Connections open at once; more wait in the listen backlog.
+    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+}
+
+/// An http or https URL with a host, and neither query nor fragment.
+fn public_url(text: &str) -> Result<String, String> {
+    let uri: axum::http::Uri = text
+        .parse()
+        .map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    if !scheme_ok || uri.host().is_none() {
+        return Err(format!(
+            "`{text}` is not an http:// or https:// URL with a host"
+        ));
+    }
+    if uri.query().is_some() || text.contains('#') {
+        return Err(format!("`{text}`: a public URL has no query or fragment"));
+    }
+    Ok(text.trim_end_matches('/').to_string())
+}
+
+fn std_duration(duration: SignedDuration) -> Duration {
+    Duration::try_from(duration).unwrap_or(Duration::MAX)
 }
 
 /// The SCIM server on SQLite at `database`, for the tenants in it, and for the
 /// tenant `default` with `tokens` (and those in `SCIMAP_TOKENS`, comma-separated).
-pub fn serve(args: ServeArgs<'_>) -> Outcome {
-    let mut tokens: Vec<String> = args.tokens.to_vec();
+pub fn serve(args: ServeArgs) -> Outcome {
+    let mut tokens = args.tokens;
     if let Ok(more) = std::env::var("SCIMAP_TOKENS") {
         tokens.extend(
             more.split(',')
@@ -69,7 +132,7 @@ pub fn serve(args: ServeArgs<'_>) -> Outcome {
                 .map(str::to_string),
         );
     }
-    let store = match Sqlite::open(std::path::Path::new(args.database)) {
+    let store = match Sqlite::open(std::path::Path::new(&args.database)) {
         Ok(store) => store,
         Err(e) => {
             eprintln!("error: cannot open the database {}: {e}", args.database);
@@ -91,13 +154,21 @@ pub fn serve(args: ServeArgs<'_>) -> Outcome {
         tokens,
         tenant_concurrency: args.tenant_concurrency,
         tenant_rate: args.tenant_rate,
+        body_timeout: std_duration(args.body_timeout),
         ..Config::default()
     };
+    let limits = Connections {
+        header_timeout: std_duration(args.header_timeout),
+        idle_timeout: std_duration(args.idle_timeout),
+        max_connections: args.max_connections as usize,
+    };
     let base = config.base_path.clone();
-    run(
-        args.listen,
-        "scimap serve",
-        &base,
-        server::router(Arc::new(store), config),
-    )
+    let public = args.public_url;
+    run(&args.listen, "scimap serve", &base, limits, move |bound| {
+        let config = Config {
+            public_url: public.unwrap_or_else(|| bound.to_string()),
+            ..config
+        };
+        server::router(Arc::new(store), config)
+    })
 }

@@ -52,7 +52,7 @@ pub struct SyncArgs {
     #[arg(long, conflicts_with = "only")]
     once: bool,
     /// The time between the start of two cycles, such as 40m, 90s or 1h.
-    #[arg(long, default_value = "40m", value_parser = parse_interval)]
+    #[arg(long, default_value = "40m", value_parser = super::positive_duration)]
     interval: SignedDuration,
     /// Provision one user or group (and a group's first 5 members) now, whether it
     /// changed or not, and print each step.
@@ -94,16 +94,6 @@ pub struct SyncArgs {
     /// Attempts after the first for a target that is busy, failing or slow.
     #[arg(long, default_value_t = 4, value_name = "N")]
     retries: u32,
-}
-
-fn parse_interval(text: &str) -> Result<SignedDuration, String> {
-    let interval: SignedDuration = text
-        .parse()
-        .map_err(|e| format!("`{text}` is not a duration such as 40m, 90s or 1h: {e}"))?;
-    if interval <= SignedDuration::ZERO {
-        return Err("the interval must be positive".into());
-    }
-    Ok(interval)
 }
 
 fn parse_ratio(text: &str) -> Result<f64, String> {

@@ -38,6 +38,12 @@ pub struct Config {
     /// Requests per second one tenant may send, on average (bursts of as many); past
     /// it, 429 with `Retry-After`. `None`: no rate limit.
     pub tenant_rate: Option<f64>,
+    /// Where clients reach the server (`https://scim.example.com`, perhaps with a
+    /// path): URLs in `Location` and `meta.location` start with it. Never taken from a
+    /// request's `Host`, which the client chooses.
+    pub public_url: String,
+    /// How long a request body may take to arrive; past it, 408.
+    pub body_timeout: std::time::Duration,
 }
 
 impl Default for Config {
@@ -49,6 +55,8 @@ impl Default for Config {
             base_path: "/scim/v2".into(),
             tenant_concurrency: 32,
             tenant_rate: None,
+            public_url: "http://localhost".into(),
+            body_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -136,9 +144,25 @@ impl App {
             Ok(permit) => permit,
             Err(retry_after) => return too_many(retry_after),
         };
-        let bytes = match to_bytes(body, self.config.max_body).await {
-            Ok(bytes) => bytes,
+        let bytes = match tokio::time::timeout(
+            self.config.body_timeout,
+            to_bytes(body, self.config.max_body),
+        )
+        .await
+        {
+            Ok(Ok(bytes)) => bytes,
             Err(_) => {
+                return ScimError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    None,
+                    format!(
+                        "the request body did not arrive within {} s",
+                        self.config.body_timeout.as_secs_f64()
+                    ),
+                )
+                .into_response()
+            }
+            Ok(Err(_)) => {
                 return ScimError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     None,
@@ -150,14 +174,18 @@ impl App {
                 .into_response()
             }
         };
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
+        if !bytes.is_empty() {
+            if let Err(e) = media_type(&parts.headers) {
+                return e.into_response();
+            }
+        }
         let prefix = url_tenant.map_or(String::new(), |t| format!("/tenants/{t}"));
         let ctx = Ctx {
-            base: format!("http://{host}{prefix}{}", self.config.base_path),
+            base: format!(
+                "{}{prefix}{}",
+                self.config.public_url.trim_end_matches('/'),
+                self.config.base_path
+            ),
             principal,
             request: request_id.to_string(),
             base_path: self.config.base_path.clone(),
@@ -256,6 +284,25 @@ impl App {
 }
 
 const INVALID_TOKEN: &str = "the bearer token is not valid";
+
+/// A body is JSON: `application/scim+json` or `application/json`, parameters such as
+/// `charset` allowed. A body without `Content-Type` is taken as JSON too: Entra
+/// always sends one, and scripts often do not.
+fn media_type(headers: &HeaderMap) -> Result<(), ScimError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let text = value.to_str().unwrap_or_default();
+    let essence = text.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case(SCIM_JSON) || essence.eq_ignore_ascii_case("application/json") {
+        return Ok(());
+    }
+    Err(ScimError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        None,
+        format!("a body is sent as {SCIM_JSON} or application/json, not `{text}`"),
+    ))
+}
 
 fn internal_error() -> ScimError {
     ScimError::new(

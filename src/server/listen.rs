@@ -1,0 +1,266 @@
+//! Connections: accepted up to a limit, each watched so that a client that sends
+//! nothing, sends its request head a byte at a time, or stops reading the response is
+//! disconnected instead of holding a connection (and a task) forever.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::time::{Instant, Sleep};
+use tower::ServiceExt as _;
+
+/// How long connections may wait and how many there may be. The defaults are in
+/// `docs/server.md`.
+#[derive(Debug, Clone, Copy)]
+pub struct Connections {
+    /// From a request's first byte to the end of its head.
+    pub header_timeout: Duration,
+    /// How long a connection may stay open with no request: after it opens, and
+    /// between the requests of a kept-alive connection. Also how long the server
+    /// waits for a client that stopped reading its response.
+    pub idle_timeout: Duration,
+    /// Connections open at once; past it, new ones wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for Connections {
+    fn default() -> Connections {
+        Connections {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes; then stops accepting, lets
+/// requests in progress finish, and returns once every connection has closed (or
+/// after `idle_timeout` more).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Connections,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop, stopping) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.map_err(io::Error::other)?,
+            () = &mut shutdown => break,
+        };
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: wait, do not spin or stop.
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let mut stopping = stopping.clone();
+        tokio::spawn(async move {
+            connection(stream, app, limits, &mut stopping).await;
+            drop(permit);
+        });
+    }
+    let _ = stop.send(true);
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(limits.idle_timeout, slots.acquire_many(all)).await;
+    Ok(())
+}
+
+async fn connection(
+    stream: TcpStream,
+    app: Router,
+    limits: Connections,
+    stopping: &mut watch::Receiver<bool>,
+) {
+    let phase = Arc::new(Phase::new());
+    let io = TokioIo::new(Watched::new(stream, phase.clone(), limits));
+    let service = hyper::service::service_fn(move |request| {
+        phase.set(State::Busy);
+        let (app, phase) = (app.clone(), phase.clone());
+        async move {
+            let response = app.oneshot(request).await;
+            phase.set(State::Idle);
+            response
+        }
+    });
+    let builder = hyper::server::conn::http1::Builder::new();
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = stopping.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!("connection closed: {e}");
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum State {
+    /// No request in progress: waiting for one.
+    Idle = 0,
+    /// A request's head has started to arrive.
+    Head = 1,
+    /// A request is being handled (its body, if any, is read under the server's own
+    /// body timeout).
+    Busy = 2,
+}
+
+/// Where a connection is in its request cycle, and since when.
+struct Phase {
+    state: AtomicU8,
+    since: Mutex<Instant>,
+    /// A read left pending while the connection was busy, with no deadline: woken
+    /// when the request is done, so that the idle deadline starts to count.
+    reader: Mutex<Option<Waker>>,
+}
+
+impl Phase {
+    fn new() -> Phase {
+        Phase {
+            state: AtomicU8::new(State::Idle as u8),
+            since: Mutex::new(Instant::now()),
+            reader: Mutex::new(None),
+        }
+    }
+
+    fn set(&self, state: State) {
+        self.state.store(state as u8, Ordering::Release);
+        *self.since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        if state == State::Idle {
+            if let Some(reader) = self.reader.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                reader.wake();
+            }
+        }
+    }
+
+    fn park(&self, waker: &Waker) {
+        *self.reader.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker.clone());
+    }
+
+    fn get(&self) -> (State, Instant) {
+        let state = match self.state.load(Ordering::Acquire) {
+            0 => State::Idle,
+            1 => State::Head,
+            _ => State::Busy,
+        };
+        (state, *self.since.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// A TCP stream whose reads and writes fail with `TimedOut` once the connection has
+/// waited past the deadline of its phase.
+struct Watched {
+    stream: TcpStream,
+    phase: Arc<Phase>,
+    limits: Connections,
+    timer: Pin<Box<Sleep>>,
+    /// When a write first found the client not reading.
+    write_blocked: Option<Instant>,
+}
+
+impl Watched {
+    fn new(stream: TcpStream, phase: Arc<Phase>, limits: Connections) -> Watched {
+        Watched {
+            stream,
+            phase,
+            limits,
+            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            write_blocked: None,
+        }
+    }
+
+    /// Pending until `deadline`, then the error that closes the connection.
+    fn wait_until(&mut self, deadline: Instant, cx: &mut Context<'_>) -> Poll<io::Error> {
+        if self.timer.deadline() != deadline {
+            self.timer.as_mut().reset(deadline);
+        }
+        self.timer
+            .as_mut()
+            .poll(cx)
+            .map(|()| io::Error::new(io::ErrorKind::TimedOut, "the client was too slow"))
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.stream).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before && self.phase.get().0 == State::Idle {
+                    self.phase.set(State::Head);
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                let (mut state, mut since) = self.phase.get();
+                if state == State::Busy {
+                    self.phase.park(cx.waker());
+                    // The request may have ended between the look and the parking.
+                    (state, since) = self.phase.get();
+                }
+                let deadline = match state {
+                    State::Idle => since + self.limits.idle_timeout,
+                    State::Head => since + self.limits.header_timeout,
+                    State::Busy => return Poll::Pending,
+                };
+                self.wait_until(deadline, cx).map(Err)
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.stream).poll_write(cx, buf) {
+            Poll::Ready(result) => {
+                self.write_blocked = None;
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                let blocked = *self.write_blocked.get_or_insert_with(Instant::now);
+                let deadline = blocked + self.limits.idle_timeout;
+                self.wait_until(deadline, cx).map(Err)
+            }
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
