@@ -404,7 +404,11 @@ fn json_error(text: &str, e: &serde_json::Error) -> Diagnostics {
 fn unknown_field_span(text: &str, offset: usize, message: &str) -> Option<Span> {
     let field = message.strip_prefix("unknown field `")?.split('`').next()?;
     let key = format!("\"{field}\"");
-    let start = text[..(offset + 1).min(text.len())].rfind(&key)?;
+    // serde's offset may fall inside a character: search up to the next boundary.
+    let end = (offset + 1..=text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
+    let start = text[..end].rfind(&key)?;
     Some(Span::new(start, start + key.len()))
 }
 

@@ -274,7 +274,7 @@ impl ObjectMapping {
                 .push_json(record)
                 .and_then(|()| self.prepare_last(&mut builder))
                 .map_err(|e| RecordError {
-                    path: format!("$[{i}]{}", &e.path[1..]),
+                    path: format!("$[{i}]{}", e.path.strip_prefix('$').unwrap_or(&e.path)),
                     ..e
                 })?;
         }

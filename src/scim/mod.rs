@@ -12,4 +12,4 @@ mod update;
 pub use filter::FilterError;
 pub use patch::{member_operations, patch, patch_body, PatchStyle};
 pub use path::{AttrPath, CompValue, CompareOp, Filter, Path, PathError};
-pub use update::{apply_patch, PatchError};
+pub use update::{apply_patch, PatchError, MAX_PATCH_OPERATIONS, MAX_PATCH_VALUES};

@@ -137,7 +137,12 @@ fn parse_rule(rule: Rule, text: &str) -> Result<Pair<'_, Rule>, PathError> {
         let message = if offset >= text.len() {
             "unexpected end of path".to_string()
         } else {
-            let rest: String = text[offset..].chars().take(12).collect();
+            let rest: String = text
+                .get(offset..)
+                .unwrap_or_default()
+                .chars()
+                .take(12)
+                .collect();
             format!("unexpected {rest:?}")
         };
         PathError { offset, message }

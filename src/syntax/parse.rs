@@ -472,6 +472,11 @@ mod tests {
         assert_eq!(err("Join(1))").code, Code::UnmatchedDelimiter);
         assert_eq!(err("99999999999999999999").code, Code::InvalidNumber);
         assert_eq!(err(&"f(".repeat(100)).code, Code::NestingTooDeep);
+        let args = |n: usize| format!("Coalesce({})", vec!["[a]"; n].join(","));
+        assert!(parse(&args(MAX_TERMS - 1)).is_ok());
+        let e = err(&args(MAX_TERMS));
+        assert_eq!(e.code, Code::TooManyTerms);
+        assert!(e.message.contains("1000 terms"), "{}", e.message);
         assert_eq!(err(&"f(".repeat(10_000)).code, Code::ExpressionTooLong);
     }
 
