@@ -663,6 +663,73 @@ async fn bulk_with_bulk_ids() {
 }
 
 #[tokio::test]
+async fn projections_name_sub_attributes_on_every_endpoint() {
+    let app = app();
+    let id = create_user(&app, "proj@contoso.com").await;
+    let only = get(
+        &app,
+        &format!("/Users/{id}?attributes=emails.value,name.givenName"),
+    )
+    .await;
+    assert_eq!(only.body["emails"], json!([{"value": "proj@contoso.com"}]));
+    assert_eq!(only.body["name"], json!({"givenName": "Given"}));
+    assert!(only.body.get("userName").is_none() && only.body.get("meta").is_none());
+    let without = get(
+        &app,
+        &format!("/Users/{id}?excludedAttributes=name.givenName"),
+    )
+    .await;
+    assert_eq!(
+        without.body["name"],
+        json!({"formatted": "Given Family", "familyName": "Family"})
+    );
+    assert_eq!(without.body["userName"], "proj@contoso.com");
+    let search = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                        "filter": "userName eq \"proj@contoso.com\"", "attributes": ["emails.value"]});
+    let found = send(&app, "POST", "/Users/.search", Some(search), &[]).await;
+    assert_eq!(
+        found.body["Resources"][0]["emails"],
+        json!([{"value": "proj@contoso.com"}])
+    );
+    let patched = send(
+        &app,
+        "PATCH",
+        &format!("/Users/{id}?attributes=name.familyName"),
+        patch(json!([{"op": "replace", "path": "name", "value": {"givenName": "Only"}}])),
+        &[],
+    )
+    .await;
+    assert_eq!(patched.status, StatusCode::OK);
+    assert_eq!(
+        patched.body["name"],
+        json!({"familyName": "Family"}),
+        "a replace of name keeps familyName"
+    );
+    let refused = get(&app, "/Users?attributes=emails%5Btype%20eq%20%22work%22%5D").await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.body["scimType"], "invalidPath");
+    let refused = send(
+        &app,
+        "POST",
+        "/Users?attributes=emails[",
+        Some(entra_user("never@contoso.com")),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "checked before anything is written"
+    );
+    let none = get(
+        &app,
+        "/Users?filter=userName%20eq%20%22never%40contoso.com%22",
+    )
+    .await;
+    assert_eq!(none.body["totalResults"], 0);
+}
+
+#[tokio::test]
 async fn bulk_ids_resolve_in_dependency_order() {
     let app = app();
     let group = |name: &str, members: &[&str]| {
