@@ -173,39 +173,45 @@ impl Phase {
 
 /// A TCP stream whose reads and writes fail with `TimedOut` once the connection has
 /// waited past the deadline of its phase.
-struct Watched {
-    stream: TcpStream,
+struct Watched<S = TcpStream> {
+    stream: S,
     phase: Arc<Phase>,
     limits: Connections,
-    timer: Pin<Box<Sleep>>,
+    reading: Pin<Box<Sleep>>,
+    writing: Pin<Box<Sleep>>,
     /// When a write first found the client not reading.
     write_blocked: Option<Instant>,
 }
 
-impl Watched {
-    fn new(stream: TcpStream, phase: Arc<Phase>, limits: Connections) -> Watched {
+impl<S> Watched<S> {
+    fn new(stream: S, phase: Arc<Phase>, limits: Connections) -> Watched<S> {
         Watched {
             stream,
             phase,
             limits,
-            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            reading: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            writing: Box::pin(tokio::time::sleep(Duration::ZERO)),
             write_blocked: None,
         }
     }
-
-    /// Pending until `deadline`, then the error that closes the connection.
-    fn wait_until(&mut self, deadline: Instant, cx: &mut Context<'_>) -> Poll<io::Error> {
-        if self.timer.deadline() != deadline {
-            self.timer.as_mut().reset(deadline);
-        }
-        self.timer
-            .as_mut()
-            .poll(cx)
-            .map(|()| io::Error::new(io::ErrorKind::TimedOut, "the client was too slow"))
-    }
 }
 
-impl AsyncRead for Watched {
+/// Pending until `deadline`, then the error that closes the connection.
+fn wait_until(
+    timer: &mut Pin<Box<Sleep>>,
+    deadline: Instant,
+    cx: &mut Context<'_>,
+) -> Poll<io::Error> {
+    if timer.deadline() != deadline {
+        timer.as_mut().reset(deadline);
+    }
+    timer
+        .as_mut()
+        .poll(cx)
+        .map(|()| io::Error::new(io::ErrorKind::TimedOut, "the client was too slow"))
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -231,13 +237,13 @@ impl AsyncRead for Watched {
                     State::Head => since + self.limits.header_timeout,
                     State::Busy => return Poll::Pending,
                 };
-                self.wait_until(deadline, cx).map(Err)
+                wait_until(&mut self.reading, deadline, cx).map(Err)
             }
         }
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -251,7 +257,7 @@ impl AsyncWrite for Watched {
             Poll::Pending => {
                 let blocked = *self.write_blocked.get_or_insert_with(Instant::now);
                 let deadline = blocked + self.limits.idle_timeout;
-                self.wait_until(deadline, cx).map(Err)
+                wait_until(&mut self.writing, deadline, cx).map(Err)
             }
         }
     }
@@ -262,5 +268,64 @@ impl AsyncWrite for Watched {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn limits() -> Connections {
+        Connections {
+            header_timeout: Duration::from_millis(100),
+            idle_timeout: Duration::from_millis(200),
+            max_connections: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_dropped() {
+        let (server, _client) = tokio::io::duplex(1024);
+        let mut watched = Watched::new(server, Arc::new(Phase::new()), limits());
+        let response = vec![b'x'; 64 << 10];
+        let error = watched.write_all(&response).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_head_must_arrive_whole_and_a_busy_connection_waits() {
+        let (server, mut client) = tokio::io::duplex(1024);
+        let phase = Arc::new(Phase::new());
+        let mut watched = Watched::new(server, phase.clone(), limits());
+        client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        let mut buffer = [0u8; 64];
+        assert!(watched.read(&mut buffer).await.unwrap() > 0);
+        let error = watched.read(&mut buffer).await.unwrap_err();
+        assert_eq!(
+            error.kind(),
+            io::ErrorKind::TimedOut,
+            "the rest of the head never came"
+        );
+
+        let (server, mut client) = tokio::io::duplex(1024);
+        let phase = Arc::new(Phase::new());
+        phase.set(State::Busy);
+        let mut watched = Watched::new(server, phase.clone(), limits());
+        let reader = tokio::spawn(async move {
+            let mut buffer = [0u8; 64];
+            watched.read(&mut buffer).await
+        });
+        // Busy for longer than both deadlines: no timeout while the request runs.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!reader.is_finished());
+        phase.set(State::Idle);
+        let error = reader.await.unwrap().unwrap_err();
+        assert_eq!(
+            error.kind(),
+            io::ErrorKind::TimedOut,
+            "idle once the request is done"
+        );
+        drop(client.shutdown().await);
     }
 }
