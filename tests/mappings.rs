@@ -159,6 +159,28 @@ fn mapping_file_diagnostics() {
     });
 }
 
+/// Every shape in which Graph hands out mappings loads to the same kind of mapping: one
+/// snapshot per file of the native file it converts to and of a user it makes.
+#[test]
+fn every_graph_shape_loads() {
+    in_mappings_folder(|| {
+        insta::glob!("mappings/graph-shapes/*.json", |path| {
+            let text = read(path);
+            let name = path.file_name().unwrap().to_string_lossy();
+            let mapping = Mapping::from_json(&text)
+                .unwrap_or_else(|d| panic!("{}", d.render(&text, &name, false)));
+            assert!(mapping.is_graph_schema(), "{name}");
+            let record = json!({"objectId": "u1", "userPrincipalName": "ann@contoso.com",
+                                "mail": "ann@contoso.com", "jobTitle": "Engineer", "IsSoftDeleted": false});
+            let user: Vec<Json> = snapshots(&mapping, &json!({"records": [record]}))
+                .into_iter()
+                .map(|s| s.value)
+                .collect();
+            insta::assert_json_snapshot!(json!({"converted": mapping.file(), "user": user}));
+        });
+    });
+}
+
 #[test]
 fn graph_schema_converts_to_an_equivalent_native_file() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mappings/graph-schema.json");

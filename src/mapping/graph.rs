@@ -11,10 +11,38 @@ use super::locate::JsonPath;
 use super::Origins;
 use crate::functions::Function;
 
-/// Whether a JSON document is a Graph schema rather than a native mapping file.
+/// Whether a JSON document is one of Graph's shapes rather than a native mapping
+/// file: a `synchronizationSchema`, a `synchronizationTemplate` or a list of them, a
+/// `synchronizationRule`, an `objectMapping` or an array of them.
 pub fn is_graph_schema(doc: &Json) -> bool {
-    doc.get("synchronizationRules").is_some() || doc.get("directories").is_some()
+    match doc {
+        Json::Array(items) => items
+            .first()
+            .is_some_and(|i| i.get("attributeMappings").is_some()),
+        Json::Object(map) => {
+            [
+                "synchronizationRules",
+                "directories",
+                "objectMappings",
+                "attributeMappings",
+            ]
+            .iter()
+            .any(|key| map.contains_key(*key))
+                || map.get("schema").is_some_and(Json::is_object)
+                || map
+                    .get("value")
+                    .and_then(Json::as_array)
+                    .is_some_and(|items| items.iter().any(|i| i.get("schema").is_some()))
+        }
+        _ => false,
+    }
 }
+
+/// What the error for a document of no accepted shape says.
+pub const SHAPES: &str = "a scimap mapping file (with `objects`), or one of Microsoft Graph's: a \
+synchronizationSchema (`synchronizationRules`, `directories`), a synchronizationTemplate (its \
+`schema`) or a list of templates (`value`), a synchronizationRule (`objectMappings`), an \
+objectMapping (`attributeMappings`) or an array of objectMappings";
 
 /// A problem with a Graph schema, at a JSON path.
 pub struct ImportError {
@@ -29,34 +57,147 @@ fn error(path: &JsonPath, message: impl Into<String>) -> ImportError {
     }
 }
 
-/// Reads every object mapping of every synchronization rule.
-pub fn import(doc: &Json) -> Result<(MappingFile, Origins), ImportError> {
-    let root = JsonPath::default();
-    let mut file = MappingFile::default();
-    let mut origins = Origins::default();
-    let rules = array(doc, "synchronizationRules", &root)?;
-    for (r, rule) in rules.iter().enumerate() {
-        let rule_path = root.key("synchronizationRules").index(r);
-        let source_dir = rule.get("sourceDirectoryName").and_then(Json::as_str);
-        let target_dir = rule.get("targetDirectoryName").and_then(Json::as_str);
-        for (o, object) in array(rule, "objectMappings", &rule_path)?
+/// The synchronization rules of a Graph document, wherever its shape puts them.
+struct Located<'a> {
+    rules: Vec<Rule<'a>>,
+    /// The schema whose `directories` describe the objects, when there is one.
+    schema: Option<&'a Json>,
+}
+
+/// A rule's directories and object mappings; object mappings given alone make a rule
+/// without directories.
+struct Rule<'a> {
+    source_directory: Option<&'a str>,
+    target_directory: Option<&'a str>,
+    objects: Vec<(&'a Json, JsonPath)>,
+}
+
+fn locate<'a>(doc: &'a Json, at: &JsonPath) -> Result<Located<'a>, ImportError> {
+    if let Json::Array(items) = doc {
+        let objects = items
             .iter()
             .enumerate()
-        {
-            let path = rule_path.key("objectMappings").index(o);
-            let (mut object_file, object_origins) = object_mapping(object, &path)?;
+            .map(|(i, item)| match item.get("attributeMappings") {
+                Some(_) => Ok((item, at.index(i))),
+                None => Err(error(
+                    &at.index(i),
+                    "an array is read as Graph objectMappings, and this element has no `attributeMappings`",
+                )),
+            })
+            .collect::<Result<_, _>>()?;
+        return Ok(Located {
+            rules: vec![Rule::alone(objects)],
+            schema: None,
+        });
+    }
+    if let Some(schema) = doc.get("schema").filter(|s| s.is_object()) {
+        return locate(schema, &at.key("schema"));
+    }
+    if doc.get("synchronizationRules").is_some() || doc.get("directories").is_some() {
+        let rules = array(doc, "synchronizationRules", at)?
+            .iter()
+            .enumerate()
+            .map(|(r, rule)| Rule::of(rule, &at.key("synchronizationRules").index(r)))
+            .collect::<Result<_, _>>()?;
+        return Ok(Located {
+            rules,
+            schema: Some(doc),
+        });
+    }
+    if doc.get("objectMappings").is_some() {
+        return Ok(Located {
+            rules: vec![Rule::of(doc, at)?],
+            schema: None,
+        });
+    }
+    if doc.get("attributeMappings").is_some() {
+        return Ok(Located {
+            rules: vec![Rule::alone(vec![(doc, at.clone())])],
+            schema: None,
+        });
+    }
+    templates(doc, at)
+}
+
+/// `GET …/synchronization/templates`: the one template in the list with its schema.
+fn templates<'a>(doc: &'a Json, at: &JsonPath) -> Result<Located<'a>, ImportError> {
+    let items = array(doc, "value", at)?;
+    let with_schema: Vec<(usize, &Json)> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.get("schema").is_some_and(Json::is_object))
+        .collect();
+    match with_schema.as_slice() {
+        [(i, template)] => locate(template, &at.key("value").index(*i)),
+        [] => Err(error(
+            &at.key("value"),
+            "no template in this list includes its `schema` (Graph sends it when asked with `$expand=schema`)",
+        )),
+        several => {
+            let ids: Vec<&str> = several
+                .iter()
+                .map(|(_, t)| t.get("id").and_then(Json::as_str).unwrap_or("(no id)"))
+                .collect();
+            Err(error(
+                &at.key("value"),
+                format!(
+                    "this list has {} templates with a schema ({}); keep only the one to read",
+                    ids.len(),
+                    ids.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+impl<'a> Rule<'a> {
+    fn of(rule: &'a Json, at: &JsonPath) -> Result<Rule<'a>, ImportError> {
+        let objects = array(rule, "objectMappings", at)?
+            .iter()
+            .enumerate()
+            .map(|(o, object)| (object, at.key("objectMappings").index(o)))
+            .collect();
+        Ok(Rule {
+            source_directory: rule.get("sourceDirectoryName").and_then(Json::as_str),
+            target_directory: rule.get("targetDirectoryName").and_then(Json::as_str),
+            objects,
+        })
+    }
+
+    fn alone(objects: Vec<(&'a Json, JsonPath)>) -> Rule<'a> {
+        Rule {
+            source_directory: None,
+            target_directory: None,
+            objects,
+        }
+    }
+}
+
+/// Reads every object mapping of every synchronization rule.
+pub fn import(doc: &Json) -> Result<(MappingFile, Origins), ImportError> {
+    let located = locate(doc, &JsonPath::default())?;
+    let mut file = MappingFile::default();
+    let mut origins = Origins::default();
+    for rule in &located.rules {
+        for (object, path) in &rule.objects {
+            let (mut object_file, object_origins) = object_mapping(object, path)?;
             let source_object = object_file.source.clone();
-            file.source_attributes.extend(
-                directory_attributes(doc, source_dir, &source_object)
-                    .into_iter()
-                    .map(|a| a.name)
-                    .filter(|n| !super::entra::attributes(&source_object).contains(&n.as_str())),
-            );
-            let target_object = object
-                .get("targetObjectName")
-                .and_then(Json::as_str)
-                .unwrap_or_default();
-            object_file.target_attributes = directory_attributes(doc, target_dir, target_object);
+            if let Some(schema) = located.schema {
+                file.source_attributes.extend(
+                    directory_attributes(schema, rule.source_directory, &source_object)
+                        .into_iter()
+                        .map(|a| a.name)
+                        .filter(|n| {
+                            !super::entra::attributes(&source_object).contains(&n.as_str())
+                        }),
+                );
+                let target_object = object
+                    .get("targetObjectName")
+                    .and_then(Json::as_str)
+                    .unwrap_or_default();
+                object_file.target_attributes =
+                    directory_attributes(schema, rule.target_directory, target_object);
+            }
             file.objects.push(object_file);
             origins.objects.push(object_origins);
         }
@@ -106,9 +247,22 @@ fn object_mapping(
     let (scope, clause_paths) = scope(object.get("scope"), &path.key("scope"))?;
     origin.clauses = clause_paths;
     origin.unread = unread_filters(object.get("scope"), &path.key("scope"));
+    let source = text(object, "sourceObjectName", path)?;
+    // Graph's own object mappings have a name; one written by hand may not. The
+    // derived name is the source object and the target's last segment (`User to User`
+    // for `urn:…:enterprise:2.0:User`).
+    let derived = || {
+        let short = target_object.rsplit(':').next().unwrap_or(target_object);
+        format!("{source} to {short}")
+    };
+    let name = match object.get("name") {
+        None | Some(Json::Null) => derived(),
+        Some(Json::String(name)) if name.trim().is_empty() => derived(),
+        Some(_) => text(object, "name", path)?.to_string(),
+    };
     let file = ObjectFile {
-        name: text(object, "name", path)?.to_string(),
-        source: text(object, "sourceObjectName", path)?.to_string(),
+        name,
+        source: source.to_string(),
         target: target.to_string(),
         enabled: object
             .get("enabled")

@@ -261,6 +261,17 @@ fn read_file(text: &str) -> Result<(MappingFile, Origins), Diagnostics> {
                     ..origins
                 },
             ))
+        } else if doc.get("objects").is_none() {
+            let d = Diagnostic::error(
+                Code::Mapping,
+                "this document is not a mapping: it is none of the shapes scimap reads",
+            )
+            .help(format!("a mapping is {}", graph::SHAPES));
+            Err(Diagnostics(vec![locator.at(
+                d,
+                &JsonPath::default(),
+                "this document",
+            )]))
         } else {
             let file: MappingFile = serde_json::from_value(doc).map_err(|e| {
                 // serde_json's value deserializer has no position; reparse from the text
