@@ -176,6 +176,28 @@ fn graph_format() {
         json!({"expression": "1", "name": "1", "parameters": [], "type": "Constant"})
     );
 
+    // FormatDateTime's three-argument form keeps its three keys.
+    let out = scimap(
+        &[
+            "eval",
+            "--format",
+            "graph",
+            r#"FormatDateTime([d], "yyyyMMdd", "yyyy-MM-dd")"#,
+            "--record",
+            "-",
+        ],
+        Some(br#"{"d": "20240301"}"#),
+    );
+    let response: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(response["evaluationResult"], json!(["2024-03-01"]));
+    let keys: Vec<&str> = response["parsedExpression"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["source", "inputFormat", "outputFormat"]);
+
     let out = scimap(&["eval", "--format", "graph", "Mid([a], 1"], None);
     assert_eq!(out.status.code(), Some(2));
     let response: Json = serde_json::from_slice(&out.stdout).unwrap();

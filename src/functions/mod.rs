@@ -35,6 +35,10 @@ pub struct Function {
     pub repeat: usize,
     /// How many times the repeating group must appear at least.
     pub min_repeats: usize,
+    /// Shorter forms a call may take, each listing the slots its arguments fill in
+    /// order (`FormatDateTime(source, inputFormat, outputFormat)` fills 0, 2 and 3);
+    /// the parser leaves the other slots empty.
+    pub forms: &'static [&'static [usize]],
     /// One sentence for autocomplete.
     pub summary: &'static str,
     /// The reference text (Markdown).
@@ -119,6 +123,14 @@ impl Function {
         FUNCTIONS.iter().find(|f| f.name == name)
     }
 
+    /// The slots a call of `count` arguments fills, when that count is a shorter form.
+    pub fn form(&self, count: usize) -> Option<&'static [usize]> {
+        self.forms
+            .iter()
+            .copied()
+            .find(|slots| slots.len() == count)
+    }
+
     pub fn fixed_params(&self) -> &'static [Param] {
         &self.params[..self.fixed_len()]
     }
@@ -169,11 +181,16 @@ impl Function {
         let repeated = self.params[self.fixed_len()..]
             .iter()
             .map(|p| format!("{}…", p.name));
-        format!(
+        let mut signature = format!(
             "{}({})",
             self.name,
             fixed.chain(repeated).collect::<Vec<_>>().join(", ")
-        )
+        );
+        for slots in self.forms {
+            let names: Vec<&str> = slots.iter().map(|&i| self.params[i].name).collect();
+            signature.push_str(&format!(" or {}({})", self.name, names.join(", ")));
+        }
+        signature
     }
 
     /// The function as JSON, for editors (autocomplete, a reference panel): name,
@@ -205,10 +222,17 @@ impl Function {
         let fixed = self.fixed_len();
         if self.repeat == 0 {
             let required = self.required_len();
-            if required == fixed {
+            let counts = if required == fixed {
                 plural(fixed, "argument")
             } else {
                 format!("{required} to {fixed} arguments")
+            };
+            match self.forms {
+                [] => counts,
+                forms => {
+                    let shorter: Vec<String> = forms.iter().map(|f| f.len().to_string()).collect();
+                    format!("{counts} (or {})", shorter.join(" or "))
+                }
             }
         } else if self.repeat == 1 {
             format!("at least {}", plural(fixed + self.min_repeats, "argument"))

@@ -61,6 +61,11 @@ const SOURCE_TEXT: Param = p(
 const APP_ROLES: Param = p("source", Multi, "The `[appRoleAssignments]` attribute.");
 const COMPARE: Kind = Kind::Enum(&["vbBinaryCompare", "vbTextCompare"]);
 
+/// A function that also takes a shorter form (see `Function::forms`).
+const fn with_forms(function: Function, forms: &'static [&'static [usize]]) -> Function {
+    Function { forms, ..function }
+}
+
 const fn fixed(
     name: &'static str,
     params: &'static [Param],
@@ -74,6 +79,7 @@ const fn fixed(
         params,
         repeat: 0,
         min_repeats: 0,
+        forms: &[],
         summary,
         docs,
         examples,
@@ -143,6 +149,7 @@ pub static FUNCTIONS: &[Function] = &[
         params: &[p("source", Any, "A value to try; the last one may be a constant default.")],
         repeat: 1,
         min_repeats: 1,
+        forms: &[],
         summary: "The first argument that is not null.",
         docs: "Evaluates the arguments in order and returns the first that is not null; later arguments are not evaluated. An empty string is not null, so it is returned. Null when every argument is null. A trailing default value is simply the last argument.",
         examples: &[ex("Coalesce([mail], [userPrincipalName])", r#"{"userPrincipalName": "John.Doe@contoso.com"}"#, r#""John.Doe@contoso.com""#)],
@@ -220,7 +227,7 @@ pub static FUNCTIONS: &[Function] = &[
         &[],
         Contextual(context::default_domain),
     ),
-    fixed(
+    with_forms(fixed(
         "FormatDateTime",
         &[
             SOURCE_TEXT,
@@ -229,13 +236,14 @@ pub static FUNCTIONS: &[Function] = &[
             p("outputFormat", Text, "The .NET format of the result."),
         ],
         "Re-formats a date string.",
-        "Reads `source` exactly as `inputFormat` describes it and writes it as `outputFormat` describes, both .NET custom format strings (`yyyy`, `MM`, `dd`, `HH`, `hh`, `mm`, `ss`, `f`…, `F`…, `tt`, `z`/`zz`/`zzz`, `K`, `'quoted'` and `\\`-escaped literals) or standard one-letter formats (`o`, `s`, `u`, `d`, `G`, …), in the invariant culture. Leading and trailing white space in the source is allowed. An offset read from the source is kept in the output (`zzz`); the styles slot may say `AdjustToUniversal` to convert to UTC instead. A source that does not match is an error; so is a format with an unclosed quote, at compile time when the format is a constant. With the input format slot empty, a text source is read as `CDate` reads dates, and a date-time value (from `CDate`, `DateAdd`, `Now`) needs none. Graph's function catalog lists three parameters (source, inputFormat, outputFormat) where the reference lists four; scimap follows the reference, so a call has four slots.",
+        "Reads `source` exactly as `inputFormat` describes it and writes it as `outputFormat` describes, both .NET custom format strings (`yyyy`, `MM`, `dd`, `HH`, `hh`, `mm`, `ss`, `f`…, `F`…, `tt`, `z`/`zz`/`zzz`, `K`, `'quoted'` and `\\`-escaped literals) or standard one-letter formats (`o`, `s`, `u`, `d`, `G`, …), in the invariant culture. Leading and trailing white space in the source is allowed. An offset read from the source is kept in the output (`zzz`); the styles slot may say `AdjustToUniversal` to convert to UTC instead. A source that does not match is an error; so is a format with an unclosed quote, at compile time when the format is a constant. With the input format slot empty, a text source is read as `CDate` reads dates, and a date-time value (from `CDate`, `DateAdd`, `Now`) needs none. It has two forms, told apart by the number of arguments: four slots as the functions reference gives them, and three, `FormatDateTime(source, inputFormat, outputFormat)`, as Graph's function catalog and Microsoft's SuccessFactors guide write it, which is the four-slot form with no styles.",
         &[
             ex(r#"FormatDateTime([extensionAttribute1], , "yyyyMMddHHmmss.fZ", "yyyy-MM-dd")"#, r#"{"extensionAttribute1": "20150123105347.1Z"}"#, r#""2015-01-23""#),
             ex(r#"FormatDateTime([ContractEndDate], , "yyyy-MM-ddzzz", "yyyy-MM-dd")"#, r#"{"ContractEndDate": "2020-12-31-08:00"}"#, r#""2020-12-31""#),
+            ex(r#"FormatDateTime([startDate], "M/d/yyyy h:mm:ss tt", "yyyyMMdd")"#, r#"{"startDate": "3/1/2024 8:00:00 AM"}"#, r#""20240301""#),
         ],
         Native(date::format_date_time),
-    ),
+    ), &[&[0, 2, 3]]),
     fixed(
         "Guid",
         &[],
@@ -328,6 +336,7 @@ pub static FUNCTIONS: &[Function] = &[
         params: &[p("separator", Text, "Put between values; may be empty."), p("source", Any, "A value or multi-valued value to join.")],
         repeat: 1,
         min_repeats: 1,
+        forms: &[],
         summary: "Joins values with a separator.",
         docs: "Concatenates the values of every source with `separator` between them. A multi-valued source contributes each of its values. Null and empty values are skipped, so no separator is doubled. Null when every source is null.",
         examples: &[ex(r#"Join(", ", "", [surname], [givenName])"#, r#"{"givenName": "John", "surname": "Doe"}"#, r#""Doe, John""#)],
@@ -467,6 +476,7 @@ pub static FUNCTIONS: &[Function] = &[
         params: &[p("uniqueValueRule", Any, "A candidate value.")],
         repeat: 1,
         min_repeats: 2,
+        forms: &[],
         summary: "The first candidate not yet taken in the target.",
         docs: "Returns the first rule's value that is not null, not empty and not yet taken in the target, as the evaluation context's existing values tell (`--existing`, `Context::existing`; compared without regard to case). When every value is taken the evaluation fails: Entra escrows the object. Only allowed as the whole expression, never nested. All rules are evaluated.",
         examples: &[],
@@ -506,6 +516,7 @@ pub static FUNCTIONS: &[Function] = &[
         ],
         repeat: 2,
         min_repeats: 1,
+        forms: &[],
         summary: "Picks the value whose key equals the source.",
         docs: "Compares the source with each key in turn, exactly and case-sensitively, and returns the value after the first key that matches; otherwise the default. A null source matches the key `\"\"`. Only the matching value (or the default) is evaluated. Keys that are all constants compile to a table lookup.",
         examples: &[ex(

@@ -5,6 +5,7 @@ use pest::Parser as _;
 
 use super::ast::{Arg, Call, CmpOp, Compare, Expr, ExprKind};
 use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::functions::Function;
 
 /// Entra rejects expressions longer than this many characters.
 pub const MAX_EXPRESSION_CHARS: usize = 10_000;
@@ -157,6 +158,25 @@ fn scan_delimiters(source: &str) -> Vec<Diagnostic> {
         );
     }
     errors
+}
+
+/// A shorter form's arguments moved to the slots they fill; the slots between are
+/// empty, at the point where the next argument starts.
+fn spread(args: Vec<Arg>, slots: &[usize]) -> Vec<Arg> {
+    let mut spread = Vec::with_capacity(slots.last().map_or(0, |last| last + 1));
+    for (arg, &slot) in args.into_iter().zip(slots) {
+        while spread.len() < slot {
+            spread.push(Arg {
+                expr: None,
+                span: Span {
+                    start: arg.span.start,
+                    end: arg.span.start,
+                },
+            });
+        }
+        spread.push(arg);
+    }
+    spread
 }
 
 /// The index of the quote closing the string that opens at `start`.
@@ -325,6 +345,9 @@ impl Builder {
         // `f()` is a call with no arguments, not one with a single empty slot.
         if args.len() == 1 && args[0].expr.is_none() {
             args.clear();
+        }
+        if let Some(slots) = Function::lookup(name.as_str()).and_then(|f| f.form(args.len())) {
+            args = spread(args, slots);
         }
         Call {
             name: name.as_str().into(),
