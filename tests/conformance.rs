@@ -164,3 +164,24 @@ fn documented_vectors_only_deviate_with_a_reason() {
         }
     }
 }
+
+/// .NET's own answers for patterns and substitutions (each vector says why, in
+/// `dotnet`). A vector with `scimap_deviation` is one scimap refuses today, for the
+/// reason given; it must keep failing until that changes.
+#[test]
+fn dotnet_regex_vectors() {
+    let vectors: Vec<Json> = serde_json::from_str(include_str!("vectors/dotnet-regex.json"))
+        .expect("the vector file is JSON");
+    let mut failures = Vec::new();
+    for vector in &vectors {
+        let id = vector["id"].as_str().expect("every vector has an id");
+        match (run(vector), vector.get("scimap_deviation")) {
+            (Ok(()), None) | (Err(_), Some(_)) => {}
+            (Err(why), None) => failures.push(format!("{id}: {why}")),
+            (Ok(()), Some(_)) => {
+                failures.push(format!("{id}: passes now; drop its scimap_deviation"))
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -9,6 +9,7 @@ mod diacritics;
 mod logic;
 mod multi;
 mod netformat;
+pub mod netregex;
 mod registry;
 mod replace;
 mod roles;

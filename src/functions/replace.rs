@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use memchr::memmem::Finder;
-use regex::{Captures, Regex, RegexBuilder};
+use regex::{Captures, Regex};
 
 use super::{Args, Fault, Prepared, Site};
 use crate::diagnostic::{Code, Diagnostic};
@@ -111,26 +111,7 @@ pub(super) fn prepare(site: &Site<'_>) -> Result<Plan, Diagnostic> {
 }
 
 fn compile_regex(pattern: &str) -> Result<Regex, String> {
-    RegexBuilder::new(pattern)
-        .size_limit(1 << 20)
-        .dfa_size_limit(1 << 21)
-        .build()
-        .map_err(|e| match e {
-            regex::Error::Syntax(text) => {
-                // The regex crate draws its own caret under the pattern; keep only the reason.
-                let reason = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("error: "))
-                    .unwrap_or(text.trim());
-                format!(
-                    "{reason} (lookaround and backreferences, which .NET has, are not supported)"
-                )
-            }
-            regex::Error::CompiledTooBig(limit) => {
-                format!("the pattern compiles to more than {limit} bytes")
-            }
-            other => other.to_string(),
-        })
+    super::netregex::compile(pattern).map_err(|e| e.to_string())
 }
 
 fn group_index(regex: &Regex, name: &str) -> Option<usize> {

@@ -123,16 +123,8 @@ impl Clause {
             })
         };
         let regex = || {
-            Regex::new(value).map_err(|e| {
-                // The regex crate's message spans lines; its last one says what is wrong.
-                let message = e.to_string();
-                let why = message
-                    .lines()
-                    .last()
-                    .unwrap_or_default()
-                    .trim_start_matches("error: ")
-                    .to_string();
-                ClauseError::Value(format!("invalid regular expression {value:?}: {why}"))
+            crate::functions::netregex::compile(value).map_err(|e| {
+                ClauseError::Value(format!("invalid regular expression {value:?}: {e}"))
             })
         };
         let test = match canonical {
