@@ -2,11 +2,111 @@
 //! operators `REGEX MATCH` / `NOT REGEX MATCH`, translated for the `regex` crate: an
 //! escaped character that is not a word character is itself (`\<`, `\>`, `\'`, `\_`
 //! is an error as in .NET), `(?'name'…)` is a named group, `[a-z-[aeiou]]` is class
-//! subtraction, `(?#…)` is a comment. A construct `regex` cannot run (lookaround,
-//! backreferences, atomic groups, `\G`, `\Z`, balancing and conditional groups) is an
-//! error naming it and where it is in the pattern.
+//! subtraction, `(?#…)` is a comment. Patterns with lookaround, backreferences, atomic
+//! groups or `\Z` run on `fancy-regex`, with its backtracking bounded; all others on
+//! `regex`. What neither runs (`\G`, balancing and conditional groups, the
+//! explicit-capture option) is an error naming it and where it is in the pattern.
 
-use regex::{Regex, RegexBuilder};
+use std::ops::Range;
+
+use regex::RegexBuilder;
+
+/// How many backtracking steps a `fancy-regex` pattern may take on one value; past it,
+/// evaluation fails instead of hanging (`(a+)+$` on a long input).
+pub const BACKTRACK_LIMIT: usize = 1_000_000;
+
+/// A compiled pattern, on whichever engine it needs.
+#[derive(Debug, Clone)]
+pub enum Pattern {
+    Plain(regex::Regex),
+    Fancy(Box<fancy_regex::Regex>),
+}
+
+/// The groups of one match, as byte ranges in the text; `None` for a group that took
+/// no part.
+pub type Groups = Vec<Option<Range<usize>>>;
+
+impl Pattern {
+    pub fn captures_len(&self) -> usize {
+        match self {
+            Pattern::Plain(r) => r.captures_len(),
+            Pattern::Fancy(r) => r.captures_len(),
+        }
+    }
+
+    /// Each group's name, group 0 (never named) first.
+    pub fn capture_names(&self) -> Vec<Option<&str>> {
+        match self {
+            Pattern::Plain(r) => r.capture_names().collect(),
+            Pattern::Fancy(r) => r.capture_names().collect(),
+        }
+    }
+
+    pub fn is_match(&self, text: &str) -> Result<bool, String> {
+        match self {
+            Pattern::Plain(r) => Ok(r.is_match(text)),
+            Pattern::Fancy(r) => r.is_match(text).map_err(runtime),
+        }
+    }
+
+    /// Calls `each` with the groups of every match, left to right, until it says stop
+    /// (`Ok(false)`) or fails.
+    pub fn each_match<E>(
+        &self,
+        text: &str,
+        mut each: impl FnMut(&Groups) -> Result<bool, E>,
+        fault: impl Fn(String) -> E,
+    ) -> Result<(), E> {
+        let mut groups = Groups::new();
+        match self {
+            Pattern::Plain(r) => {
+                let mut locations = r.capture_locations();
+                let mut at = 0;
+                while at <= text.len() {
+                    let Some(whole) = r.captures_read_at(&mut locations, text, at) else {
+                        break;
+                    };
+                    groups.clear();
+                    groups
+                        .extend((0..locations.len()).map(|i| locations.get(i).map(|(s, e)| s..e)));
+                    if !each(&groups)? {
+                        break;
+                    }
+                    at = next_start(text, whole.start(), whole.end());
+                }
+            }
+            Pattern::Fancy(r) => {
+                for caps in r.captures_iter(text) {
+                    let caps = caps.map_err(|e| fault(runtime(e)))?;
+                    groups.clear();
+                    groups.extend((0..caps.len()).map(|i| caps.get(i).map(|m| m.start()..m.end())));
+                    if !each(&groups)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the search after a match goes on: after it, or one character further when it
+/// was empty, so that the same empty match is not found again.
+fn next_start(text: &str, start: usize, end: usize) -> usize {
+    if end > start {
+        return end;
+    }
+    end + text[end..].chars().next().map_or(1, char::len_utf8)
+}
+
+fn runtime(e: fancy_regex::Error) -> String {
+    match e {
+        fancy_regex::Error::RuntimeError(fancy_regex::RuntimeError::BacktrackLimitExceeded) => {
+            format!("the pattern backtracked more than {BACKTRACK_LIMIT} steps on this value")
+        }
+        other => other.to_string(),
+    }
+}
 
 /// A pattern that cannot be used, with the byte offset in the pattern where the
 /// problem is.
@@ -29,15 +129,28 @@ impl std::fmt::Display for PatternError {
 }
 
 /// Compiles a .NET pattern, within the size limits every pattern has.
-pub fn compile(pattern: &str) -> Result<Regex, PatternError> {
+pub fn compile(pattern: &str) -> Result<Pattern, PatternError> {
     let translated = translate(pattern)?;
-    RegexBuilder::new(&translated)
+    let error = |message: String| PatternError {
+        offset: None,
+        message,
+    };
+    if translated.fancy {
+        return fancy_regex::RegexBuilder::new(&translated.text)
+            .backtrack_limit(BACKTRACK_LIMIT)
+            .delegate_size_limit(1 << 20)
+            .delegate_dfa_size_limit(1 << 21)
+            .build()
+            .map(|r| Pattern::Fancy(Box::new(r)))
+            .map_err(|e| error(e.to_string()));
+    }
+    RegexBuilder::new(&translated.text)
         .size_limit(1 << 20)
         .dfa_size_limit(1 << 21)
         .build()
-        .map_err(|e| PatternError {
-            offset: None,
-            message: match e {
+        .map(Pattern::Plain)
+        .map_err(|e| {
+            error(match e {
                 regex::Error::Syntax(text) => text
                     .lines()
                     .find_map(|l| l.strip_prefix("error: "))
@@ -47,16 +160,24 @@ pub fn compile(pattern: &str) -> Result<Regex, PatternError> {
                     format!("the pattern compiles to more than {limit} bytes")
                 }
                 other => other.to_string(),
-            },
+            })
         })
 }
 
-/// The pattern in the `regex` crate's syntax.
-pub fn translate(pattern: &str) -> Result<String, PatternError> {
+/// A pattern in the Rust engines' syntax, and whether it needs `fancy-regex`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Translated {
+    pub text: String,
+    pub fancy: bool,
+}
+
+/// The pattern in the Rust engines' syntax.
+pub fn translate(pattern: &str) -> Result<Translated, PatternError> {
     let mut out = String::with_capacity(pattern.len() + 8);
     let mut at = Reader {
         text: pattern,
         pos: 0,
+        fancy: false,
     };
     // Where each group still open began, so that an unbalanced one is named.
     let mut open: Vec<usize> = Vec::new();
@@ -85,13 +206,18 @@ pub fn translate(pattern: &str) -> Result<String, PatternError> {
     }
     match open.last() {
         Some(&start) => Err(at.error(start, "this group is never closed")),
-        None => Ok(out),
+        None => Ok(Translated {
+            text: out,
+            fancy: at.fancy,
+        }),
     }
 }
 
 struct Reader<'p> {
     text: &'p str,
     pos: usize,
+    /// A construct only `fancy-regex` runs was seen.
+    fancy: bool,
 }
 
 impl Reader<'_> {
@@ -152,12 +278,9 @@ fn escape(at: &mut Reader<'_>, out: &mut String, in_class: bool) -> Result<(), P
         }
         'a' => literal('\u{7}', out),
         'e' => literal('\u{1B}', out),
-        'Z' => {
-            return Err(unsupported(
-                at,
-                start,
-                "`\\Z` (the end, or before a final newline)",
-            ))
+        'Z' if !in_class => {
+            at.fancy = true;
+            out.push_str(r"(?=\n?\z)");
         }
         'G' => {
             return Err(unsupported(
@@ -166,13 +289,29 @@ fn escape(at: &mut Reader<'_>, out: &mut String, in_class: bool) -> Result<(), P
                 "`\\G` (where the previous match ended)",
             ))
         }
-        '1'..='9' => return Err(unsupported(at, start, "a backreference (`\\1`)")),
-        'k' => {
-            return Err(unsupported(
-                at,
-                start,
-                "a named backreference (`\\k<name>`)",
-            ))
+        '1'..='9' if !in_class => {
+            at.fancy = true;
+            out.push('\\');
+            out.push(c);
+            while let Some(d) = at.peek().filter(char::is_ascii_digit) {
+                at.bump();
+                out.push(d);
+            }
+        }
+        'k' if !in_class => {
+            let close = match at.bump() {
+                Some('<') => '>',
+                Some('\'') => '\'',
+                _ => return Err(at.error(start, "`\\k` needs a group name: `\\k<name>`")),
+            };
+            let end = at
+                .rest()
+                .find(close)
+                .ok_or_else(|| at.error(start, "this group name is never closed"))?;
+            let name = at.rest()[..end].to_string();
+            at.pos += end + 1;
+            at.fancy = true;
+            out.push_str(&format!("\\k<{name}>"));
         }
         'p' | 'P' => {
             let Some(end) = at.rest().find('}').filter(|_| at.rest().starts_with('{')) else {
@@ -241,16 +380,18 @@ fn hex(
 fn group(at: &mut Reader<'_>, out: &mut String) -> Result<bool, PatternError> {
     let start = at.pos;
     let rest = at.rest();
-    let constructs: [(&str, &str); 6] = [
-        ("(?=", "a lookahead `(?=…)`"),
-        ("(?!", "a negative lookahead `(?!…)`"),
-        ("(?<=", "a lookbehind `(?<=…)`"),
-        ("(?<!", "a negative lookbehind `(?<!…)`"),
-        ("(?>", "an atomic group `(?>…)`"),
-        ("(?(", "a conditional `(?(…)…)`"),
-    ];
-    if let Some((_, what)) = constructs.iter().find(|(head, _)| rest.starts_with(head)) {
-        return Err(unsupported(at, start, what));
+    if rest.starts_with("(?(") {
+        return Err(unsupported(at, start, "a conditional `(?(…)…)`"));
+    }
+    // Lookaround and atomic groups: fancy-regex writes them as .NET does.
+    if let Some(head) = ["(?<=", "(?<!", "(?=", "(?!", "(?>"]
+        .into_iter()
+        .find(|head| rest.starts_with(head))
+    {
+        at.fancy = true;
+        out.push_str(head);
+        at.pos += head.len();
+        return Ok(true);
     }
     if let Some(comment) = rest.strip_prefix("(?#") {
         let end = comment
@@ -357,13 +498,21 @@ mod tests {
         compile(pattern)
             .unwrap_or_else(|e| panic!("{pattern}: {e}"))
             .is_match(text)
+            .unwrap()
+    }
+
+    fn plain(pattern: &str) -> regex::Regex {
+        match compile(pattern).unwrap() {
+            Pattern::Plain(r) => r,
+            Pattern::Fancy(_) => panic!("{pattern} needs no backtracking"),
+        }
     }
 
     #[test]
     fn escaped_punctuation_is_itself() {
         // Microsoft's HR guides strip these from sAMAccountNames.
         let hr = r"([\/\\\[\]\:\;\|\=\,\+\*\?\<\>])";
-        let regex = compile(hr).unwrap();
+        let regex = plain(hr);
         assert_eq!(regex.replace_all(r#"a<b>c[d]e\f/g|h"#, ""), "abcdefgh");
         assert!(
             matches(r"\<x\>", "<x>"),
@@ -378,7 +527,7 @@ mod tests {
 
     #[test]
     fn groups_options_comments_and_subtraction() {
-        let regex = compile(r"(?'area'\d{3})-(?<rest>\d{4})").unwrap();
+        let regex = plain(r"(?'area'\d{3})-(?<rest>\d{4})");
         let caps = regex.captures("555-1234").unwrap();
         assert_eq!((&caps["area"], &caps["rest"]), ("555", "1234"));
         assert!(matches(r"(?i)abc(?#a comment)", "ABC"));
@@ -393,11 +542,9 @@ mod tests {
     #[test]
     fn what_cannot_run_is_named_with_its_place() {
         for (pattern, offset, words) in [
-            (r"a(?=b)", 1, "lookahead"),
-            (r"a(?<!b)", 1, "negative lookbehind"),
-            (r"(a)\1", 3, "backreference"),
-            (r"(?>a+)", 0, "atomic"),
-            (r"ab\Z", 2, "\\Z"),
+            (r"\Ga", 0, "\\G"),
+            (r"(?(a)b|c)", 0, "conditional"),
+            (r"(?<a-b>x)", 0, "balancing"),
             (r"(?n)a", 0, "explicit-capture"),
             (r"[a-z", 0, "never closed"),
             (r"a(b(c)", 1, "never closed"),
@@ -408,5 +555,25 @@ mod tests {
             assert!(e.message.contains(words), "{pattern}: {}", e.message);
             assert!(!e.message.contains("lookaround and"), "no unrelated note");
         }
+    }
+
+    #[test]
+    fn backtracking_constructs_run_bounded() {
+        assert!(matches(r"a(?=n)", "an"));
+        assert!(!matches(r"a(?!n)", "an"));
+        assert!(matches(r"(?<=n)a", "na"));
+        assert!(matches(r"(?<first>a)n\k<first>", "ana"));
+        assert!(matches(r"(a)n\1", "ana"));
+        assert!(matches(r"ab\Z", "ab\n"));
+        assert!(matches(r"(?>a+)b", "aab"));
+        let hang = compile(r"(a+)+$").unwrap();
+        assert!(
+            matches!(hang, Pattern::Plain(_)),
+            "no backtracking needed: linear on regex"
+        );
+        let catastrophic = compile(r"(a+)+\1$").unwrap();
+        let long = format!("{}b", "a".repeat(40));
+        let e = catastrophic.is_match(&long).unwrap_err();
+        assert!(e.contains("backtracked more than"), "{e}");
     }
 }

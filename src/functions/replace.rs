@@ -5,8 +5,8 @@
 
 use std::borrow::Cow;
 
+use super::netregex::{Groups, Pattern};
 use memchr::memmem::Finder;
-use regex::{Captures, Regex};
 
 use super::{Args, Fault, Prepared, Site};
 use crate::diagnostic::{Code, Diagnostic};
@@ -39,7 +39,7 @@ pub enum Mode {
 pub struct Plan {
     pub mode: Mode,
     find: Option<Finder<'static>>,
-    regex: Option<Regex>,
+    regex: Option<Pattern>,
     substitution: Option<Vec<Piece>>,
 }
 
@@ -85,7 +85,7 @@ pub(super) fn prepare(site: &Site<'_>) -> Result<Plan, Diagnostic> {
     };
     if let (Some(regex), Some(name)) = (&regex, site.literal(GROUP)) {
         if group_index(regex, name).is_none() {
-            let names: Vec<&str> = regex.capture_names().flatten().collect();
+            let names: Vec<&str> = regex.capture_names().into_iter().flatten().collect();
             return Err(Diagnostic::error(
                 Code::InvalidRegex,
                 format!("the pattern has no group named `{name}`"),
@@ -110,14 +110,14 @@ pub(super) fn prepare(site: &Site<'_>) -> Result<Plan, Diagnostic> {
     })
 }
 
-fn compile_regex(pattern: &str) -> Result<Regex, String> {
+fn compile_regex(pattern: &str) -> Result<Pattern, String> {
     super::netregex::compile(pattern).map_err(|e| e.to_string())
 }
 
-fn group_index(regex: &Regex, name: &str) -> Option<usize> {
+fn group_index(regex: &Pattern, name: &str) -> Option<usize> {
     match name.parse::<usize>() {
         Ok(n) if n < regex.captures_len() => Some(n),
-        _ => regex.capture_names().position(|n| n == Some(name)),
+        _ => regex.capture_names().iter().position(|n| *n == Some(name)),
     }
 }
 
@@ -192,7 +192,7 @@ fn template<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
     })
 }
 
-fn regex_for<'a>(args: &mut Args<'a, '_>, plan: &'a Plan) -> Result<Cow<'a, Regex>, Fault> {
+fn regex_for<'a>(args: &mut Args<'a, '_>, plan: &'a Plan) -> Result<Cow<'a, Pattern>, Fault> {
     match &plan.regex {
         Some(r) => Ok(Cow::Borrowed(r)),
         None => {
@@ -206,7 +206,7 @@ fn regex_for<'a>(args: &mut Args<'a, '_>, plan: &'a Plan) -> Result<Cow<'a, Rege
     }
 }
 
-fn group_of(args: &mut Args<'_, '_>, regex: &Regex) -> Result<usize, Fault> {
+fn group_of(args: &mut Args<'_, '_>, regex: &Pattern) -> Result<usize, Fault> {
     let name = args
         .text(GROUP)?
         .ok_or_else(|| Fault::arg(GROUP, "is null"))?;
@@ -235,21 +235,29 @@ fn regex_replace<'a>(args: &mut Args<'a, '_>, plan: &'a Plan) -> Result<Value<'a
     let mut out = String::new();
     let mut last = 0;
     let mut changed = false;
-    for caps in regex.captures_iter(&source) {
-        let whole = caps.get(0).expect("group 0 always matches");
-        let target = match group {
-            Some(g) => match caps.get(g) {
-                Some(m) => m,
-                None => continue,
-            },
-            None => whole,
-        };
-        out.push_str(&source[last..target.start()]);
-        Piece::expand(pieces, &caps, &source, &mut out);
-        last = target.end();
-        changed = true;
-        args.check_len(out.len())?;
-    }
+    regex.each_match(
+        &source,
+        |groups| {
+            let target = match group {
+                Some(g) => match groups.get(g).cloned().flatten() {
+                    Some(range) => range,
+                    None => return Ok(true),
+                },
+                None => groups[0].clone().unwrap_or_default(),
+            };
+            // A group inside an earlier replaced one (or overlapping it) is skipped.
+            if target.start < last {
+                return Ok(true);
+            }
+            out.push_str(&source[last..target.start]);
+            Piece::expand(pieces, groups, &source, &mut out);
+            last = target.end;
+            changed = true;
+            args.check_len(out.len())?;
+            Ok(true)
+        },
+        |message| Fault::arg(PATTERN, message),
+    )?;
     if !changed {
         return Ok(Value::Str(source));
     }
@@ -268,10 +276,15 @@ fn group_from_attribute<'a>(args: &mut Args<'a, '_>, plan: &'a Plan) -> Result<V
     let Some(other) = args.text(ATTRIBUTE)? else {
         return Ok(Value::Null);
     };
-    let found = regex
-        .captures(&other)
-        .and_then(|c| c.get(group))
-        .map(|m| m.range());
+    let mut found = None;
+    regex.each_match(
+        &other,
+        |groups| {
+            found = groups.get(group).cloned().flatten();
+            Ok(false)
+        },
+        |message| Fault::arg(PATTERN, message),
+    )?;
     Ok(match (found, other) {
         (None, _) => Value::Null,
         (Some(r), Cow::Borrowed(s)) => Value::str(&s[r]),
@@ -293,7 +306,7 @@ enum Piece {
 impl Piece {
     /// Parses .NET substitution syntax against the groups of `regex`. A reference to a
     /// group that does not exist stays literal text, as in .NET.
-    fn parse(text: &str, regex: &Regex) -> Vec<Piece> {
+    fn parse(text: &str, regex: &Pattern) -> Vec<Piece> {
         let mut pieces = Vec::new();
         let mut literal = String::new();
         let mut rest = text;
@@ -321,7 +334,7 @@ impl Piece {
     }
 
     /// What follows a `$`, and how many bytes of it were used.
-    fn reference(after: &str, regex: &Regex) -> (Option<Piece>, usize) {
+    fn reference(after: &str, regex: &Pattern) -> (Option<Piece>, usize) {
         let simple = match after.as_bytes().first() {
             Some(b'$') => Some(Piece::Text("$".into())),
             Some(b'&') => Some(Piece::Group(0)),
@@ -354,17 +367,25 @@ impl Piece {
         (None, 0)
     }
 
-    fn expand(pieces: &[Piece], caps: &Captures<'_>, input: &str, out: &mut String) {
-        let whole = caps.get(0).expect("group 0 always matches");
+    fn expand(pieces: &[Piece], groups: &Groups, input: &str, out: &mut String) {
+        let text = |g: usize| {
+            groups
+                .get(g)
+                .cloned()
+                .flatten()
+                .and_then(|r| input.get(r))
+                .unwrap_or_default()
+        };
+        let whole = groups[0].clone().unwrap_or_default();
         for piece in pieces {
             match piece {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Group(g) => out.push_str(caps.get(*g).map_or("", |m| m.as_str())),
-                Piece::Before => out.push_str(&input[..whole.start()]),
-                Piece::After => out.push_str(&input[whole.end()..]),
+                Piece::Group(g) => out.push_str(text(*g)),
+                Piece::Before => out.push_str(&input[..whole.start]),
+                Piece::After => out.push_str(&input[whole.end..]),
                 Piece::LastGroup => {
-                    let last = (1..caps.len()).rev().find_map(|g| caps.get(g));
-                    out.push_str(last.map_or("", |m| m.as_str()));
+                    let last = (1..groups.len()).rev().find(|&g| groups[g].is_some());
+                    out.push_str(last.map_or("", text));
                 }
                 Piece::Input => out.push_str(input),
             }
@@ -377,7 +398,7 @@ mod tests {
     use super::*;
 
     fn sub(text: &str, pattern: &str) -> Vec<Piece> {
-        Piece::parse(text, &Regex::new(pattern).unwrap())
+        Piece::parse(text, &super::super::netregex::compile(pattern).unwrap())
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Scoping filters: which source objects a mapping provisions.
 
-use regex::Regex;
+use crate::functions::netregex::Pattern;
 
 use crate::value::Value;
 
@@ -27,8 +27,8 @@ enum Test {
     IsFalse,
     IsNull,
     IsNotNull,
-    Regex(Regex),
-    NotRegex(Regex),
+    Regex(Pattern),
+    NotRegex(Pattern),
     GreaterThan(i64),
     GreaterThanOrEquals(i64),
     BitAnd(i64),
@@ -170,8 +170,10 @@ impl Clause {
             Test::IsFalse => text.eq_ignore_ascii_case("false"),
             Test::IsNull => false,
             Test::IsNotNull => true,
-            Test::Regex(r) => r.is_match(text),
-            Test::NotRegex(r) => !r.is_match(text),
+            // A pattern that gives up on a value (too much backtracking) leaves the
+            // object out of scope either way: nothing is provisioned on a guess.
+            Test::Regex(r) => r.is_match(text).unwrap_or(false),
+            Test::NotRegex(r) => r.is_match(text).is_ok_and(|m| !m),
             Test::GreaterThan(v) => integer().is_some_and(|n| n > *v),
             Test::GreaterThanOrEquals(v) => integer().is_some_and(|n| n >= *v),
             Test::BitAnd(v) => integer().is_some_and(|n| n & v == *v),
