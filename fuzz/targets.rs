@@ -17,6 +17,7 @@ pub type Target = fn(&[u8]);
 /// Every target by name, as the corpus directories are named.
 pub const TARGETS: &[(&str, Target)] = &[
     ("expression", expression),
+    ("dotnet_regex", dotnet_regex),
     ("scim_filter", scim_filter),
     ("scim_path", scim_path),
     ("patch", patch),
@@ -56,6 +57,14 @@ pub fn expression(data: &[u8]) {
         Err(diagnostics) => {
             let _ = diagnostics.render(source, "<fuzz>", false);
         }
+    }
+}
+
+/// A .NET pattern: translated, compiled on its engine, run over a fixed text.
+pub fn dotnet_regex(data: &[u8]) {
+    if let Ok(pattern) = scimap::functions::netregex::compile(text(data)) {
+        let _ = pattern.is_match("Zoë Müller <zoe@contoso.com> [IT], 555-1234\n");
+        let _ = pattern.each_match("aaa-bbb ccc", |_| Ok::<_, String>(true), |e| e);
     }
 }
 

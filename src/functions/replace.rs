@@ -383,10 +383,8 @@ impl Piece {
                 Piece::Group(g) => out.push_str(text(*g)),
                 Piece::Before => out.push_str(&input[..whole.start]),
                 Piece::After => out.push_str(&input[whole.end..]),
-                Piece::LastGroup => {
-                    let last = (1..groups.len()).rev().find(|&g| groups[g].is_some());
-                    out.push_str(last.map_or("", text));
-                }
+                // .NET's `$+` is the highest-numbered group, empty when it took no part.
+                Piece::LastGroup => out.push_str(text(groups.len() - 1)),
                 Piece::Input => out.push_str(input),
             }
         }
