@@ -490,13 +490,13 @@ fn check_exit_codes() {
     );
     let out = scimap(&["check", &warned], None);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("did you mean `jobTitle`?"));
+    assert!(text(&out.stderr).contains("did you mean [jobTitle]?"));
     let out = scimap(&["check", &warned, "--source-attribute", "jobTitel"], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = scimap(&["check", "tests/mappings/bad/everything.json"], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stdout).contains("8 errors, 1 warning"),
+        text(&out.stdout).contains("7 errors, 2 warnings"),
         "{}",
         text(&out.stdout)
     );
@@ -555,4 +555,30 @@ fn convert_writes_a_native_file_that_loads() {
     );
     let check = scimap(&["check", out_path.to_str().unwrap()], None);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+}
+
+/// An attribute that is nowhere (not Entra's, not in the record) or differs from one
+/// only in case is a warning with the name meant; the expression still evaluates.
+#[test]
+fn attributes_that_are_nowhere_are_warnings() {
+    let out = scimap(
+        &["eval", "[Surname]", "--record", "-"],
+        Some(br#"{"surname": "Lee"}"#),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout).trim(), "null");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("warning[unknown-attribute]"), "{stderr}");
+    assert!(stderr.contains("write [surname]"), "{stderr}");
+    let out = scimap(&["eval", r#"Join(" ", [givenName], [surnmae])"#], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("did you mean [surname]?"));
+    let out = scimap(
+        &["eval", "[custom]", "--record", "-"],
+        Some(br#"{"custom": "x"}"#),
+    );
+    assert!(
+        text(&out.stderr).is_empty(),
+        "a record's own attribute is known"
+    );
 }

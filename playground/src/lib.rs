@@ -67,7 +67,7 @@ pub fn evaluate(expression: &str, record: &str, options: &str) -> String {
         }
     };
     let mut near_misses = all(
-        &program.unknown_attributes(batch.attribute_names()),
+        &scimap::mapping::entra::expression_attribute_problems(&program, batch.attribute_names()),
         expression,
     );
     near_misses.extend(warnings);

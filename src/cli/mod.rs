@@ -316,10 +316,8 @@ fn eval(
         Ok(batch) => batch,
         Err(error) => return report_input(&error, format),
     };
-    let unknown = program.unknown_attributes(batch.attribute_names());
-    if !unknown.is_empty() {
-        return report_check(source, &Diagnostics(unknown), format, color);
-    }
+    let nowhere =
+        crate::mapping::entra::expression_attribute_problems(&program, batch.attribute_names());
     let ctx = match context_from(context) {
         Ok(ctx) => ctx,
         Err(error) => return report_input(&error, format),
@@ -337,6 +335,7 @@ fn eval(
         };
     }
     render_warnings(source, program.warnings(), color);
+    render_warnings(source, &nowhere, color);
     let result = program
         .eval_batch(&batch, &ctx)
         .into_iter()

@@ -190,35 +190,6 @@ impl Program {
         &self.warnings
     }
 
-    /// Errors for attributes the expression reads that are missing from `known` while
-    /// a name differing only in case is there: Entra's attribute names are
-    /// case-sensitive, so `[Description]` never reads `description`.
-    pub fn unknown_attributes<'n>(
-        &self,
-        known: impl IntoIterator<Item = &'n str> + Clone,
-    ) -> Vec<Diagnostic> {
-        let mut found = Vec::new();
-        for (slot, name) in self.slots.iter().enumerate() {
-            if known.clone().into_iter().any(|k| k == &**name) {
-                continue;
-            }
-            let Some(near) = known
-                .clone()
-                .into_iter()
-                .find(|k| k.eq_ignore_ascii_case(name))
-            else {
-                continue;
-            };
-            let span = self.first_load(slot as u32).unwrap_or_default();
-            found.push(
-                Diagnostic::error(crate::diagnostic::Code::UnknownAttribute, format!("unknown attribute `{name}`"))
-                    .at(span, format!("the record has `{near}`, not `{name}`"))
-                    .help(format!("attribute names are case-sensitive (Entra reports SchemaInvalid): write [{near}]")),
-            );
-        }
-        found
-    }
-
     /// Each attribute the expression reads, with where it is first read.
     pub fn attribute_uses(&self) -> impl Iterator<Item = (&str, Span)> {
         self.slots

@@ -557,7 +557,7 @@ fn build_scope(
                 }
             }
             let attribute_at = clause_part(locator, at, "attribute", "sourceOperandName");
-            if let Some(d) = source_attribute_problem(&clause.attribute, known) {
+            if let Some(d) = entra::attribute_problem(&clause.attribute, known) {
                 problems.push(locator.at(d, &attribute_at, "in this clause"));
             }
             if entra::MULTI_VALUED.contains(&clause.attribute.as_str()) {
@@ -581,40 +581,6 @@ fn clause_part(locator: &Locator<'_>, at: &JsonPath, native: &str, graph: &str) 
         .map(|key| at.key(key))
         .find(|path| locator.span(path).is_some())
         .unwrap_or_else(|| at.clone())
-}
-
-/// A warning for a source attribute the object does not have, or an error when only
-/// its case differs from one it has (Entra's names are case-sensitive).
-fn source_attribute_problem(name: &str, known: &[&str]) -> Option<Diagnostic> {
-    if known.is_empty() || known.contains(&name) || name.starts_with("extension_") {
-        return None;
-    }
-    if let Some(near) = known.iter().find(|k| k.eq_ignore_ascii_case(name)) {
-        return Some(
-            Diagnostic::error(
-                Code::UnknownAttribute,
-                format!("unknown source attribute `{name}`"),
-            )
-            .help(format!(
-                "attribute names are case-sensitive: write `{near}`"
-            )),
-        );
-    }
-    let near = known
-        .iter()
-        .filter(|k| strsim::damerau_levenshtein(&k.to_lowercase(), &name.to_lowercase()) <= 2)
-        .min_by_key(|k| strsim::damerau_levenshtein(k, name));
-    let help = match near {
-        Some(near) => format!("did you mean `{near}`? If `{name}` is a directory extension, list it in `sourceAttributes`"),
-        None => format!("if `{name}` is a directory extension, list it in `sourceAttributes`"),
-    };
-    Some(
-        Diagnostic::warning(
-            Code::UnknownAttribute,
-            format!("`{name}` is not a known source attribute"),
-        )
-        .help(help),
-    )
 }
 
 fn check_matching(
@@ -797,7 +763,7 @@ fn compile_source(
         problems.push(locator.expression(d.clone(), origin.source.as_ref(), source));
     }
     for (name, span) in program.attribute_uses() {
-        if let Some(d) = source_attribute_problem(name, known) {
+        if let Some(d) = entra::attribute_problem(name, known) {
             let d = d.at(span, "read here");
             problems.push(locator.expression(d, origin.source.as_ref(), source));
         }
