@@ -62,6 +62,7 @@ struct Located<'a> {
     rules: Vec<Rule<'a>>,
     /// The schema whose `directories` describe the objects, when there is one.
     schema: Option<&'a Json>,
+    schema_path: JsonPath,
 }
 
 /// A rule's directories and object mappings; object mappings given alone make a rule
@@ -88,6 +89,7 @@ fn locate<'a>(doc: &'a Json, at: &JsonPath) -> Result<Located<'a>, ImportError> 
         return Ok(Located {
             rules: vec![Rule::alone(objects)],
             schema: None,
+            schema_path: at.clone(),
         });
     }
     if let Some(schema) = doc.get("schema").filter(|s| s.is_object()) {
@@ -102,18 +104,21 @@ fn locate<'a>(doc: &'a Json, at: &JsonPath) -> Result<Located<'a>, ImportError> 
         return Ok(Located {
             rules,
             schema: Some(doc),
+            schema_path: at.clone(),
         });
     }
     if doc.get("objectMappings").is_some() {
         return Ok(Located {
             rules: vec![Rule::of(doc, at)?],
             schema: None,
+            schema_path: at.clone(),
         });
     }
     if doc.get("attributeMappings").is_some() {
         return Ok(Located {
             rules: vec![Rule::alone(vec![(doc, at.clone())])],
             schema: None,
+            schema_path: at.clone(),
         });
     }
     templates(doc, at)
@@ -176,6 +181,9 @@ impl<'a> Rule<'a> {
 /// Reads every object mapping of every synchronization rule.
 pub fn import(doc: &Json) -> Result<(MappingFile, Origins), ImportError> {
     let located = locate(doc, &JsonPath::default())?;
+    if let Some(schema) = located.schema {
+        check_directories(schema, &located.schema_path)?;
+    }
     let mut file = MappingFile::default();
     let mut origins = Origins::default();
     for rule in &located.rules {
@@ -264,10 +272,16 @@ fn object_mapping(
         name,
         source: source.to_string(),
         target: target.to_string(),
-        enabled: object
-            .get("enabled")
-            .and_then(Json::as_bool)
-            .unwrap_or(true),
+        enabled: match object.get("enabled") {
+            None | Some(Json::Null) => true,
+            Some(Json::Bool(enabled)) => *enabled,
+            Some(_) => {
+                return Err(error(
+                    &path.key("enabled"),
+                    "`enabled` must be true or false",
+                ))
+            }
+        },
         actions: actions(object.get("flowTypes"), &path.key("flowTypes"))?,
         scope,
         attributes,
@@ -467,6 +481,12 @@ fn scope(
     let Some(scope) = scope.filter(|s| !s.is_null()) else {
         return Ok((Vec::new(), Vec::new()));
     };
+    if !scope.is_object() {
+        return Err(error(
+            at,
+            "`scope` must be an object with `groups`, or null",
+        ));
+    }
     let mut groups = Vec::new();
     let mut paths = Vec::new();
     for (g, group) in array(scope, "groups", at)?.iter().enumerate() {
@@ -508,6 +528,48 @@ fn scope(
         paths.push(clause_paths);
     }
     Ok((groups, paths))
+}
+
+/// Checks the shape of `directories` where scimap reads it: every directory's
+/// objects, and every object's attributes, each with a string `name`; `type` a string
+/// and `multivalued` a boolean where given.
+fn check_directories(schema: &Json, at: &JsonPath) -> Result<(), ImportError> {
+    for (d, directory) in array(schema, "directories", at)?.iter().enumerate() {
+        let d_at = at.key("directories").index(d);
+        if !directory.is_object() {
+            return Err(error(
+                &d_at,
+                "a directory is an object with `name` and `objects`",
+            ));
+        }
+        for (o, object) in array(directory, "objects", &d_at)?.iter().enumerate() {
+            let o_at = d_at.key("objects").index(o);
+            text(object, "name", &o_at)?;
+            for (a, attribute) in array(object, "attributes", &o_at)?.iter().enumerate() {
+                let a_at = o_at.key("attributes").index(a);
+                text(attribute, "name", &a_at)?;
+                if !matches!(
+                    attribute.get("type"),
+                    None | Some(Json::Null | Json::String(_))
+                ) {
+                    return Err(error(
+                        &a_at.key("type"),
+                        "`type` must be a string such as \"String\"",
+                    ));
+                }
+                if !matches!(
+                    attribute.get("multivalued"),
+                    None | Some(Json::Null | Json::Bool(_))
+                ) {
+                    return Err(error(
+                        &a_at.key("multivalued"),
+                        "`multivalued` must be true or false",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The attribute definitions of an object in a named directory of the schema.
