@@ -801,6 +801,8 @@ impl App {
             .iter()
             .filter_map(|o| o.get("bulkId").and_then(Json::as_str))
             .collect();
+        // Read once: an operation may wait through many passes.
+        let references: Vec<Vec<&str>> = operations.iter().map(referenced).collect();
         // bulkId → the id made for it, or `None` when its operation failed.
         let mut made: HashMap<String, Option<String>> = HashMap::new();
         let mut results: Vec<Option<Json>> = vec![None; operations.len()];
@@ -814,7 +816,7 @@ impl App {
                 if errors >= fail_on {
                     break;
                 }
-                let result = match bulk_references(operation, &declared, &made) {
+                let result = match bulk_references(&references[index], &declared, &made) {
                     References::Ready => self.bulk_operation(ctx, operation, &made),
                     References::Waiting => {
                         still.push(index);
@@ -974,21 +976,14 @@ enum References {
     Broken(String),
 }
 
-/// Whether every `bulkId:x` an operation's path and data name has its resource.
+/// Whether every bulkId an operation names has its resource.
 fn bulk_references(
-    operation: &Json,
+    names: &[&str],
     declared: &HashSet<&str>,
     made: &HashMap<String, Option<String>>,
 ) -> References {
-    let mut names = Vec::new();
-    for part in [operation.get("path"), operation.get("data")]
-        .into_iter()
-        .flatten()
-    {
-        referenced(part, &mut names);
-    }
     let mut state = References::Ready;
-    for name in names {
+    for &name in names {
         match made.get(name) {
             Some(Some(_)) => {}
             Some(None) => {
@@ -1007,13 +1002,18 @@ fn bulk_references(
     state
 }
 
-/// The bulkIds a value refers to: `bulkId:x` as a whole string or a path segment.
-/// Walks without recursion (the body's depth is bounded, but its width is not).
-fn referenced<'j>(value: &'j Json, out: &mut Vec<&'j str>) {
-    let mut stack = vec![value];
+/// The bulkIds an operation's `path` and `data` refer to, each once: `bulkId:x` as a
+/// whole string or a path segment. Walks without recursion (the body's depth is
+/// bounded, but its width is not).
+fn referenced(operation: &Json) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut stack: Vec<&Json> = [operation.get("path"), operation.get("data")]
+        .into_iter()
+        .flatten()
+        .collect();
     while let Some(value) = stack.pop() {
         match value {
-            Json::String(s) => out.extend(
+            Json::String(s) => names.extend(
                 s.split('/')
                     .filter_map(|segment| segment.strip_prefix("bulkId:")),
             ),
@@ -1022,6 +1022,9 @@ fn referenced<'j>(value: &'j Json, out: &mut Vec<&'j str>) {
             _ => {}
         }
     }
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 fn version_headers(version: Option<&Json>) -> HeaderMap {

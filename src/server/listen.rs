@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -118,56 +117,78 @@ async fn connection(
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
 enum State {
     /// No request in progress: waiting for one.
-    Idle = 0,
+    Idle,
     /// A request's head has started to arrive.
-    Head = 1,
+    Head,
     /// A request is being handled (its body, if any, is read under the server's own
     /// body timeout).
-    Busy = 2,
+    Busy,
 }
 
-/// Where a connection is in its request cycle, and since when.
-struct Phase {
-    state: AtomicU8,
-    since: Mutex<Instant>,
+/// Where a connection is in its request cycle, and since when; shared by the
+/// connection's stream and its service, under one lock.
+struct Phase(Mutex<PhaseState>);
+
+struct PhaseState {
+    state: State,
+    since: Instant,
     /// A read left pending while the connection was busy, with no deadline: woken
     /// when the request is done, so that the idle deadline starts to count.
-    reader: Mutex<Option<Waker>>,
+    reader: Option<Waker>,
 }
 
 impl Phase {
     fn new() -> Phase {
-        Phase {
-            state: AtomicU8::new(State::Idle as u8),
-            since: Mutex::new(Instant::now()),
-            reader: Mutex::new(None),
-        }
+        Phase(Mutex::new(PhaseState {
+            state: State::Idle,
+            since: Instant::now(),
+            reader: None,
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PhaseState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn set(&self, state: State) {
-        self.state.store(state as u8, Ordering::Release);
-        *self.since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-        if state == State::Idle {
-            if let Some(reader) = self.reader.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                reader.wake();
+        let reader = {
+            let mut phase = self.lock();
+            phase.state = state;
+            phase.since = Instant::now();
+            if state == State::Idle {
+                phase.reader.take()
+            } else {
+                None
             }
+        };
+        if let Some(reader) = reader {
+            reader.wake();
         }
     }
 
-    fn park(&self, waker: &Waker) {
-        *self.reader.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker.clone());
+    /// Bytes arrived: on an idle connection, a request's head has begun.
+    fn bytes_read(&self) {
+        let mut phase = self.lock();
+        if phase.state == State::Idle {
+            phase.state = State::Head;
+            phase.since = Instant::now();
+        }
     }
 
-    fn get(&self) -> (State, Instant) {
-        let state = match self.state.load(Ordering::Acquire) {
-            0 => State::Idle,
-            1 => State::Head,
-            _ => State::Busy,
-        };
-        (state, *self.since.lock().unwrap_or_else(|e| e.into_inner()))
+    /// When a read waiting now must give up; none while a request runs, and then the
+    /// reader is woken once it is done.
+    fn read_deadline(&self, limits: &Connections, waker: &Waker) -> Option<Instant> {
+        let mut phase = self.lock();
+        match phase.state {
+            State::Idle => Some(phase.since + limits.idle_timeout),
+            State::Head => Some(phase.since + limits.header_timeout),
+            State::Busy => {
+                phase.reader = Some(waker.clone());
+                None
+            }
+        }
     }
 }
 
@@ -220,25 +241,15 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         let before = buf.filled().len();
         match Pin::new(&mut self.stream).poll_read(cx, buf) {
             Poll::Ready(result) => {
-                if buf.filled().len() > before && self.phase.get().0 == State::Idle {
-                    self.phase.set(State::Head);
+                if buf.filled().len() > before {
+                    self.phase.bytes_read();
                 }
                 Poll::Ready(result)
             }
-            Poll::Pending => {
-                let (mut state, mut since) = self.phase.get();
-                if state == State::Busy {
-                    self.phase.park(cx.waker());
-                    // The request may have ended between the look and the parking.
-                    (state, since) = self.phase.get();
-                }
-                let deadline = match state {
-                    State::Idle => since + self.limits.idle_timeout,
-                    State::Head => since + self.limits.header_timeout,
-                    State::Busy => return Poll::Pending,
-                };
-                wait_until(&mut self.reading, deadline, cx).map(Err)
-            }
+            Poll::Pending => match self.phase.read_deadline(&self.limits, cx.waker()) {
+                Some(deadline) => wait_until(&mut self.reading, deadline, cx).map(Err),
+                None => Poll::Pending,
+            },
         }
     }
 }
