@@ -146,6 +146,16 @@ fn graph_input_shape_is_accepted() {
     );
 }
 
+/// The Graph keys of a parseExpression response's top-level parameters.
+fn parameter_keys(response: &Json) -> Vec<&str> {
+    response["parsedExpression"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["key"].as_str().unwrap())
+        .collect()
+}
+
 #[test]
 fn graph_format() {
     let out = scimap(
@@ -164,13 +174,7 @@ fn graph_format() {
     assert_eq!(response["parsingSucceeded"], true);
     assert_eq!(response["evaluationSucceeded"], true);
     assert_eq!(response["evaluationResult"], json!(["johns@co"]));
-    let keys: Vec<&str> = response["parsedExpression"]["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["key"].as_str().unwrap())
-        .collect();
-    assert_eq!(keys, ["source", "start", "length"]);
+    assert_eq!(parameter_keys(&response), ["source", "start", "length"]);
     assert_eq!(
         response["parsedExpression"]["parameters"][1]["value"],
         json!({"expression": "1", "name": "1", "parameters": [], "type": "Constant"})
@@ -190,13 +194,10 @@ fn graph_format() {
     );
     let response: Json = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(response["evaluationResult"], json!(["2024-03-01"]));
-    let keys: Vec<&str> = response["parsedExpression"]["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["key"].as_str().unwrap())
-        .collect();
-    assert_eq!(keys, ["source", "inputFormat", "outputFormat"]);
+    assert_eq!(
+        parameter_keys(&response),
+        ["source", "inputFormat", "outputFormat"]
+    );
 
     let out = scimap(&["eval", "--format", "graph", "Mid([a], 1"], None);
     assert_eq!(out.status.code(), Some(2));
