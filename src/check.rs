@@ -26,8 +26,10 @@ impl Checked {
     }
 }
 
-pub(crate) fn check(expr: &Expr) -> Checked {
+/// Checks a parsed expression; `source` is its text, for places inside constants.
+pub(crate) fn check(expr: &Expr, source: &str) -> Checked {
     let mut checker = Checker {
+        source,
         calls: FxHashMap::default(),
         diagnostics: Vec::new(),
     };
@@ -41,12 +43,13 @@ pub(crate) fn check(expr: &Expr) -> Checked {
     }
 }
 
-struct Checker {
+struct Checker<'s> {
+    source: &'s str,
     calls: FxHashMap<u32, Resolved>,
     diagnostics: Vec<Diagnostic>,
 }
 
-impl Checker {
+impl Checker<'_> {
     /// `kind` is what the enclosing parameter expects, when there is one.
     fn expr(&mut self, expr: &Expr, top: bool, kind: Option<Kind>) {
         match &expr.kind {
@@ -129,9 +132,11 @@ impl Checker {
         let args: Vec<Option<&Expr>> = call.args.iter().map(|a| a.expr.as_ref()).collect();
         let arg_spans: Vec<Span> = call.args.iter().map(|a| a.span).collect();
         let site = Site {
+            source: self.source,
             args: &args,
             arg_spans: &arg_spans,
             call_span: span,
+            warnings: Default::default(),
         };
         match functions::prepare(function, &site) {
             Ok(prepared) => {
@@ -140,6 +145,7 @@ impl Checker {
             }
             Err(d) => self.diagnostics.push(d),
         }
+        self.diagnostics.extend(site.warnings.into_inner());
     }
 
     fn unknown_function(&mut self, call: &Call) {
@@ -350,7 +356,7 @@ mod tests {
 
     fn codes(src: &str) -> Vec<Code> {
         let parsed = crate::syntax::parse(src).expect("parses");
-        check(&parsed.expr)
+        check(&parsed.expr, src)
             .diagnostics
             .iter()
             .map(|d| d.code)

@@ -583,3 +583,60 @@ fn attributes_that_are_nowhere_are_warnings() {
         "a record's own attribute is known"
     );
 }
+
+/// A gallery app that is not SCIM, from its Graph document: checked against the app's
+/// own attribute definitions, applied to flat objects with typed values, tested with
+/// change sets, and refused by `sync`, which speaks only SCIM.
+#[test]
+fn gallery_apps_that_are_not_scim() {
+    let schema = "tests/mappings/gallery/salesforce.json";
+    let check = scimap(&["check", schema], None);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    let record = br#"{"objectId": "u1", "userPrincipalName": "ann@contoso.com", "mail": "ann@contoso.com", "mailNickname": "AnnLongname", "surname": "Lee", "userType": "Member", "department": "Sales", "IsSoftDeleted": "True", "appRoleAssignments": [{"value": "Standard User"}]}"#;
+    let out = scimap(&["apply", "-m", schema, "-"], Some(record));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let made: Json = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(made["IsActive"], json!(false));
+    assert_eq!(made["Alias"], "annlongn");
+    assert_eq!(made["ProfileName"], "Standard User");
+    assert!(made.get("schemas").is_none(), "{made}");
+
+    let scratch = Scratch::new("gallery");
+    let mapping = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(schema);
+    let record: Json = serde_json::from_slice(record).unwrap();
+    let tests = json!({
+        "mapping": mapping,
+        "cases": [{
+            "name": "deactivated",
+            "record": record,
+            "exported": {"Username": "ann@contoso.com", "Email": "ann@contoso.com", "Alias": "annlongn", "LastName": "Lee", "IsActive": true, "ProfileName": "Standard User", "PermissionSets": ["Standard User"], "EmailEncodingKey": "UTF-8", "FederationIdentifier": "ann@contoso.com", "UserPermissionsMarketingUser": false, "LocaleSidKey": "en_US"},
+            "expectPatch": {"IsActive": {"old": true, "new": false}, "Department": {"old": null, "new": "Sales"}}
+        }]
+    });
+    let tests = scratch.file("app.tests.json", &tests.to_string());
+    let out = scimap(&["test", &tests], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+
+    let users = scratch.file("users.json", "[]");
+    let out = scimap(
+        &[
+            "sync",
+            "-m",
+            schema,
+            "--users",
+            &users,
+            "--target",
+            "http://127.0.0.1:9/scim/v2",
+            "--token",
+            "t",
+            "--once",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("targets an app that is not SCIM"),
+        "{}",
+        text(&out.stderr)
+    );
+}

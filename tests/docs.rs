@@ -58,15 +58,17 @@ fn mapping_schema_matches_the_loader() {
     };
     let schema = read("docs/mapping.schema.json");
     let validator = jsonschema::validator_for(&schema).expect("the schema is valid");
-    let converted = scimap::mapping::Mapping::from_json(
-        &std::fs::read_to_string(root.join("tests/mappings/graph-schema.json")).unwrap(),
-    )
-    .unwrap();
+    let converted = |path: &str| {
+        let text = std::fs::read_to_string(root.join(path)).unwrap();
+        serde_json::to_value(scimap::mapping::file_from_json(&text).unwrap()).unwrap()
+    };
     let files = [
         read("src/mapping/default.json"),
         read("docs/examples/mapping.json"),
         read("tests/mappings/paths.json"),
-        serde_json::to_value(converted.file()).unwrap(),
+        converted("tests/mappings/graph-schema.json"),
+        converted("tests/mappings/gallery/salesforce.json"),
+        converted("tests/mappings/gallery/servicenow.json"),
     ];
     for file in &files {
         let errors: Vec<String> = validator.iter_errors(file).map(|e| e.to_string()).collect();
@@ -75,4 +77,13 @@ fn mapping_schema_matches_the_loader() {
     }
     let misspelled = read("tests/mappings/bad/structure.json");
     assert!(!validator.is_valid(&misspelled));
+    // Any object name is an app's; without the app's directory only SCIM's are.
+    let mut app = converted("tests/mappings/gallery/servicenow.json");
+    app["objects"][0]["target"] = "sys_user".into();
+    assert!(validator.is_valid(&app));
+    app["objects"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("targetDirectory");
+    assert!(!validator.is_valid(&app));
 }

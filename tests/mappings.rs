@@ -12,7 +12,7 @@ use std::path::Path;
 
 use scimap::mapping::{ApplyOptions, Mapping, Phase, Snapshot, SnapshotOptions};
 use scimap::scim::PatchStyle;
-use scimap::Context;
+use scimap::{Context, Diagnostics};
 use serde_json::{json, Value as Json};
 
 /// Snapshots live beside the cases, in `tests/mappings/snapshots/`.
@@ -126,8 +126,12 @@ fn patches_in_both_shapes() {
                         // nothing is left to send.
                         if let Some(body) = &body {
                             let mut target = case["exported"].clone();
-                            scimap::scim::apply_patch(&mut target, body, object.resource)
-                                .unwrap_or_else(|e| panic!("{style:?}: {e}"));
+                            scimap::scim::apply_patch(
+                                &mut target,
+                                body,
+                                object.target.scim().unwrap(),
+                            )
+                            .unwrap_or_else(|e| panic!("{style:?}: {e}"));
                             assert_eq!(object.patch(&target, &resource, style), None, "{style:?}");
                         }
                         out.push_str(&format!(
@@ -203,6 +207,40 @@ fn graph_schema_converts_to_an_equivalent_native_file() {
     let case: Json =
         serde_json::from_str(&read(&path.with_file_name("apply/graph-schema.json"))).unwrap();
     assert_eq!(snapshots(&graph, &case), snapshots(&native, &case));
+}
+
+/// Gallery apps that are not SCIM (`gallery/*.json`, Graph documents with the apps'
+/// own directory definitions): what `check` warns of and what `convert` writes, in one
+/// snapshot per app; the converted file makes the same snapshots as the Graph document
+/// over every apply case of that app.
+#[test]
+fn gallery_apps_check_convert_and_apply() {
+    in_mappings_folder(|| {
+        insta::glob!("mappings/gallery/*.json", |path| {
+            let text = read(path);
+            let name = format!("gallery/{}", path.file_name().unwrap().to_string_lossy());
+            let graph = Mapping::from_json(&text)
+                .unwrap_or_else(|d| panic!("{}", d.render(&text, &name, false)));
+            assert!(
+                graph.objects().iter().all(|o| o.target.scim().is_none()),
+                "{name}"
+            );
+            let warnings = Diagnostics(graph.warnings().to_vec()).render(&text, &name, false);
+            let native_text = pretty(&serde_json::to_value(graph.file()).unwrap());
+            insta::assert_snapshot!(format!("check:\n{warnings}\nconvert:\n{native_text}"));
+            let native = Mapping::from_json(&native_text).expect("the converted file loads");
+            let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mappings/apply");
+            let mut cases = 0;
+            for entry in std::fs::read_dir(folder).unwrap() {
+                let case: Json = serde_json::from_str(&read(&entry.unwrap().path())).unwrap();
+                if case["mapping"] == name.as_str() {
+                    assert_eq!(snapshots(&graph, &case), snapshots(&native, &case));
+                    cases += 1;
+                }
+            }
+            assert!(cases > 0, "{name} has apply cases");
+        });
+    });
 }
 
 #[test]

@@ -146,6 +146,9 @@ pub fn apply(mapping: &str, record: &str, exported: &str, options: &str) -> Stri
         match serde_json::from_str::<Json>(exported) {
             Err(e) => json!({"error": format!("exported resource: invalid JSON: {e}")}),
             Ok(exported) => match run(Phase::Update) {
+                Ok(Some((_, updated))) if object.target.scim().is_none() => {
+                    json!({"changes": object.changes(&exported, &updated)})
+                }
                 Ok(Some((_, updated))) => json!({
                     "legacy": object.patch(&exported, &updated, PatchStyle::Legacy),
                     "rfc": object.patch(&exported, &updated, PatchStyle::Rfc),

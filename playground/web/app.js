@@ -242,8 +242,11 @@ function showMapping(out) {
     $("resource").textContent = pretty(o.resource) + unresolved;
   }
   const p = out.patch;
-  $("patch-legacy").textContent = !p ? "(give the resource as last exported)" : p.error || (p.outOfScope ? "out of scope" : pretty(p.legacy));
-  $("patch-rfc").textContent = !p ? "(give the resource as last exported)" : p.error || (p.outOfScope ? "out of scope" : pretty(p.rfc));
+  const app = p && "changes" in p;
+  const legacy = app ? `(not SCIM: the app gets this change set)\n${pretty(p.changes)}` : p && pretty(p.legacy);
+  const rfc = app ? "(not SCIM: the app gets the change set above)" : p && pretty(p.rfc);
+  $("patch-legacy").textContent = !p ? "(give the resource as last exported)" : p.error || (p.outOfScope ? "out of scope" : legacy);
+  $("patch-rfc").textContent = !p ? "(give the resource as last exported)" : p.error || (p.outOfScope ? "out of scope" : rfc);
 }
 
 function showFailure(message) {

@@ -124,7 +124,7 @@ pub fn object<'m>(mapping: &'m Mapping, name: &str) -> Result<&'m ObjectMapping,
         let names: Vec<String> = mapping
             .objects()
             .iter()
-            .map(|o| format!("{} ({})", o.resource.name, o.name))
+            .map(|o| format!("{} ({})", o.target, o.name))
             .collect();
         eprintln!(
             "error: the mapping has no object mapping for `{name}`; it has {}",
@@ -440,7 +440,8 @@ struct TestCase {
     exported: Option<Json>,
     #[serde(default)]
     patch_style: PatchStyle,
-    /// The expected PATCH body (`null`: no change).
+    /// The expected update (`null`: no change): the PATCH body, or for an app that is
+    /// not SCIM the change set.
     #[serde(default, deserialize_with = "some")]
     expect_patch: Option<Json>,
 }
@@ -575,11 +576,11 @@ fn run_case(mapping: &Mapping, case: &TestCase, context: &Context) -> Result<(),
             .map_err(|e| format!("the update failed: {e}"))?
             .ok_or("the record is out of scope for the update")?;
         let actual = object
-            .patch(exported, &updated.1, case.patch_style)
+            .update(exported, &updated.1, case.patch_style)
             .unwrap_or(Json::Null);
         if *expected != actual {
             return Err(format!(
-                "the PATCH differs (- expected, + actual):\n{}",
+                "the update differs (- expected, + actual):\n{}",
                 diff(expected, &actual)
             ));
         }

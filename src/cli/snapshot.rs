@@ -127,7 +127,7 @@ pub fn snapshot(args: SnapshotArgs, color: bool) -> Outcome {
         .clone()
         .map(PathBuf::from)
         .unwrap_or_else(|| default_folder(&args.inputs[0]));
-    let folder = root.join(object.resource.name);
+    let folder = root.join(object.target.name());
     let (cases, read_problems) = read_cases(object, &args.inputs, &options);
     let stored = match read_stored(&folder) {
         Ok(stored) => stored,
@@ -401,7 +401,7 @@ impl Run<'_> {
         message: Option<String>,
     ) -> CaseReport {
         CaseReport {
-            object: self.object.resource.name.to_string(),
+            object: self.object.target.name().to_string(),
             name: name.map(str::to_string),
             status,
             place,
@@ -551,7 +551,7 @@ impl Run<'_> {
             return input_error(&e);
         }
         let summary = report::Summary::of(&self.reports);
-        eprintln!("{}", summary.line(self.object.resource.name));
+        eprintln!("{}", summary.line(self.object.target.name()));
         if summary.pending() > 0 {
             eprintln!(
                 "pending results are beside the snapshots as *.json{PENDING}: accept them with --accept (all), --accept-new (new ones) or --review (one by one)"

@@ -201,6 +201,19 @@ pub fn sync(args: SyncArgs, color: bool) -> Outcome {
         Ok(mapping) => mapping,
         Err(outcome) => return outcome,
     };
+    let apps: Vec<String> = mapping
+        .objects()
+        .iter()
+        .filter(|o| o.enabled && o.target.scim().is_none())
+        .map(|o| format!("`{}` ({})", o.name, o.target))
+        .collect();
+    if !apps.is_empty() {
+        eprintln!(
+            "error: scimap sync provisions into SCIM endpoints, and {} targets an app that is not SCIM\n  = help: `scimap apply` shows what such a mapping makes; disable those object mappings to sync the rest",
+            apps.join(", ")
+        );
+        return Outcome::CheckError;
+    }
     // Read before anything else so that a bad snapshot stops us with the state untouched.
     let snapshot = match Snapshot::read(&args) {
         Ok(snapshot) => snapshot,

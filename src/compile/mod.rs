@@ -23,7 +23,7 @@ impl Program {
     /// (errors first, then warnings) is returned.
     pub fn compile(source: &str) -> Result<Program, Diagnostics> {
         let parsed = crate::syntax::parse(source).map_err(Diagnostics)?;
-        let mut checked = check::check(&parsed.expr);
+        let mut checked = check::check(&parsed.expr, source);
         let mut warnings = parsed.warnings;
         if checked.has_errors() {
             let mut all = checked.diagnostics;

@@ -274,9 +274,13 @@ pub enum Prepared {
 
 /// What the checker hands a function to prepare a call site: the arguments as written.
 pub(crate) struct Site<'e> {
+    /// The whole expression's text, for places inside string constants.
+    pub source: &'e str,
     pub args: &'e [Option<&'e Expr>],
     pub arg_spans: &'e [Span],
     pub call_span: Span,
+    /// Warnings found while preparing, for the checker to report.
+    pub warnings: std::cell::RefCell<Vec<Diagnostic>>,
 }
 
 impl<'e> Site<'e> {
@@ -293,6 +297,39 @@ impl<'e> Site<'e> {
 
     pub fn span(&self, i: usize) -> Span {
         self.arg_spans.get(i).copied().unwrap_or(self.call_span)
+    }
+
+    /// Where bytes `range` of the string constant in slot `i` are written in the
+    /// source: `\"` and `\\` take two bytes there for one in the value. The whole
+    /// argument when slot `i` is not a string constant as written.
+    pub fn inside(&self, i: usize, range: std::ops::Range<usize>) -> Span {
+        let Some(expr) = self.args.get(i).copied().flatten() else {
+            return self.span(i);
+        };
+        let (start, end) = (expr.span.start as usize, expr.span.end as usize);
+        let Some(body) = self
+            .source
+            .get(start..end)
+            .and_then(|t| t.strip_prefix('"')?.strip_suffix('"'))
+        else {
+            return expr.span;
+        };
+        let raw = |offset: usize| {
+            let bytes = body.as_bytes();
+            let (mut at, mut value) = (0, 0);
+            while at < bytes.len() && value < offset {
+                let pair = bytes[at] == b'\\' && matches!(bytes.get(at + 1), Some(b'"' | b'\\'));
+                at += if pair { 2 } else { 1 };
+                value += 1;
+            }
+            start + 1 + at
+        };
+        let (from, to) = (raw(range.start), raw(range.end.max(range.start + 1)));
+        Span::new(from, to.min(end - 1))
+    }
+
+    pub fn warn(&self, d: Diagnostic) {
+        self.warnings.borrow_mut().push(d);
     }
 }
 

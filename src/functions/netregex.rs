@@ -99,6 +99,29 @@ fn next_start(text: &str, start: usize, end: usize) -> usize {
     end + text[end..].chars().next().map_or(1, char::len_utf8)
 }
 
+/// A `fancy-regex` compile error, said of the pattern as written: the lookbehind it
+/// cannot run is named where it starts.
+fn fancy_error(pattern: &str, e: fancy_regex::Error) -> PatternError {
+    use fancy_regex::{CompileError, Error};
+    match e {
+        Error::CompileError(CompileError::LookBehindNotConst) => PatternError::at(
+            pattern,
+            ["(?<=", "(?<!"]
+                .iter()
+                .filter_map(|l| pattern.find(l))
+                .min(),
+            "a lookbehind whose length varies: .NET runs it, scimap's engines cannot",
+        ),
+        other => {
+            let text = other.to_string();
+            let text = text
+                .strip_prefix("Error compiling regex: ")
+                .unwrap_or(&text);
+            PatternError::at(pattern, None, text)
+        }
+    }
+}
+
 fn runtime(e: fancy_regex::Error) -> String {
     match e {
         fancy_regex::Error::RuntimeError(fancy_regex::RuntimeError::BacktrackLimitExceeded) => {
@@ -115,26 +138,35 @@ pub struct PatternError {
     /// Where in the pattern, when known (the `regex` crate's own errors have none
     /// that would mean anything in the pattern as written).
     pub offset: Option<usize>,
+    /// The same place counted in characters from 1, as a message gives it.
+    pub character: Option<usize>,
     pub message: String,
 }
 
 impl std::fmt::Display for PatternError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)?;
-        if let Some(offset) = self.offset {
-            write!(f, " (at character {} of the pattern)", offset + 1)?;
+        if let Some(character) = self.character {
+            write!(f, " (at character {character} of the pattern)")?;
         }
         Ok(())
+    }
+}
+
+impl PatternError {
+    fn at(pattern: &str, offset: Option<usize>, message: impl Into<String>) -> PatternError {
+        PatternError {
+            offset,
+            character: offset.map(|o| pattern.get(..o).map_or(o, |p| p.chars().count()) + 1),
+            message: message.into(),
+        }
     }
 }
 
 /// Compiles a .NET pattern, within the size limits every pattern has.
 pub fn compile(pattern: &str) -> Result<Pattern, PatternError> {
     let translated = translate(pattern)?;
-    let error = |message: String| PatternError {
-        offset: None,
-        message,
-    };
+    let error = |message: String| PatternError::at(pattern, None, message);
     if translated.fancy {
         return fancy_regex::RegexBuilder::new(&translated.text)
             .backtrack_limit(BACKTRACK_LIMIT)
@@ -142,7 +174,7 @@ pub fn compile(pattern: &str) -> Result<Pattern, PatternError> {
             .delegate_dfa_size_limit(1 << 21)
             .build()
             .map(|r| Pattern::Fancy(Box::new(r)))
-            .map_err(|e| error(e.to_string()));
+            .map_err(|e| fancy_error(pattern, e));
     }
     RegexBuilder::new(&translated.text)
         .size_limit(1 << 20)
@@ -236,10 +268,7 @@ impl Reader<'_> {
     }
 
     fn error(&self, offset: usize, message: impl Into<String>) -> PatternError {
-        PatternError {
-            offset: Some(offset),
-            message: message.into(),
-        }
+        PatternError::at(self.text, Some(offset), message)
     }
 }
 

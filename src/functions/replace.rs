@@ -4,6 +4,7 @@
 //! they are constants.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use super::netregex::{Groups, Pattern};
 use memchr::memmem::Finder;
@@ -77,9 +78,18 @@ pub(super) fn prepare(site: &Site<'_>) -> Result<Plan, Diagnostic> {
         .filter(|s| !s.is_empty())
         .map(|s| Finder::new(s.as_bytes()).into_owned());
     let regex = match site.literal(PATTERN) {
-        Some(pattern) => Some(compile_regex(pattern).map_err(|msg| {
-            Diagnostic::error(Code::InvalidRegex, "invalid regular expression")
-                .at(site.span(PATTERN), msg)
+        Some(pattern) => Some(super::netregex::compile(pattern).map_err(|e| {
+            let d = Diagnostic::error(Code::InvalidRegex, "invalid regular expression");
+            match e.offset {
+                Some(offset) => {
+                    let end = pattern[offset..]
+                        .chars()
+                        .next()
+                        .map_or(offset, |c| offset + c.len_utf8());
+                    d.at(site.inside(PATTERN, offset..end), e.message)
+                }
+                None => d.at(site.span(PATTERN), e.message),
+            }
         })?),
         None => None,
     };
@@ -99,7 +109,21 @@ pub(super) fn prepare(site: &Site<'_>) -> Result<Plan, Diagnostic> {
         }
     }
     let substitution = match (&regex, site.literal(REPLACEMENT)) {
-        (Some(regex), Some(text)) => Some(Piece::parse(text, regex)),
+        (Some(regex), Some(text)) => {
+            let (pieces, missing) = Piece::parse_noting(text, regex);
+            for range in missing {
+                let reference = &text[range.clone()];
+                site.warn(
+                    Diagnostic::warning(
+                        Code::InvalidRegex,
+                        format!("`{reference}` names no group of the pattern, so it is written as it is"),
+                    )
+                    .at(site.inside(REPLACEMENT, range), "not a group of the pattern")
+                    .help("as in .NET, a substitution naming a missing group is literal text; write `$$` for a literal `$`"),
+                );
+            }
+            Some(pieces)
+        }
         _ => None,
     };
     Ok(Plan {
@@ -307,7 +331,14 @@ impl Piece {
     /// Parses .NET substitution syntax against the groups of `regex`. A reference to a
     /// group that does not exist stays literal text, as in .NET.
     fn parse(text: &str, regex: &Pattern) -> Vec<Piece> {
+        Piece::parse_noting(text, regex).0
+    }
+
+    /// Like [`Piece::parse`], also giving where the references to groups that do not
+    /// exist are (`${nope}`, `$7`), as byte ranges of `text`.
+    fn parse_noting(text: &str, regex: &Pattern) -> (Vec<Piece>, Vec<Range<usize>>) {
         let mut pieces = Vec::new();
+        let mut missing = Vec::new();
         let mut literal = String::new();
         let mut rest = text;
         while let Some(at) = rest.find('$') {
@@ -322,7 +353,13 @@ impl Piece {
                     }
                     pieces.push(piece);
                 }
-                None => literal.push('$'),
+                None => {
+                    literal.push('$');
+                    let start = text.len() - rest.len() + at;
+                    if let Some(len) = unknown_reference(after) {
+                        missing.push(start..start + 1 + len);
+                    }
+                }
             }
             rest = &after[used..];
         }
@@ -330,7 +367,7 @@ impl Piece {
         if !literal.is_empty() {
             pieces.push(Piece::Text(literal));
         }
-        pieces
+        (pieces, missing)
     }
 
     /// What follows a `$`, and how many bytes of it were used.
@@ -389,6 +426,16 @@ impl Piece {
             }
         }
     }
+}
+
+/// The length of what, after a `$` that names no group, was meant as a reference:
+/// `{name}` or digits.
+fn unknown_reference(after: &str) -> Option<usize> {
+    if let Some(inner) = after.strip_prefix('{') {
+        return inner.find('}').map(|close| close + 2);
+    }
+    let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+    (digits > 0).then_some(digits)
 }
 
 #[cfg(test)]

@@ -179,6 +179,14 @@ impl ObjectMapping {
             };
             let out = output(value, attribute, self.plan.alone[i], &mut resolve)
                 .map_err(|e| (Some(target.text.clone()), e.0, None))?;
+            let pending = unresolved.iter().any(|(t, _)| *t == target.text);
+            if out.is_none() && target.required && options.phase == Phase::Create && !pending {
+                let message = format!(
+                    "{} requires `{}`, and this record gives it no value",
+                    self.target, target.attribute
+                );
+                return Err((Some(target.text.clone()), message, None));
+            }
             values.push(out);
         }
         Ok(Resource {
@@ -186,6 +194,50 @@ impl ObjectMapping {
             values,
             unresolved,
         })
+    }
+
+    /// What brings the target up to date with `updated` (made in the
+    /// [`Phase::Update`] phase), or `None` when nothing changed: the PATCH request for
+    /// a SCIM target ([`ObjectMapping::patch`]), the change set for an app's object
+    /// ([`ObjectMapping::changes`]).
+    pub fn update(
+        &self,
+        exported: &Json,
+        updated: &Resource<'_>,
+        style: PatchStyle,
+    ) -> Option<Json> {
+        match self.target.scim() {
+            Some(_) => self.patch(exported, updated, style),
+            None => self.changes(exported, updated),
+        }
+    }
+
+    /// The attribute-level change set that brings an app's object (as last exported)
+    /// up to date with `updated`: each changed attribute's name, in mapping order,
+    /// with its `old` and `new` value (`null` for none). Apps that are not SCIM have
+    /// no PATCH; this is what their connectors send. Attributes the mapping does not
+    /// write in updates are left as they are.
+    pub fn changes(&self, exported: &Json, updated: &Resource<'_>) -> Option<Json> {
+        let new = updated.to_json();
+        let mut changes = serde_json::Map::new();
+        for (i, attribute) in self.attributes.iter().enumerate() {
+            let target = &attribute.target;
+            let old = target.find(exported);
+            let flows = attribute.apply != Apply::OnCreate && attribute.program.is_some();
+            let add_only = attribute.apply == Apply::AddOnly && old.is_some();
+            let pending = updated.unresolved.iter().any(|(t, _)| *t == target.text);
+            if !flows || add_only || (updated.values[i].is_none() && pending) {
+                continue;
+            }
+            let value = new.get(&target.attribute);
+            if !same_value(old, value) {
+                changes.insert(
+                    target.attribute.clone(),
+                    serde_json::json!({"old": old, "new": value}),
+                );
+            }
+        }
+        (!changes.is_empty()).then_some(Json::Object(changes))
     }
 
     /// The PATCH request that brings a previously exported resource up to date with
@@ -217,6 +269,17 @@ impl ObjectMapping {
             }
         }
         scim::patch(exported, &new, style)
+    }
+}
+
+/// Whether two values of an app's attribute are the same: arrays as sets, since apps
+/// keep multi-valued attributes in no order.
+fn same_value(old: Option<&Json>, new: Option<&Json>) -> bool {
+    match (old, new) {
+        (Some(Json::Array(a)), Some(Json::Array(b))) => {
+            a.len() == b.len() && a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
+        }
+        (old, new) => old == new,
     }
 }
 

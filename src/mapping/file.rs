@@ -22,8 +22,14 @@ pub struct ObjectFile {
     pub name: String,
     /// The source object type (`User`, `Group`).
     pub source: String,
-    /// The SCIM resource type made (`User`, `Group`).
+    /// The target object: a SCIM resource type (`User`, `Group`), or with
+    /// `targetDirectory` an object of that app (`User`, `sys_user`).
     pub target: String,
+    /// The app the target object belongs to, when the app is not SCIM (Graph's
+    /// `targetDirectoryName`, such as `salesforce.com`). Its objects are flat and
+    /// their attributes are exactly `targetAttributes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_directory: Option<String>,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub enabled: bool,
     /// Which target actions are allowed: `create`, `update`, `delete`.
@@ -34,8 +40,8 @@ pub struct ObjectFile {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scope: Vec<FilterGroupFile>,
     pub attributes: Vec<AttributeFile>,
-    /// Target attributes beyond the SCIM schemas scimap knows (custom extensions with a
-    /// type other than string).
+    /// For a SCIM target, attributes beyond the SCIM schemas scimap knows (custom
+    /// extensions with a type other than string); for an app, every attribute it has.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_attributes: Vec<TargetAttributeFile>,
 }
@@ -124,6 +130,30 @@ pub struct TargetAttributeFile {
     pub kind: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub multi_valued: bool,
+    /// The app refuses to create an object without a value here.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+    /// The object's identifier in the app, which the app assigns: never a mapping's
+    /// target.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anchor: bool,
+    /// For a `Reference`: the objects it may name (`User` for a manager).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub referenced_objects: Vec<String>,
+}
+
+impl TargetAttributeFile {
+    /// A single-valued attribute of a type, with nothing else said about it.
+    pub fn new(name: &str, kind: &str) -> TargetAttributeFile {
+        TargetAttributeFile {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            multi_valued: false,
+            required: false,
+            anchor: false,
+            referenced_objects: Vec::new(),
+        }
+    }
 }
 
 fn yes() -> bool {

@@ -10,6 +10,7 @@ use super::file::{
 use super::locate::JsonPath;
 use super::Origins;
 use crate::functions::Function;
+use crate::scim::schema::Type;
 
 /// Whether a JSON document is one of Graph's shapes rather than a native mapping
 /// file: a `synchronizationSchema`, a `synchronizationTemplate` or a list of them, a
@@ -191,20 +192,34 @@ pub fn import(doc: &Json) -> Result<(MappingFile, Origins), ImportError> {
             let (mut object_file, object_origins) = object_mapping(object, path)?;
             let source_object = object_file.source.clone();
             if let Some(schema) = located.schema {
-                file.source_attributes.extend(
-                    directory_attributes(schema, rule.source_directory, &source_object)
-                        .into_iter()
-                        .map(|a| a.name)
-                        .filter(|n| {
-                            !super::entra::attributes(&source_object).contains(&n.as_str())
-                        }),
+                let known = super::entra::attributes(&source_object);
+                let source = definition(
+                    schema,
+                    &located.schema_path,
+                    rule.source_directory,
+                    &source_object,
                 );
-                let target_object = object
-                    .get("targetObjectName")
-                    .and_then(Json::as_str)
-                    .unwrap_or_default();
-                object_file.target_attributes =
-                    directory_attributes(schema, rule.target_directory, target_object);
+                let names = source
+                    .iter()
+                    .flat_map(|d| array(d.object, "attributes", &d.path).ok())
+                    .flatten()
+                    .filter_map(|a| a.get("name").and_then(Json::as_str))
+                    .filter(|n| !known.contains(n));
+                file.source_attributes.extend(names.map(str::to_string));
+                let target_object = text(object, "targetObjectName", path)?;
+                let target = definition(
+                    schema,
+                    &located.schema_path,
+                    rule.target_directory,
+                    target_object,
+                );
+                if let Some(target) = target {
+                    object_file.target_attributes = attribute_definitions(&target)?;
+                    if !is_scim(target_object, &target) {
+                        object_file.target = target_object.to_string();
+                        object_file.target_directory = Some(target.directory.to_string());
+                    }
+                }
             }
             file.objects.push(object_file);
             origins.objects.push(object_origins);
@@ -285,6 +300,7 @@ fn object_mapping(
         actions: actions(object.get("flowTypes"), &path.key("flowTypes"))?,
         scope,
         attributes,
+        target_directory: None,
         target_attributes: Vec::new(),
     };
     Ok((file, origin))
@@ -572,52 +588,116 @@ fn check_directories(schema: &Json, at: &JsonPath) -> Result<(), ImportError> {
     Ok(())
 }
 
-/// The attribute definitions of an object in a named directory of the schema.
-fn directory_attributes(
-    doc: &Json,
+/// An object's definition in a directory of the schema, with where it is.
+struct Definition<'a> {
+    directory: &'a str,
+    object: &'a Json,
+    path: JsonPath,
+}
+
+/// The definition of an object in the rule's directory (any directory defining it when
+/// the rule names none).
+fn definition<'a>(
+    schema: &'a Json,
+    at: &JsonPath,
     directory: Option<&str>,
     object: &str,
-) -> Vec<TargetAttributeFile> {
-    let Some(directories) = doc.get("directories").and_then(Json::as_array) else {
-        return Vec::new();
-    };
-    let directory = directories.iter().find(|d| {
-        directory.is_none_or(|name| d.get("name").and_then(Json::as_str) == Some(name))
-            && d.get("objects").is_some()
-    });
-    let objects = directory
-        .and_then(|d| d.get("objects"))
-        .and_then(Json::as_array);
-    let Some(object) = objects.and_then(|objects| {
-        objects.iter().find(|o| {
+) -> Option<Definition<'a>> {
+    let directories = schema.get("directories").and_then(Json::as_array)?;
+    directories.iter().enumerate().find_map(|(d, dir)| {
+        let name = dir.get("name").and_then(Json::as_str).unwrap_or_default();
+        if directory.is_some_and(|wanted| wanted != name) {
+            return None;
+        }
+        let objects = dir.get("objects").and_then(Json::as_array)?;
+        let (o, found) = objects.iter().enumerate().find(|(_, o)| {
             o.get("name")
                 .and_then(Json::as_str)
                 .is_some_and(|n| n.eq_ignore_ascii_case(object))
+        })?;
+        Some(Definition {
+            directory: name,
+            object: found,
+            path: at.key("directories").index(d).key("objects").index(o),
         })
-    }) else {
-        return Vec::new();
+    })
+}
+
+/// Whether a rule's target object is SCIM. Entra names the objects of its SCIM
+/// connector by their schema URNs and its directory `customappsso` or `scim…`, and
+/// SCIM attributes are paths like `userName` and `emails[type eq "work"].value`; a
+/// gallery app's objects (Salesforce's `User`) have the app's own flat attributes.
+fn is_scim(target_object: &str, definition: &Definition<'_>) -> bool {
+    let lower = definition.directory.to_ascii_lowercase();
+    let scim_shaped = |name: &str| {
+        name.contains('[')
+            || name.starts_with("urn:ietf:params:scim:")
+            || ["userName", "externalId"].contains(&name)
     };
-    object
-        .get("attributes")
-        .and_then(Json::as_array)
-        .map(|attributes| {
-            attributes
-                .iter()
-                .filter_map(|a| {
-                    Some(TargetAttributeFile {
-                        name: a.get("name")?.as_str()?.to_string(),
-                        kind: a
-                            .get("type")
-                            .and_then(Json::as_str)
-                            .unwrap_or("String")
-                            .to_string(),
-                        multi_valued: a
-                            .get("multivalued")
-                            .and_then(Json::as_bool)
-                            .unwrap_or(false),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    target_object
+        .to_ascii_lowercase()
+        .starts_with("urn:ietf:params:scim:")
+        || lower == "customappsso"
+        || lower.starts_with("scim")
+        || definition
+            .object
+            .get("attributes")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.get("name").and_then(Json::as_str))
+            .any(scim_shaped)
+}
+
+/// An object definition's attributes, each checked where scimap reads it: a known
+/// `type`, booleans for `multivalued`, `required` and `anchor`, `referencedObjects` an
+/// array of objects naming each referenced object.
+fn attribute_definitions(
+    definition: &Definition<'_>,
+) -> Result<Vec<TargetAttributeFile>, ImportError> {
+    let at = &definition.path;
+    let mut out = Vec::new();
+    for (a, attribute) in array(definition.object, "attributes", at)?
+        .iter()
+        .enumerate()
+    {
+        let a_at = at.key("attributes").index(a);
+        let name = text(attribute, "name", &a_at)?;
+        let kind = attribute
+            .get("type")
+            .and_then(Json::as_str)
+            .unwrap_or("String");
+        if Type::from_graph(kind).is_none() {
+            return Err(error(
+                &a_at.key("type"),
+                format!("unknown attribute type `{kind}`; Graph's are String, Integer, Boolean, DateTime, Reference and Binary"),
+            ));
+        }
+        let mut file = TargetAttributeFile::new(name, kind);
+        file.multi_valued = flag(attribute, "multivalued", &a_at)?;
+        file.required = flag(attribute, "required", &a_at)?;
+        file.anchor = flag(attribute, "anchor", &a_at)?;
+        for (r, referenced) in array(attribute, "referencedObjects", &a_at)?
+            .iter()
+            .enumerate()
+        {
+            let r_at = a_at.key("referencedObjects").index(r);
+            let name = text(referenced, "referencedObjectName", &r_at)?;
+            file.referenced_objects.push(name.to_string());
+        }
+        out.push(file);
+    }
+    Ok(out)
+}
+
+/// A boolean property, false when absent or null.
+fn flag(doc: &Json, key: &str, at: &JsonPath) -> Result<bool, ImportError> {
+    match doc.get(key) {
+        None | Some(Json::Null) => Ok(false),
+        Some(Json::Bool(b)) => Ok(*b),
+        Some(_) => Err(error(
+            &at.key(key),
+            format!("`{key}` must be true or false"),
+        )),
+    }
 }

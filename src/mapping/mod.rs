@@ -74,12 +74,53 @@ pub struct Mapping {
 pub struct ObjectMapping {
     pub name: String,
     pub source: String,
-    pub resource: &'static ResourceType,
+    /// What the mapping makes.
+    pub target: TargetObject,
     pub enabled: bool,
     pub actions: Vec<file::Action>,
     pub scope: Scope,
     pub(crate) attributes: Vec<AttributeMapping>,
     pub(crate) plan: resource::Plan,
+}
+
+/// What an object mapping makes: a SCIM resource, or an object of an app that is not
+/// SCIM (most of Entra's gallery apps), typed by the app's own attribute definitions.
+#[derive(Debug, Clone)]
+pub enum TargetObject {
+    Scim(&'static ResourceType),
+    App {
+        /// The app's directory, as Graph names it (`salesforce.com`).
+        directory: String,
+        /// The object's name in that directory (`User`).
+        object: String,
+    },
+}
+
+impl TargetObject {
+    /// The target object's name: the SCIM resource type's, or the app's.
+    pub fn name(&self) -> &str {
+        match self {
+            TargetObject::Scim(resource) => resource.name,
+            TargetObject::App { object, .. } => object,
+        }
+    }
+
+    /// The SCIM resource type, when the target is SCIM.
+    pub fn scim(&self) -> Option<&'static ResourceType> {
+        match self {
+            TargetObject::Scim(resource) => Some(resource),
+            TargetObject::App { .. } => None,
+        }
+    }
+}
+
+impl std::fmt::Display for TargetObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetObject::Scim(resource) => write!(f, "SCIM {}", resource.name),
+            TargetObject::App { directory, object } => write!(f, "{object} in {directory}"),
+        }
+    }
 }
 
 /// One attribute mapping, compiled.
@@ -331,12 +372,12 @@ impl Mapping {
         &self.objects
     }
 
-    /// The enabled object mapping making a SCIM resource type (`User`, `Group`), or
-    /// else the one with this name.
+    /// The enabled object mapping making a target object (`User`, `Group`), or else
+    /// the one with this name.
     pub fn object(&self, name: &str) -> Option<&ObjectMapping> {
         self.objects
             .iter()
-            .find(|o| o.enabled && o.resource.name.eq_ignore_ascii_case(name))
+            .find(|o| o.enabled && o.target.name().eq_ignore_ascii_case(name))
             .or_else(|| self.objects.iter().find(|o| o.name == name))
     }
 
@@ -392,7 +433,8 @@ impl Mapping {
 /// schemas already give, leaving the custom ones.
 fn drop_known_targets(file: &mut MappingFile) {
     for object in &mut file.objects {
-        let Some(resource) = ResourceType::by_name(&object.target) else {
+        let resource = ResourceType::by_name(&object.target);
+        let Some(resource) = resource.filter(|_| object.target_directory.is_none()) else {
             continue;
         };
         object
@@ -440,14 +482,23 @@ impl ObjectMapping {
         locator: &Locator<'_>,
         problems: &mut Vec<Diagnostic>,
     ) -> Option<ObjectMapping> {
-        let Some(resource) = ResourceType::by_name(&object.target) else {
-            let d = Diagnostic::error(
-                Code::UnknownTarget,
-                format!("unknown target object `{}`", object.target),
-            )
-            .help("scimap makes SCIM `User` and `Group` resources");
-            problems.push(locator.at(d, &origin.at.key("target"), "not User or Group"));
-            return None;
+        let target = match &object.target_directory {
+            Some(directory) => TargetObject::App {
+                directory: directory.clone(),
+                object: object.target.clone(),
+            },
+            None => match ResourceType::by_name(&object.target) {
+                Some(resource) => TargetObject::Scim(resource),
+                None => {
+                    let d = Diagnostic::error(
+                        Code::UnknownTarget,
+                        format!("unknown target object `{}`", object.target),
+                    )
+                    .help("a SCIM target is `User` or `Group`; an app that is not SCIM names its `targetDirectory`");
+                    problems.push(locator.at(d, &origin.at.key("target"), "not User or Group"));
+                    return None;
+                }
+            },
         };
         let known_sources: Vec<&str> = entra::attributes(&object.source)
             .iter()
@@ -461,7 +512,7 @@ impl ObjectMapping {
             let compiled = AttributeMapping::build(
                 attribute,
                 at,
-                resource,
+                &target,
                 object,
                 &known_sources,
                 locator,
@@ -473,8 +524,9 @@ impl ObjectMapping {
             }
         }
         check_matching(&object.attributes, origin, locator, problems);
+        check_required(object, &target, origin, locator, problems);
         let targets: Vec<&Target> = built.iter().map(|(_, a)| &a.target).collect();
-        let plan = match resource::Plan::build(resource, &targets) {
+        let plan = match resource::Plan::build(target.scim(), &targets) {
             Ok(plan) => plan,
             Err((i, j, message)) => {
                 let (i, j) = (built[i].0, built[j].0);
@@ -495,7 +547,7 @@ impl ObjectMapping {
         Some(ObjectMapping {
             name: object.name.clone(),
             source: object.source.clone(),
-            resource,
+            target,
             enabled: object.enabled,
             actions: object.actions.clone(),
             scope,
@@ -583,6 +635,40 @@ fn clause_part(locator: &Locator<'_>, at: &JsonPath, native: &str, graph: &str) 
         .unwrap_or_else(|| at.clone())
 }
 
+/// An app's required attribute that no mapping writes: creating an object would fail.
+fn check_required(
+    object: &ObjectFile,
+    target: &TargetObject,
+    origin: &ObjectOrigin,
+    locator: &Locator<'_>,
+    problems: &mut Vec<Diagnostic>,
+) {
+    if target.scim().is_some() {
+        return;
+    }
+    for required in object
+        .target_attributes
+        .iter()
+        .filter(|t| t.required && !t.anchor)
+    {
+        let mapped = object
+            .attributes
+            .iter()
+            .any(|a| a.target.eq_ignore_ascii_case(&required.name));
+        if !mapped {
+            let d = Diagnostic::warning(
+                Code::Mapping,
+                format!(
+                    "{target} requires `{}`, and no mapping writes it: the app will refuse to create these objects",
+                    required.name
+                ),
+            )
+            .help(format!("map a source to `{}`, or give it a default", required.name));
+            problems.push(locator.at(d, &origin.at.key("target"), "this target object"));
+        }
+    }
+}
+
 fn check_matching(
     attributes: &[AttributeFile],
     origin: &ObjectOrigin,
@@ -636,13 +722,27 @@ impl AttributeMapping {
     fn build(
         attribute: &AttributeFile,
         origin: &AttributeOrigin,
-        resource: &'static ResourceType,
+        target_object: &TargetObject,
         object: &ObjectFile,
         known_sources: &[&str],
         locator: &Locator<'_>,
         problems: &mut Vec<Diagnostic>,
     ) -> Option<AttributeMapping> {
-        let target = match Target::resolve(&attribute.target, resource, &object.target_attributes) {
+        let resolved = match target_object {
+            TargetObject::Scim(resource) => {
+                Target::resolve(&attribute.target, resource, &object.target_attributes)
+            }
+            TargetObject::App {
+                directory,
+                object: name,
+            } => Target::resolve_app(
+                &attribute.target,
+                name,
+                directory,
+                &object.target_attributes,
+            ),
+        };
+        let target = match resolved {
             Ok(target) => Some(target),
             Err(problem) => {
                 let d = Diagnostic::error(problem.code, problem.message);

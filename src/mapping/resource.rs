@@ -92,13 +92,20 @@ fn find<'n>(nodes: &'n mut [Node], key: &str) -> Option<&'n mut Node> {
 }
 
 impl Plan {
-    pub(crate) fn build(resource: &ResourceType, targets: &[&Target]) -> Result<Plan, Conflict> {
+    /// The plan of a SCIM resource type's resources, or (`None`) of an app's flat
+    /// objects.
+    pub(crate) fn build(
+        resource: Option<&ResourceType>,
+        targets: &[&Target],
+    ) -> Result<Plan, Conflict> {
         let mut plan = Plan::default();
         for (i, target) in targets.iter().enumerate() {
             plan.place(i, target)?;
         }
         plan.alone = (0..targets.len()).map(|i| plan.is_alone(i)).collect();
-        plan.mark_primary(resource);
+        if let Some(resource) = resource {
+            plan.mark_primary(resource);
+        }
         Ok(plan)
     }
 
@@ -403,14 +410,20 @@ impl Resource<'_> {
         serde_json::from_slice(&out).expect("the writer writes JSON")
     }
 
-    /// Appends the resource as one line of JSON: `schemas` first, then the attributes
-    /// in the order the mapping first names them, leaving out those without a value.
+    /// Appends the resource as one line of JSON: `schemas` first (for SCIM), then
+    /// the attributes in the order the mapping first names them, leaving out those
+    /// without a value.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"schemas\":");
-        self.write_schemas(out);
+        let mut first = true;
+        out.push(b'{');
+        if let Some(resource) = self.object.target.scim() {
+            out.extend_from_slice(b"\"schemas\":");
+            self.write_schemas(out, resource);
+            first = false;
+        }
         for node in &self.object.plan.nodes {
             if self.present(node) {
-                out.push(b',');
+                separate(out, &mut first);
                 out.extend_from_slice(node.prefix());
                 self.write_node(out, node);
             }
@@ -430,8 +443,7 @@ impl Resource<'_> {
 
     /// The core schema, the enterprise extension for users (as Entra always lists
     /// it), and each other extension the resource has values in.
-    fn write_schemas(&self, out: &mut Vec<u8>) {
-        let resource = self.object.resource;
+    fn write_schemas(&self, out: &mut Vec<u8>, resource: &ResourceType) {
         out.push(b'[');
         string(out, resource.schema);
         for (urn, _) in resource.extensions {

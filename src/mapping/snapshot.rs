@@ -133,7 +133,7 @@ impl ObjectMapping {
         };
         let mut value = json!({
             "case": record_name(record, options.name).unwrap_or_else(|| name.to_string()),
-            "object": self.resource.name,
+            "object": self.target.name(),
         });
         match self.apply_one(&batch, &apply(Phase::Create)) {
             Ok(None) => value["outcome"] = json!("outOfScope"),
@@ -150,10 +150,13 @@ impl ObjectMapping {
                 if let Some(exported) = options.exported.and_then(|e| e.get(name)) {
                     value["patch"] = match self.apply_one(&batch, &apply(Phase::Update)) {
                         Ok(Some(updated)) => {
-                            let mut patch = json!({
-                                "legacy": self.patch(exported, &updated, PatchStyle::Legacy),
-                                "rfc": self.patch(exported, &updated, PatchStyle::Rfc),
-                            });
+                            let mut patch = match self.target.scim() {
+                                Some(_) => json!({
+                                    "legacy": self.patch(exported, &updated, PatchStyle::Legacy),
+                                    "rfc": self.patch(exported, &updated, PatchStyle::Rfc),
+                                }),
+                                None => json!({"changes": self.changes(exported, &updated)}),
+                            };
                             if !updated.unresolved.is_empty() {
                                 patch["unresolved"] = unresolved(&updated.unresolved);
                             }

@@ -29,6 +29,8 @@ pub struct Target {
     /// Whether the value names another object (`manager`, `members`), so it is
     /// translated from a source id to a target id.
     pub reference: bool,
+    /// Whether the target app refuses to create an object without a value here.
+    pub required: bool,
     custom: bool,
 }
 
@@ -108,6 +110,7 @@ impl Target {
             kind: attribute.kind,
             multi_valued: attribute.multi_valued,
             reference: is_reference(attribute),
+            required: false,
             custom: false,
         };
         if let Some(filter) = &path.filter {
@@ -188,11 +191,7 @@ impl Target {
                 let names = resource
                     .schema_attributes(path.attr.urn.as_deref())
                     .unwrap_or_default();
-                let near = names
-                    .iter()
-                    .map(|a| a.name)
-                    .min_by_key(|n| strsim::damerau_levenshtein(&n.to_lowercase(), &path.attr.name.to_lowercase()))
-                    .filter(|n| strsim::damerau_levenshtein(&n.to_lowercase(), &path.attr.name.to_lowercase()) <= 3);
+                let near = nearest(names.iter().map(|a| a.name), &path.attr.name);
                 let schema = path.attr.urn.as_deref().unwrap_or(resource.schema);
                 return Err(TargetProblem {
                     help: Some(match near {
@@ -219,6 +218,73 @@ impl Target {
             kind,
             multi_valued,
             reference: kind == Type::Reference,
+            required: declared.is_some_and(|d| d.required),
+            custom: true,
+        })
+    }
+
+    /// Resolves a target among the attributes an app (a directory that is not SCIM)
+    /// defines for one of its objects: a name, spelled as the definition spells it.
+    pub fn resolve_app(
+        text: &str,
+        object: &str,
+        directory: &str,
+        declared: &[TargetAttributeFile],
+    ) -> Result<Target, TargetProblem> {
+        let found = declared
+            .iter()
+            .find(|d| d.name == text)
+            .or_else(|| declared.iter().find(|d| d.name.eq_ignore_ascii_case(text)));
+        let Some(attribute) = found else {
+            let help = match nearest(declared.iter().map(|d| d.name.as_str()), text) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None if declared.is_empty() => {
+                    "declare the app's attributes in `targetAttributes`".to_string()
+                }
+                None => format!("its attributes are {}", list(declared)),
+            };
+            return Err(TargetProblem {
+                help: Some(help),
+                ..problem(
+                    Code::UnknownTarget,
+                    format!("`{text}` is not an attribute of `{object}` in {directory}"),
+                )
+            });
+        };
+        if attribute.anchor {
+            return Err(TargetProblem {
+                help: Some(
+                    "the app assigns it when it creates the object; remove this mapping"
+                        .to_string(),
+                ),
+                ..problem(
+                    Code::UnknownTarget,
+                    format!(
+                        "`{}` is the anchor of `{object}` in {directory}, which no mapping may write",
+                        attribute.name
+                    ),
+                )
+            });
+        }
+        let kind = Type::from_graph(&attribute.kind).ok_or_else(|| {
+            problem(
+                Code::Mapping,
+                format!(
+                    "unknown attribute type `{}` for `{}`",
+                    attribute.kind, attribute.name
+                ),
+            )
+        })?;
+        Ok(Target {
+            text: text.to_string(),
+            urn: None,
+            attribute: attribute.name.clone(),
+            element: None,
+            sub: None,
+            kind,
+            multi_valued: attribute.multi_valued,
+            reference: kind == Type::Reference,
+            required: attribute.required,
             custom: true,
         })
     }
@@ -231,7 +297,7 @@ impl Target {
     /// Whether this is a group's `members`, which are sent by PATCH once the members
     /// exist rather than on creation.
     pub fn is_members(&self) -> bool {
-        self.urn.is_none() && self.attribute == "members"
+        !self.custom && self.urn.is_none() && self.attribute == "members"
     }
 
     /// The value at this target in a resource (an exported state), if any.
@@ -254,6 +320,29 @@ impl Target {
             None => Some(holder),
         }
         .filter(|v| !v.is_null())
+    }
+}
+
+/// The name closest to `name` (ignoring case), when it is close enough to be a typo.
+fn nearest<'n>(names: impl Iterator<Item = &'n str>, name: &str) -> Option<&'n str> {
+    let name = name.to_lowercase();
+    let distance = |n: &str| strsim::damerau_levenshtein(&n.to_lowercase(), &name);
+    names
+        .min_by_key(|n| distance(n))
+        .filter(|n| distance(n) <= 3)
+}
+
+/// Up to a dozen attribute names, for a message.
+fn list(declared: &[TargetAttributeFile]) -> String {
+    let names: Vec<String> = declared
+        .iter()
+        .take(12)
+        .map(|d| format!("`{}`", d.name))
+        .collect();
+    let more = declared.len().saturating_sub(12);
+    match more {
+        0 => names.join(", "),
+        _ => format!("{}, and {more} more", names.join(", ")),
     }
 }
 

@@ -1098,7 +1098,11 @@ impl Engine {
             updated["active"] = json!(true);
         }
         if let Some(body) = &evaluated.patch {
-            apply_patch(&mut updated, body, object.resource)
+            let resource = object.target.scim().ok_or_else(|| {
+                let why = format!("{} is not a SCIM resource type", object.target);
+                Failure::Mapping("MappingFailed", why)
+            })?;
+            apply_patch(&mut updated, body, resource)
                 .map_err(|e| Failure::Mapping("MappingFailed", e.to_string()))?;
         }
         let patch = match enable {
