@@ -251,3 +251,55 @@ fn the_embedded_default_is_clean_and_converts_to_itself() {
     let embedded: Json = serde_json::from_str(scimap::mapping::DEFAULT_MAPPING).unwrap();
     assert_eq!(written, embedded);
 }
+
+/// Every value of a Graph document replaced by a value of each other JSON type: the
+/// document loads, or fails with every error placed in the file; never a panic.
+#[test]
+fn a_wrong_type_anywhere_in_a_graph_document_is_an_error_at_its_place() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mappings/gallery/servicenow.json");
+    let doc: Json = serde_json::from_str(&read(&path)).unwrap();
+    let mut places = Vec::new();
+    let mut stack = vec![(String::new(), &doc)];
+    while let Some((pointer, value)) = stack.pop() {
+        places.push(pointer.clone());
+        match value {
+            Json::Object(map) => {
+                stack.extend(map.iter().map(|(k, v)| (format!("{pointer}/{k}"), v)))
+            }
+            Json::Array(items) => stack.extend(
+                items
+                    .iter()
+                    .take(2)
+                    .enumerate()
+                    .map(|(i, v)| (format!("{pointer}/{i}"), v)),
+            ),
+            _ => {}
+        }
+    }
+    let mut failed = 0;
+    for pointer in places.iter().filter(|p| !p.is_empty()) {
+        for wrong in [
+            json!(5),
+            json!("x"),
+            json!([]),
+            json!({}),
+            Json::Null,
+            json!(true),
+        ] {
+            let mut changed = doc.clone();
+            *changed.pointer_mut(pointer).unwrap() = wrong.clone();
+            let text = serde_json::to_string_pretty(&changed).unwrap();
+            if let Err(diagnostics) = Mapping::from_json(&text) {
+                failed += 1;
+                for d in diagnostics.errors() {
+                    assert!(
+                        d.span().is_some(),
+                        "{pointer} = {wrong}: {} has no place",
+                        d.message
+                    );
+                }
+            }
+        }
+    }
+    assert!(failed > 100, "only {failed} of the changes were refused");
+}

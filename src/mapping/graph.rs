@@ -94,19 +94,10 @@ fn locate<'a>(doc: &'a Json, at: &JsonPath) -> Result<Located<'a>, ImportError> 
         });
     }
     if let Some(schema) = doc.get("schema").filter(|s| s.is_object()) {
-        return locate(schema, &at.key("schema"));
+        return schema_rules(schema, &at.key("schema"));
     }
     if doc.get("synchronizationRules").is_some() || doc.get("directories").is_some() {
-        let rules = array(doc, "synchronizationRules", at)?
-            .iter()
-            .enumerate()
-            .map(|(r, rule)| Rule::of(rule, &at.key("synchronizationRules").index(r)))
-            .collect::<Result<_, _>>()?;
-        return Ok(Located {
-            rules,
-            schema: Some(doc),
-            schema_path: at.clone(),
-        });
+        return schema_rules(doc, at);
     }
     if doc.get("objectMappings").is_some() {
         return Ok(Located {
@@ -123,6 +114,20 @@ fn locate<'a>(doc: &'a Json, at: &JsonPath) -> Result<Located<'a>, ImportError> 
         });
     }
     templates(doc, at)
+}
+
+/// A `synchronizationSchema`, wherever it is (a template's `schema` may be empty).
+fn schema_rules<'a>(doc: &'a Json, at: &JsonPath) -> Result<Located<'a>, ImportError> {
+    let rules = array(doc, "synchronizationRules", at)?
+        .iter()
+        .enumerate()
+        .map(|(r, rule)| Rule::of(rule, &at.key("synchronizationRules").index(r)))
+        .collect::<Result<_, _>>()?;
+    Ok(Located {
+        rules,
+        schema: Some(doc),
+        schema_path: at.clone(),
+    })
 }
 
 /// `GET …/synchronization/templates`: the one template in the list with its schema.

@@ -1,6 +1,7 @@
 //! Attribute mappings: a mapping file (native, or a Graph `synchronizationSchema`)
 //! loaded, checked and compiled once, then applied to batches of source records to
-//! make SCIM resources and PATCH requests.
+//! make SCIM resources and PATCH requests (or, for a gallery app that is not SCIM,
+//! flat objects and change sets).
 //!
 //! ```
 //! use scimap::mapping::{ApplyOptions, Mapping};
@@ -85,6 +86,32 @@ pub struct ObjectMapping {
 
 /// What an object mapping makes: a SCIM resource, or an object of an app that is not
 /// SCIM (most of Entra's gallery apps), typed by the app's own attribute definitions.
+///
+/// ```
+/// use scimap::mapping::{ApplyOptions, Mapping, Phase};
+///
+/// let mapping = Mapping::from_json(r#"{"objects": [{
+///     "name": "Users to Salesforce", "source": "User",
+///     "target": "User", "targetDirectory": "salesforce.com",
+///     "attributes": [
+///         {"target": "Username", "source": "[userPrincipalName]"},
+///         {"target": "IsActive", "source": "Not([IsSoftDeleted])"}],
+///     "targetAttributes": [
+///         {"name": "Username", "required": true},
+///         {"name": "IsActive", "type": "Boolean"}]}]}"#).unwrap();
+/// let users = mapping.object("User").unwrap();
+/// assert_eq!(users.target.to_string(), "User in salesforce.com");
+/// let record = serde_json::json!({"userPrincipalName": "ann@contoso.com", "IsSoftDeleted": true});
+/// let batch = users.batch(&[record]).unwrap();
+/// let options = ApplyOptions { phase: Phase::Update, ..ApplyOptions::default() };
+/// let made = users.apply_one(&batch, &options).unwrap().unwrap();
+/// assert_eq!(made.to_json(), serde_json::json!({"Username": "ann@contoso.com", "IsActive": false}));
+/// let exported = serde_json::json!({"Username": "ann@contoso.com", "IsActive": true});
+/// assert_eq!(
+///     users.changes(&exported, &made),
+///     Some(serde_json::json!({"IsActive": {"old": true, "new": false}})),
+/// );
+/// ```
 #[derive(Debug, Clone)]
 pub enum TargetObject {
     Scim(&'static ResourceType),
@@ -407,6 +434,13 @@ impl Mapping {
                 let d = Diagnostic::warning(Code::Mapping, message.clone());
                 problems.push(locator.at(d, at, "not applied"));
             }
+        }
+        if file.objects.is_empty() {
+            let d = Diagnostic::warning(
+                Code::Mapping,
+                "this document has no object mappings, so applying it makes nothing",
+            );
+            problems.push(locator.at(d, &JsonPath::default(), "no object mappings here"));
         }
         for (object, origin) in file.objects.iter().zip(&origins.objects) {
             if let Some(compiled) =
