@@ -250,6 +250,20 @@ impl Locator<'_> {
         }
     }
 
+    /// Where bytes `range` of the string value at `path` are written in the file
+    /// (escapes take more bytes there), when the value is a string in the text.
+    fn inside(&self, path: &JsonPath, range: std::ops::Range<usize>) -> Option<Span> {
+        let span = self.span(path)?;
+        let literal = self.text?.get(span.range())?;
+        literal.starts_with('"').then(|| {
+            let start = span.range().start;
+            Span::new(
+                start + locate::raw_offset(literal, range.start),
+                start + locate::raw_offset(literal, range.end),
+            )
+        })
+    }
+
     /// Moves an expression's diagnostic into the file, when the expression's text is
     /// the JSON string at `path`; otherwise names the path in the message.
     fn expression(&self, mut d: Diagnostic, path: Option<&JsonPath>, source: &str) -> Diagnostic {
@@ -640,6 +654,25 @@ fn build_scope(
                     let d = Diagnostic::error(Code::Mapping, message);
                     let place = clause_part(locator, at, "value", "targetOperand");
                     problems.push(locator.at(d, &place, "in this clause"));
+                }
+                Err(ClauseError::Pattern(message, range)) => {
+                    let d = Diagnostic::error(Code::InvalidRegex, message);
+                    let value = [
+                        at.key("value"),
+                        at.key("targetOperand").key("values").index(0),
+                    ];
+                    let inside = range.and_then(|r| {
+                        value
+                            .iter()
+                            .find_map(|path| locator.inside(path, r.clone()))
+                    });
+                    problems.push(match inside {
+                        Some(span) => d.at(span, "here in the pattern"),
+                        None => {
+                            let place = clause_part(locator, at, "value", "targetOperand");
+                            locator.at(d, &place, "in this clause")
+                        }
+                    });
                 }
             }
             let attribute_at = clause_part(locator, at, "attribute", "sourceOperandName");

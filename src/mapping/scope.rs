@@ -71,6 +71,9 @@ pub enum ClauseError {
     Operator(String),
     /// The value is missing, superfluous or of the wrong kind.
     Value(String),
+    /// The value is a pattern that cannot be used: why, and the byte range of the
+    /// value where the problem is, when it is known.
+    Pattern(String, Option<std::ops::Range<usize>>),
 }
 
 /// An operator's canonical name, if it is known under any spelling.
@@ -124,7 +127,11 @@ impl Clause {
         };
         let regex = || {
             crate::functions::netregex::compile(value).map_err(|e| {
-                ClauseError::Value(format!("invalid regular expression {value:?}: {e}"))
+                let range = e.offset.map(|o| {
+                    let len = value[o..].chars().next().map_or(0, char::len_utf8);
+                    o..o + len
+                });
+                ClauseError::Pattern(format!("invalid regular expression: {}", e.message), range)
             })
         };
         let test = match canonical {
@@ -260,8 +267,8 @@ mod tests {
             Err(ClauseError::Value(_))
         ));
         assert!(matches!(
-            Clause::new("a", "REGEX_MATCH", Some("(")),
-            Err(ClauseError::Value(m)) if m.contains("invalid regular expression")
+            Clause::new("a", "REGEX_MATCH", Some("x(")),
+            Err(ClauseError::Pattern(m, Some(r))) if m.contains("invalid regular expression") && r == (1..2)
         ));
         assert!(matches!(
             Clause::new("a", "GREATER_THAN", Some("ten")),
