@@ -223,7 +223,7 @@ impl ObjectMapping {
         for (i, attribute) in self.attributes.iter().enumerate() {
             let target = &attribute.target;
             let old = target.find(exported);
-            let flows = attribute.apply != Apply::OnCreate && attribute.program.is_some();
+            let flows = attribute.apply != Apply::OnCreate;
             let add_only = attribute.apply == Apply::AddOnly && old.is_some();
             let pending = updated.unresolved.iter().any(|(t, _)| *t == target.text);
             if !flows || add_only || (updated.values[i].is_none() && pending) {
