@@ -89,14 +89,14 @@ pub fn read(
     format: Format,
     sink: &mut Sink<'_>,
 ) -> Result<(), ReadError> {
-    let format = match format {
+    let (format, skipped) = match format {
         Format::Auto => detect(&mut reader)?,
-        other => other,
+        other => (other, 0),
     };
     match format {
         Format::Csv => read_csv(reader, sink),
         Format::Json => read_document(reader, sink),
-        _ => read_lines(reader, sink),
+        _ => read_lines(reader, skipped, sink),
     }
 }
 
@@ -112,11 +112,14 @@ pub fn parse_line(text: &str) -> Result<Json, String> {
     }
 }
 
-fn detect(reader: &mut impl BufRead) -> Result<Format, ReadError> {
+/// The layout, from the first character that is not white space; and how many bytes
+/// were skipped to find it.
+fn detect(reader: &mut impl BufRead) -> Result<(Format, usize), ReadError> {
+    let mut skipped = 0;
     loop {
         let buffer = reader.fill_buf()?;
         if buffer.is_empty() {
-            return Ok(Format::Ndjson);
+            return Ok((Format::Ndjson, skipped));
         }
         let skip = buffer
             .iter()
@@ -126,68 +129,97 @@ fn detect(reader: &mut impl BufRead) -> Result<Format, ReadError> {
             Some(i) => {
                 let byte = buffer[i];
                 reader.consume(i);
-                return Ok(match byte {
+                let format = match byte {
                     b'[' => Format::Json,
                     b'{' => Format::Ndjson,
                     _ => Format::Csv,
-                });
+                };
+                return Ok((format, skipped + i));
             }
             None => {
                 let len = buffer.len();
                 reader.consume(len);
+                skipped += len;
             }
         }
     }
 }
 
 /// NDJSON; but when the first line is not a whole JSON value, the input is one
-/// pretty-printed document instead (a Graph list, or one record).
-fn read_lines(mut reader: impl BufRead, sink: &mut Sink<'_>) -> Result<(), ReadError> {
-    let mut first = String::new();
-    reader.read_line(&mut first)?;
-    if !first.trim().is_empty() && serde_json::from_str::<serde::de::IgnoredAny>(&first).is_err() {
-        let chained = std::io::Cursor::new(first.into_bytes()).chain(reader);
+/// pretty-printed document instead (a Graph list, or one record). A line that is not
+/// UTF-8 is a bad record, named by its line and the byte offset of its first bad byte
+/// in the file; reading goes on.
+fn read_lines(
+    mut reader: impl BufRead,
+    skipped: usize,
+    sink: &mut Sink<'_>,
+) -> Result<(), ReadError> {
+    let mut buffer = Vec::new();
+    if reader.read_until(b'\n', &mut buffer)? == 0 {
+        return Ok(());
+    }
+    let whole = std::str::from_utf8(&buffer).is_ok_and(|t| {
+        t.trim().is_empty() || serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
+    });
+    if !whole && std::str::from_utf8(&buffer).is_ok() {
+        let chained = std::io::Cursor::new(buffer).chain(reader);
         return read_document(std::io::BufReader::new(chained), sink);
     }
-    let mut index = 0;
-    let mut line_no = 0;
-    let mut line = first;
+    let (mut index, mut line_no, mut offset) = (0, 0, skipped);
     loop {
         line_no += 1;
-        let text = line.trim();
-        if !text.is_empty() {
-            if text.starts_with('{') && text.contains("\"value\"") {
-                // A Graph list response on one line: its records, not itself.
-                if let Ok(Json::Object(mut map)) = serde_json::from_str::<Json>(text) {
-                    if let Some(Json::Array(items)) = map.remove("value") {
-                        for item in items {
-                            let position = Position {
-                                index,
-                                line: Some(line_no),
-                            };
-                            sink(position, object(item));
-                            index += 1;
-                        }
-                        line.clear();
-                        if reader.read_line(&mut line)? == 0 {
-                            return Ok(());
-                        }
-                        continue;
-                    }
-                }
+        let line = std::str::from_utf8(&buffer);
+        let position = Position {
+            index,
+            line: Some(line_no),
+        };
+        match line.map(str::trim) {
+            Err(e) => {
+                let at = offset + e.valid_up_to();
+                sink(
+                    position,
+                    Err(format!(
+                        "invalid UTF-8 at byte offset {at} of the file (byte {} of its line)",
+                        e.valid_up_to() + 1
+                    )),
+                );
+                index += 1;
             }
-            let position = Position {
-                index,
-                line: Some(line_no),
-            };
-            sink(position, Ok(Raw::Line(text)));
-            index += 1;
+            Ok("") => {}
+            Ok(text) => index += lines_of(text, index, line_no, sink),
         }
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
+        offset += buffer.len();
+        buffer.clear();
+        if reader.read_until(b'\n', &mut buffer)? == 0 {
             return Ok(());
         }
     }
+}
+
+/// The records of one line: the line itself, or a Graph list response's records when
+/// the line is one; how many.
+fn lines_of(text: &str, index: usize, line_no: usize, sink: &mut Sink<'_>) -> usize {
+    if text.starts_with('{') && text.contains("\"value\"") {
+        if let Ok(Json::Object(mut map)) = serde_json::from_str::<Json>(text) {
+            if let Some(Json::Array(items)) = map.remove("value") {
+                let n = items.len();
+                for (i, item) in items.into_iter().enumerate() {
+                    let position = Position {
+                        index: index + i,
+                        line: Some(line_no),
+                    };
+                    sink(position, object(item));
+                }
+                return n;
+            }
+        }
+    }
+    let position = Position {
+        index,
+        line: Some(line_no),
+    };
+    sink(position, Ok(Raw::Line(text)));
+    1
 }
 
 fn object(value: Json) -> Result<Raw<'static>, String> {
@@ -440,6 +472,33 @@ mod tests {
             .unwrap_err()
             .contains("1 fields but the header has 2"));
         assert_eq!(out[1].0.line, Some(3));
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_a_bad_record_with_its_byte_offset() {
+        let bytes = b"\n {\"a\": \"1\"}\n{\"a\": \"z\xff\"}\n{\"a\": \"2\"}\n";
+        let mut out = Vec::new();
+        read(&bytes[..], Format::Auto, &mut |p, r| {
+            out.push((p, r.map(|_| ())))
+        })
+        .unwrap();
+        assert_eq!(out.len(), 3);
+        assert_eq!(
+            out[1].0,
+            Position {
+                index: 1,
+                line: Some(2)
+            }
+        );
+        let error = out[1].1.as_ref().unwrap_err();
+        let offset = bytes.iter().position(|b| *b == 0xff).unwrap();
+        assert!(
+            error.contains(&format!(
+                "invalid UTF-8 at byte offset {offset} of the file (byte 9 of its line)"
+            )),
+            "{error}"
+        );
+        assert!(out[2].1.is_ok(), "reading goes on");
     }
 
     #[test]

@@ -29,6 +29,9 @@ enum Injected {
     Answer(Response),
     /// The server's answer, this much later.
     Delay(Duration),
+    /// The server acts on the request, and its answer never comes: the client gives
+    /// up waiting, as when a proxy drops the connection after the target acted.
+    LoseAnswer,
 }
 
 /// `scimap serve` on loopback, recording each write request (method, path, body).
@@ -58,9 +61,11 @@ fn serve_on(listener: tokio::net::TcpListener, fault: Fault) -> (String, Seen) {
                 let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
                 let text = String::from_utf8_lossy(&bytes).into_owned();
                 let target = parts.uri.to_string();
+                let mut lose = false;
                 match fault(parts.method.as_str(), &target, &text) {
                     Some(Injected::Answer(answer)) => return answer,
                     Some(Injected::Delay(delay)) => tokio::time::sleep(delay).await,
+                    Some(Injected::LoseAnswer) => lose = true,
                     None => {}
                 }
                 if parts.method != axum::http::Method::GET {
@@ -70,8 +75,13 @@ fn serve_on(listener: tokio::net::TcpListener, fault: Fault) -> (String, Seen) {
                         text,
                     ));
                 }
-                next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-                    .await
+                let answer = next
+                    .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                    .await;
+                if lose {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+                answer
             }
         }),
     );
@@ -350,7 +360,8 @@ async fn faults_are_retried_escrowed_and_logged() {
             "GET" if target.contains("user4%40contoso.com") => fault(
                 200,
                 json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-                       "totalResults": 2, "Resources": [{"id": "a"}, {"id": "b"}]}),
+                       "totalResults": 2, "Resources": [{"id": "a", "userName": "user4@contoso.com"},
+                                                        {"id": "b", "userName": "USER4@contoso.com"}]}),
             ),
             _ => None,
         }
@@ -941,4 +952,170 @@ async fn killed_mid_cycle_the_rerun_creates_no_duplicates() {
         "nothing left to do: {:?}",
         cycle.logs
     );
+}
+
+/// What the target holds, read back over HTTP: every resource of an endpoint.
+async fn everything(base: &str, endpoint: &str) -> Vec<Json> {
+    let target = Target::new(TargetConfig::new(base, "t")).unwrap();
+    let answer = target
+        .send(
+            reqwest::Method::GET,
+            &format!("{endpoint}?count=1000"),
+            None,
+        )
+        .await
+        .unwrap();
+    answer.body.unwrap()["Resources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A create whose answer is lost after the target acted is matched again, not sent
+/// again: one object on the target per source object, users and groups alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_never_creates_twice() {
+    let (base, seen) = serve_with(Arc::new(|method: &str, _: &str, body: &str| {
+        let lost = body.contains("\"user1@contoso.com\"") || body.contains("\"Team 1\"");
+        (method == "POST" && lost).then_some(Injected::LoseAnswer)
+    }))
+    .await;
+    let mut config = TargetConfig::new(&base, "t");
+    config.timeout = Duration::from_millis(400);
+    config.backoff = Duration::from_millis(10);
+    let engine = engine_with(config);
+    let people = users(3);
+    let teams = groups(&people);
+    let cycle = engine
+        .cycle(source(&people, &teams, &Assignments::All))
+        .await
+        .unwrap();
+    assert_eq!(cycle.summary.failed, 0, "{:#?}", cycle.logs);
+    let log = cycle.logs.iter().find(|l| l.source_id == "u1").unwrap();
+    assert_eq!(log.status, "Success");
+    let steps: Vec<&str> = log.steps.iter().map(|s| s.detail.as_str()).collect();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.contains("matched again instead of sent again")),
+        "{steps:?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.contains("the create had reached the target")),
+        "{steps:?}"
+    );
+    assert_eq!(
+        log.requests.iter().filter(|r| r.method == "POST").count(),
+        1
+    );
+    let posts = writes(&seen).iter().filter(|(m, _, _)| m == "POST").count();
+    assert_eq!(posts, 3 + 10, "one POST per object");
+    let users_there = everything(&base, "/Users").await;
+    let groups_there = everything(&base, "/Groups").await;
+    assert_eq!((users_there.len(), groups_there.len()), (3, 10));
+    let rerun = engine
+        .cycle(source(&people, &teams, &Assignments::All))
+        .await
+        .unwrap();
+    assert_eq!(writes(&seen).len(), 0, "{:#?}", rerun.logs);
+}
+
+/// A target that ignores filters answers every match query with the same unrelated
+/// user: that is no match, and nobody is linked to it or renamed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_a_filter_returns_are_matches_only_with_the_value_searched() {
+    let unrelated: Arc<Mutex<Option<Json>>> = Arc::default();
+    let answer = unrelated.clone();
+    let (base, seen) = serve_with(Arc::new(move |method: &str, path: &str, _: &str| {
+        let user = answer.lock().unwrap().clone()?;
+        (method == "GET" && path.contains("filter=userName")).then(|| {
+            fault(
+                200,
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+                              "totalResults": 1, "Resources": [user]}),
+            )
+        })?
+    }))
+    .await;
+    let bystander = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                           "userName": "bystander@contoso.com", "displayName": "Bystander"});
+    let target = Target::new(TargetConfig::new(&base, "t")).unwrap();
+    let made = target
+        .send(reqwest::Method::POST, "/Users", Some(&bystander))
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+    *unrelated.lock().unwrap() = Some(made.clone());
+    writes(&seen);
+    let engine = engine(&base);
+    let people = users(3);
+    let cycle = engine
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
+        .unwrap();
+    assert_eq!(
+        (cycle.summary.created, cycle.summary.failed),
+        (3, 0),
+        "{:#?}",
+        cycle.logs
+    );
+    let log = &cycle.logs[0];
+    assert!(
+        log.steps
+            .iter()
+            .any(|s| s.detail.contains("0 of them with that value")),
+        "{:#?}",
+        log.steps
+    );
+    let there = everything(&base, "/Users").await;
+    assert_eq!(there.len(), 4);
+    let still = there.iter().find(|u| u["id"] == made["id"]).unwrap();
+    assert_eq!(
+        (&still["userName"], &still["displayName"]),
+        (&made["userName"], &made["displayName"])
+    );
+    let written: Vec<String> = writes(&seen).into_iter().map(|(_, path, _)| path).collect();
+    assert!(
+        written
+            .iter()
+            .all(|p| !p.contains(made["id"].as_str().unwrap())),
+        "{written:?}"
+    );
+}
+
+/// One target object is never linked to two source objects: a second source object
+/// whose matching value is the first one's (differing in case) fails, touching nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_object_is_linked_to_one_source_object() {
+    let (base, seen) = serve().await;
+    let engine = engine(&base);
+    let mut people = users(2);
+    engine
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
+        .unwrap();
+    writes(&seen);
+    let mut twin = people[1].clone();
+    twin["objectId"] = json!("u9");
+    twin["userPrincipalName"] = json!("USER1@contoso.com");
+    people.push(twin);
+    let cycle = engine
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
+        .unwrap();
+    let log = cycle.logs.iter().find(|l| l.source_id == "u9").unwrap();
+    let error = log.error.as_ref().unwrap();
+    assert_eq!(
+        (log.status, error.code),
+        ("Failure", "MatchLinkedToAnother")
+    );
+    assert!(
+        error.reason.contains("linked to source object u1"),
+        "{}",
+        error.reason
+    );
+    assert_eq!(writes(&seen), vec![]);
 }

@@ -180,3 +180,133 @@ async fn slow_and_non_scim_targets_are_clear_errors() {
         Err(TargetError::Unreachable(_))
     ));
 }
+
+/// A target that reads each request, writes `reply` (nothing, or the start of an
+/// answer) and closes the connection. Counts the requests.
+async fn raw(hits: Arc<AtomicUsize>, reply: &'static [u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let hits = hits.clone();
+            tokio::spawn(async move {
+                let mut buffer = vec![0; 1 << 16];
+                if socket.read(&mut buffer).await.unwrap_or(0) > 0 {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    let _ = socket.write_all(reply).await;
+                }
+            });
+        }
+    });
+    format!("http://{address}/scim/v2")
+}
+
+/// The request went out, and no answer came back.
+async fn closing(hits: Arc<AtomicUsize>) -> String {
+    raw(hits, b"").await
+}
+
+/// A POST is sent again only when the target said it did not act (429, 503) or no
+/// connection was made; after a lost answer or a proxy's 500 it is not, since the
+/// object may exist. Other methods are retried after both.
+#[tokio::test]
+async fn a_create_whose_outcome_is_unknown_is_not_sent_again() {
+    let user = json!({"userName": "a@contoso.com"});
+    let hits = Arc::new(AtomicUsize::new(0));
+    let target = Target::new(quick(closing(hits.clone()).await)).unwrap();
+    let error = target
+        .send(Method::POST, "/Users", Some(&user))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, TargetError::Cut(_)), "{error}");
+    assert!(error.outcome_unknown());
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "a POST without an answer is sent once"
+    );
+    let error = target.send(Method::GET, "/Users", None).await.unwrap_err();
+    assert!(matches!(error, TargetError::Cut(_)), "{error}");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1 + 4,
+        "a GET is tried four times"
+    );
+
+    for (status, sent, retried) in [
+        (StatusCode::INTERNAL_SERVER_ERROR, 1, false),
+        (StatusCode::BAD_GATEWAY, 1, false),
+        (StatusCode::GATEWAY_TIMEOUT, 1, false),
+        (StatusCode::SERVICE_UNAVAILABLE, 3, true),
+        (StatusCode::TOO_MANY_REQUESTS, 3, true),
+    ] {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let target = Target::new(quick(listen(flaky(status, 2, hits.clone())).await)).unwrap();
+        let outcome = target.send(Method::POST, "/Users", Some(&user)).await;
+        assert_eq!(hits.load(Ordering::SeqCst), sent, "{status}");
+        assert_eq!(outcome.is_ok(), retried, "{status}");
+        if let Err(e) = outcome {
+            assert!(e.outcome_unknown(), "{status}");
+        }
+    }
+
+    let hits = Arc::new(AtomicUsize::new(0));
+    let target = Target::new(quick("http://127.0.0.1:9/scim/v2".into())).unwrap();
+    let error = target
+        .send(Method::POST, "/Users", Some(&user))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, TargetError::Unreachable(_)), "{error}");
+    assert!(!error.outcome_unknown(), "nothing was sent");
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+/// A status line and then a cut is told apart from no answer and from no connection.
+#[tokio::test]
+async fn an_answer_cut_inside_its_body_is_its_own_error() {
+    let cut = b"HTTP/1.1 201 Created\r\nContent-Type: application/scim+json\r\nContent-Length: 400\r\n\r\n{\"id\": \"12";
+    let hits = Arc::new(AtomicUsize::new(0));
+    let base = raw(hits.clone(), cut).await;
+    let target = Target::new(quick(base)).unwrap();
+    let error = target
+        .send(Method::POST, "/Users", Some(&json!({})))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, TargetError::CutMidResponse { status: 201, .. }),
+        "{error}"
+    );
+    assert!(error.outcome_unknown());
+    assert!(error
+        .to_string()
+        .contains("answered HTTP 201, then the connection closed"));
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "not sent again");
+}
+
+/// Every attempt is reported: status, duration, and why it was sent again.
+#[tokio::test]
+async fn every_attempt_is_reported() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let target = Target::new(quick(
+        listen(flaky(StatusCode::TOO_MANY_REQUESTS, 2, hits)).await,
+    ))
+    .unwrap();
+    let (outcome, attempts) = target.exchange(Method::GET, "/Users", None).await;
+    assert_eq!(outcome.unwrap().status, 200);
+    let statuses: Vec<Option<u16>> = attempts.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [Some(429), Some(429), Some(200)]);
+    for retried in &attempts[..2] {
+        let why = retried.retry.as_deref().unwrap();
+        assert!(why.contains("as Retry-After asked (0 s)"), "{why}");
+        assert!(retried.error.as_deref().unwrap().contains("429"));
+    }
+    assert_eq!(
+        (attempts[2].retry.as_ref(), attempts[2].error.as_ref()),
+        (None, None)
+    );
+    assert!(attempts
+        .iter()
+        .all(|a| a.method == "GET" && a.path == "/Users"));
+}

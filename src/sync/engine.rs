@@ -181,18 +181,56 @@ pub struct Engine {
     /// long cycle is logged as it goes, in constant memory.
     pub on_log: Option<LogSink>,
     would_send: Mutex<Vec<Json>>,
-    /// Source id → target id of every linked object, for references.
-    links: RwLock<HashMap<String, String>>,
+    /// Every linked object, both ways, for references and for matches.
+    links: RwLock<LinkIndex>,
     /// The objects in escrow when the cycle began.
     escrowed: RwLock<HashMap<(&'static str, String), Escrow>>,
 }
 
+/// The links made so far: source id → target id, and back, so that one target object
+/// is never linked to two source objects.
+#[derive(Default)]
+struct LinkIndex {
+    targets: HashMap<String, String>,
+    sources: HashMap<String, String>,
+}
+
+impl LinkIndex {
+    fn new(targets: HashMap<String, String>) -> LinkIndex {
+        let sources = targets
+            .iter()
+            .map(|(s, t)| (t.clone(), s.clone()))
+            .collect();
+        LinkIndex { targets, sources }
+    }
+
+    /// Links `source` to `target`, unless another source object holds `target`: then
+    /// that object's id.
+    fn claim(&mut self, source: &str, target: &str) -> Result<(), String> {
+        match self.sources.get(target) {
+            Some(other) if other != source => Err(other.clone()),
+            _ => {
+                self.remove(source);
+                self.targets.insert(source.to_string(), target.to_string());
+                self.sources.insert(target.to_string(), source.to_string());
+                Ok(())
+            }
+        }
+    }
+
+    fn remove(&mut self, source: &str) {
+        if let Some(target) = self.targets.remove(source) {
+            self.sources.remove(&target);
+        }
+    }
+}
+
 /// References resolved through the links made so far.
-struct Links<'e>(&'e RwLock<HashMap<String, String>>);
+struct Links<'e>(&'e RwLock<LinkIndex>);
 
 impl crate::mapping::References for Links<'_> {
     fn target_id(&self, source_id: &str) -> Option<String> {
-        read(self.0).get(source_id).cloned()
+        read(self.0).targets.get(source_id).cloned()
     }
 }
 
@@ -265,6 +303,16 @@ struct Evaluated {
     resource: Json,
     patch: Option<Json>,
     pending: bool,
+}
+
+/// Whether a value a target returned is the value searched for: exactly for `id` and
+/// `externalId` (case-exact in RFC 7643), ignoring case otherwise, as Entra compares
+/// `userName`.
+fn same_value(attribute: &crate::mapping::Target, found: &str, wanted: &str) -> bool {
+    match attribute.attribute.as_str() {
+        "id" | "externalId" if attribute.sub.is_none() => found == wanted,
+        _ => found.to_lowercase() == wanted.to_lowercase(),
+    }
 }
 
 /// Answers every candidate as taken, recording it: the candidates `SelectUniqueValue`
@@ -376,7 +424,7 @@ impl Engine {
             &linked,
             &options,
         );
-        *write(&self.links) = linked.target_ids();
+        *write(&self.links) = LinkIndex::new(linked.target_ids());
         self.load_escrow()?;
         let id = self.state.begin_cycle(now)?;
         let records: HashMap<(&str, &str), &Json> = source
@@ -743,6 +791,7 @@ impl Engine {
                 reason: planned.reason.clone(),
                 steps: Vec::new(),
                 modified_properties: Vec::new(),
+                requests: Vec::new(),
                 error: None,
                 duration_ms: 0,
             },
@@ -876,6 +925,7 @@ impl Engine {
     /// target; with `exported`, also the PATCH from it.
     async fn evaluate(
         &self,
+        trace: &mut Trace,
         kind: &str,
         record: &Json,
         phase: Phase,
@@ -899,7 +949,7 @@ impl Engine {
         let mut taken = Vec::new();
         for candidate in candidates {
             for target in &unique {
-                let found = self.find(kind, target, &candidate).await?;
+                let found = self.find(trace, kind, target, &candidate).await?;
                 let own = link.map(|l| l.target_id.as_str());
                 if found.iter().any(|r| r["id"].as_str() != own) {
                     taken.push(candidate.clone());
@@ -944,9 +994,12 @@ impl Engine {
         })
     }
 
-    /// The target objects whose `attribute` equals `value`.
+    /// The target objects whose `attribute` equals `value`, as the target answers a
+    /// filter for it, keeping only those whose value really is `value`: a target that
+    /// ignores filters, or matches on part of a value, does not make a match.
     async fn find(
         &self,
+        trace: &mut Trace,
         kind: &str,
         attribute: &crate::mapping::Target,
         value: &str,
@@ -958,14 +1011,35 @@ impl Engine {
             ""
         };
         let path = format!("{}?filter={}{excluded}", endpoint(kind), encode(&filter));
-        let found = self.target.send(Method::GET, &path, None).await?;
-        Ok(found
+        let found = self.send(trace, Method::GET, &path, None).await?;
+        let returned = found
             .body
             .as_ref()
             .and_then(|b| b.get("Resources"))
             .and_then(Json::as_array)
             .cloned()
-            .unwrap_or_default())
+            .unwrap_or_default();
+        let n = returned.len();
+        let verified: Vec<Json> = returned
+            .into_iter()
+            .filter(|r| r["id"].is_string())
+            .filter(|r| {
+                attribute
+                    .find(r)
+                    .and_then(Json::as_str)
+                    .is_some_and(|v| same_value(attribute, v, value))
+            })
+            .collect();
+        if verified.len() < n {
+            trace.step(
+                "match",
+                format!(
+                    "the target returned {n} objects for {filter}, {} of them with that value; the others are not matches",
+                    verified.len()
+                ),
+            );
+        }
+        Ok(verified)
     }
 
     /// Matches by each matching attribute in precedence order, then creates (or links
@@ -978,46 +1052,13 @@ impl Engine {
         record: &Json,
     ) -> Result<(), Failure> {
         trace.at("evaluate");
-        let evaluated = self.evaluate(kind, record, Phase::Create, None).await?;
+        let evaluated = self
+            .evaluate(trace, kind, record, Phase::Create, None)
+            .await?;
         trace.at("match");
-        let object = self.object(kind);
-        let mut matched = None;
-        let mut tried = Vec::new();
-        for attribute in object.matching() {
-            let Some(value) = attribute
-                .target
-                .find(&evaluated.resource)
-                .and_then(Json::as_str)
-            else {
-                continue;
-            };
-            let filter = format!("{} eq {}", attribute.target.text, Json::from(value));
-            let mut found = self.find(kind, &attribute.target, value).await?;
-            match found.len() {
-                0 => tried.push(filter),
-                1 => {
-                    matched = Some((filter, found.remove(0)));
-                    break;
-                }
-                n => {
-                    return Err(Failure::Mapping(
-                        "AmbiguousMatch",
-                        format!("{n} target objects match {filter}; Entra requires at most one"),
-                    ))
-                }
-            }
-        }
-        match &matched {
-            Some((filter, existing)) => trace.step(
-                "match",
-                format!("matched target object {} by {filter}", existing["id"]),
-            ),
-            None if tried.is_empty() => trace.step("match", "no matching attribute has a value"),
-            None => trace.step(
-                "match",
-                format!("no target object matches {}", tried.join(", then ")),
-            ),
-        }
+        let matched = self
+            .match_target(trace, kind, source, &evaluated.resource)
+            .await?;
         trace.at("evaluate");
         trace.step(
             "evaluate",
@@ -1028,27 +1069,14 @@ impl Engine {
         );
         trace.at("provision");
         let (target_id, exported) = match matched {
-            Some((_, existing)) => {
+            Some(existing) => {
                 let id = existing["id"].as_str().unwrap_or_default().to_string();
                 trace.log.action = "Update";
                 trace.log.reason = "in scope, matched an existing target object".into();
                 (id, existing)
             }
             None => {
-                let created = self
-                    .send(Method::POST, endpoint(kind), Some(&evaluated.resource))
-                    .await?;
-                let body = created.body.unwrap_or(Json::Null);
-                let id = body["id"].as_str().map(str::to_string).ok_or_else(|| {
-                    Failure::Target(TargetError::NotScim {
-                        status: created.status,
-                        excerpt: "a created resource without an id".into(),
-                    })
-                })?;
-                trace.step(
-                    "provision",
-                    format!("POST {} -> {}, id {id}", endpoint(kind), created.status),
-                );
+                let id = self.post(trace, kind, source, &evaluated.resource).await?;
                 trace.log.modified_properties = modified(&Json::Null, &evaluated.resource);
                 (id, evaluated.resource)
             }
@@ -1063,11 +1091,115 @@ impl Engine {
         };
         // Stored by the update below once it succeeds: until then a rerun finds the
         // object by matching, as it would after a crash.
-        write(&self.links).insert(link.source_id.clone(), link.target_id.clone());
         trace.log.target_id = Some(target_id);
         // References and group members (and a matched object's differences) go in a
         // PATCH once the object exists.
         self.update(trace, record, link, false).await
+    }
+
+    /// Matches by each matching attribute in precedence order: the one target object
+    /// whose value is the source object's, now linked to it; `None` when there is none.
+    /// More than one, or one already linked to another source object, fails the object.
+    async fn match_target(
+        &self,
+        trace: &mut Trace,
+        kind: &str,
+        source: &str,
+        resource: &Json,
+    ) -> Result<Option<Json>, Failure> {
+        let mut tried = Vec::new();
+        for attribute in self.object(kind).matching() {
+            let Some(value) = attribute.target.find(resource).and_then(Json::as_str) else {
+                continue;
+            };
+            let filter = format!("{} eq {}", attribute.target.text, Json::from(value));
+            let mut found = self.find(trace, kind, &attribute.target, value).await?;
+            match found.len() {
+                0 => tried.push(filter),
+                1 => {
+                    let existing = found.remove(0);
+                    let id = existing["id"].as_str().unwrap_or_default();
+                    if let Err(other) = write(&self.links).claim(source, id) {
+                        return Err(Failure::Mapping(
+                            "MatchLinkedToAnother",
+                            format!("target object {id} matches {filter}, and it is linked to source object {other}; one target object is never linked to two"),
+                        ));
+                    }
+                    trace.step("match", format!("matched target object {id} by {filter}"));
+                    return Ok(Some(existing));
+                }
+                n => {
+                    return Err(Failure::Mapping(
+                        "AmbiguousMatch",
+                        format!("{n} target objects match {filter}; Entra requires at most one"),
+                    ))
+                }
+            }
+        }
+        match tried.is_empty() {
+            true => trace.step("match", "no matching attribute has a value"),
+            false => trace.step(
+                "match",
+                format!("no target object matches {}", tried.join(", then ")),
+            ),
+        }
+        Ok(None)
+    }
+
+    /// Creates the object and claims its new id. When the outcome is unknown (no
+    /// answer, a proxy's 500, 502 or 504, an answer without an id), the target may
+    /// hold the object: it is matched again rather than sent again, and linked if
+    /// found; if not, the object fails, and its next attempt matches before it creates.
+    async fn post(
+        &self,
+        trace: &mut Trace,
+        kind: &str,
+        source: &str,
+        resource: &Json,
+    ) -> Result<String, Failure> {
+        let path = endpoint(kind);
+        let error = match self.send(trace, Method::POST, path, Some(resource)).await {
+            Ok(created) => {
+                let id = created.body.as_ref().and_then(|b| b["id"].as_str());
+                if let Some(id) = id {
+                    trace.step(
+                        "provision",
+                        format!("POST {path} -> {}, id {id}", created.status),
+                    );
+                    if let Err(other) = write(&self.links).claim(source, id) {
+                        return Err(Failure::Mapping(
+                            "MatchLinkedToAnother",
+                            format!("the target answered the create with id {id}, which is linked to source object {other}"),
+                        ));
+                    }
+                    return Ok(id.to_string());
+                }
+                TargetError::NotScim {
+                    status: created.status,
+                    excerpt: "a created resource without an id".into(),
+                }
+            }
+            Err(e) if e.outcome_unknown() => e,
+            Err(e) => return Err(e.into()),
+        };
+        trace.step(
+            "provision",
+            format!("POST {path}: {error}; the target may have created the object, so it is matched again instead of sent again"),
+        );
+        trace.at("match");
+        let found = self.match_target(trace, kind, source, resource).await?;
+        trace.at("provision");
+        match found {
+            Some(existing) => {
+                let id = existing["id"].as_str().unwrap_or_default().to_string();
+                trace.step(
+                    "provision",
+                    format!("the create had reached the target: linked to {id}"),
+                );
+                Ok(id)
+            }
+            None => Err(Failure::Target(error)),
+        }
     }
 
     /// PATCHes what changed since the last export (`Other` when nothing did).
@@ -1088,7 +1220,7 @@ impl Engine {
         }
         trace.at("evaluate");
         let evaluated = self
-            .evaluate(&link.kind, record, Phase::Update, Some(&link))
+            .evaluate(trace, &link.kind, record, Phase::Update, Some(&link))
             .await?;
         let object = self.object(&link.kind);
         // A user back in scope is enabled again, whether the mapping sets `active` or not.
@@ -1121,7 +1253,7 @@ impl Engine {
             Some(body) => {
                 let path = format!("{}/{id}", endpoint(&link.kind));
                 for batch in batches(&body, MEMBER_BATCH) {
-                    let answer = self.send(Method::PATCH, &path, Some(&batch)).await?;
+                    let answer = self.send(trace, Method::PATCH, &path, Some(&batch)).await?;
                     trace.step("provision", format!("PATCH {path} -> {}", answer.status));
                 }
                 trace.log.modified_properties.extend(changes);
@@ -1163,7 +1295,7 @@ impl Engine {
         trace.at("provision");
         if let Some(body) = diff(&link.exported, &disabled, self.style) {
             let path = format!("{}/{}", endpoint(kind), link.target_id);
-            let answer = self.send(Method::PATCH, &path, Some(&body)).await?;
+            let answer = self.send(trace, Method::PATCH, &path, Some(&body)).await?;
             trace.step("provision", format!("PATCH {path} -> {}", answer.status));
         }
         trace.log.modified_properties = modified(&link.exported, &disabled);
@@ -1179,7 +1311,7 @@ impl Engine {
         let link = self.linked(trace, kind, source)?;
         trace.at("provision");
         let path = format!("{}/{}", endpoint(kind), link.target_id);
-        let status = match self.send(Method::DELETE, &path, None).await {
+        let status = match self.send(trace, Method::DELETE, &path, None).await {
             Ok(answer) => answer.status,
             Err(TargetError::Scim { status: 404, .. }) => 404,
             Err(e) => return Err(e.into()),
@@ -1206,20 +1338,25 @@ impl Engine {
 
     fn save(&self, link: &Link) -> Result<(), StateError> {
         self.state.save_link(link)?;
-        write(&self.links).insert(link.source_id.clone(), link.target_id.clone());
+        // Claimed when the object was matched or created; an update keeps its target.
+        let _ = write(&self.links).claim(&link.source_id, &link.target_id);
         Ok(())
     }
 
-    /// A write request to the target, or in a dry run its record, with an answer made
-    /// up so that the cycle goes on (a created object gets the id `dry-run-N`).
+    /// A request to the target, each attempt logged in the object's record. In a dry
+    /// run a write request is only recorded, with an answer made up so that the cycle
+    /// goes on (a created object gets the id `dry-run-N`); reads still go out.
     async fn send(
         &self,
+        trace: &mut Trace,
         method: Method,
         path: &str,
         body: Option<&Json>,
     ) -> Result<super::Answer, TargetError> {
-        if !self.dry_run {
-            return self.target.send(method, path, body).await;
+        if !self.dry_run || method == Method::GET {
+            let (outcome, attempts) = self.target.exchange(method, path, body).await;
+            trace.log.requests.extend(attempts);
+            return outcome;
         }
         let mut sent = self.would_send.lock().unwrap_or_else(|p| p.into_inner());
         sent.push(json!({"method": method.as_str(), "path": path, "body": body}));

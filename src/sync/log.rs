@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use super::target::TargetError;
+use super::target::{Attempt, TargetError};
 
 /// One provisioning-log record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,6 +31,9 @@ pub struct LogRecord {
     pub steps: Vec<Step>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub modified_properties: Vec<Modified>,
+    /// Every request sent to the target for this object, each attempt on its own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<Attempt>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
     pub duration_ms: u64,
@@ -84,7 +87,10 @@ impl From<&TargetError> for ErrorInfo {
     fn from(e: &TargetError) -> ErrorInfo {
         let code = match e {
             TargetError::Unreachable(_) => "TargetUnreachable",
+            TargetError::Tls(_) => "TargetTls",
             TargetError::Timeout(_) => "TargetTimeout",
+            TargetError::Cut(_) => "TargetConnectionClosed",
+            TargetError::CutMidResponse { .. } => "TargetResponseCut",
             TargetError::Unauthorized(..) => "Unauthorized",
             TargetError::Scim { status, .. } if *status >= 500 => "TargetFailed",
             TargetError::Scim { .. } => "TargetRejected",
@@ -101,10 +107,7 @@ impl From<&TargetError> for ErrorInfo {
                 info.scim_type = scim_type.clone();
                 info.detail = Some(detail.clone());
             }
-            TargetError::NotScim { status, .. } | TargetError::Unauthorized(status, _) => {
-                info.status = Some(*status)
-            }
-            TargetError::Unreachable(_) | TargetError::Timeout(_) => {}
+            other => info.status = other.status(),
         }
         info
     }

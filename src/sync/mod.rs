@@ -11,4 +11,4 @@ pub mod target;
 
 pub use engine::{Cycle, Engine, EngineError, Options, QuarantinePolicy, Source, Stop, Summary};
 pub use log::LogRecord;
-pub use target::{Answer, Target, TargetConfig, TargetError};
+pub use target::{Answer, Attempt, Target, TargetConfig, TargetError};

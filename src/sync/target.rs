@@ -45,10 +45,22 @@ impl TargetConfig {
 /// Why a request to the target failed, after any retries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
+    /// No connection could be made (refused, no route, no such host): nothing was sent.
     #[error("the target cannot be reached: {0}")]
     Unreachable(String),
+    /// The TLS handshake failed (a certificate not trusted, a protocol mismatch).
+    #[error("TLS with the target failed: {0}")]
+    Tls(String),
     #[error("the target did not answer within {0:?}")]
     Timeout(Duration),
+    /// The request was sent and the connection closed before any answer.
+    #[error("the connection closed before the target answered: {0}")]
+    Cut(String),
+    /// The target answered with a status, and the connection closed inside the body.
+    #[error(
+        "the target answered HTTP {status}, then the connection closed inside the body: {reason}"
+    )]
+    CutMidResponse { status: u16, reason: String },
     #[error("the target refused the token (HTTP {0}): {1}")]
     Unauthorized(u16, String),
     /// An error in SCIM's shape: its status, `scimType` and `detail`.
@@ -64,16 +76,68 @@ pub enum TargetError {
 }
 
 impl TargetError {
-    /// Worth another attempt: the target was busy, down or slow.
-    fn retryable(&self) -> bool {
+    /// The HTTP status the target answered with, if it answered.
+    pub fn status(&self) -> Option<u16> {
         match self {
-            TargetError::Unreachable(_) | TargetError::Timeout(_) => true,
-            TargetError::Scim { status, .. } | TargetError::NotScim { status, .. } => {
-                matches!(status, 429 | 500 | 502 | 503 | 504)
-            }
-            TargetError::Unauthorized(..) => false,
+            TargetError::Scim { status, .. }
+            | TargetError::NotScim { status, .. }
+            | TargetError::CutMidResponse { status, .. }
+            | TargetError::Unauthorized(status, _) => Some(*status),
+            _ => None,
         }
     }
+
+    /// Whether the target may have acted on the request although it failed: no
+    /// answer after the request was sent, or an error a proxy in front of the target
+    /// gives whatever happened behind it (500, 502, 504). A 503 and a 429 say the
+    /// target did not act; a refused connection sent nothing.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            TargetError::Timeout(_) | TargetError::Cut(_) | TargetError::CutMidResponse { .. } => {
+                true
+            }
+            TargetError::Scim { status, .. } | TargetError::NotScim { status, .. } => {
+                *status >= 500 && *status != 503
+            }
+            TargetError::Unreachable(_) | TargetError::Tls(_) | TargetError::Unauthorized(..) => {
+                false
+            }
+        }
+    }
+
+    /// Worth another attempt of a request made with `method`. A POST is tried again
+    /// only when nothing can have been created (the target said it did not act, or
+    /// no connection was made), since the target may not know it already has the
+    /// object; everything else is also retried after a failure whose outcome is
+    /// unknown, since sending it twice does what sending it once does.
+    fn retryable(&self, method: &Method) -> bool {
+        let busy = matches!(self.status(), Some(429 | 503));
+        match self {
+            TargetError::Unreachable(_) => true,
+            TargetError::Tls(_) | TargetError::Unauthorized(..) => false,
+            _ if busy => true,
+            _ if self.outcome_unknown() => *method != Method::POST,
+            _ => false,
+        }
+    }
+}
+
+/// One attempt of a request, for the provisioning log.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub method: String,
+    pub path: String,
+    /// The status the target answered with, if it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub duration_ms: u64,
+    /// What went wrong, when something did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Why the request was sent again, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<String>,
 }
 
 /// A successful answer.
@@ -114,23 +178,55 @@ impl Target {
         path: &str,
         body: Option<&Json>,
     ) -> Result<Answer, TargetError> {
-        let mut attempt = 0;
+        self.exchange(method, path, body).await.0
+    }
+
+    /// Like [`Target::send`], also giving every attempt made, for the log.
+    pub async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Json>,
+    ) -> (Result<Answer, TargetError>, Vec<Attempt>) {
+        let mut attempts = Vec::new();
+        let mut retries = 0;
         loop {
+            let started = Instant::now();
             let outcome = self.attempt(method.clone(), path, body).await;
-            let error = match outcome {
-                Ok(answer) => return Ok(answer),
-                Err((error, _)) if !error.retryable() || attempt >= self.config.retries => {
-                    return Err(error)
-                }
-                // A POST that timed out may have created the object: trying again could
-                // make a duplicate. The next cycle matches it instead.
-                Err((error @ TargetError::Timeout(_), _)) if method == Method::POST => {
-                    return Err(error)
+            let mut attempt = Attempt {
+                method: method.to_string(),
+                path: path.to_string(),
+                status: None,
+                duration_ms: started.elapsed().as_millis() as u64,
+                error: None,
+                retry: None,
+            };
+            let (error, retry_after) = match outcome {
+                Ok(answer) => {
+                    attempt.status = Some(answer.status);
+                    attempts.push(attempt);
+                    return (Ok(answer), attempts);
                 }
                 Err(failure) => failure,
             };
-            attempt += 1;
-            tokio::time::sleep(self.delay(attempt, error.1)).await;
+            attempt.status = error.status();
+            attempt.error = Some(error.to_string());
+            if retries >= self.config.retries || !error.retryable(&method) {
+                attempts.push(attempt);
+                return (Err(error), attempts);
+            }
+            retries += 1;
+            let wait = self.delay(retries, retry_after);
+            attempt.retry = Some(match retry_after {
+                Some(asked) => format!(
+                    "again after {} ms, as Retry-After asked ({} s)",
+                    wait.as_millis(),
+                    asked.as_secs()
+                ),
+                None => format!("again after {} ms (backoff)", wait.as_millis()),
+            });
+            attempts.push(attempt);
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -189,10 +285,16 @@ impl Target {
             .map_err(|e| (self.transport(e), None))?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
-        let text = response
-            .text()
-            .await
-            .map_err(|e| (self.transport(e), None))?;
+        let text = response.text().await.map_err(|e| {
+            let error = match e.is_timeout() {
+                true => TargetError::Timeout(self.config.timeout),
+                false => TargetError::CutMidResponse {
+                    status: status.as_u16(),
+                    reason: chain(&e),
+                },
+            };
+            (error, retry_after)
+        })?;
         let body = if text.trim().is_empty() {
             None
         } else {
@@ -241,13 +343,37 @@ impl Target {
         Err((error, retry_after))
     }
 
+    /// A failure before any answer: no connection (nothing sent), TLS, a timeout, or
+    /// a connection closed after the request went out.
     fn transport(&self, e: reqwest::Error) -> TargetError {
+        let reason = chain(&e);
+        let lower = reason.to_lowercase();
         if e.is_timeout() {
             TargetError::Timeout(self.config.timeout)
+        } else if ["certificate", "tls", "handshake"]
+            .iter()
+            .any(|w| lower.contains(w))
+        {
+            TargetError::Tls(reason)
+        } else if e.is_connect() {
+            TargetError::Unreachable(reason)
         } else {
-            TargetError::Unreachable(e.to_string())
+            TargetError::Cut(reason)
         }
     }
+}
+
+/// An error with its causes, which hold what happened (reqwest's own message only
+/// says which request failed).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is read as "retry soon").
