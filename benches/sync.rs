@@ -68,11 +68,7 @@ fn main() {
     let teams = groups();
     let all = Assignments::All;
     let cycle = |people: &[Json], label: &str| {
-        let source = Source {
-            users: people,
-            groups: &teams,
-            assignments: &all,
-        };
+        let source = Source::new(people, &teams, &all);
         let started = Instant::now();
         let cycle = runtime.block_on(engine.cycle(source)).unwrap();
         let elapsed = started.elapsed().as_secs_f64();

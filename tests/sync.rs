@@ -142,11 +142,7 @@ fn ids(records: &[Json]) -> HashSet<String> {
 }
 
 fn source<'a>(users: &'a [Json], groups: &'a [Json], assigned: &'a Assignments) -> Source<'a> {
-    Source {
-        users,
-        groups,
-        assignments: assigned,
-    }
+    Source::new(users, groups, assigned)
 }
 
 fn count(sent: &[(String, String, String)], method: &str, path: &str) -> usize {
@@ -679,6 +675,10 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sync_command() {
     let (base, seen) = serve().await;
@@ -736,16 +736,58 @@ async fn the_sync_command() {
     );
     writes(&seen);
 
+    // A record that cannot be read fails alone; the others go on, and since the
+    // absent u1 and u2 may be that record, nothing is deleted.
     let broken = dir.path("broken.ndjson");
     std::fs::write(&broken, format!("{}\n{{\"objectId\": \n", users(1)[0])).unwrap();
     let out = scimap(sync_args(&base, "t", &broken, &state, &["--once"])).await;
-    assert_eq!(out.status.code(), Some(3));
-    assert!(
-        stderr(&out).contains("broken.ndjson: record 1 (line 2)"),
-        "{}",
-        stderr(&out)
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let logs: Vec<Json> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let codes: Vec<&str> = logs
+        .iter()
+        .filter_map(|l| l["error"]["code"].as_str())
+        .collect();
+    // users(1) makes u0 its own manager: dropped, with a warning.
+    assert_eq!(codes, ["SourceRecordInvalid", "SelfManager"], "{logs:?}");
+    assert_eq!(
+        (&logs[0]["status"], &logs[1]["status"]),
+        (&json!("Failure"), &json!("Warning"))
     );
-    assert!(stderr(&out).contains("nothing was sent"));
+    let reason = logs[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("broken.ndjson: record 1 (line 2)"),
+        "{reason}"
+    );
+    assert!(reason.contains("not deleted in this cycle"), "{reason}");
+    assert_eq!(
+        writes(&seen),
+        vec![],
+        "nothing deleted for a record that could not be read"
+    );
+
+    // Two records with one id: nothing is sent, and both are named.
+    let twice = dir.path("twice.ndjson");
+    let one = &users(1)[0];
+    std::fs::write(&twice, format!("{one}\n{}\n{one}\n", users(2)[1])).unwrap();
+    let out = scimap(sync_args(&base, "t", &twice, &state, &["--once"])).await;
+    assert_eq!(out.status.code(), Some(3));
+    let error = stderr(&out);
+    assert!(
+        error.contains("User `u0` is in the snapshot twice"),
+        "{error}"
+    );
+    assert!(
+        error.contains("twice.ndjson: record 0 (line 1) and"),
+        "{error}"
+    );
+    assert!(
+        error.contains("twice.ndjson: record 2 (line 3); nothing was sent"),
+        "{error}"
+    );
+    assert_eq!(writes(&seen), vec![]);
 
     let four = dir.file("more.ndjson", &users(4));
     let out = scimap(sync_args(&base, "wrong", &four, &state, &["--once"])).await;
@@ -1118,4 +1160,75 @@ async fn a_target_object_is_linked_to_one_source_object() {
         error.reason
     );
     assert_eq!(writes(&seen), vec![]);
+}
+
+/// What the target's `/Schemas` marks required (and `userName` in any case) must have a
+/// value before a user is created; one without is failed and nothing is sent for it.
+/// A target without usable `/Schemas` gets SCIM's own requirements, said in a note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn required_values_are_checked_before_anything_is_sent() {
+    let schemas = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 2, "Resources": [
+        {"id": "urn:ietf:params:scim:schemas:core:2.0:User", "attributes": [
+            {"name": "userName", "type": "string", "required": true},
+            {"name": "displayName", "type": "string", "required": false}]},
+        {"id": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "attributes": [
+            {"name": "employeeNumber", "type": "string", "required": true}]}]});
+    let (base, seen) = serve_with(Arc::new(move |method: &str, path: &str, _: &str| {
+        (method == "GET" && path.ends_with("/Schemas")).then(|| fault(200, schemas.clone()))?
+    }))
+    .await;
+    let engine = engine(&base);
+    let mut people = users(3);
+    people[0]["employeeId"] = json!("E-1");
+    people[1]["employeeId"] = json!("E-2");
+    people[1]
+        .as_object_mut()
+        .unwrap()
+        .remove("userPrincipalName");
+    let cycle = engine
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
+        .unwrap();
+    let outcome = |id: &str| {
+        let log = cycle.logs.iter().find(|l| l.source_id == id).unwrap();
+        (
+            log.status,
+            log.error.as_ref().map(|e| (e.code, e.reason.clone())),
+        )
+    };
+    assert_eq!(outcome("u0"), ("Success", None));
+    let (status, error) = outcome("u1");
+    assert_eq!(
+        (status, error.as_ref().unwrap().0),
+        ("Failure", "RequiredValueMissing")
+    );
+    assert!(error.unwrap().1.contains("requires userName"));
+    let (_, error) = outcome("u2");
+    assert!(
+        error
+            .as_ref()
+            .unwrap()
+            .1
+            .contains("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"),
+        "{error:?}"
+    );
+    let posts = writes(&seen).iter().filter(|(m, _, _)| m == "POST").count();
+    assert_eq!(posts, 1);
+    assert!(cycle.notes.is_empty(), "{:?}", cycle.notes);
+
+    let (base, _) = serve_with(Arc::new(|method: &str, path: &str, _: &str| {
+        (method == "GET" && path.ends_with("/Schemas"))
+            .then(|| fault(404, json!({"detail": "no such endpoint"})))?
+    }))
+    .await;
+    let cycle = self::engine(&base)
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
+        .unwrap();
+    assert_eq!(cycle.summary.created, 2, "{:#?}", cycle.logs);
+    assert!(
+        cycle.notes[0].starts_with("the target's /Schemas cannot be used (HTTP 404"),
+        "{:?}",
+        cycle.notes
+    );
 }

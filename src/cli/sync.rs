@@ -12,6 +12,7 @@ use super::Outcome;
 use crate::records::{self, Format, Raw};
 use crate::sync::engine::{Cycle, Engine, EngineError, Options, QuarantinePolicy, Source};
 use crate::sync::plan::Assignments;
+use crate::sync::source::Unreadable;
 use crate::sync::state::State;
 use crate::sync::{Target, TargetConfig};
 
@@ -108,61 +109,100 @@ struct Snapshot {
     users: Vec<Json>,
     groups: Vec<Json>,
     assignments: Assignments,
+    /// Records that could not be read, logged as failures by the cycle.
+    unreadable: Vec<Unreadable>,
+}
+
+/// A snapshot file's records, with where each one is, and those that could not be read.
+struct Read {
+    records: Vec<Json>,
+    places: Vec<String>,
+    unreadable: Vec<Unreadable>,
 }
 
 impl Snapshot {
+    /// Reads the files; a file that cannot be read to its end, or two records with one
+    /// id, is an error, and nothing is sent.
     fn read(args: &SyncArgs) -> Result<Snapshot, String> {
+        let users = records_of(&args.users, "User")?;
+        let groups = match args.groups.as_deref() {
+            Some(path) => records_of(path, "Group")?,
+            None => Read {
+                records: Vec::new(),
+                places: Vec::new(),
+                unreadable: Vec::new(),
+            },
+        };
+        if let Err(twice) = crate::sync::source::check(&users.records, &groups.records) {
+            let places = if twice.kind == "User" {
+                &users.places
+            } else {
+                &groups.places
+            };
+            return Err(format!(
+                "{} `{}` is in the snapshot twice: {} and {}; nothing was sent",
+                twice.kind, twice.id, places[twice.first], places[twice.second]
+            ));
+        }
         Ok(Snapshot {
-            users: records_of(&args.users)?,
-            groups: args
-                .groups
-                .as_deref()
-                .map(records_of)
-                .transpose()?
-                .unwrap_or_default(),
             assignments: args
                 .assignments
                 .as_deref()
                 .map(assignments)
                 .transpose()?
                 .unwrap_or(Assignments::All),
+            unreadable: users
+                .unreadable
+                .into_iter()
+                .chain(groups.unreadable)
+                .collect(),
+            users: users.records,
+            groups: groups.records,
         })
     }
 
     fn source(&self) -> Source<'_> {
         Source {
-            users: &self.users,
-            groups: &self.groups,
-            assignments: &self.assignments,
+            unreadable: &self.unreadable,
+            ..Source::new(&self.users, &self.groups, &self.assignments)
         }
     }
 }
 
-/// Every record of a snapshot file; any bad record stops the sync before it starts.
-fn records_of(path: &str) -> Result<Vec<Json>, String> {
+/// Every record of a snapshot file; a record that cannot be read is set aside for the
+/// log, and a file that cannot be read to its end stops the sync before it starts.
+fn records_of(path: &str, kind: &'static str) -> Result<Read, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    let mut out = Vec::new();
-    let mut problems = Vec::new();
+    let mut read = Read {
+        records: Vec::new(),
+        places: Vec::new(),
+        unreadable: Vec::new(),
+    };
     records::read(
         BufReader::new(file),
         Format::Auto,
-        &mut |position, record| match record {
-            Ok(Raw::Parsed(value)) => out.push(value),
-            Ok(Raw::Line(line)) => match records::parse_line(line) {
-                Ok(value) => out.push(value),
-                Err(e) => problems.push(format!("{path}: {position}: {e}")),
-            },
-            Err(e) => problems.push(format!("{path}: {position}: {e}")),
+        &mut |position, record| {
+            let place = format!("{path}: {position}");
+            let value = match record {
+                Ok(Raw::Parsed(value)) => Ok(value),
+                Ok(Raw::Line(line)) => records::parse_line(line),
+                Err(e) => Err(e),
+            };
+            match value {
+                Ok(value) => {
+                    read.records.push(value);
+                    read.places.push(place);
+                }
+                Err(reason) => read.unreadable.push(Unreadable {
+                    kind,
+                    place,
+                    reason,
+                }),
+            }
         },
     )
     .map_err(|e| format!("{path}: {e}"))?;
-    match problems.first() {
-        Some(first) => Err(format!(
-            "{first} ({} bad records; nothing was sent)",
-            problems.len()
-        )),
-        None => Ok(out),
-    }
+    Ok(read)
 }
 
 /// `{"users": [ids], "groups": [ids]}`.
@@ -395,9 +435,12 @@ fn finish(engine: &Engine, cycle: Result<Cycle, EngineError>, report: bool) -> O
         };
         super::say(&line);
     }
+    for note in &cycle.notes {
+        eprintln!("note: {note}");
+    }
     let s = &cycle.summary;
     eprintln!(
-        "cycle {}: {} created, {} updated, {} disabled, {} deleted, {} skipped, {} failed{}{}",
+        "cycle {}: {} created, {} updated, {} disabled, {} deleted, {} skipped, {} failed{}{}{}",
         cycle.id,
         s.created,
         s.updated,
@@ -405,6 +448,11 @@ fn finish(engine: &Engine, cycle: Result<Cycle, EngineError>, report: bool) -> O
         s.deleted,
         s.skipped,
         s.failed,
+        if s.warnings > 0 {
+            format!(", {} warnings", s.warnings)
+        } else {
+            String::new()
+        },
         if s.staged > 0 {
             format!(", {} staged", s.staged)
         } else {

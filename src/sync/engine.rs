@@ -18,6 +18,7 @@ use super::plan::{
     fingerprint, member_ids, plan, source_id, Action, Assignments, Linked, PlanOptions, Planned,
     PENDING_REASON,
 };
+use super::source::{self as snapshot, Duplicate, Problem, Unreadable};
 use super::state::{Escrow, Link, Quarantine, State, StateError};
 use super::target::{Target, TargetError};
 use crate::mapping::{ApplyOptions, Mapping, ObjectMapping, Phase};
@@ -43,6 +44,8 @@ pub struct Summary {
     /// Disables and deletes held back by the deletion threshold.
     pub staged: usize,
     pub failed: usize,
+    /// Problems of the snapshot worked around (self-references, membership cycles).
+    pub warnings: usize,
     /// Planned but not attempted, because the cycle stopped.
     pub not_run: usize,
 }
@@ -108,6 +111,21 @@ pub struct Source<'a> {
     pub users: &'a [Json],
     pub groups: &'a [Json],
     pub assignments: &'a Assignments,
+    /// Records the snapshot files held that could not be read: each is logged as a
+    /// failure, and while there are any, nothing is deleted for being absent from the
+    /// snapshot (the absent object may be one of them).
+    pub unreadable: &'a [Unreadable],
+}
+
+impl<'a> Source<'a> {
+    pub fn new(users: &'a [Json], groups: &'a [Json], assignments: &'a Assignments) -> Source<'a> {
+        Source {
+            users,
+            groups,
+            assignments,
+            unreadable: &[],
+        }
+    }
 }
 
 /// Why a cycle stopped before it was done.
@@ -141,6 +159,9 @@ pub struct Cycle {
     /// last); empty when [`Engine::on_log`] took them.
     pub logs: Vec<LogRecord>,
     pub stop: Option<Stop>,
+    /// What the cycle has to say about the job as a whole (a target without usable
+    /// `/Schemas`, assignments naming unknown ids).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +177,9 @@ pub enum EngineError {
     Disabled { since: Timestamp, reason: String },
     #[error("no user or group has the id `{0}` in the snapshot or the state")]
     UnknownObject(String),
+    /// Two records with one id: nothing was sent.
+    #[error("{0}")]
+    Duplicate(#[from] Duplicate),
 }
 
 /// Takes each log record as its object finishes.
@@ -185,6 +209,91 @@ pub struct Engine {
     links: RwLock<LinkIndex>,
     /// The objects in escrow when the cycle began.
     escrowed: RwLock<HashMap<(&'static str, String), Escrow>>,
+    /// The attributes the target requires of each kind, read from its `/Schemas`.
+    required: RwLock<Required>,
+    /// What the cycle under way has to say about the job as a whole.
+    notes: Mutex<Vec<String>>,
+}
+
+/// What a target requires of a resource before it creates it.
+#[derive(Debug, Clone)]
+struct Required {
+    users: Vec<String>,
+    groups: Vec<String>,
+}
+
+impl Default for Required {
+    /// SCIM's own: `userName`; and the `displayName` every Entra group has, which
+    /// groups are matched by.
+    fn default() -> Required {
+        Required {
+            users: vec!["userName".into()],
+            groups: vec!["displayName".into()],
+        }
+    }
+}
+
+impl Required {
+    /// The attributes `/Schemas` marks required in the User and Group schemas and
+    /// their extensions (extension ones as `urn:…:name`), beside the defaults;
+    /// `None` when the answer is not a list of schemas.
+    fn from_schemas(body: &Json) -> Option<Required> {
+        let schemas = match body {
+            Json::Array(items) => items,
+            other => other.get("Resources")?.as_array()?,
+        };
+        let mut required = Required::default();
+        for schema in schemas {
+            let id = schema.get("id")?.as_str()?;
+            let kind = match id {
+                crate::scim::schema::USER => None,
+                crate::scim::schema::GROUP => Some(true),
+                _ if id.ends_with(":User") => Some(false),
+                _ => continue,
+            };
+            let list = match kind {
+                Some(true) => &mut required.groups,
+                _ => &mut required.users,
+            };
+            for attribute in schema.get("attributes")?.as_array()? {
+                let name = attribute.get("name")?.as_str()?;
+                let wanted = attribute.get("required").and_then(Json::as_bool) == Some(true);
+                let assigned = matches!(name, "id" | "meta" | "schemas");
+                let name = match kind {
+                    Some(false) => format!("{id}:{name}"),
+                    _ => name.to_string(),
+                };
+                if wanted && !assigned && !list.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+                    list.push(name);
+                }
+            }
+        }
+        Some(required)
+    }
+
+    /// Those of `kind`'s required attributes that `resource` has no value for.
+    fn missing(&self, kind: &str, resource: &Json) -> Vec<String> {
+        let names = if kind == "Group" {
+            &self.groups
+        } else {
+            &self.users
+        };
+        names
+            .iter()
+            .filter(|name| {
+                let (holder, key) = match name.rsplit_once(':') {
+                    Some((urn, key)) => (resource.get(urn), key),
+                    None => (Some(resource), name.as_str()),
+                };
+                let value = holder
+                    .and_then(Json::as_object)
+                    .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)))
+                    .map(|(_, v)| v);
+                matches!(value, None | Some(Json::Null)) || value == Some(&json!(""))
+            })
+            .cloned()
+            .collect()
+    }
 }
 
 /// The links made so far: source id → target id, and back, so that one target object
@@ -354,6 +463,8 @@ impl Engine {
             would_send: Mutex::default(),
             links: RwLock::default(),
             escrowed: RwLock::default(),
+            required: RwLock::default(),
+            notes: Mutex::default(),
         }
     }
 
@@ -366,7 +477,7 @@ impl Engine {
     pub async fn cycle(&self, source: Source<'_>) -> Result<Cycle, EngineError> {
         let options = PlanOptions {
             skip_out_of_scope_deletions: self.options.skip_out_of_scope_deletions,
-            only: None,
+            ..PlanOptions::default()
         };
         self.run_cycle(source, options).await
     }
@@ -395,6 +506,7 @@ impl Engine {
         let options = PlanOptions {
             skip_out_of_scope_deletions: self.options.skip_out_of_scope_deletions,
             only: Some(only),
+            ..PlanOptions::default()
         };
         self.run_cycle(source, options).await
     }
@@ -404,6 +516,7 @@ impl Engine {
         source: Source<'_>,
         options: PlanOptions,
     ) -> Result<Cycle, EngineError> {
+        let checked = snapshot::check(source.users, source.groups)?;
         let now = Timestamp::now();
         if let Some(q) = self.state.quarantine()? {
             if now.duration_since(q.since) > QUARANTINE_LIMIT {
@@ -416,9 +529,14 @@ impl Engine {
         self.test_connection().await?;
         let on_demand = options.only.is_some();
         let linked = Linked::load(&self.state)?;
+        let missing_ids = checked.problems.iter().any(|p| p.source_id.is_none());
+        let options = PlanOptions {
+            keep_absent: !source.unreadable.is_empty() || missing_ids,
+            ..options
+        };
         let planned = plan(
-            source.users,
-            source.groups,
+            &checked.users,
+            &checked.groups,
             source.assignments,
             &self.mapping,
             &linked,
@@ -427,11 +545,11 @@ impl Engine {
         *write(&self.links) = LinkIndex::new(linked.target_ids());
         self.load_escrow()?;
         let id = self.state.begin_cycle(now)?;
-        let records: HashMap<(&str, &str), &Json> = source
+        let records: HashMap<(&str, &str), &Json> = checked
             .users
             .iter()
-            .map(|r| ("User", r))
-            .chain(source.groups.iter().map(|r| ("Group", r)))
+            .map(|r| ("User", &**r))
+            .chain(checked.groups.iter().map(|r| ("Group", &**r)))
             .filter_map(|(kind, r)| Some(((kind, source_id(r)?), r)))
             .collect();
         let record = |p: &Planned| records.get(&(p.kind, p.source_id.as_str())).copied();
@@ -444,7 +562,8 @@ impl Engine {
             stop: Mutex::new(None),
             summary: Mutex::default(),
         };
-        let logs = match self.deletion_threshold(&planned) {
+        let mut logs = self.report_source(id, &checked.problems, source.unreadable, &counters);
+        logs.extend(match self.deletion_threshold(&planned) {
             Some(stop) => {
                 let staged = self.stage(id, &planned, &record, &counters, &stop);
                 *counters.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(stop);
@@ -461,7 +580,7 @@ impl Engine {
                 }
                 logs
             }
-        };
+        });
         let mut summary = counters
             .summary
             .into_inner()
@@ -485,7 +604,67 @@ impl Engine {
             summary,
             logs,
             stop,
+            notes: std::mem::take(&mut *self.notes.lock().unwrap_or_else(|p| p.into_inner())),
         })
+    }
+
+    /// The snapshot's problems, one log record each: records that could not be read
+    /// fail; self-references dropped and membership cycles are warnings.
+    fn report_source(
+        &self,
+        cycle: i64,
+        problems: &[Problem],
+        unreadable: &[Unreadable],
+        counters: &Counters,
+    ) -> Vec<LogRecord> {
+        let unreadable = unreadable.iter().map(|u| Problem {
+            code: "SourceRecordInvalid",
+            kind: u.kind,
+            source_id: None,
+            detail: format!("{}: {}", u.place, u.reason),
+        });
+        let mut logs = Vec::new();
+        for problem in unreadable.chain(problems.iter().cloned()) {
+            let status = match problem.source_id {
+                None => "Failure",
+                Some(_) => "Warning",
+            };
+            let mut detail = problem.detail.clone();
+            if problem.source_id.is_none() {
+                detail
+                    .push_str("; objects missing from the snapshot are not deleted in this cycle");
+            }
+            let log = LogRecord {
+                cycle_id: cycle,
+                timestamp: Timestamp::now().to_string(),
+                action: "Other",
+                status,
+                kind: problem.kind,
+                source_id: problem.source_id.clone().unwrap_or_default(),
+                display_name: None,
+                target_id: None,
+                reason: detail.clone(),
+                steps: vec![Step {
+                    name: "import",
+                    status,
+                    detail: detail.clone(),
+                }],
+                modified_properties: Vec::new(),
+                requests: Vec::new(),
+                error: Some(ErrorInfo::new(problem.code, detail)),
+                duration_ms: 0,
+            };
+            counters
+                .summary
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .add(&log);
+            match &self.on_log {
+                Some(on_log) => on_log(&log),
+                None => logs.push(log),
+            }
+        }
+        logs
     }
 
     /// The escrow entries as the cycle begins.
@@ -575,6 +754,7 @@ impl Engine {
                     b.get("Resources").is_some() || b.get("totalResults").is_some()
                 }) =>
             {
+                *write(&self.required) = self.read_schemas().await;
                 Ok(())
             }
             Ok(answer) => Err(EngineError::Connection(TargetError::NotScim {
@@ -583,6 +763,33 @@ impl Engine {
             })),
             Err(e) => Err(EngineError::Connection(e)),
         }
+    }
+
+    fn note(&self, text: String) {
+        self.notes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(text);
+    }
+
+    /// What the target's `/Schemas` requires; SCIM's own requirements when the target
+    /// has no usable `/Schemas` (many do not serve it), said once per cycle.
+    async fn read_schemas(&self) -> Required {
+        let answer = self.target.send(Method::GET, "/Schemas", None).await;
+        let read = match &answer {
+            Ok(answer) => answer.body.as_ref().and_then(Required::from_schemas),
+            Err(_) => None,
+        };
+        read.unwrap_or_else(|| {
+            let why = match answer {
+                Err(e) => e.to_string(),
+                Ok(_) => "not a list of schemas".to_string(),
+            };
+            self.note(format!(
+                "the target's /Schemas cannot be used ({why}); users need userName and groups displayName before they are created"
+            ));
+            Required::default()
+        })
     }
 
     fn deletion_threshold(&self, planned: &[Planned]) -> Option<Stop> {
@@ -1055,6 +1262,16 @@ impl Engine {
         let evaluated = self
             .evaluate(trace, kind, record, Phase::Create, None)
             .await?;
+        let missing = read(&self.required).missing(kind, &evaluated.resource);
+        if !missing.is_empty() {
+            return Err(Failure::Mapping(
+                "RequiredValueMissing",
+                format!(
+                    "the target requires {} and the mapping gives no value: not created",
+                    missing.join(", ")
+                ),
+            ));
+        }
         trace.at("match");
         let matched = self
             .match_target(trace, kind, source, &evaluated.resource)
@@ -1108,7 +1325,22 @@ impl Engine {
         resource: &Json,
     ) -> Result<Option<Json>, Failure> {
         let mut tried = Vec::new();
-        for attribute in self.object(kind).matching() {
+        let matching = self.object(kind).matching();
+        if !matching.is_empty()
+            && !matching
+                .iter()
+                .any(|a| a.target.find(resource).and_then(Json::as_str).is_some())
+        {
+            let names: Vec<&str> = matching.iter().map(|a| a.target.text.as_str()).collect();
+            return Err(Failure::Mapping(
+                "MatchingValueMissing",
+                format!(
+                    "no matching attribute ({}) has a value, so the object could not be found again once created: not created",
+                    names.join(", ")
+                ),
+            ));
+        }
+        for attribute in matching {
             let Some(value) = attribute.target.find(resource).and_then(Json::as_str) else {
                 continue;
             };
@@ -1136,12 +1368,11 @@ impl Engine {
                 }
             }
         }
-        match tried.is_empty() {
-            true => trace.step("match", "no matching attribute has a value"),
-            false => trace.step(
+        if !tried.is_empty() {
+            trace.step(
                 "match",
                 format!("no target object matches {}", tried.join(", then ")),
-            ),
+            );
         }
         Ok(None)
     }
@@ -1372,6 +1603,7 @@ impl Summary {
     fn add(&mut self, log: &LogRecord) {
         let counter = match (log.action, log.status) {
             (_, "Failure") => &mut self.failed,
+            (_, "Warning") => &mut self.warnings,
             ("StagedDelete", _) => &mut self.staged,
             (_, "Skipped") => &mut self.skipped,
             ("Create", _) => &mut self.created,

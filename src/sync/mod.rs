@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod log;
 pub mod plan;
+pub mod source;
 pub mod state;
 pub mod target;
 

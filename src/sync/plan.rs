@@ -2,6 +2,7 @@
 //! mapping's scoping filters and the state kept since the last cycle, before any
 //! request is sent.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value as Json;
@@ -56,6 +57,9 @@ pub struct PlanOptions {
     /// Provisioning on demand: only these source objects, each evaluated again even
     /// when it did not change.
     pub only: Option<HashSet<String>>,
+    /// Delete nothing for being absent from the snapshot: some of its records could
+    /// not be read, and the absent object may be one of them.
+    pub keep_absent: bool,
 }
 
 /// The source record's id: `objectId`, else `id`.
@@ -172,8 +176,8 @@ pub fn member_ids(group: &Json) -> impl Iterator<Item = &str> {
 
 /// Plans a cycle for users and groups.
 pub fn plan(
-    users: &[Json],
-    groups: &[Json],
+    users: &[impl Borrow<Json>],
+    groups: &[impl Borrow<Json>],
     assignments: &Assignments,
     mapping: &Mapping,
     linked: &Linked,
@@ -188,6 +192,7 @@ pub fn plan(
             let mut all = users.clone();
             for group in groups
                 .iter()
+                .map(Borrow::borrow)
                 .filter(|g| source_id(g).is_some_and(|id| assigned_groups.contains(id)))
             {
                 all.extend(member_ids(group).map(str::to_string));
@@ -227,7 +232,7 @@ pub fn plan(
 
 fn plan_kind(
     kind: &'static str,
-    records: &[Json],
+    records: &[impl Borrow<Json>],
     assigned: Option<&HashSet<String>>,
     object: &ObjectMapping,
     links: &HashMap<String, LinkHead>,
@@ -237,7 +242,7 @@ fn plan_kind(
     let start = out.len();
     let mut seen = HashSet::new();
     let wanted = |id: &str| options.only.as_ref().is_none_or(|only| only.contains(id));
-    for record in records {
+    for record in records.iter().map(Borrow::borrow) {
         let Some(id) = source_id(record) else {
             continue;
         };
@@ -289,7 +294,7 @@ fn plan_kind(
     }
     for link in links
         .values()
-        .filter(|l| !seen.contains(&l.source_id) && wanted(&l.source_id))
+        .filter(|l| !options.keep_absent && !seen.contains(&l.source_id) && wanted(&l.source_id))
     {
         out.push(Planned {
             kind,
@@ -333,6 +338,8 @@ fn scope(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NO_GROUPS: [Json; 0] = [];
     use crate::sync::state::Link;
     use serde_json::json;
 
@@ -400,7 +407,7 @@ mod tests {
         ];
         let plan = plan(
             &users,
-            &[],
+            &NO_GROUPS,
             &Assignments::All,
             &mapping(),
             &Linked::load(&state).unwrap(),
@@ -421,10 +428,17 @@ mod tests {
         assert_eq!(plan[3].reason, "out of the scoping filters");
         let skip = PlanOptions {
             skip_out_of_scope_deletions: true,
-            only: None,
+            ..PlanOptions::default()
         };
         let linked = Linked::load(&state).unwrap();
-        let plan = super::plan(&users, &[], &Assignments::All, &mapping(), &linked, &skip);
+        let plan = super::plan(
+            &users,
+            &NO_GROUPS,
+            &Assignments::All,
+            &mapping(),
+            &linked,
+            &skip,
+        );
         assert!(!plan.iter().any(|p| p.action == Action::Disable));
     }
 
