@@ -445,13 +445,14 @@ async fn the_deletion_threshold_stages_and_quarantine_stops() {
         .cycle(source(&people, &[], &Assignments::All))
         .await
         .unwrap();
-    assert!(matches!(
+    assert_eq!(
         cycle.stop,
         Some(Stop::DeletionThreshold {
             staged: 3,
-            threshold: 2
+            threshold: 2,
+            why: "3 deleted from the source".into(),
         })
-    ));
+    );
     assert_eq!(cycle.summary.staged, 3);
     assert!(cycle
         .logs
@@ -1231,4 +1232,71 @@ async fn required_values_are_checked_before_anything_is_sent() {
         "{:?}",
         cycle.notes
     );
+}
+
+/// Safe by default: an empty users file while users are linked, or assignments that
+/// name nobody in the snapshot, send nothing; unknown assigned ids are said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_snapshots_and_foreign_assignments_send_nothing() {
+    assert_eq!(
+        scimap::sync::Options::default().deletion_threshold,
+        Some(500),
+        "Entra's accidental deletions prevention is on by default"
+    );
+    let (base, seen) = serve().await;
+    let mut engine = engine(&base);
+    let people = users(4);
+    engine
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
+        .unwrap();
+    writes(&seen);
+    let cycle = engine
+        .cycle(source(&[], &[], &Assignments::All))
+        .await
+        .unwrap();
+    assert_eq!(
+        cycle.stop,
+        Some(Stop::EmptySource {
+            kind: "User",
+            linked: 4
+        })
+    );
+    assert_eq!(cycle.summary.staged, 4);
+    assert!(writes(&seen).is_empty(), "nothing is sent");
+
+    let strangers = Assignments::Assigned {
+        users: ["x1".to_string(), "x2".to_string()].into(),
+        groups: HashSet::new(),
+    };
+    let cycle = engine
+        .cycle(source(&people, &[], &strangers))
+        .await
+        .unwrap();
+    assert_eq!(cycle.stop, Some(Stop::UnknownAssignments { ids: 2 }));
+    assert!(cycle
+        .stop
+        .as_ref()
+        .unwrap()
+        .to_string()
+        .contains("nothing was sent"));
+    assert!(writes(&seen).is_empty());
+
+    let some = Assignments::Assigned {
+        users: ["u0", "u1", "u2", "u3", "x9"].map(String::from).into(),
+        groups: HashSet::new(),
+    };
+    let cycle = engine.cycle(source(&people, &[], &some)).await.unwrap();
+    assert_eq!(cycle.stop, None);
+    assert_eq!(
+        cycle.notes,
+        ["1 of the 5 ids the assignments name are in no snapshot file"]
+    );
+
+    engine.options.allow_deletes = true;
+    let cycle = engine
+        .cycle(source(&[], &[], &Assignments::All))
+        .await
+        .unwrap();
+    assert_eq!((cycle.stop, cycle.summary.deleted), (None, 4));
 }

@@ -66,9 +66,10 @@ pub struct SyncArgs {
     /// Leave objects that go out of scope as they are (Entra's SkipOutOfScopeDeletions).
     #[arg(long)]
     skip_out_of_scope_deletions: bool,
-    /// Stage, and send nothing, when a cycle would disable or delete more than N objects.
-    #[arg(long, value_name = "N")]
-    deletion_threshold: Option<usize>,
+    /// Stage, and send nothing, when a cycle would disable or delete more than N objects
+    /// (Entra's accidental deletions prevention); `off` for no limit.
+    #[arg(long, value_name = "N|off", default_value = "500", value_parser = parse_threshold)]
+    deletion_threshold: Threshold,
     /// Send the disables and deletes that passed the deletion threshold.
     #[arg(long)]
     allow_deletes: bool,
@@ -95,6 +96,20 @@ pub struct SyncArgs {
     /// Attempts after the first for a target that is busy, failing or slow.
     #[arg(long, default_value_t = 4, value_name = "N")]
     retries: u32,
+}
+
+/// A deletion threshold, or none.
+#[derive(Debug, Clone, Copy)]
+struct Threshold(Option<usize>);
+
+fn parse_threshold(text: &str) -> Result<Threshold, String> {
+    match text {
+        "off" => Ok(Threshold(None)),
+        n => n
+            .parse()
+            .map(|n| Threshold(Some(n)))
+            .map_err(|_| format!("`{text}` is neither a number of objects nor `off`")),
+    }
 }
 
 fn parse_ratio(text: &str) -> Result<f64, String> {
@@ -299,7 +314,7 @@ pub fn sync(args: SyncArgs, color: bool) -> Outcome {
     engine.dry_run = args.dry_run;
     engine.options = Options {
         skip_out_of_scope_deletions: args.skip_out_of_scope_deletions,
-        deletion_threshold: args.deletion_threshold,
+        deletion_threshold: args.deletion_threshold.0,
         allow_deletes: args.allow_deletes,
         quarantine: QuarantinePolicy {
             start: args.quarantine_after,

@@ -25,6 +25,10 @@ use crate::mapping::{ApplyOptions, Mapping, ObjectMapping, Phase};
 use crate::scim::{apply_patch, patch as diff, PatchStyle};
 use crate::{Context, ExistingSet, ExistingValues};
 
+/// Disables and deletes one cycle may send before it stops (Entra's default for
+/// accidental deletions prevention).
+pub const DELETION_THRESHOLD: usize = 500;
+
 /// Member values sent in one group PATCH at most; larger membership changes are split.
 pub const MEMBER_BATCH: usize = 500;
 
@@ -97,7 +101,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             skip_out_of_scope_deletions: false,
-            deletion_threshold: None,
+            deletion_threshold: Some(DELETION_THRESHOLD),
             allow_deletes: false,
             quarantine: QuarantinePolicy::default(),
             concurrency: 16,
@@ -131,8 +135,19 @@ impl<'a> Source<'a> {
 /// Why a cycle stopped before it was done.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stop {
-    /// More disables and deletes than the threshold: staged, nothing sent.
-    DeletionThreshold { staged: usize, threshold: usize },
+    /// More disables and deletes than the threshold: staged, nothing sent. `why` counts
+    /// them by reason (`312 not assigned`).
+    DeletionThreshold {
+        staged: usize,
+        threshold: usize,
+        why: String,
+    },
+    /// The snapshot holds no object of a kind of which some are linked: a truncated
+    /// export looks like this. Nothing sent.
+    EmptySource { kind: &'static str, linked: usize },
+    /// None of the ids the assignments name is in the snapshot: the wrong file, most
+    /// likely. Nothing sent.
+    UnknownAssignments { ids: usize },
     /// Most calls failed, or the target refused the token mid-cycle.
     Quarantined(String),
 }
@@ -140,10 +155,25 @@ pub enum Stop {
 impl std::fmt::Display for Stop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Stop::DeletionThreshold { staged, threshold } => write!(
+            Stop::DeletionThreshold {
+                staged,
+                threshold,
+                why,
+            } => write!(
                 f,
-                "{staged} disables and deletes exceed the deletion threshold of {threshold}: \
+                "{staged} disables and deletes ({why}) exceed the deletion threshold of {threshold}: \
                  staged and nothing sent; check the source, then run again with --allow-deletes"
+            ),
+            Stop::EmptySource { kind, linked } => write!(
+                f,
+                "the snapshot has no {}s, and {linked} are linked: a truncated export looks like this, \
+                 so nothing was disabled, deleted or sent; run again with --allow-deletes if they are really gone",
+                kind.to_lowercase()
+            ),
+            Stop::UnknownAssignments { ids } => write!(
+                f,
+                "none of the {ids} ids the assignments name is in the snapshot: nothing was sent; \
+                 check that the assignments belong to this snapshot"
             ),
             Stop::Quarantined(reason) => write!(f, "the job is quarantined: {reason}"),
         }
@@ -563,24 +593,27 @@ impl Engine {
             summary: Mutex::default(),
         };
         let mut logs = self.report_source(id, &checked.problems, source.unreadable, &counters);
-        logs.extend(match self.deletion_threshold(&planned) {
-            Some(stop) => {
-                let staged = self.stage(id, &planned, &record, &counters, &stop);
-                *counters.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(stop);
-                staged
-            }
-            None => {
-                let mut logs = Vec::new();
-                for kind in ["User", "Group"] {
-                    let steps: Vec<&Planned> = planned.iter().filter(|p| p.kind == kind).collect();
-                    logs.extend(
-                        self.run_kind(id, &steps, &record, &counters, on_demand)
-                            .await?,
-                    );
+        logs.extend(
+            match self.safety_stop(&planned, &checked, &linked, source.assignments) {
+                Some(stop) => {
+                    let staged = self.stage(id, &planned, &record, &counters, &stop);
+                    *counters.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(stop);
+                    staged
                 }
-                logs
-            }
-        });
+                None => {
+                    let mut logs = Vec::new();
+                    for kind in ["User", "Group"] {
+                        let steps: Vec<&Planned> =
+                            planned.iter().filter(|p| p.kind == kind).collect();
+                        logs.extend(
+                            self.run_kind(id, &steps, &record, &counters, on_demand)
+                                .await?,
+                        );
+                    }
+                    logs
+                }
+            },
+        );
         let mut summary = counters
             .summary
             .into_inner()
@@ -590,7 +623,11 @@ impl Engine {
             .into_inner()
             .unwrap_or_else(|p| p.into_inner());
         summary.not_run = match &stop {
-            Some(Stop::DeletionThreshold { .. }) => planned.len() - summary.staged,
+            Some(
+                Stop::DeletionThreshold { .. }
+                | Stop::EmptySource { .. }
+                | Stop::UnknownAssignments { .. },
+            ) => planned.len() - summary.staged,
             _ => planned.len() - counters.done.into_inner(),
         };
         self.settle_quarantine(&stop, &summary)?;
@@ -792,15 +829,71 @@ impl Engine {
         })
     }
 
-    fn deletion_threshold(&self, planned: &[Planned]) -> Option<Stop> {
+    /// What stops a cycle before it sends anything: a kind of object missing from the
+    /// snapshot while some are linked, assignments naming no object of the snapshot,
+    /// or more disables and deletes than the threshold. `--allow-deletes` lets the
+    /// first and the last through; the assignments never.
+    fn safety_stop(
+        &self,
+        planned: &[Planned],
+        checked: &snapshot::Checked<'_>,
+        linked: &Linked,
+        assignments: &Assignments,
+    ) -> Option<Stop> {
+        if let Assignments::Assigned { users, groups } = assignments {
+            let named = users.len() + groups.len();
+            let known = checked
+                .users
+                .iter()
+                .chain(&checked.groups)
+                .filter_map(|r| source_id(r))
+                .filter(|id| users.contains(*id) || groups.contains(*id))
+                .count();
+            if named > 0 && known == 0 {
+                return Some(Stop::UnknownAssignments { ids: named });
+            }
+            let unknown = named - known;
+            if unknown > 0 {
+                self.note(format!(
+                    "{unknown} of the {named} ids the assignments name are in no snapshot file"
+                ));
+            }
+        }
+        if self.options.allow_deletes {
+            return None;
+        }
+        for (kind, records, links) in [
+            ("User", &checked.users, linked.count("User")),
+            ("Group", &checked.groups, linked.count("Group")),
+        ] {
+            if records.is_empty() && links > 0 && self.mapping.object(kind).is_some() {
+                return Some(Stop::EmptySource {
+                    kind,
+                    linked: links,
+                });
+            }
+        }
         let threshold = self.options.deletion_threshold?;
-        let deletions = planned
+        let removals: Vec<&Planned> = planned
             .iter()
             .filter(|p| matches!(p.action, Action::Disable | Action::Delete))
-            .count();
-        (deletions > threshold && !self.options.allow_deletes).then_some(Stop::DeletionThreshold {
-            staged: deletions,
+            .collect();
+        if removals.len() <= threshold {
+            return None;
+        }
+        let mut reasons: Vec<(&str, usize)> = Vec::new();
+        for p in &removals {
+            match reasons.iter_mut().find(|(r, _)| *r == p.reason) {
+                Some((_, n)) => *n += 1,
+                None => reasons.push((&p.reason, 1)),
+            }
+        }
+        reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let why: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        Some(Stop::DeletionThreshold {
+            staged: removals.len(),
             threshold,
+            why: why.join(", "),
         })
     }
 

@@ -154,6 +154,14 @@ impl Linked {
         })
     }
 
+    /// How many objects of a kind are linked.
+    pub fn count(&self, kind: &str) -> usize {
+        match kind {
+            "Group" => self.groups.len(),
+            _ => self.users.len(),
+        }
+    }
+
     /// Source id → target id of every linked object, users and groups alike.
     pub fn target_ids(&self) -> HashMap<String, String> {
         self.users
