@@ -1300,3 +1300,31 @@ async fn truncated_snapshots_and_foreign_assignments_send_nothing() {
         .unwrap();
     assert_eq!((cycle.stop, cycle.summary.deleted), (None, 4));
 }
+
+/// A target that answers match queries with JSON that is not a ListResponse says
+/// nothing about what it holds: the objects fail, and nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_is_not_a_list_never_leads_to_a_create() {
+    let (base, seen) = serve_with(Arc::new(|method: &str, path: &str, _: &str| {
+        let query = path.contains("filter=") && !path.contains("connection-test");
+        (method == "GET" && query).then(|| fault(200, json!({"ok": true})))?
+    }))
+    .await;
+    let engine = engine(&base);
+    let people = users(3);
+    let cycle = engine
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
+        .unwrap();
+    assert_eq!(cycle.summary.failed, 3);
+    for log in &cycle.logs {
+        let error = log.error.as_ref().unwrap();
+        assert_eq!(error.code, "TargetIncompatible");
+        assert!(
+            error.reason.contains("not a ListResponse"),
+            "{}",
+            error.reason
+        );
+    }
+    assert!(writes(&seen).is_empty());
+}

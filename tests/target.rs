@@ -310,3 +310,28 @@ async fn every_attempt_is_reported() {
         .iter()
         .all(|a| a.method == "GET" && a.path == "/Users"));
 }
+
+/// Speaking TLS to a server that does not is a TLS failure, not "cannot be reached",
+/// and is not retried: the configuration is wrong.
+#[tokio::test]
+async fn a_tls_failure_is_told_apart() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let plain = raw(
+        hits.clone(),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    )
+    .await;
+    let base = plain.replacen("http://", "https://", 1);
+    let target = Target::new(quick(base)).unwrap();
+    let error = target.send(Method::GET, "/Users", None).await.unwrap_err();
+    assert!(matches!(error, TargetError::Tls(_)), "{error:?}");
+    assert!(!error.outcome_unknown());
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "not retried");
+    let nobody = Target::new(TargetConfig {
+        retries: 0,
+        ..quick("https://127.0.0.1:9/scim/v2".into())
+    })
+    .unwrap();
+    let error = nobody.send(Method::GET, "/Users", None).await.unwrap_err();
+    assert!(matches!(error, TargetError::Unreachable(_)), "{error:?}");
+}

@@ -1312,13 +1312,20 @@ impl Engine {
         };
         let path = format!("{}?filter={}{excluded}", endpoint(kind), encode(&filter));
         let found = self.send(trace, Method::GET, &path, None).await?;
-        let returned = found
-            .body
-            .as_ref()
-            .and_then(|b| b.get("Resources"))
-            .and_then(Json::as_array)
-            .cloned()
-            .unwrap_or_default();
+        // A ListResponse with no results may leave `Resources` out; any other answer
+        // says nothing about what the target holds, and reading it as "no match"
+        // would create the object again.
+        let body = found.body.as_ref();
+        let returned = match body.and_then(|b| b.get("Resources")) {
+            Some(Json::Array(items)) => items.clone(),
+            None if body.and_then(|b| b.get("totalResults")) == Some(&json!(0)) => Vec::new(),
+            _ => {
+                return Err(Failure::Target(TargetError::NotScim {
+                    status: found.status,
+                    excerpt: "the answer to a filtered GET is not a ListResponse".into(),
+                }))
+            }
+        };
         let n = returned.len();
         let verified: Vec<Json> = returned
             .into_iter()

@@ -348,12 +348,18 @@ impl Target {
     fn transport(&self, e: reqwest::Error) -> TargetError {
         let reason = chain(&e);
         let lower = reason.to_lowercase();
-        if e.is_timeout() {
-            TargetError::Timeout(self.config.timeout)
-        } else if ["certificate", "tls", "handshake"]
+        // A connection that failed below TLS (refused, no route, no such host) says so;
+        // any other failure to connect to an https URL happened in TLS.
+        let below_tls = ["tcp connect error", "dns error"]
+            .iter()
+            .any(|w| lower.contains(w));
+        let tls = ["certificate", "tls", "handshake"]
             .iter()
             .any(|w| lower.contains(w))
-        {
+            || (!below_tls && self.config.base_url.starts_with("https:"));
+        if e.is_timeout() {
+            TargetError::Timeout(self.config.timeout)
+        } else if e.is_connect() && tls {
             TargetError::Tls(reason)
         } else if e.is_connect() {
             TargetError::Unreachable(reason)
