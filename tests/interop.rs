@@ -4,10 +4,9 @@
 //! read back from the server over HTTP. Without Python the tests fail; they never skip.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Request, State as Shared};
 use axum::response::{IntoResponse, Response};
@@ -18,57 +17,22 @@ use scimap::sync::state::State;
 use scimap::sync::{Cycle, Engine, Source, Target, TargetConfig};
 use serde_json::{json, Value as Json};
 
+#[path = "../benches/serve/mod.rs"]
+mod serve;
+
 /// A `scim2-server` on a loopback port of its own, stopped when dropped.
 struct Scim2Server {
-    child: Child,
+    _server: serve::Server,
     base: String,
 }
 
 impl Scim2Server {
     fn start() -> Scim2Server {
-        let setup = Command::new("bash")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/interop/setup.sh"
-            ))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("bash runs tests/interop/setup.sh");
-        assert!(
-            setup.status.success(),
-            "tests/interop/setup.sh could not install scim2-server (python3 with venv and pip, and PyPI, are needed)"
-        );
-        let executable = String::from_utf8(setup.stdout).unwrap().trim().to_string();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(&executable)
-            .args(["--port", &port.to_string(), "--bearer-token", "t"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("scim2-server starts");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "scim2-server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let server = serve::scim2_server();
         Scim2Server {
-            child,
-            base: format!("http://127.0.0.1:{port}/v2"),
+            base: format!("http://{}{}", server.host, server.base),
+            _server: server,
         }
-    }
-}
-
-impl Drop for Scim2Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -317,7 +281,7 @@ fn directory(n: usize) -> (Vec<Json>, Vec<Json>) {
 }
 
 fn engine(base: &str, timeout: Duration) -> Engine {
-    let mut config = TargetConfig::new(base, "t");
+    let mut config = TargetConfig::new(base, serve::TOKEN);
     config.timeout = timeout;
     config.backoff = Duration::from_millis(20);
     config.max_backoff = Duration::from_secs(2);
@@ -367,7 +331,7 @@ fn written(cycle: &Cycle) -> usize {
 
 /// Everything the server holds at an endpoint, read directly.
 async fn read_back(base: &str, endpoint: &str) -> Vec<Json> {
-    let target = Target::new(TargetConfig::new(base, "t")).unwrap();
+    let target = Target::new(TargetConfig::new(base, serve::TOKEN)).unwrap();
     let answer = target
         .send(Method::GET, &format!("{endpoint}?count=10000"), None)
         .await

@@ -68,3 +68,46 @@ pub fn start_with(database: &std::path::Path, token: &str, flags: &[&str]) -> (C
         .to_string();
     (child, address)
 }
+
+/// Python's `scim2-server` (installed by `tests/interop/setup.sh` into a virtual
+/// environment under `target/`) on a free loopback port, accepting [`TOKEN`].
+pub fn scim2_server() -> Server {
+    let setup = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/interop/setup.sh"
+        ))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("bash runs tests/interop/setup.sh");
+    assert!(
+        setup.status.success(),
+        "tests/interop/setup.sh could not install scim2-server (python3 with venv and pip, and PyPI, are needed)"
+    );
+    let executable = String::from_utf8(setup.stdout).unwrap().trim().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(&executable)
+        .args(["--port", &port.to_string(), "--bearer-token", TOKEN])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("scim2-server starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "scim2-server did not listen on {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Server {
+        name: "scim2-server",
+        host: format!("127.0.0.1:{port}"),
+        base: "/v2",
+        child,
+    }
+}

@@ -145,8 +145,8 @@ pub enum Stop {
     /// The snapshot holds no object of a kind of which some are linked: a truncated
     /// export looks like this. Nothing sent.
     EmptySource { kind: &'static str, linked: usize },
-    /// None of the ids the assignments name is in the snapshot: the wrong file, most
-    /// likely. Nothing sent.
+    /// None of the ids the assignments name is in the snapshot (the wrong file, most
+    /// likely), or they name nobody while objects are linked. Nothing sent.
     UnknownAssignments { ids: usize },
     /// Most calls failed, or the target refused the token mid-cycle.
     Quarantined(String),
@@ -169,6 +169,11 @@ impl std::fmt::Display for Stop {
                 "the snapshot has no {}s, and {linked} are linked: a truncated export looks like this, \
                  so nothing was disabled, deleted or sent; run again with --allow-deletes if they are really gone",
                 kind.to_lowercase()
+            ),
+            Stop::UnknownAssignments { ids: 0 } => write!(
+                f,
+                "the assignments name nobody, and objects are linked: nothing was sent, nobody \
+                 disabled; check the assignments file"
             ),
             Stop::UnknownAssignments { ids } => write!(
                 f,
@@ -849,7 +854,8 @@ impl Engine {
                 .filter_map(|r| source_id(r))
                 .filter(|id| users.contains(*id) || groups.contains(*id))
                 .count();
-            if named > 0 && known == 0 {
+            let linked_any = linked.count("User") + linked.count("Group") > 0;
+            if known == 0 && (named > 0 || linked_any) {
                 return Some(Stop::UnknownAssignments { ids: named });
             }
             let unknown = named - known;
