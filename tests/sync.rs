@@ -1232,6 +1232,27 @@ async fn required_values_are_checked_before_anything_is_sent() {
         "{:?}",
         cycle.notes
     );
+
+    // Schemas that are not schemas: the same defaults, and the note says so.
+    for answer in [
+        json!({"Resources": [{"id": "urn:ietf:params:scim:schemas:core:2.0:User", "attributes": "all"}]}),
+        json!(["a", "b"]),
+    ] {
+        let (base, _) = serve_with(Arc::new(move |method: &str, path: &str, _: &str| {
+            (method == "GET" && path.ends_with("/Schemas")).then(|| fault(200, answer.clone()))?
+        }))
+        .await;
+        let cycle = self::engine(&base)
+            .cycle(source(&people, &[], &Assignments::All))
+            .await
+            .unwrap();
+        assert_eq!(cycle.summary.created, 2);
+        assert!(
+            cycle.notes[0].contains("(not a list of schemas)"),
+            "{:?}",
+            cycle.notes
+        );
+    }
 }
 
 /// Safe by default: an empty users file while users are linked, or assignments that
