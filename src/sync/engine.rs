@@ -696,15 +696,7 @@ impl Engine {
                 error: Some(ErrorInfo::new(problem.code, detail)),
                 duration_ms: 0,
             };
-            counters
-                .summary
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .add(&log);
-            match &self.on_log {
-                Some(on_log) => on_log(&log),
-                None => logs.push(log),
-            }
+            logs.extend(self.publish(counters, log));
         }
         logs
     }
@@ -1009,6 +1001,12 @@ impl Engine {
         if quiet {
             return None;
         }
+        self.publish(counters, log)
+    }
+
+    /// Adds a record to the summary and hands it to [`Engine::on_log`]; the record back
+    /// when there is none, for [`Cycle::logs`].
+    fn publish(&self, counters: &Counters, log: LogRecord) -> Option<LogRecord> {
         counters
             .summary
             .lock()
