@@ -58,7 +58,8 @@ fn serve_on(listener: tokio::net::TcpListener, fault: Fault) -> (String, Seen) {
             let fault = fault.clone();
             async move {
                 let (parts, body) = request.into_parts();
-                let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+                // Larger than the server's own limit, so that the server answers what is too big.
+                let bytes = axum::body::to_bytes(body, 64 << 20).await.unwrap();
                 let text = String::from_utf8_lossy(&bytes).into_owned();
                 let target = parts.uri.to_string();
                 let mut lose = false;
@@ -1348,4 +1349,40 @@ async fn an_answer_that_is_not_a_list_never_leads_to_a_create() {
         );
     }
     assert!(writes(&seen).is_empty());
+}
+
+/// A 10 MB attribute value fails its own object with the target's answer (413 from
+/// `scimap serve`, whose bodies stop at 1 MB); the others go on, and a rerun does not
+/// create anything twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_megabyte_value_fails_its_object_alone() {
+    let (base, seen) = serve().await;
+    let engine = engine(&base);
+    let mut people = users(3);
+    people[1]["jobTitle"] = json!("x".repeat(10 << 20));
+    let cycle = engine
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
+        .unwrap();
+    let log = cycle.logs.iter().find(|l| l.source_id == "u1").unwrap();
+    let error = log.error.as_ref().unwrap();
+    assert_eq!(
+        (log.status, error.code, error.status),
+        ("Failure", "TargetRejected", Some(413))
+    );
+    assert!(
+        error.reason.len() < 1000,
+        "the error does not repeat the value"
+    );
+    assert_eq!(cycle.summary.created, 2);
+    let posts = |seen: &Seen| writes(seen).iter().filter(|(m, _, _)| m == "POST").count();
+    assert_eq!(posts(&seen), 3, "one POST each, the big one refused");
+    engine.state.restart().unwrap();
+    let again = engine
+        .cycle(source(&people, &[], &Assignments::All))
+        .await
+        .unwrap();
+    assert_eq!((again.summary.created, again.summary.failed), (0, 1));
+    assert_eq!(posts(&seen), 1, "only the refused one is tried again");
+    assert_eq!(everything(&base, "/Users").await.len(), 2);
 }
