@@ -578,15 +578,7 @@ fn check_directories(schema: &Json, at: &JsonPath) -> Result<(), ImportError> {
                         "`type` must be a string such as \"String\"",
                     ));
                 }
-                if !matches!(
-                    attribute.get("multivalued"),
-                    None | Some(Json::Null | Json::Bool(_))
-                ) {
-                    return Err(error(
-                        &a_at.key("multivalued"),
-                        "`multivalued` must be true or false",
-                    ));
-                }
+                flag(attribute, "multivalued", &a_at)?;
             }
         }
     }
