@@ -1066,6 +1066,41 @@ async fn a_lost_answer_never_creates_twice() {
     assert_eq!(writes(&seen).len(), 0, "{:#?}", rerun.logs);
 }
 
+/// The same through the command, whose snapshot is packed as text and parsed per step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_through_the_command_never_creates_twice() {
+    let (base, seen) = serve_with(Arc::new(|method: &str, _: &str, body: &str| {
+        (method == "POST" && body.contains("\"user1@contoso.com\"")).then_some(Injected::LoseAnswer)
+    }))
+    .await;
+    let dir = Dir::new("sync-lost-answer");
+    let state = dir.path("state.db");
+    let people = dir.file("users.ndjson", &users(3));
+    let args = ["--once", "--timeout", "1", "--retries", "1"];
+    let out = scimap(sync_args(&base, "t", &people, &state, &args)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let logs: Vec<Json> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let created = logs
+        .iter()
+        .find(|l| l["sourceId"] == "u1" && l["action"] == "Create")
+        .unwrap();
+    assert_eq!(created["status"], "Success", "{created:#}");
+    let steps = created["steps"].to_string();
+    assert!(
+        steps.contains("matched again instead of sent again"),
+        "{steps}"
+    );
+    let posts = writes(&seen).iter().filter(|(m, _, _)| m == "POST").count();
+    assert_eq!(posts, 3, "one POST per user");
+    assert_eq!(everything(&base, "/Users").await.len(), 3);
+    let rerun = scimap(sync_args(&base, "t", &people, &state, &args)).await;
+    assert_eq!(rerun.status.code(), Some(0), "{}", stderr(&rerun));
+    assert_eq!(writes(&seen), vec![], "{}", stdout(&rerun));
+}
+
 /// A target that ignores filters answers every match query with the same unrelated
 /// user: that is no match, and nobody is linked to it or renamed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,10 +9,10 @@ use jiff::SignedDuration;
 use serde_json::Value as Json;
 
 use super::Outcome;
-use crate::records::{self, Format, Raw};
+use crate::records::{self, Format, Position, Raw};
 use crate::sync::engine::{Cycle, Engine, EngineError, Options, QuarantinePolicy, Source};
 use crate::sync::plan::Assignments;
-use crate::sync::source::Unreadable;
+use crate::sync::source::{Duplicate, Packed, Unreadable};
 use crate::sync::state::State;
 use crate::sync::{Target, TargetConfig};
 
@@ -119,46 +119,48 @@ fn parse_ratio(text: &str) -> Result<f64, String> {
     }
 }
 
-/// The snapshot a cycle reads: files read again before each cycle.
+/// The snapshot a cycle reads: files read again before each cycle, their records kept
+/// packed as text so that a million users fit in memory.
 struct Snapshot {
-    users: Vec<Json>,
-    groups: Vec<Json>,
+    users: Read,
+    groups: Read,
     assignments: Assignments,
     /// Records that could not be read, logged as failures by the cycle.
     unreadable: Vec<Unreadable>,
 }
 
-/// A snapshot file's records, with where each one is, and those that could not be read.
+/// A snapshot file's records, with where each one is.
+#[derive(Default)]
 struct Read {
-    records: Vec<Json>,
-    places: Vec<String>,
-    unreadable: Vec<Unreadable>,
+    path: String,
+    records: Packed,
+    /// Each record's place in the file, for the message naming two with one id: its
+    /// number among the file's records and its line (0 when the layout has none), in
+    /// 8 bytes rather than a `Position`'s 24.
+    positions: Vec<(u32, u32)>,
+}
+
+impl Read {
+    fn place(&self, i: usize) -> String {
+        let (index, line) = self.positions[i];
+        let position = Position {
+            index: index as usize,
+            line: (line > 0).then_some(line as usize),
+        };
+        format!("{}: {position}", self.path)
+    }
 }
 
 impl Snapshot {
-    /// Reads the files; a file that cannot be read to its end, or two records with one
-    /// id, is an error, and nothing is sent.
+    /// Reads the files; a file that cannot be read to its end is an error, and nothing
+    /// is sent.
     fn read(args: &SyncArgs) -> Result<Snapshot, String> {
-        let users = records_of(&args.users, "User")?;
+        let mut unreadable = Vec::new();
+        let users = records_of(&args.users, "User", &mut unreadable)?;
         let groups = match args.groups.as_deref() {
-            Some(path) => records_of(path, "Group")?,
-            None => Read {
-                records: Vec::new(),
-                places: Vec::new(),
-                unreadable: Vec::new(),
-            },
+            Some(path) => records_of(path, "Group", &mut unreadable)?,
+            None => Read::default(),
         };
-        if let Err(twice) = crate::sync::source::check(&users.records, &groups.records) {
-            let places = if twice.kind == "User" {
-                &users.places
-            } else {
-                &groups.places
-            };
-            return Err(format!(
-                "{} `{}` is in the snapshot twice: {} and {}; nothing was sent",
-                twice.kind, twice.id, places[twice.first], places[twice.second]
-            ));
-        }
         Ok(Snapshot {
             assignments: args
                 .assignments
@@ -166,51 +168,67 @@ impl Snapshot {
                 .map(assignments)
                 .transpose()?
                 .unwrap_or(Assignments::All),
-            unreadable: users
-                .unreadable
-                .into_iter()
-                .chain(groups.unreadable)
-                .collect(),
-            users: users.records,
-            groups: groups.records,
+            unreadable,
+            users,
+            groups,
         })
     }
 
     fn source(&self) -> Source<'_> {
         Source {
             unreadable: &self.unreadable,
-            ..Source::new(&self.users, &self.groups, &self.assignments)
+            ..Source::packed(&self.users.records, &self.groups.records, &self.assignments)
         }
+    }
+
+    /// Two records with one id, named by their places in the files.
+    fn twice(&self, twice: &Duplicate) -> String {
+        let read = if twice.kind == "Group" {
+            &self.groups
+        } else {
+            &self.users
+        };
+        format!(
+            "{} `{}` is in the snapshot twice: {} and {}; nothing was sent",
+            twice.kind,
+            twice.id,
+            read.place(twice.first),
+            read.place(twice.second)
+        )
     }
 }
 
 /// Every record of a snapshot file; a record that cannot be read is set aside for the
 /// log, and a file that cannot be read to its end stops the sync before it starts.
-fn records_of(path: &str, kind: &'static str) -> Result<Read, String> {
+fn records_of(
+    path: &str,
+    kind: &'static str,
+    unreadable: &mut Vec<Unreadable>,
+) -> Result<Read, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
     let mut read = Read {
-        records: Vec::new(),
-        places: Vec::new(),
-        unreadable: Vec::new(),
+        path: path.to_string(),
+        ..Read::default()
     };
     records::read(
         BufReader::new(file),
         Format::Auto,
         &mut |position, record| {
-            let place = format!("{path}: {position}");
-            let value = match record {
-                Ok(Raw::Parsed(value)) => Ok(value),
-                Ok(Raw::Line(line)) => records::parse_line(line),
+            let packed = match record {
+                Ok(Raw::Parsed(value)) => read.records.push(&value),
+                Ok(Raw::Line(line)) => read.records.push_text(line),
                 Err(e) => Err(e),
             };
-            match value {
-                Ok(value) => {
-                    read.records.push(value);
-                    read.places.push(place);
-                }
-                Err(reason) => read.unreadable.push(Unreadable {
+            match packed {
+                Ok(()) => read.positions.push((
+                    u32::try_from(position.index).unwrap_or(u32::MAX),
+                    position
+                        .line
+                        .map_or(0, |l| u32::try_from(l).unwrap_or(u32::MAX)),
+                )),
+                Err(reason) => unreadable.push(Unreadable {
                     kind,
-                    place,
+                    place: format!("{path}: {position}"),
                     reason,
                 }),
             }
@@ -269,7 +287,8 @@ pub fn sync(args: SyncArgs, color: bool) -> Outcome {
         );
         return Outcome::CheckError;
     }
-    // Read before anything else so that a bad snapshot stops us with the state untouched.
+    // Read before anything else so that a file that cannot be read stops us with the
+    // state untouched.
     let snapshot = match Snapshot::read(&args) {
         Ok(snapshot) => snapshot,
         Err(e) => return fail(e),
@@ -336,33 +355,46 @@ pub fn sync(args: SyncArgs, color: bool) -> Outcome {
 async fn run(mut engine: Engine, args: SyncArgs, mut snapshot: Snapshot) -> Outcome {
     if let Some(id) = &args.only {
         let cycle = engine.provision_on_demand(snapshot.source(), id).await;
+        if let Err(EngineError::Duplicate(twice)) = &cycle {
+            return fail(snapshot.twice(twice));
+        }
         return finish(&engine, cycle, true);
     }
-    if args.once || args.dry_run {
+    let daemon = !(args.once || args.dry_run);
+    if daemon {
+        eprintln!(
+            "sync: a cycle every {}; Ctrl-C stops after the current cycle",
+            args.interval
+        );
+    }
+    let mut started = tokio::time::Instant::now();
+    let first = one_cycle(&mut engine, &snapshot, !args.dry_run).await;
+    if let Err(EngineError::Duplicate(twice)) = &first {
+        return fail(snapshot.twice(twice));
+    }
+    if !daemon {
         // A dry run prints its requests first, then the log.
-        let cycle = one_cycle(&mut engine, &snapshot, !args.dry_run).await;
-        return finish(&engine, cycle, false);
+        return finish(&engine, first, false);
     }
     let interval = Duration::from_secs(args.interval.as_secs().max(1) as u64);
-    eprintln!(
-        "sync: a cycle every {}; Ctrl-C stops after the current cycle",
-        args.interval
-    );
+    let mut cycle = Some(first);
     loop {
-        let started = tokio::time::Instant::now();
-        let cycle = one_cycle(&mut engine, &snapshot, true).await;
         match cycle {
             // A target down for a while is tried again at the next cycle, as Entra does.
-            Err(EngineError::Connection(e)) => {
+            Some(Err(EngineError::Connection(e))) => {
                 eprintln!("error: the target failed the connection test: {e}; nothing was sent")
             }
-            cycle => match finish(&engine, cycle, false) {
+            Some(Err(EngineError::Duplicate(twice))) => {
+                eprintln!("error: {}; the cycle is skipped", snapshot.twice(&twice))
+            }
+            Some(cycle) => match finish(&engine, cycle, false) {
                 Outcome::Stopped if !matches!(engine.state.quarantine(), Ok(Some(_))) => {
                     return Outcome::Stopped
                 }
                 Outcome::InputError => return Outcome::InputError,
                 _ => {}
             },
+            None => {}
         }
         // A quarantined job runs once a day, as Entra's does.
         let wait = match engine.state.quarantine() {
@@ -373,11 +405,15 @@ async fn run(mut engine: Engine, args: SyncArgs, mut snapshot: Snapshot) -> Outc
             _ = tokio::time::sleep_until(started + wait) => {}
             _ = tokio::signal::ctrl_c() => return Outcome::Ok,
         }
-        snapshot = match Snapshot::read(&args) {
-            Ok(snapshot) => snapshot,
+        started = tokio::time::Instant::now();
+        cycle = match Snapshot::read(&args) {
+            Ok(read) => {
+                snapshot = read;
+                Some(one_cycle(&mut engine, &snapshot, true).await)
+            }
             Err(e) => {
                 eprintln!("error: {e}; the cycle is skipped");
-                continue;
+                None
             }
         };
     }

@@ -3,6 +3,7 @@
 //! one log record per object and action; the job stopped by the deletion threshold or
 //! quarantined when most calls fail.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -15,10 +16,10 @@ use serde_json::{json, Value as Json};
 
 use super::log::{modified, ErrorInfo, LogRecord, Step};
 use super::plan::{
-    fingerprint, member_ids, plan, source_id, Action, Assignments, Linked, PlanOptions, Planned,
+    fingerprint, member_ids, plan, Action, Assignments, Linked, PlanOptions, Planned,
     PENDING_REASON,
 };
-use super::source::{self as snapshot, Duplicate, Problem, Unreadable};
+use super::source::{self as snapshot, Checked, Duplicate, Packed, Problem, Records, Unreadable};
 use super::state::{Escrow, Link, Quarantine, State, StateError};
 use super::target::{Target, TargetError};
 use crate::mapping::{ApplyOptions, Mapping, ObjectMapping, Phase};
@@ -112,8 +113,8 @@ impl Default for Options {
 /// The source of a cycle: a directory snapshot and who is assigned.
 #[derive(Debug, Clone, Copy)]
 pub struct Source<'a> {
-    pub users: &'a [Json],
-    pub groups: &'a [Json],
+    pub users: Records<'a>,
+    pub groups: Records<'a>,
     pub assignments: &'a Assignments,
     /// Records the snapshot files held that could not be read: each is logged as a
     /// failure, and while there are any, nothing is deleted for being absent from the
@@ -124,8 +125,23 @@ pub struct Source<'a> {
 impl<'a> Source<'a> {
     pub fn new(users: &'a [Json], groups: &'a [Json], assignments: &'a Assignments) -> Source<'a> {
         Source {
-            users,
-            groups,
+            users: users.into(),
+            groups: groups.into(),
+            assignments,
+            unreadable: &[],
+        }
+    }
+
+    /// A snapshot whose records are kept as their text, each parsed when a step needs
+    /// it: for snapshots too large to hold parsed.
+    pub fn packed(
+        users: &'a Packed,
+        groups: &'a Packed,
+        assignments: &'a Assignments,
+    ) -> Source<'a> {
+        Source {
+            users: users.into(),
+            groups: groups.into(),
             assignments,
             unreadable: &[],
         }
@@ -216,6 +232,9 @@ pub enum EngineError {
     #[error("{0}")]
     Duplicate(#[from] Duplicate),
 }
+
+/// The record of a planned object, parsed when it is packed.
+type RecordOf<'a> = dyn Fn(&Planned) -> Option<Cow<'a, Json>> + Sync + 'a;
 
 /// Takes each log record as its object finishes.
 pub type LogSink = Box<dyn Fn(&LogRecord) + Send + Sync>;
@@ -333,30 +352,35 @@ impl Required {
 
 /// The links made so far: source id → target id, and back, so that one target object
 /// is never linked to two source objects.
+/// Each id is kept once, shared by both directions: a million links stay small.
 #[derive(Default)]
 struct LinkIndex {
-    targets: HashMap<String, String>,
-    sources: HashMap<String, String>,
+    targets: HashMap<Arc<str>, Arc<str>>,
+    sources: HashMap<Arc<str>, Arc<str>>,
 }
 
 impl LinkIndex {
-    fn new(targets: HashMap<String, String>) -> LinkIndex {
-        let sources = targets
-            .iter()
-            .map(|(s, t)| (t.clone(), s.clone()))
-            .collect();
-        LinkIndex { targets, sources }
+    fn new(links: impl Iterator<Item = (String, String)>) -> LinkIndex {
+        let mut index = LinkIndex::default();
+        for (source, target) in links {
+            index.insert(source.into(), target.into());
+        }
+        index
+    }
+
+    fn insert(&mut self, source: Arc<str>, target: Arc<str>) {
+        self.sources.insert(target.clone(), source.clone());
+        self.targets.insert(source, target);
     }
 
     /// Links `source` to `target`, unless another source object holds `target`: then
     /// that object's id.
-    fn claim(&mut self, source: &str, target: &str) -> Result<(), String> {
+    fn claim(&mut self, source: &Arc<str>, target: &str) -> Result<(), String> {
         match self.sources.get(target) {
-            Some(other) if other != source => Err(other.clone()),
+            Some(other) if **other != **source => Err(other.to_string()),
             _ => {
                 self.remove(source);
-                self.targets.insert(source.to_string(), target.to_string());
-                self.sources.insert(target.to_string(), source.to_string());
+                self.insert(source.clone(), target.into());
                 Ok(())
             }
         }
@@ -374,7 +398,7 @@ struct Links<'e>(&'e RwLock<LinkIndex>);
 
 impl crate::mapping::References for Links<'_> {
     fn target_id(&self, source_id: &str) -> Option<String> {
-        read(self.0).targets.get(source_id).cloned()
+        read(self.0).targets.get(source_id).map(|t| t.to_string())
     }
 }
 
@@ -514,7 +538,8 @@ impl Engine {
             skip_out_of_scope_deletions: self.options.skip_out_of_scope_deletions,
             ..PlanOptions::default()
         };
-        self.run_cycle(source, options).await
+        let checked = snapshot::check(source.users, source.groups)?;
+        self.run_cycle(source, &checked, options).await
     }
 
     /// Provisions one object on demand, whether it changed or not; for a group, its
@@ -524,15 +549,17 @@ impl Engine {
         source: Source<'_>,
         id: &str,
     ) -> Result<Cycle, EngineError> {
+        let checked = snapshot::check(source.users, source.groups)?;
         let mut only = HashSet::from([id.to_string()]);
-        if let Some(group) = source.groups.iter().find(|g| source_id(g) == Some(id)) {
-            only.extend(member_ids(group).take(5).map(str::to_string));
+        if let Some(i) = checked.position("Group", id) {
+            only.extend(
+                member_ids(&checked.record("Group", i).1)
+                    .take(5)
+                    .map(str::to_string),
+            );
         }
-        let known = source
-            .users
-            .iter()
-            .chain(source.groups)
-            .any(|r| source_id(r) == Some(id))
+        let known = checked.position("User", id).is_some()
+            || checked.position("Group", id).is_some()
             || self.state.link("User", id)?.is_some()
             || self.state.link("Group", id)?.is_some();
         if !known {
@@ -543,15 +570,15 @@ impl Engine {
             only: Some(only),
             ..PlanOptions::default()
         };
-        self.run_cycle(source, options).await
+        self.run_cycle(source, &checked, options).await
     }
 
     async fn run_cycle(
         &self,
         source: Source<'_>,
+        checked: &Checked<'_>,
         options: PlanOptions,
     ) -> Result<Cycle, EngineError> {
-        let checked = snapshot::check(source.users, source.groups)?;
         let now = Timestamp::now();
         if let Some(q) = self.state.quarantine()? {
             if now.duration_since(q.since) > QUARANTINE_LIMIT {
@@ -570,24 +597,17 @@ impl Engine {
             ..options
         };
         let planned = plan(
-            &checked.users,
-            &checked.groups,
+            checked,
             source.assignments,
             &self.mapping,
             &linked,
             &options,
         );
-        *write(&self.links) = LinkIndex::new(linked.target_ids());
+        let stop = self.safety_stop(&planned, checked, &linked, source.assignments);
+        *write(&self.links) = LinkIndex::new(linked.into_target_ids());
         self.load_escrow()?;
         let id = self.state.begin_cycle(now)?;
-        let records: HashMap<(&str, &str), &Json> = checked
-            .users
-            .iter()
-            .map(|r| ("User", &**r))
-            .chain(checked.groups.iter().map(|r| ("Group", &**r)))
-            .filter_map(|(kind, r)| Some(((kind, source_id(r)?), r)))
-            .collect();
-        let record = |p: &Planned| records.get(&(p.kind, p.source_id.as_str())).copied();
+        let record = |p: &Planned| p.record.map(|i| checked.record(p.kind, i).1);
         let counters = Counters {
             total: planned.len(),
             done: AtomicUsize::new(0),
@@ -598,27 +618,24 @@ impl Engine {
             summary: Mutex::default(),
         };
         let mut logs = self.report_source(id, &checked.problems, source.unreadable, &counters);
-        logs.extend(
-            match self.safety_stop(&planned, &checked, &linked, source.assignments) {
-                Some(stop) => {
-                    let staged = self.stage(id, &planned, &record, &counters, &stop);
-                    *counters.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(stop);
-                    staged
+        logs.extend(match stop {
+            Some(stop) => {
+                let staged = self.stage(id, &planned, &record, &counters, &stop);
+                *counters.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(stop);
+                staged
+            }
+            None => {
+                let mut logs = Vec::new();
+                for kind in ["User", "Group"] {
+                    let steps: Vec<&Planned> = planned.iter().filter(|p| p.kind == kind).collect();
+                    logs.extend(
+                        self.run_kind(id, &steps, &record, &counters, on_demand)
+                            .await?,
+                    );
                 }
-                None => {
-                    let mut logs = Vec::new();
-                    for kind in ["User", "Group"] {
-                        let steps: Vec<&Planned> =
-                            planned.iter().filter(|p| p.kind == kind).collect();
-                        logs.extend(
-                            self.run_kind(id, &steps, &record, &counters, on_demand)
-                                .await?,
-                        );
-                    }
-                    logs
-                }
-            },
-        );
+                logs
+            }
+        });
         let mut summary = counters
             .summary
             .into_inner()
@@ -716,11 +733,11 @@ impl Engine {
     }
 
     /// The disables and deletes held back by the deletion threshold, logged.
-    fn stage<'p>(
+    fn stage(
         &self,
         cycle: i64,
-        planned: &'p [Planned],
-        record: &dyn Fn(&Planned) -> Option<&'p Json>,
+        planned: &[Planned],
+        record: &RecordOf<'_>,
         counters: &Counters,
         stop: &Stop,
     ) -> Vec<LogRecord> {
@@ -728,7 +745,7 @@ impl Engine {
             .iter()
             .filter(|p| matches!(p.action, Action::Disable | Action::Delete))
             .filter_map(|p| {
-                let mut trace = self.trace(cycle, p, record(p));
+                let mut trace = self.trace(cycle, p, record(p).as_deref());
                 trace.log.action = "StagedDelete";
                 trace.step("provision", format!("staged: {stop}"));
                 self.finished(counters, trace.finish("Skipped").0, false, false)
@@ -737,11 +754,11 @@ impl Engine {
     }
 
     /// The steps of one kind, then the references they left to resolve.
-    async fn run_kind<'p>(
+    async fn run_kind(
         &self,
         cycle: i64,
-        steps: &[&'p Planned],
-        record: &(dyn Fn(&Planned) -> Option<&'p Json> + Sync),
+        steps: &[&Planned],
+        record: &RecordOf<'_>,
         counters: &Counters,
         on_demand: bool,
     ) -> Result<Vec<LogRecord>, StateError> {
@@ -750,10 +767,10 @@ impl Engine {
             .await?;
         let mut logs = Vec::new();
         let mut pending = Vec::new();
-        for (p, (log, references)) in steps.iter().zip(outcomes) {
+        for (i, log, references) in outcomes {
             // A quiet step (no log) may still have references to resolve.
             if references && log.as_ref().is_none_or(|l| l.status != "Failure") {
-                pending.push(*p);
+                pending.push(steps[i]);
             }
             logs.extend(log);
         }
@@ -833,18 +850,20 @@ impl Engine {
     fn safety_stop(
         &self,
         planned: &[Planned],
-        checked: &snapshot::Checked<'_>,
+        checked: &Checked<'_>,
         linked: &Linked,
         assignments: &Assignments,
     ) -> Option<Stop> {
         if let Assignments::Assigned { users, groups } = assignments {
             let named = users.len() + groups.len();
-            let known = checked
-                .users
+            let known = users
                 .iter()
-                .chain(&checked.groups)
-                .filter_map(|r| source_id(r))
-                .filter(|id| users.contains(*id) || groups.contains(*id))
+                .filter(|id| checked.position("User", id).is_some())
+                .chain(
+                    groups
+                        .iter()
+                        .filter(|id| checked.position("Group", id).is_some()),
+                )
                 .count();
             let linked_any = linked.count("User") + linked.count("Group") > 0;
             if known == 0 && (named > 0 || linked_any) {
@@ -860,11 +879,9 @@ impl Engine {
         if self.options.allow_deletes {
             return None;
         }
-        for (kind, records, links) in [
-            ("User", &checked.users, linked.count("User")),
-            ("Group", &checked.groups, linked.count("Group")),
-        ] {
-            if records.is_empty() && links > 0 && self.mapping.object(kind).is_some() {
+        for kind in ["User", "Group"] {
+            let links = linked.count(kind);
+            if checked.count(kind) == 0 && links > 0 && self.mapping.object(kind).is_some() {
                 return Some(Stop::EmptySource {
                     kind,
                     linked: links,
@@ -883,7 +900,7 @@ impl Engine {
         for p in &removals {
             match reasons.iter_mut().find(|(r, _)| *r == p.reason) {
                 Some((_, n)) => *n += 1,
-                None => reasons.push((&p.reason, 1)),
+                None => reasons.push((p.reason, 1)),
             }
         }
         reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
@@ -917,16 +934,18 @@ impl Engine {
         }
     }
 
-    /// `work(0..n)`, several at a time; the results in order.
+    /// `work(0..n)`, several at a time; the results other than `None`, in order (a
+    /// cycle of a million objects whose logs are streamed keeps next to nothing).
     async fn in_order<T, F, W>(&self, n: usize, work: W) -> Vec<T>
     where
         W: Fn(usize) -> F,
-        F: std::future::Future<Output = T>,
+        F: std::future::Future<Output = Option<T>>,
     {
         let work = &work;
         let mut done: Vec<(usize, T)> = stream::iter(0..n)
-            .map(|i| async move { (i, work(i).await) })
+            .map(|i| async move { work(i).await.map(|t| (i, t)) })
             .buffer_unordered(self.options.concurrency.max(1))
+            .filter_map(std::future::ready)
             .collect()
             .await;
         done.sort_by_key(|(i, _)| *i);
@@ -943,48 +962,54 @@ impl Engine {
 
     /// Runs steps several at a time; for each, its log record (none when the cycle
     /// stopped before it) and whether references are left to resolve.
-    async fn run_steps<'p>(
+    async fn run_steps(
         &self,
         cycle: i64,
-        steps: &[&'p Planned],
-        record: &(dyn Fn(&Planned) -> Option<&'p Json> + Sync),
+        steps: &[&Planned],
+        record: &RecordOf<'_>,
         counters: &Counters,
         on_demand: bool,
-    ) -> Result<Vec<(Option<LogRecord>, bool)>, StateError> {
+    ) -> Result<Vec<(usize, Option<LogRecord>, bool)>, StateError> {
         self.in_order(steps.len(), |i| async move {
             if Self::stopped(counters) {
-                return Ok((None, false));
+                return None;
             }
-            let (log, pending) = self
-                .step(cycle, steps[i], record(steps[i]), on_demand)
-                .await?;
+            let record = record(steps[i]);
+            let (log, pending) = match self
+                .step(cycle, steps[i], record.as_deref(), on_demand)
+                .await
+            {
+                Ok(done) => done,
+                Err(e) => return Some(Err(e)),
+            };
             let quiet = !on_demand && log.action == "Other" && steps[i].reason == PENDING_REASON;
-            Ok((self.finished(counters, log, false, quiet), pending))
+            let log = self.finished(counters, log, false, quiet);
+            (log.is_some() || pending).then_some(Ok((i, log, pending)))
         })
         .await
         .into_iter()
         .collect()
     }
 
-    async fn resolve_references<'p>(
+    async fn resolve_references(
         &self,
         cycle: i64,
-        pending: &[&'p Planned],
-        record: &(dyn Fn(&Planned) -> Option<&'p Json> + Sync),
+        pending: &[&Planned],
+        record: &RecordOf<'_>,
         counters: &Counters,
     ) -> Result<Vec<LogRecord>, StateError> {
         self.in_order(pending.len(), |i| async move {
             if Self::stopped(counters) {
-                return Ok(None);
+                return None;
             }
-            let log = self
-                .reference_step(cycle, pending[i], record(pending[i]))
-                .await?;
-            Ok(log.and_then(|log| self.finished(counters, log, true, false)))
+            let record = record(pending[i]);
+            self.reference_step(cycle, pending[i], record.as_deref())
+                .await
+                .map(|log| log.and_then(|log| self.finished(counters, log, true, false)))
+                .transpose()
         })
         .await
         .into_iter()
-        .filter_map(Result::transpose)
         .collect()
     }
 
@@ -1089,10 +1114,10 @@ impl Engine {
                 },
                 status: "Success",
                 kind: planned.kind,
-                source_id: planned.source_id.clone(),
+                source_id: planned.source_id.to_string(),
                 display_name,
                 target_id: None,
-                reason: planned.reason.clone(),
+                reason: planned.reason.to_string(),
                 steps: Vec::new(),
                 modified_properties: Vec::new(),
                 requests: Vec::new(),
@@ -1121,7 +1146,7 @@ impl Engine {
         on_demand: bool,
     ) -> Result<(LogRecord, bool), StateError> {
         let mut trace = self.trace(cycle, planned, record);
-        let (kind, id) = (planned.kind, planned.source_id.as_str());
+        let (kind, id) = (planned.kind, &planned.source_id);
         if planned.action == Action::Skip {
             return Ok(trace.finish("Skipped"));
         }
@@ -1359,7 +1384,7 @@ impl Engine {
         &self,
         trace: &mut Trace,
         kind: &'static str,
-        source: &str,
+        source: &Arc<str>,
         record: &Json,
     ) -> Result<(), Failure> {
         trace.at("evaluate");
@@ -1404,7 +1429,7 @@ impl Engine {
         };
         let link = Link {
             kind: kind.into(),
-            source_id: source.into(),
+            source_id: source.to_string(),
             target_id: target_id.clone(),
             exported,
             source_hash: 0,
@@ -1425,7 +1450,7 @@ impl Engine {
         &self,
         trace: &mut Trace,
         kind: &str,
-        source: &str,
+        source: &Arc<str>,
         resource: &Json,
     ) -> Result<Option<Json>, Failure> {
         let mut tried = Vec::new();
@@ -1489,7 +1514,7 @@ impl Engine {
         &self,
         trace: &mut Trace,
         kind: &str,
-        source: &str,
+        source: &Arc<str>,
         resource: &Json,
     ) -> Result<String, Failure> {
         let path = endpoint(kind);
@@ -1674,7 +1699,7 @@ impl Engine {
     fn save(&self, link: &Link) -> Result<(), StateError> {
         self.state.save_link(link)?;
         // Claimed when the object was matched or created; an update keeps its target.
-        let _ = write(&self.links).claim(&link.source_id, &link.target_id);
+        let _ = write(&self.links).claim(&link.source_id.as_str().into(), &link.target_id);
         Ok(())
     }
 

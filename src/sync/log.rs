@@ -120,24 +120,26 @@ pub fn modified(old: &Json, new: &Json) -> Vec<Modified> {
     let (mut before, mut after) = (Vec::new(), Vec::new());
     flatten("", old, &mut before);
     flatten("", new, &mut after);
+    let was = |path: &str| {
+        before
+            .iter()
+            .find(|(p, _)| p == path)
+            .map_or(&Json::Null, |(_, v)| v)
+    };
+    // Absent and null are one value: a create from nothing reports only what it sets.
     let mut changes: Vec<Modified> = after
         .iter()
-        .filter(|(path, value)| {
-            before.iter().find(|(p, _)| p == path).map(|(_, v)| v) != Some(value)
-        })
+        .filter(|(path, value)| was(path) != value)
         .map(|(path, value)| Modified {
             name: path.clone(),
-            old_value: before
-                .iter()
-                .find(|(p, _)| p == path)
-                .map_or(Json::Null, |(_, v)| v.clone()),
+            old_value: was(path).clone(),
             new_value: value.clone(),
         })
         .collect();
     changes.extend(
         before
             .iter()
-            .filter(|(path, _)| !after.iter().any(|(p, _)| p == path))
+            .filter(|(path, value)| !value.is_null() && !after.iter().any(|(p, _)| p == path))
             .map(|(path, value)| Modified {
                 name: path.clone(),
                 old_value: value.clone(),
@@ -266,5 +268,13 @@ mod tests {
             ]
         );
         assert!(modified(&old, &old).is_empty());
+        let created = modified(&Json::Null, &json!({"userName": "a", "title": null}));
+        let names: Vec<&str> = created.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["userName"],
+            "a create lists what it sets, and nothing else"
+        );
+        assert!(modified(&json!({"title": null}), &json!({})).is_empty());
     }
 }

@@ -2,11 +2,12 @@
 //! mapping's scoping filters and the state kept since the last cycle, before any
 //! request is sent.
 
-use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::Value as Json;
 
+use super::source::Checked;
 use super::state::{LinkHead, State, StateError};
 use crate::mapping::{Mapping, ObjectMapping};
 
@@ -42,10 +43,12 @@ pub enum Action {
 pub struct Planned {
     /// `User` or `Group`.
     pub kind: &'static str,
-    pub source_id: String,
+    pub source_id: Arc<str>,
+    /// The number of its record in the snapshot; `None` when it is not in it.
+    pub record: Option<usize>,
     pub action: Action,
     /// Why, for the provisioning log.
-    pub reason: String,
+    pub reason: &'static str,
     /// The scope check's verdict, for the provisioning log.
     pub scope: &'static str,
 }
@@ -163,12 +166,11 @@ impl Linked {
     }
 
     /// Source id → target id of every linked object, users and groups alike.
-    pub fn target_ids(&self) -> HashMap<String, String> {
+    pub fn into_target_ids(self) -> impl Iterator<Item = (String, String)> {
         self.users
-            .values()
-            .chain(self.groups.values())
-            .map(|l| (l.source_id.clone(), l.target_id.clone()))
-            .collect()
+            .into_values()
+            .chain(self.groups.into_values())
+            .map(|l| (l.source_id, l.target_id))
     }
 }
 
@@ -182,10 +184,9 @@ pub fn member_ids(group: &Json) -> impl Iterator<Item = &str> {
         .filter_map(|m| m.as_str().or_else(|| m.get("value").and_then(Json::as_str)))
 }
 
-/// Plans a cycle for users and groups.
+/// Plans a cycle for users and groups, reading each record once.
 pub fn plan(
-    users: &[impl Borrow<Json>],
-    groups: &[impl Borrow<Json>],
+    snapshot: &Checked<'_>,
     assignments: &Assignments,
     mapping: &Mapping,
     linked: &Linked,
@@ -198,81 +199,75 @@ pub fn plan(
             groups: assigned_groups,
         } => {
             let mut all = users.clone();
-            for group in groups
+            for i in assigned_groups
                 .iter()
-                .map(Borrow::borrow)
-                .filter(|g| source_id(g).is_some_and(|id| assigned_groups.contains(id)))
+                .filter_map(|id| snapshot.position("Group", id))
             {
-                all.extend(member_ids(group).map(str::to_string));
+                all.extend(member_ids(&snapshot.record("Group", i).1).map(str::to_string));
             }
             Some(all)
         }
     };
     let assigned_groups = match assignments {
         Assignments::All => None,
-        Assignments::Assigned { groups, .. } => Some(groups.clone()),
+        Assignments::Assigned { groups, .. } => Some(groups),
     };
     let mut out = Vec::new();
-    if let Some(object) = mapping.object("User") {
-        plan_kind(
-            "User",
-            users,
-            assigned_users.as_ref(),
-            object,
-            &linked.users,
-            options,
-            &mut out,
-        );
-    }
-    if let Some(object) = mapping.object("Group") {
-        plan_kind(
-            "Group",
-            groups,
-            assigned_groups.as_ref(),
-            object,
-            &linked.groups,
-            options,
-            &mut out,
-        );
+    for (kind, assigned, links) in [
+        ("User", assigned_users.as_ref(), &linked.users),
+        ("Group", assigned_groups, &linked.groups),
+    ] {
+        if let Some(object) = mapping.object(kind) {
+            let scope = Scope {
+                kind,
+                assigned,
+                object,
+            };
+            plan_kind(snapshot, &scope, links, options, &mut out);
+        }
     }
     out
 }
 
-fn plan_kind(
+/// What decides whether a record of a kind is in scope.
+struct Scope<'a> {
     kind: &'static str,
-    records: &[impl Borrow<Json>],
-    assigned: Option<&HashSet<String>>,
-    object: &ObjectMapping,
+    assigned: Option<&'a HashSet<String>>,
+    object: &'a ObjectMapping,
+}
+
+fn plan_kind(
+    snapshot: &Checked<'_>,
+    scope: &Scope<'_>,
     links: &HashMap<String, LinkHead>,
     options: &PlanOptions,
     out: &mut Vec<Planned>,
 ) {
-    let start = out.len();
-    let mut seen = HashSet::new();
+    let (kind, start) = (scope.kind, out.len());
     let wanted = |id: &str| options.only.as_ref().is_none_or(|only| only.contains(id));
-    for record in records.iter().map(Borrow::borrow) {
-        let Some(id) = source_id(record) else {
+    for i in 0..snapshot.len(kind) {
+        let (Some(id), record) = snapshot.record(kind, i) else {
             continue;
         };
-        seen.insert(id.to_string());
-        if !wanted(id) {
+        if !wanted(&id) {
             continue;
         }
-        let verdict = scope(record, id, assigned, object, kind);
+        let verdict = scope.verdict(&record, &id);
         let in_scope = verdict.is_none();
-        let planned = |action, reason: &str| Planned {
+        let planned = |action, reason: &'static str| Planned {
             kind,
-            source_id: id.to_string(),
+            source_id: id.clone(),
+            record: Some(i),
             action,
-            reason: reason.to_string(),
-            scope: verdict.unwrap_or(if assigned.is_some() {
+            reason,
+            scope: verdict.unwrap_or(if scope.assigned.is_some() {
                 "in scope: assigned, enabled, within the scoping filters"
             } else {
                 "in scope: sync all, enabled, within the scoping filters"
             }),
         };
         let on_demand = options.only.is_some();
-        match (in_scope, links.get(id)) {
+        match (in_scope, links.get(&*id)) {
             (true, None) => out.push(planned(Action::Create, "in scope, not provisioned yet")),
             (true, Some(link)) if !link.active => {
                 out.push(planned(Action::Update, "back in scope: enabled again"))
@@ -280,7 +275,7 @@ fn plan_kind(
             (true, Some(link)) if link.source_hash == PENDING => {
                 out.push(planned(Action::Update, PENDING_REASON))
             }
-            (true, Some(link)) if link.source_hash != fingerprint(record) => {
+            (true, Some(link)) if link.source_hash != fingerprint(&record) => {
                 out.push(planned(Action::Update, "changed in the source"))
             }
             (true, Some(_)) if on_demand => {
@@ -300,47 +295,45 @@ fn plan_kind(
             (false, _) => {}
         }
     }
-    for link in links
-        .values()
-        .filter(|l| !options.keep_absent && !seen.contains(&l.source_id) && wanted(&l.source_id))
-    {
+    for link in links.values().filter(|l| {
+        !options.keep_absent
+            && snapshot.position(kind, &l.source_id).is_none()
+            && wanted(&l.source_id)
+    }) {
         out.push(Planned {
             kind,
-            source_id: link.source_id.clone(),
+            source_id: link.source_id.as_str().into(),
+            record: None,
             action: Action::Delete,
-            reason: "deleted from the source".into(),
+            reason: "deleted from the source",
             scope: "not in the snapshot",
         });
     }
     out[start..].sort_by(|a, b| a.source_id.cmp(&b.source_id));
 }
 
-/// `None` when a record is in scope, else why not.
-fn scope(
-    record: &Json,
-    id: &str,
-    assigned: Option<&HashSet<String>>,
-    object: &ObjectMapping,
-    kind: &str,
-) -> Option<&'static str> {
-    if assigned.is_some_and(|a| !a.contains(id)) {
-        return Some("not assigned");
+impl Scope<'_> {
+    /// `None` when a record is in scope, else why not.
+    fn verdict(&self, record: &Json, id: &str) -> Option<&'static str> {
+        if self.assigned.is_some_and(|a| !a.contains(id)) {
+            return Some("not assigned");
+        }
+        let disabled = matches!(record.get("accountEnabled"), Some(Json::Bool(false)))
+            || record
+                .get("accountEnabled")
+                .and_then(Json::as_str)
+                .is_some_and(|s| s.eq_ignore_ascii_case("false"));
+        if self.kind == "User" && disabled {
+            return Some("disabled in the source");
+        }
+        let Ok(batch) = self.object.batch(std::slice::from_ref(record)) else {
+            return Some("not a valid record");
+        };
+        if !self.object.scope.admits(|name| batch.value(0, name)) {
+            return Some("out of the scoping filters");
+        }
+        None
     }
-    let disabled = matches!(record.get("accountEnabled"), Some(Json::Bool(false)))
-        || record
-            .get("accountEnabled")
-            .and_then(Json::as_str)
-            .is_some_and(|s| s.eq_ignore_ascii_case("false"));
-    if kind == "User" && disabled {
-        return Some("disabled in the source");
-    }
-    let Ok(batch) = object.batch(std::slice::from_ref(record)) else {
-        return Some("not a valid record");
-    };
-    if !object.scope.admits(|name| batch.value(0, name)) {
-        return Some("out of the scoping filters");
-    }
-    None
 }
 
 #[cfg(test)]
@@ -348,6 +341,7 @@ mod tests {
     use super::*;
 
     const NO_GROUPS: [Json; 0] = [];
+    use crate::sync::source::check;
     use crate::sync::state::Link;
     use serde_json::json;
 
@@ -380,7 +374,7 @@ mod tests {
 
     fn actions(plan: &[Planned]) -> Vec<(&str, &str, Action)> {
         plan.iter()
-            .map(|p| (p.kind, p.source_id.as_str(), p.action))
+            .map(|p| (p.kind, &*p.source_id, p.action))
             .collect()
     }
 
@@ -404,7 +398,7 @@ mod tests {
         ] {
             link(&state, "User", record, active);
         }
-        let users = vec![
+        let users = [
             same,
             user("changed", "Finance"),
             intern,
@@ -413,9 +407,9 @@ mod tests {
             user("new", "Sales"),
             user("new-intern", "Interns"),
         ];
+        let snapshot = check(&users[..], &NO_GROUPS[..]).unwrap();
         let plan = plan(
-            &users,
-            &NO_GROUPS,
+            &snapshot,
             &Assignments::All,
             &mapping(),
             &Linked::load(&state).unwrap(),
@@ -439,14 +433,7 @@ mod tests {
             ..PlanOptions::default()
         };
         let linked = Linked::load(&state).unwrap();
-        let plan = super::plan(
-            &users,
-            &NO_GROUPS,
-            &Assignments::All,
-            &mapping(),
-            &linked,
-            &skip,
-        );
+        let plan = super::plan(&snapshot, &Assignments::All, &mapping(), &linked, &skip);
         assert!(!plan.iter().any(|p| p.action == Action::Disable));
     }
 
@@ -457,7 +444,7 @@ mod tests {
             .iter()
             .map(|id| user(id, "Sales"))
             .collect();
-        let groups = vec![
+        let groups = [
             json!({"objectId": "g1", "displayName": "Eng", "members": ["b", {"value": "g2"}]}),
             json!({"objectId": "g2", "displayName": "Nested", "members": ["c"]}),
         ];
@@ -466,8 +453,7 @@ mod tests {
             groups: HashSet::from(["g1".to_string()]),
         };
         let plan = plan(
-            &users,
-            &groups,
+            &check(&users[..], &groups[..]).unwrap(),
             &assignments,
             &mapping(),
             &Linked::load(&state).unwrap(),

@@ -2,13 +2,102 @@
 //! stop the cycle; a group listed as its own member and a user as their own manager
 //! are dropped from the records, since Entra's directory forbids both; membership
 //! cycles between groups are named, and sent as they are, since SCIM allows them.
+//!
+//! Records may be kept [`Packed`] as their JSON text and parsed one at a time when a
+//! step needs them, so that a snapshot of a million users takes about its file's size
+//! in memory rather than several times it.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value as Json;
 
 use super::plan::{member_ids, source_id};
+
+/// Records kept as their JSON text, one after another, each parsed when it is read.
+#[derive(Debug, Clone, Default)]
+pub struct Packed {
+    text: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Packed {
+    pub fn new() -> Packed {
+        Packed::default()
+    }
+
+    /// Adds a record given as JSON text; unless it is a JSON object, nothing is added
+    /// and the error says why.
+    pub fn push_text(&mut self, text: &str) -> Result<(), String> {
+        crate::records::parse_line(text)?;
+        self.text.extend_from_slice(text.trim().as_bytes());
+        self.ends.push(self.text.len());
+        Ok(())
+    }
+
+    /// Adds a parsed record (written back to text); unless it is a JSON object that
+    /// can be read back, nothing is added and the error says why.
+    pub fn push(&mut self, record: &Json) -> Result<(), String> {
+        let text = serde_json::to_string(record).map_err(|e| e.to_string())?;
+        self.push_text(&text)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The record number `i`, parsed.
+    pub fn get(&self, i: usize) -> Json {
+        let start = i.checked_sub(1).map_or(0, |before| self.ends[before]);
+        serde_json::from_slice(&self.text[start..self.ends[i]])
+            .expect("a record is packed only once its text parsed as an object")
+    }
+}
+
+/// A snapshot's records of one kind, parsed already or packed.
+#[derive(Debug, Clone, Copy)]
+pub enum Records<'a> {
+    Parsed(&'a [Json]),
+    Packed(&'a Packed),
+}
+
+impl<'a> Records<'a> {
+    pub fn len(self) -> usize {
+        match self {
+            Records::Parsed(records) => records.len(),
+            Records::Packed(packed) => packed.len(),
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// The record number `i`: borrowed when it is parsed already.
+    pub fn get(self, i: usize) -> Cow<'a, Json> {
+        match self {
+            Records::Parsed(records) => Cow::Borrowed(&records[i]),
+            Records::Packed(packed) => Cow::Owned(packed.get(i)),
+        }
+    }
+}
+
+impl<'a> From<&'a [Json]> for Records<'a> {
+    fn from(records: &'a [Json]) -> Records<'a> {
+        Records::Parsed(records)
+    }
+}
+
+impl<'a> From<&'a Packed> for Records<'a> {
+    fn from(packed: &'a Packed) -> Records<'a> {
+        Records::Packed(packed)
+    }
+}
 
 /// A record a snapshot file held that could not be read as an object: where, and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,20 +132,80 @@ pub struct Duplicate {
     pub second: usize,
 }
 
-/// The snapshot after the checks: the records, with self-references dropped, and the
-/// problems found.
+type Fix = fn(&str, &Json) -> Option<(Json, Problem)>;
+
+/// The records of one kind after the checks, by id.
+#[derive(Debug)]
+struct Indexed<'a> {
+    records: Records<'a>,
+    /// Shared with the plan and the links made from it: a million ids are kept once.
+    ids: HashMap<Arc<str>, usize>,
+    fix: Fix,
+}
+
+/// The snapshot after the checks: every record reachable by id, read with its
+/// self-references dropped, and the problems found.
 #[derive(Debug)]
 pub struct Checked<'a> {
-    pub users: Vec<Cow<'a, Json>>,
-    pub groups: Vec<Cow<'a, Json>>,
+    users: Indexed<'a>,
+    groups: Indexed<'a>,
     pub problems: Vec<Problem>,
 }
 
+impl<'a> Checked<'a> {
+    fn of(&self, kind: &str) -> &Indexed<'a> {
+        match kind {
+            "Group" => &self.groups,
+            _ => &self.users,
+        }
+    }
+
+    /// How many records of a kind have an id (the others are not provisioned).
+    pub fn count(&self, kind: &str) -> usize {
+        self.of(kind).ids.len()
+    }
+
+    /// The number of the record of a kind with this id.
+    pub fn position(&self, kind: &str, id: &str) -> Option<usize> {
+        self.of(kind).ids.get(id).copied()
+    }
+
+    /// The ids of a kind's records, in no order.
+    pub fn ids(&self, kind: &str) -> impl Iterator<Item = &str> {
+        self.of(kind).ids.keys().map(|id| &**id)
+    }
+
+    /// The record number `i` of a kind, without the self-references it may list; its
+    /// id with it, `None` for a record without one.
+    pub fn record(&self, kind: &str, i: usize) -> (Option<Arc<str>>, Cow<'a, Json>) {
+        let of = self.of(kind);
+        let record = of.records.get(i);
+        let Some(id) = source_id(&record).map(|id| match of.ids.get_key_value(id) {
+            Some((shared, _)) => shared.clone(),
+            None => Arc::from(id),
+        }) else {
+            return (None, record);
+        };
+        match (of.fix)(&id, &record) {
+            Some((fixed, _)) => (Some(id), Cow::Owned(fixed)),
+            None => (Some(id), record),
+        }
+    }
+
+    /// How many records of a kind there are, with an id or not.
+    pub fn len(&self, kind: &str) -> usize {
+        self.of(kind).records.len()
+    }
+}
+
 /// Checks a snapshot's users and groups.
-pub fn check<'a>(users: &'a [Json], groups: &'a [Json]) -> Result<Checked<'a>, Duplicate> {
+pub fn check<'a>(
+    users: impl Into<Records<'a>>,
+    groups: impl Into<Records<'a>>,
+) -> Result<Checked<'a>, Duplicate> {
     let mut problems = Vec::new();
-    let users = records("User", users, &mut problems, drop_self_manager)?;
-    let groups = records("Group", groups, &mut problems, drop_self_member)?;
+    let users = index("User", users.into(), &mut problems, drop_self_manager)?;
+    let groups = index("Group", groups.into(), &mut problems, drop_self_member)?;
     problems.extend(cycles(&groups));
     Ok(Checked {
         users,
@@ -65,18 +214,16 @@ pub fn check<'a>(users: &'a [Json], groups: &'a [Json]) -> Result<Checked<'a>, D
     })
 }
 
-type Fix = fn(&str, &Json) -> Option<(Json, Problem)>;
-
-fn records<'a>(
+fn index<'a>(
     kind: &'static str,
-    records: &'a [Json],
+    records: Records<'a>,
     problems: &mut Vec<Problem>,
     fix: Fix,
-) -> Result<Vec<Cow<'a, Json>>, Duplicate> {
-    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(records.len());
-    let mut out = Vec::with_capacity(records.len());
-    for (i, record) in records.iter().enumerate() {
-        let Some(id) = source_id(record) else {
+) -> Result<Indexed<'a>, Duplicate> {
+    let mut ids: HashMap<Arc<str>, usize> = HashMap::with_capacity(records.len());
+    for i in 0..records.len() {
+        let record = records.get(i);
+        let Some(id) = source_id(&record) else {
             problems.push(Problem {
                 code: "SourceIdMissing",
                 kind,
@@ -87,7 +234,7 @@ fn records<'a>(
             });
             continue;
         };
-        if let Some(first) = seen.insert(id, i) {
+        if let Some(&first) = ids.get(id) {
             return Err(Duplicate {
                 kind,
                 id: id.to_string(),
@@ -95,15 +242,12 @@ fn records<'a>(
                 second: i,
             });
         }
-        match fix(id, record) {
-            Some((fixed, problem)) => {
-                problems.push(problem);
-                out.push(Cow::Owned(fixed));
-            }
-            None => out.push(Cow::Borrowed(record)),
+        if let Some((_, problem)) = fix(id, &record) {
+            problems.push(problem);
         }
+        ids.insert(id.into(), i);
     }
-    Ok(out)
+    Ok(Indexed { records, ids, fix })
 }
 
 /// A user who is their own manager, without the manager.
@@ -149,18 +293,23 @@ fn drop_self_member(id: &str, group: &Json) -> Option<(Json, Problem)> {
 /// Each set of groups that contain each other, directly or through other groups, as one
 /// problem naming them. Tarjan's algorithm with an explicit stack, so that no depth of
 /// nesting in the input becomes depth of recursion.
-fn cycles(groups: &[Cow<'_, Json>]) -> Vec<Problem> {
-    let ids: Vec<&str> = groups.iter().filter_map(|g| source_id(g)).collect();
-    let index: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-    let edges: Vec<Vec<usize>> = groups
+fn cycles(groups: &Indexed<'_>) -> Vec<Problem> {
+    let mut ids: Vec<(&str, usize)> = groups.ids.iter().map(|(id, &i)| (&**id, i)).collect();
+    ids.sort_unstable_by_key(|&(_, i)| i);
+    let node: HashMap<&str, usize> = ids
         .iter()
-        .filter(|g| source_id(g).is_some())
-        .map(|g| {
-            member_ids(g)
-                .filter_map(|m| index.get(m).copied())
+        .enumerate()
+        .map(|(n, (id, _))| (*id, n))
+        .collect();
+    let edges: Vec<Vec<usize>> = ids
+        .iter()
+        .map(|&(_, i)| {
+            member_ids(&groups.records.get(i))
+                .filter_map(|m| node.get(m).copied())
                 .collect()
         })
         .collect();
+    let ids: Vec<&str> = ids.into_iter().map(|(id, _)| id).collect();
     let n = ids.len();
     let (mut order, mut low) = (vec![usize::MAX; n], vec![0; n]);
     let (mut on_stack, mut stack) = (vec![false; n], Vec::new());
@@ -238,21 +387,27 @@ mod tests {
 
     #[test]
     fn duplicates_stop_self_references_are_dropped_cycles_are_named() {
-        let users = vec![
+        let users = [
             json!({"objectId": "u1", "manager": "u1"}),
             json!({"objectId": "u2", "manager": {"value": "u1"}}),
         ];
-        let groups = vec![
+        let groups = [
             json!({"objectId": "g1", "members": ["g1", "u1", "g2"]}),
             json!({"objectId": "g2", "members": [{"value": "g3"}]}),
             json!({"objectId": "g3", "members": ["g1"]}),
             json!({"objectId": "g4", "members": ["g3"]}),
             json!({"displayName": "no id"}),
         ];
-        let checked = check(&users, &groups).unwrap();
-        assert_eq!(checked.users[0].get("manager"), None);
-        assert_eq!(checked.users[1]["manager"], json!({"value": "u1"}));
-        assert_eq!(checked.groups[0]["members"], json!(["u1", "g2"]));
+        let checked = check(&users[..], &groups[..]).unwrap();
+        assert_eq!(checked.record("User", 0).1.get("manager"), None);
+        assert_eq!(
+            checked.record("User", 1).1["manager"],
+            json!({"value": "u1"})
+        );
+        assert_eq!(checked.record("Group", 0).1["members"], json!(["u1", "g2"]));
+        assert_eq!(checked.record("Group", 4).0, None);
+        assert_eq!((checked.count("Group"), checked.len("Group")), (4, 5));
+        assert_eq!(checked.position("Group", "g3"), Some(2));
         let codes: Vec<(&str, Option<&str>)> = checked
             .problems
             .iter()
@@ -276,7 +431,7 @@ mod tests {
             json!({"objectId": "u1"}),
         ];
         assert_eq!(
-            check(&twice, &[]).unwrap_err(),
+            check(&twice[..], &[][..]).unwrap_err(),
             Duplicate {
                 kind: "User",
                 id: "u1".into(),
@@ -292,7 +447,7 @@ mod tests {
         let groups: Vec<Json> = (0..n)
             .map(|i| json!({"objectId": format!("g{i}"), "members": [format!("g{}", (i + 1) % n)]}))
             .collect();
-        let checked = check(&[], &groups).unwrap();
+        let checked = check(&[][..], &groups[..]).unwrap();
         assert_eq!(checked.problems.len(), 1);
         assert!(checked.problems[0]
             .detail
@@ -300,5 +455,36 @@ mod tests {
         assert!(checked.problems[0]
             .detail
             .contains("g19 and 199980 more contain each other"));
+    }
+
+    #[test]
+    fn packed_records_read_back_as_they_were_given_and_check_alike() {
+        let users = [
+            json!({"objectId": "u1", "manager": "u1", "n": 1.5e300, "s": "é\u{0}"}),
+            json!({"objectId": "u2", "nested": {"a": [1, {"b": null}]}}),
+        ];
+        let mut packed = Packed::new();
+        packed.push_text(&format!("  {}\n", users[0])).unwrap();
+        packed.push(&users[1]).unwrap();
+        assert_eq!(
+            packed.push_text("[1]").unwrap_err(),
+            "a record must be a JSON object, not an array"
+        );
+        assert!(packed
+            .push_text("{\"a\": ")
+            .unwrap_err()
+            .starts_with("invalid JSON"));
+        assert_eq!(
+            (packed.get(0), packed.get(1), packed.len()),
+            (users[0].clone(), users[1].clone(), 2)
+        );
+        let (parsed, packed) = (
+            check(&users[..], &[][..]).unwrap(),
+            check(&packed, &[][..]).unwrap(),
+        );
+        assert_eq!(parsed.problems, packed.problems);
+        for i in 0..2 {
+            assert_eq!(parsed.record("User", i), packed.record("User", i));
+        }
     }
 }
