@@ -360,10 +360,15 @@ struct LinkIndex {
 }
 
 impl LinkIndex {
-    fn new(links: impl Iterator<Item = (String, String)>) -> LinkIndex {
-        let mut index = LinkIndex::default();
+    /// The links so far, with room for `room` in all: growing a map of a million
+    /// links would hold the old table and the new one at once.
+    fn new(links: impl Iterator<Item = (Arc<str>, Arc<str>)>, room: usize) -> LinkIndex {
+        let mut index = LinkIndex {
+            targets: HashMap::with_capacity(room),
+            sources: HashMap::with_capacity(room),
+        };
         for (source, target) in links {
-            index.insert(source.into(), target.into());
+            index.insert(source, target);
         }
         index
     }
@@ -590,7 +595,7 @@ impl Engine {
         }
         self.test_connection().await?;
         let on_demand = options.only.is_some();
-        let linked = Linked::load(&self.state)?;
+        let linked = Linked::load(&self.state, checked)?;
         let missing_ids = checked.problems.iter().any(|p| p.source_id.is_none());
         let options = PlanOptions {
             keep_absent: !source.unreadable.is_empty() || missing_ids,
@@ -604,7 +609,12 @@ impl Engine {
             &options,
         );
         let stop = self.safety_stop(&planned, checked, &linked, source.assignments);
-        *write(&self.links) = LinkIndex::new(linked.into_target_ids());
+        let creates = planned
+            .iter()
+            .filter(|p| p.action == Action::Create)
+            .count();
+        let room = linked.count("User") + linked.count("Group") + creates;
+        *write(&self.links) = LinkIndex::new(linked.into_target_ids(), room);
         self.load_escrow()?;
         let id = self.state.begin_cycle(now)?;
         let record = |p: &Planned| p.record.map(|i| checked.record(p.kind, i).1);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use super::source::Checked;
-use super::state::{LinkHead, State, StateError};
+use super::state::{State, StateError};
 use crate::mapping::{Mapping, ObjectMapping};
 
 /// Which source objects are provisioned before the scoping filters.
@@ -138,18 +138,32 @@ pub const PENDING_REASON: &str = "references that could not be resolved before";
 /// The links of each kind as a cycle begins, by source id.
 #[derive(Debug)]
 pub struct Linked {
-    users: HashMap<String, LinkHead>,
-    groups: HashMap<String, LinkHead>,
+    users: HashMap<Arc<str>, Head>,
+    groups: HashMap<Arc<str>, Head>,
+}
+
+/// What the plan needs of a link; its ids are shared with the cycle's link index.
+#[derive(Debug)]
+pub struct Head {
+    pub target_id: Arc<str>,
+    pub source_hash: u64,
+    pub active: bool,
 }
 
 impl Linked {
-    pub fn load(state: &State) -> Result<Linked, StateError> {
-        let by_id = |kind| -> Result<HashMap<String, LinkHead>, StateError> {
-            Ok(state
-                .heads(kind)?
-                .into_iter()
-                .map(|l| (l.source_id.clone(), l))
-                .collect())
+    /// The links in the state, their source ids shared with the snapshot's.
+    pub fn load(state: &State, snapshot: &Checked<'_>) -> Result<Linked, StateError> {
+        let by_id = |kind| -> Result<HashMap<Arc<str>, Head>, StateError> {
+            let mut heads = HashMap::new();
+            state.heads(kind, |l| {
+                let head = Head {
+                    target_id: l.target_id.into(),
+                    source_hash: l.source_hash,
+                    active: l.active,
+                };
+                heads.insert(snapshot.shared_id(kind, &l.source_id), head);
+            })?;
+            Ok(heads)
         };
         Ok(Linked {
             users: by_id("User")?,
@@ -166,11 +180,11 @@ impl Linked {
     }
 
     /// Source id → target id of every linked object, users and groups alike.
-    pub fn into_target_ids(self) -> impl Iterator<Item = (String, String)> {
+    pub fn into_target_ids(self) -> impl Iterator<Item = (Arc<str>, Arc<str>)> {
         self.users
-            .into_values()
-            .chain(self.groups.into_values())
-            .map(|l| (l.source_id, l.target_id))
+            .into_iter()
+            .chain(self.groups)
+            .map(|(source, head)| (source, head.target_id))
     }
 }
 
@@ -239,7 +253,7 @@ struct Scope<'a> {
 fn plan_kind(
     snapshot: &Checked<'_>,
     scope: &Scope<'_>,
-    links: &HashMap<String, LinkHead>,
+    links: &HashMap<Arc<str>, Head>,
     options: &PlanOptions,
     out: &mut Vec<Planned>,
 ) {
@@ -295,14 +309,13 @@ fn plan_kind(
             (false, _) => {}
         }
     }
-    for link in links.values().filter(|l| {
-        !options.keep_absent
-            && snapshot.position(kind, &l.source_id).is_none()
-            && wanted(&l.source_id)
-    }) {
+    for source in links
+        .keys()
+        .filter(|id| !options.keep_absent && snapshot.position(kind, id).is_none() && wanted(id))
+    {
         out.push(Planned {
             kind,
-            source_id: link.source_id.as_str().into(),
+            source_id: source.clone(),
             record: None,
             action: Action::Delete,
             reason: "deleted from the source",
@@ -412,7 +425,7 @@ mod tests {
             &snapshot,
             &Assignments::All,
             &mapping(),
-            &Linked::load(&state).unwrap(),
+            &Linked::load(&state, &snapshot).unwrap(),
             &PlanOptions::default(),
         );
         assert_eq!(
@@ -432,7 +445,7 @@ mod tests {
             skip_out_of_scope_deletions: true,
             ..PlanOptions::default()
         };
-        let linked = Linked::load(&state).unwrap();
+        let linked = Linked::load(&state, &snapshot).unwrap();
         let plan = super::plan(&snapshot, &Assignments::All, &mapping(), &linked, &skip);
         assert!(!plan.iter().any(|p| p.action == Action::Disable));
     }
@@ -452,11 +465,12 @@ mod tests {
             users: HashSet::from(["a".to_string()]),
             groups: HashSet::from(["g1".to_string()]),
         };
+        let snapshot = check(&users[..], &groups[..]).unwrap();
         let plan = plan(
-            &check(&users[..], &groups[..]).unwrap(),
+            &snapshot,
             &assignments,
             &mapping(),
-            &Linked::load(&state).unwrap(),
+            &Linked::load(&state, &snapshot).unwrap(),
             &PlanOptions::default(),
         );
         assert_eq!(

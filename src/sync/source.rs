@@ -170,6 +170,14 @@ impl<'a> Checked<'a> {
         self.of(kind).ids.get(id).copied()
     }
 
+    /// The id as the snapshot holds it, shared: `id` when no record of the kind has it.
+    pub fn shared_id(&self, kind: &str, id: &str) -> Arc<str> {
+        match self.of(kind).ids.get_key_value(id) {
+            Some((shared, _)) => shared.clone(),
+            None => Arc::from(id),
+        }
+    }
+
     /// The ids of a kind's records, in no order.
     pub fn ids(&self, kind: &str) -> impl Iterator<Item = &str> {
         self.of(kind).ids.keys().map(|id| &**id)
@@ -180,10 +188,7 @@ impl<'a> Checked<'a> {
     pub fn record(&self, kind: &str, i: usize) -> (Option<Arc<str>>, Cow<'a, Json>) {
         let of = self.of(kind);
         let record = of.records.get(i);
-        let Some(id) = source_id(&record).map(|id| match of.ids.get_key_value(id) {
-            Some((shared, _)) => shared.clone(),
-            None => Arc::from(id),
-        }) else {
+        let Some(id) = source_id(&record).map(|id| self.shared_id(kind, id)) else {
             return (None, record);
         };
         match (of.fix)(&id, &record) {

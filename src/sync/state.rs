@@ -193,22 +193,23 @@ impl State {
 
     /// The links of a kind without their exports, which are read only for the objects
     /// a cycle acts on.
-    pub fn heads(&self, kind: &str) -> Result<Vec<LinkHead>, StateError> {
+    /// Hands each link of a kind to `each`, without what it exported: a million links
+    /// are read without being held twice.
+    pub fn heads(&self, kind: &str, mut each: impl FnMut(LinkHead)) -> Result<(), StateError> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
             "SELECT source_id, target_id, source_hash, active FROM links WHERE kind = ?1",
         )?;
-        let heads = statement
-            .query_map(params![kind], |r| {
-                Ok(LinkHead {
-                    source_id: r.get(0)?,
-                    target_id: r.get(1)?,
-                    source_hash: r.get::<_, i64>(2)? as u64,
-                    active: r.get(3)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(heads)
+        let mut rows = statement.query(params![kind])?;
+        while let Some(r) = rows.next()? {
+            each(LinkHead {
+                source_id: r.get(0)?,
+                target_id: r.get(1)?,
+                source_hash: r.get::<_, i64>(2)? as u64,
+                active: r.get(3)?,
+            });
+        }
+        Ok(())
     }
 
     /// Records a link, replacing the one for the same source object.
