@@ -140,6 +140,13 @@ impl Batch {
     }
 }
 
+/// Where a batch stood before a record was pushed.
+struct Mark {
+    row: usize,
+    columns: usize,
+    lists: usize,
+}
+
 /// Builds a [`Batch`] one record at a time.
 #[derive(Debug, Default)]
 pub struct BatchBuilder {
@@ -161,30 +168,61 @@ impl BatchBuilder {
         let Json::Object(map) = record else {
             return Err(RecordError::new(
                 "$",
-                format!("a record must be a JSON object, not {}", json_kind(record)),
+                format!(
+                    "a record must be a JSON object, not {}",
+                    crate::json::kind(record)
+                ),
             ));
         };
+        let mark = self.mark();
         let row = self.batch.rows;
-        if let Some(properties) = graph_properties(map) {
-            for (i, property) in properties.iter().enumerate() {
+        let result = match graph_properties(map) {
+            Some(properties) => properties.iter().enumerate().try_for_each(|(i, property)| {
                 let key = property["key"]
                     .as_str()
                     .expect("checked by graph_properties");
-                let place = Place::Property(i);
-                self.set(
-                    row,
-                    key,
-                    property.get("value").unwrap_or(&Json::Null),
-                    place,
-                )?;
-            }
-        } else {
-            for (key, value) in map {
-                self.set(row, key, value, Place::Key(key))?;
-            }
+                let value = property.get("value").unwrap_or(&Json::Null);
+                self.set(row, key, value, Place::Property(i))
+            }),
+            None => map
+                .iter()
+                .try_for_each(|(key, value)| self.set(row, key, value, Place::Key(key))),
+        };
+        match result {
+            Ok(()) => self.batch.rows += 1,
+            Err(_) => self.rollback(mark),
         }
-        self.batch.rows += 1;
-        Ok(())
+        result
+    }
+
+    /// Where the batch stands before a record, to go back to if the record is refused.
+    fn mark(&self) -> Mark {
+        Mark {
+            row: self.batch.rows,
+            columns: self.batch.columns.len(),
+            lists: self.batch.lists.len(),
+        }
+    }
+
+    /// Takes back everything a refused record added: its cells, its text and values,
+    /// and the columns only it had.
+    fn rollback(&mut self, mark: Mark) {
+        let batch = &mut self.batch;
+        for name in batch.names.drain(mark.columns..) {
+            batch.index.remove(&name);
+        }
+        batch.columns.truncate(mark.columns);
+        batch.lists.truncate(mark.lists);
+        for column in &mut batch.columns {
+            column.cells.truncate(mark.row);
+            // Text is appended row after row: the last string kept ends the buffer.
+            let end = column.cells.iter().rev().find_map(|cell| match cell {
+                Cell::Str { start, len } => Some((start + len) as usize),
+                _ => None,
+            });
+            column.text.truncate(end.unwrap_or(0));
+        }
+        self.order.clear();
     }
 
     fn set(
@@ -227,15 +265,13 @@ impl BatchBuilder {
     /// intermediate JSON value for the record's strings). Same rules as
     /// [`BatchBuilder::push_json`]. On an error nothing of the record is kept.
     pub fn push_json_text(&mut self, text: &str) -> Result<(), RecordError> {
-        let row = self.batch.rows;
+        let (mark, row) = (self.mark(), self.batch.rows);
         let result = direct::push(self, row, text);
         if result.is_ok() {
             self.batch.rows += 1;
             return Ok(());
         }
-        for column in &mut self.batch.columns {
-            column.cells.truncate(row);
-        }
+        self.rollback(mark);
         match result {
             // Graph's expressionInputObject shape: rare enough for the general path.
             Err(e) if e.path == direct::GRAPH_SHAPE => {
@@ -370,7 +406,7 @@ mod direct {
         match outcome {
             Ok(()) => Ok(()),
             Err(e) if e.is_data() => {
-                let message = crate::diagnostic::json_message(&e);
+                let message = crate::json::message(&e);
                 match message.strip_prefix("@") {
                     Some(rest) => {
                         let (path, message) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -616,17 +652,6 @@ fn scalar_text(value: &Json) -> Option<Cow<'_, str>> {
     }
 }
 
-pub(crate) fn json_kind(value: &Json) -> &'static str {
-    match value {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,6 +746,28 @@ mod tests {
         assert_eq!(batch.len(), 2);
         assert_eq!(batch.value(1, "a"), Value::Null);
         assert_eq!(batch.value(1, "b"), Value::str("3"));
+    }
+
+    #[test]
+    fn refused_records_take_back_their_cells_text_and_columns() {
+        let mut builder = Batch::builder();
+        builder.push_json(&json!({"a": "1"})).unwrap();
+        let refused = json!({"a": "2", "only": "x", "list": ["y"], "b": [["z"]]});
+        assert!(builder.push_json(&refused).is_err());
+        assert!(builder.push_json_text(&refused.to_string()).is_err());
+        builder.push_json(&json!({"c": "3"})).unwrap();
+        let batch = builder.finish();
+        assert_eq!(batch.len(), 2);
+        assert_eq!(
+            batch.value(1, "a"),
+            Value::Null,
+            "no value of a refused record"
+        );
+        for name in ["only", "list", "b"] {
+            assert!(batch.column(name).is_none(), "{name}");
+        }
+        assert_eq!(batch.column("a").unwrap().text, "1");
+        assert!(batch.lists.is_empty());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::functions::{self, Function, Kind, Prepared, Site};
+use crate::functions::{self, Function, Kind, Prepared, Site, Written};
 use crate::syntax::ast::{Call, CmpOp, Expr, ExprKind};
 
 /// A call the checker resolved, with its compile-time preparation.
@@ -129,7 +129,19 @@ impl Checker<'_> {
     }
 
     fn prepare(&mut self, function: &'static Function, call: &Call, span: Span) {
-        let args: Vec<Option<&Expr>> = call.args.iter().map(|a| a.expr.as_ref()).collect();
+        let args: Vec<Option<Written>> = call
+            .args
+            .iter()
+            .map(|a| {
+                a.expr.as_ref().map(|e| Written {
+                    literal: match &e.kind {
+                        ExprKind::Str(s) => Some(&**s),
+                        _ => None,
+                    },
+                    span: e.span,
+                })
+            })
+            .collect();
         let arg_spans: Vec<Span> = call.args.iter().map(|a| a.span).collect();
         let site = Site {
             source: self.source,

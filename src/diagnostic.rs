@@ -25,28 +25,11 @@ impl Span {
     pub fn range(self) -> std::ops::Range<usize> {
         self.start as usize..self.end as usize
     }
-
-    pub fn to(self, other: Span) -> Span {
-        Span {
-            start: self.start.min(other.start),
-            end: self.end.max(other.end),
-        }
-    }
 }
 
 impl From<Span> for [u32; 2] {
     fn from(span: Span) -> [u32; 2] {
         [span.start, span.end]
-    }
-}
-
-/// serde_json's message without the " at line L column C" it ends with, for messages
-/// that give the place their own way.
-pub fn json_message(e: &serde_json::Error) -> String {
-    let message = e.to_string();
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message,
     }
 }
 
@@ -281,7 +264,8 @@ fn clamp(span: Span, source: &str) -> std::ops::Range<usize> {
     start..fix(span.end as usize).max(start)
 }
 
-/// Every diagnostic of a failed compilation (errors first), plus the source they point into.
+/// The diagnostics of a failed compilation or mapping check, errors first. They hold
+/// no source: they point into the one given to [`Diagnostics::render`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
 

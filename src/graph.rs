@@ -4,11 +4,11 @@
 use serde::Serialize;
 
 use crate::batch::Batch;
-use crate::compile::Program;
+use crate::bytecode::Program;
+use crate::context::Context;
 use crate::diagnostic::Diagnostic;
 use crate::functions::Function;
 use crate::syntax::ast::{Expr, ExprKind};
-use crate::vm::Context;
 
 /// Graph's `attributeMappingSource`.
 #[derive(Debug, Clone, PartialEq, Serialize)]

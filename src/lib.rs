@@ -33,11 +33,14 @@
 
 mod batch;
 pub mod bounds;
+mod bytecode;
 mod check;
 pub mod compile;
+pub mod context;
 pub mod diagnostic;
 pub mod functions;
 pub mod graph;
+mod json;
 pub mod mapping;
 pub mod records;
 pub mod scim;
@@ -55,11 +58,12 @@ pub mod vm;
 pub mod cli;
 
 pub use batch::{Batch, BatchBuilder, RecordError};
-pub use compile::Program;
+pub use bytecode::Program;
+pub use context::{Context, ExistingSet, ExistingValues, Limits};
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity, Span};
 pub use mapping::Mapping;
 pub use value::{List, Value};
-pub use vm::{Context, EvalError, ExistingSet, ExistingValues, Limits};
+pub use vm::EvalError;
 
 /// The README's Rust example is compiled and run as a doctest.
 #[cfg(doctest)]

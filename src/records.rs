@@ -7,8 +7,6 @@ use std::io::{BufRead, Read};
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
 
-use crate::batch::json_kind;
-
 /// The layout of a records file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
@@ -69,7 +67,7 @@ impl From<serde_json::Error> for ReadError {
         if e.is_io() {
             return ReadError::Io(e.into());
         }
-        let message = crate::diagnostic::json_message(&e);
+        let message = crate::json::message(&e);
         ReadError::Json {
             line: e.line(),
             column: e.column(),
@@ -106,7 +104,7 @@ pub fn parse_line(text: &str) -> Result<Json, String> {
         Ok(value @ Json::Object(_)) => Ok(value),
         Ok(other) => Err(format!(
             "a record must be a JSON object, not {}",
-            json_kind(&other)
+            crate::json::kind(&other)
         )),
         Err(e) => Err(format!("invalid JSON: {e}")),
     }
@@ -227,7 +225,7 @@ fn object(value: Json) -> Result<Raw<'static>, String> {
         Json::Object(_) => Ok(Raw::Parsed(value)),
         other => Err(format!(
             "a record must be a JSON object, not {}",
-            json_kind(&other)
+            crate::json::kind(&other)
         )),
     }
 }

@@ -201,7 +201,11 @@ impl fmt::Display for Value<'_> {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "{item:?}")?;
+                    match item {
+                        // Quoted, so that a comma inside one value is not read as two.
+                        Value::Str(s) => write!(f, "{}", serde_json::Value::from(&**s))?,
+                        other => write!(f, "{other}")?,
+                    }
                 }
                 f.write_str("]")
             }
@@ -257,6 +261,12 @@ mod tests {
             "{}",
             std::mem::size_of::<Value<'_>>()
         );
+    }
+
+    #[test]
+    fn lists_show_their_strings_quoted() {
+        let list = Value::list(vec![Value::str("a, b"), Value::Int(1), Value::Bool(true)]);
+        assert_eq!(list.to_string(), r#"["a, b", 1, True]"#);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use crate::batch::json_kind;
+use crate::json::kind as json_kind;
 use crate::{Batch, Context, ExistingSet, RecordError};
 
 /// Input files larger than this are refused before parsing.
@@ -91,7 +91,7 @@ pub fn read_json(path: &str) -> Result<(String, serde_json::Value), InputError> 
         name: name.clone(),
         line: e.line(),
         column: e.column(),
-        message: crate::diagnostic::json_message(&e),
+        message: crate::json::message(&e),
     })?;
     Ok((name, value))
 }

@@ -281,7 +281,7 @@ fn read_stored(folder: &Path) -> std::io::Result<BTreeMap<String, (String, Store
                     path.display(),
                     e.line(),
                     e.column(),
-                    crate::diagnostic::json_message(&e)
+                    crate::json::message(&e)
                 )),
             },
         };

@@ -473,6 +473,13 @@ fn finish(engine: &Engine, cycle: Result<Cycle, EngineError>, report: bool) -> O
             eprintln!("error: {e}");
             return Outcome::Stopped;
         }
+        // The state can fail in the middle of a cycle, after requests went out.
+        Err(e @ EngineError::State(_)) => {
+            return fail(format!(
+                "{e}; the cycle stopped there (requests sent before it stand)"
+            ))
+        }
+        Err(e @ EngineError::Duplicate(_)) => return fail(e),
         Err(e) => return fail(format!("{e}; nothing was sent")),
     };
     for request in engine.would_send() {

@@ -217,7 +217,7 @@ mod tests {
 
     fn title(s: &str) -> String {
         let mut values = [Value::string(s.to_string())];
-        let ctx = crate::vm::Context::default();
+        let ctx = crate::context::Context::default();
         let mut args = Args {
             values: &mut values,
             slots: &[super::super::Slot::Stack(0)],

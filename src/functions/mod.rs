@@ -21,10 +21,9 @@ pub use logic::Presence;
 pub use registry::FUNCTIONS;
 pub use roles::app_role_update;
 
+use crate::context::Context;
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::syntax::ast::{Expr, ExprKind};
 use crate::value::Value;
-use crate::vm::Context;
 
 /// One function of the language.
 #[derive(Debug)]
@@ -272,11 +271,20 @@ pub enum Prepared {
     DateFormats(Option<Vec<netformat::Token>>, Option<Vec<netformat::Token>>),
 }
 
-/// What the checker hands a function to prepare a call site: the arguments as written.
+/// An argument as written, as much of it as preparing a call site reads: its value
+/// when it is a string constant, and where it is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Written<'e> {
+    pub literal: Option<&'e str>,
+    pub span: Span,
+}
+
+/// What the checker hands a function to prepare a call site: the arguments as written
+/// (`None` for one left empty).
 pub(crate) struct Site<'e> {
     /// The whole expression's text, for places inside string constants.
     pub source: &'e str,
-    pub args: &'e [Option<&'e Expr>],
+    pub args: &'e [Option<Written<'e>>],
     pub arg_spans: &'e [Span],
     pub call_span: Span,
     /// Warnings found while preparing, for the checker to report.
@@ -285,10 +293,7 @@ pub(crate) struct Site<'e> {
 
 impl<'e> Site<'e> {
     pub fn literal(&self, i: usize) -> Option<&'e str> {
-        match self.args.get(i).copied().flatten().map(|e| &e.kind) {
-            Some(ExprKind::Str(s)) => Some(s),
-            _ => None,
-        }
+        self.args.get(i).copied().flatten()?.literal
     }
 
     pub fn present(&self, i: usize) -> bool {
@@ -303,16 +308,16 @@ impl<'e> Site<'e> {
     /// source: `\"` and `\\` take two bytes there for one in the value. The whole
     /// argument when slot `i` is not a string constant as written.
     pub fn inside(&self, i: usize, range: std::ops::Range<usize>) -> Span {
-        let Some(expr) = self.args.get(i).copied().flatten() else {
+        let Some(written) = self.args.get(i).copied().flatten() else {
             return self.span(i);
         };
-        let (start, end) = (expr.span.start as usize, expr.span.end as usize);
+        let (start, end) = (written.span.start as usize, written.span.end as usize);
         let Some(body) = self
             .source
             .get(start..end)
             .and_then(|t| t.strip_prefix('"')?.strip_suffix('"'))
         else {
-            return expr.span;
+            return written.span;
         };
         let raw = |offset: usize| {
             let bytes = body.as_bytes();

@@ -9,9 +9,10 @@ use super::file::Apply;
 use super::resource::{output, Resource};
 use super::ObjectMapping;
 use crate::batch::Batch;
+use crate::context::Context;
 use crate::scim::{self, PatchStyle};
 use crate::value::Value;
-use crate::vm::{Context, EvalError, Evaluator};
+use crate::vm::{EvalError, Evaluator};
 
 /// Whether a resource is being created or updated: defaults and `on-create` mappings
 /// flow only on creation, and group members are added by PATCH after it.

@@ -46,6 +46,7 @@ synchronizationSchema (`synchronizationRules`, `directories`), a synchronization
 objectMapping (`attributeMappings`) or an array of objectMappings";
 
 /// A problem with a Graph schema, at a JSON path.
+#[derive(Debug)]
 pub struct ImportError {
     pub path: JsonPath,
     pub message: String,
@@ -430,11 +431,15 @@ fn expression(source: &Json, at: &JsonPath) -> Result<(String, bool), ImportErro
     Ok((from_tree(source, at)?, false))
 }
 
+/// The comparison operators, which a tree writes as functions with `left` and `right`.
+const COMPARISONS: [&str; 6] = ["=", "<>", "<", "<=", ">", ">="];
+
 fn from_tree(source: &Json, at: &JsonPath) -> Result<String, ImportError> {
     let name = text(source, "name", at)?;
     match source.get("type").and_then(Json::as_str) {
         Some("Attribute") => Ok(format!("[{name}]")),
         Some("Constant") => Ok(quote(name)),
+        Some("Function") if COMPARISONS.contains(&name) => comparison(source, name, at),
         Some("Function") => {
             let parameters = array(source, "parameters", at)?;
             let function = Function::lookup(name);
@@ -446,19 +451,26 @@ fn from_tree(source: &Json, at: &JsonPath) -> Result<String, ImportError> {
                     .get("value")
                     .ok_or_else(|| error(&p_at, "a parameter needs a `value`"))?;
                 // Omitted arguments have no parameter entry: leave their slots empty up
-                // to the one this key names.
-                if let Some(f) = function {
-                    let position = (args.len()..args.len() + 16).find(|&p| {
+                // to the one this key names (a number names a position, from 1, as for
+                // arguments past a function's parameters).
+                let named = function.and_then(|f| {
+                    (args.len()..args.len() + 16).find(|&p| {
                         f.param(p).is_some_and(|param| {
                             param.graph_key.eq_ignore_ascii_case(key)
                                 || param.name.eq_ignore_ascii_case(key)
                         })
-                    });
-                    if let Some(position) = position {
-                        args.resize(position, String::new());
-                    }
+                    })
+                });
+                let numbered = key.parse::<usize>().ok().and_then(|n| n.checked_sub(1));
+                if let Some(position) = named.or(numbered).filter(|&p| p >= args.len()) {
+                    args.resize(position, String::new());
                 }
-                args.push(from_tree(value, &p_at.key("value"))?);
+                args.push(expression(value, &p_at.key("value"))?.0);
+            }
+            // Written in the slots of the full form: a count that is also a shorter
+            // form's would be read as that form.
+            if let Some(f) = function.filter(|f| f.form(args.len()).is_some()) {
+                args.resize(f.fixed_params().len().max(args.len()), String::new());
             }
             Ok(format!("{name}({})", args.join(", ")))
         }
@@ -467,6 +479,29 @@ fn from_tree(source: &Json, at: &JsonPath) -> Result<String, ImportError> {
             "`type` must be Attribute, Constant or Function",
         )),
     }
+}
+
+/// `left op right`, from a comparison's two parameters.
+fn comparison(source: &Json, op: &str, at: &JsonPath) -> Result<String, ImportError> {
+    let parameters = array(source, "parameters", at)?;
+    let side = |key: &str| -> Result<String, ImportError> {
+        let (i, parameter) = parameters
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.get("key").and_then(Json::as_str) == Some(key))
+            .ok_or_else(|| {
+                error(
+                    &at.key("parameters"),
+                    format!("the comparison `{op}` needs a parameter with the key `{key}`"),
+                )
+            })?;
+        let p_at = at.key("parameters").index(i);
+        let value = parameter
+            .get("value")
+            .ok_or_else(|| error(&p_at, "a parameter needs a `value`"))?;
+        Ok(expression(value, &p_at.key("value"))?.0)
+    };
+    Ok(format!("{} {op} {}", side("left")?, side("right")?))
 }
 
 fn quote(text: &str) -> String {
@@ -696,5 +731,89 @@ fn flag(doc: &Json, key: &str, at: &JsonPath) -> Result<bool, ImportError> {
             &at.key(key),
             format!("`{key}` must be true or false"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::functions::FUNCTIONS;
+    use proptest::prelude::*;
+
+    /// The Graph tree of an expression with its texts left out, as a document that
+    /// gives no `expression` holds it; `None` when the expression does not parse.
+    fn tree(source: &str) -> Option<Json> {
+        let parsed = crate::syntax::parse(source).ok()?;
+        let mut tree =
+            serde_json::to_value(crate::graph::mapping_source(&parsed.expr, source)).ok()?;
+        let mut stack = vec![&mut tree];
+        while let Some(node) = stack.pop() {
+            if let Some(node) = node.as_object_mut() {
+                node.remove("expression");
+                if let Some(Json::Array(parameters)) = node.get_mut("parameters") {
+                    stack.extend(parameters.iter_mut().filter_map(|p| p.get_mut("value")));
+                }
+            }
+        }
+        Some(tree)
+    }
+
+    fn atom() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec!["[mail]", "[a b]", "[c]"]).prop_map(String::from),
+            "[a-z ,()\"\\\\]{0,8}".prop_map(|s| format!("{s:?}")),
+            (-3i64..40).prop_map(|n| n.to_string()),
+            prop::sample::select(vec!["&HF", "vbTextCompare"]).prop_map(String::from),
+        ]
+    }
+
+    fn expression() -> impl Strategy<Value = String> {
+        let functions: Vec<&'static Function> = FUNCTIONS.iter().collect();
+        atom().prop_recursive(4, 32, 6, move |inner| {
+            prop_oneof![
+                (
+                    prop::sample::select(functions.clone()),
+                    prop::collection::vec(prop_oneof![inner.clone(), Just(String::new())], 0..6)
+                )
+                    .prop_map(|(f, args)| format!(
+                        "{}({})",
+                        f.name,
+                        args.join(", ")
+                    )),
+                (inner, prop::sample::select(COMPARISONS.to_vec()), atom())
+                    .prop_map(|(l, op, r)| format!("{l} {op} {r}")),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, max_global_rejects: 100_000, ..ProptestConfig::default() })]
+
+        /// Written from its tree, an expression has the tree it was written from.
+        #[test]
+        fn trees_read_back_as_they_were_written(source in expression()) {
+            let tree = tree(&source);
+            prop_assume!(tree.is_some(), "does not parse");
+            let tree = tree.unwrap();
+            let written = from_tree(&tree, &JsonPath::default()).unwrap();
+            prop_assert_eq!(super::tests::tree(&written), Some(tree), "{} was written back as {}", source, written);
+        }
+    }
+
+    #[test]
+    fn a_comparison_is_written_between_its_sides() {
+        let tree = tree(r#"IIF([c] <> "US", "x", 5)"#).unwrap();
+        assert_eq!(
+            from_tree(&tree, &JsonPath::default()).unwrap(),
+            r#"IIF([c] <> "US", "x", "5")"#
+        );
+        let mut broken = tree;
+        broken["parameters"][0]["value"]["parameters"][1]["key"] = Json::from("other");
+        let e = from_tree(&broken, &JsonPath::default()).unwrap_err();
+        assert!(
+            e.message.contains("needs a parameter with the key `right`"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -39,7 +39,7 @@ use std::collections::HashMap;
 
 use serde_json::Value as Json;
 
-use crate::compile::Program;
+use crate::bytecode::Program;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
 use crate::scim::schema::ResourceType;
 use file::{Apply, AttributeFile, Kind, MappingFile, ObjectFile};
@@ -380,20 +380,6 @@ fn read_file(text: &str) -> Result<(MappingFile, Origins), Diagnostics> {
 }
 
 impl Mapping {
-    /// Compiles a mapping held in memory; problems name JSON paths, not lines.
-    pub fn from_file(file: MappingFile) -> Result<Mapping, Diagnostics> {
-        let origins = Origins {
-            objects: file
-                .objects
-                .iter()
-                .enumerate()
-                .map(|(i, o)| ObjectOrigin::native(JsonPath::default().key("objects").index(i), o))
-                .collect(),
-            graph: false,
-        };
-        Mapping::build(file, &origins, &Locator { text: None }, &[])
-    }
-
     /// Entra's default mapping for a non-gallery SCIM application (users and groups).
     pub fn embedded_default() -> Mapping {
         Mapping::from_json(DEFAULT_MAPPING).expect("the embedded default mapping is valid")
@@ -493,7 +479,7 @@ fn drop_known_targets(file: &mut MappingFile) {
 
 fn json_error(text: &str, e: &serde_json::Error) -> Diagnostics {
     let offset = line_column_offset(text, e.line(), e.column());
-    let message = crate::diagnostic::json_message(e);
+    let message = crate::json::message(e);
     let span = unknown_field_span(text, offset, &message)
         .unwrap_or_else(|| Span::new(offset, (offset + 1).min(text.len()).max(offset)));
     let d = Diagnostic::error(Code::Mapping, format!("invalid mapping file: {message}"))

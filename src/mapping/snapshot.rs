@@ -24,8 +24,8 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value as Json};
 
 use super::{ApplyError, ApplyOptions, ObjectMapping, Phase, References};
+use crate::context::Context;
 use crate::scim::PatchStyle;
-use crate::vm::Context;
 
 /// The attributes that name a case when no other is chosen, in order.
 pub const DEFAULT_NAME_ATTRIBUTES: &[&str] = &["objectId", "id"];

@@ -303,20 +303,20 @@ impl Target {
     /// The value at this target in a resource (an exported state), if any.
     pub fn find<'r>(&self, resource: &'r Json) -> Option<&'r Json> {
         let container = match &self.urn {
-            Some(urn) => get_ignore_case(resource, urn)?,
+            Some(urn) => crate::json::field(resource, urn)?,
             None => resource,
         };
-        let attribute = get_ignore_case(container, &self.attribute)?;
+        let attribute = crate::json::field(container, &self.attribute)?;
         let holder = match &self.element {
             Some(fixed) => attribute.as_array()?.iter().find(|item| {
                 fixed
                     .iter()
-                    .all(|(k, v)| get_ignore_case(item, k).is_some_and(|x| same(x, v)))
+                    .all(|(k, v)| crate::json::field(item, k).is_some_and(|x| same(x, v)))
             })?,
             None => attribute,
         };
         match &self.sub {
-            Some(sub) => get_ignore_case(holder, sub),
+            Some(sub) => crate::json::field(holder, sub),
             None => Some(holder),
         }
         .filter(|v| !v.is_null())
@@ -355,15 +355,6 @@ fn same(a: &Json, b: &Json) -> bool {
         }
         _ => a == b,
     }
-}
-
-fn get_ignore_case<'r>(value: &'r Json, key: &str) -> Option<&'r Json> {
-    let map = value.as_object()?;
-    map.get(key).or_else(|| {
-        map.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
 }
 
 fn is_reference(attribute: &Attribute) -> bool {

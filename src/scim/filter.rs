@@ -5,6 +5,8 @@ use std::cmp::Ordering;
 
 use serde_json::Value as Json;
 
+use crate::json::field;
+
 use super::path::{AttrPath, CompValue, CompareOp, Filter};
 use super::schema::{self, Attribute, ResourceType, Type};
 
@@ -302,16 +304,6 @@ fn check_compare(
         ))),
         _ => Ok(()),
     }
-}
-
-/// A JSON object's field, found without regard to case.
-pub fn field<'r>(value: &'r Json, name: &str) -> Option<&'r Json> {
-    let map = value.as_object()?;
-    map.get(name).or_else(|| {
-        map.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    })
 }
 
 /// Every value at a path: arrays are flattened, so `emails.value` gives each email's.

@@ -7,9 +7,10 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value as Json};
 
-use super::filter::{element_matches, field, resolve, Resolved};
+use super::filter::{element_matches, resolve, Resolved};
 use super::path::{AttrPath, CompValue, Path};
 use super::schema::{Attribute, ResourceType, Type, PATCH_OP};
+use crate::json::field;
 
 /// Why a PATCH request cannot be applied; the SCIM error it becomes (status 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

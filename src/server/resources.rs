@@ -5,7 +5,8 @@ use serde_json::{json, Map, Value as Json};
 
 use super::error::ScimError;
 use super::store::{Kind, Stored};
-use crate::scim::filter::{field, resolve};
+use crate::json::field;
+use crate::scim::filter::resolve;
 use crate::scim::schema::{self, Attribute, ResourceType, Type};
 use crate::scim::AttrPath;
 

@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value as Json;
 
 use super::tenants::{Audit, AuditEntry, Principal, Tenant, TenantId, TokenHash};
-use crate::scim::filter::field;
+use crate::json::field;
 use crate::sqlite::Database;
 
 /// The resource types stored.

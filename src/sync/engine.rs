@@ -339,10 +339,7 @@ impl Required {
                     Some((urn, key)) => (resource.get(urn), key),
                     None => (Some(resource), name.as_str()),
                 };
-                let value = holder
-                    .and_then(Json::as_object)
-                    .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)))
-                    .map(|(_, v)| v);
+                let value = holder.and_then(|holder| crate::json::field(holder, key));
                 matches!(value, None | Some(Json::Null)) || value == Some(&json!(""))
             })
             .cloned()

@@ -1,18 +1,14 @@
 //! The compiler: a checked syntax tree to bytecode.
 
-mod bytecode;
-
 use rustc_hash::FxHashMap;
 
-pub use bytecode::Program;
-pub(crate) use bytecode::{CallSite, LookupTable, Op, SwitchTable};
-
+use crate::bytecode::{CallSite, LookupTable, Op, Program, SwitchTable};
 use crate::check::{self, Checked};
+use crate::context::Context;
 use crate::diagnostic::{Diagnostics, Span};
 use crate::functions::{Args, Implementation, NativeFn, Presence, Slot, Special};
 use crate::syntax::ast::{Arg, Call, Expr, ExprKind};
 use crate::value::Value;
-use crate::vm::Context;
 
 /// Switches with at least this many constant keys become a table lookup; below it,
 /// comparing in turn is as fast.
