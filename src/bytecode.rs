@@ -171,6 +171,8 @@ pub struct Program {
     pub(crate) lookups: Vec<LookupTable>,
     pub(crate) max_stack: usize,
     pub(crate) redacted: bool,
+    /// The function the whole expression is a call of.
+    pub(crate) root: Option<&'static Function>,
     pub(crate) warnings: Vec<Diagnostic>,
 }
 
@@ -178,6 +180,17 @@ impl Program {
     /// The expression this program was compiled from.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The function the whole expression is a call of, if it is one:
+    ///
+    /// ```
+    /// let program = scimap::Program::compile(r#"SelectUniqueValue([a], [b])"#).unwrap();
+    /// assert!(program.root().is_some_and(|f| f.asks_target));
+    /// assert!(scimap::Program::compile("[a]").unwrap().root().is_none());
+    /// ```
+    pub fn root(&self) -> Option<&'static Function> {
+        self.root
     }
 
     /// The source attributes the expression reads, in order of first use.

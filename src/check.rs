@@ -4,7 +4,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::functions::{self, Function, Kind, Prepared, Site, Written};
+use crate::functions::{self, Function, Implementation, Kind, Prepared, Site, Special, Written};
 use crate::syntax::ast::{Call, CmpOp, Expr, ExprKind};
 
 /// A call the checker resolved, with its compile-time preparation.
@@ -111,11 +111,12 @@ impl Checker<'_> {
                 }
             }
         }
-        if function.name == "SelectUniqueValue" && !top {
+        if function.asks_target && !top {
+            let name = function.name;
             self.diagnostics.push(
-                Diagnostic::error(Code::MisplacedFunction, "SelectUniqueValue must be the whole expression")
+                Diagnostic::error(Code::MisplacedFunction, format!("{name} must be the whole expression"))
                     .at(call.name_span, "nested inside another call here")
-                    .help("Entra only accepts SelectUniqueValue at the top level; put the other functions inside its rules"),
+                    .help(format!("Entra only accepts {name} at the top level; put the other functions inside its rules")),
             );
         }
         self.warn_patterns(function, call);
@@ -213,7 +214,10 @@ impl Checker<'_> {
             ),
         )
         .help(function.signature());
-        if function.name == "Switch" {
+        if matches!(
+            function.implementation,
+            Implementation::Special(Special::Switch)
+        ) {
             d = d.help("Switch takes the source, the default (its slot may be left empty), then key/value pairs");
         }
         self.diagnostics.push(d);
@@ -262,8 +266,8 @@ impl Checker<'_> {
     /// Patterns Entra's documentation warns about; they evaluate, but not reliably in Entra.
     fn warn_patterns(&mut self, function: &Function, call: &Call) {
         let arg = |i: usize| call.args.get(i).and_then(|a| a.expr.as_ref());
-        match function.name {
-            "IIF" => {
+        match function.implementation {
+            Implementation::Special(Special::Iif) => {
                 if let Some(condition) = arg(0) {
                     if let Some(attr) = presence_test(condition) {
                         self.diagnostics.push(
@@ -280,9 +284,9 @@ impl Checker<'_> {
                     }
                 }
             }
-            "Switch" => {
+            Implementation::Special(Special::Switch) => {
                 if let Some(ExprKind::Call(inner)) = arg(0).map(|e| &e.kind) {
-                    if matches!(&*inner.name, "IsPresent" | "IsNull" | "IsNullOrEmpty") {
+                    if is_presence_test(inner) {
                         self.diagnostics.push(
                             Diagnostic::warning(
                                 Code::UnreliablePattern,
@@ -335,14 +339,17 @@ fn presence_test(condition: &Expr) -> Option<&Expr> {
                 _ => None,
             }
         }
-        ExprKind::Call(call) if matches!(&*call.name, "IsPresent" | "IsNull" | "IsNullOrEmpty") => {
-            call.args
-                .first()
-                .and_then(|a| a.expr.as_ref())
-                .filter(|e| matches!(e.kind, ExprKind::Attr(_)))
-        }
+        ExprKind::Call(call) if is_presence_test(call) => call
+            .args
+            .first()
+            .and_then(|a| a.expr.as_ref())
+            .filter(|e| matches!(e.kind, ExprKind::Attr(_))),
         _ => None,
     }
+}
+
+fn is_presence_test(call: &Call) -> bool {
+    Function::lookup(&call.name).is_some_and(|f| f.presence.is_some())
 }
 
 fn attr_text(expr: &Expr) -> String {

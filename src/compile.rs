@@ -28,7 +28,12 @@ impl Program {
             return Err(Diagnostics(all));
         }
         warnings.append(&mut checked.diagnostics);
+        let root = match &parsed.expr.kind {
+            ExprKind::Call(call) => checked.calls.get(&call.name_span.start).map(|r| r.function),
+            _ => None,
+        };
         let mut compiler = Compiler::new(source, checked);
+        compiler.program.root = root;
         compiler.expr(&parsed.expr);
         compiler.emit(Op::Return, parsed.expr.span);
         Ok(compiler.finish(warnings))
@@ -44,7 +49,7 @@ struct Compiler {
 
 impl Compiler {
     fn new(source: &str, checked: Checked) -> Compiler {
-        let redacted = checked.calls.values().any(|r| r.function.name == "Redact");
+        let redacted = checked.calls.values().any(|r| r.function.redacts);
         Compiler {
             program: Program {
                 source: source.into(),
@@ -57,6 +62,7 @@ impl Compiler {
                 lookups: Vec::new(),
                 max_stack: 0,
                 redacted,
+                root: None,
                 warnings: Vec::new(),
             },
             checked,
@@ -333,8 +339,13 @@ impl Compiler {
                 [Arg {
                     expr: Some(arg), ..
                 }],
-            ) = (Presence::of(&inner.name), inner.args.as_slice())
-            {
+            ) = (
+                self.checked
+                    .calls
+                    .get(&inner.name_span.start)
+                    .and_then(|r| r.function.presence),
+                inner.args.as_slice(),
+            ) {
                 self.checked.calls.remove(&inner.name_span.start);
                 self.expr(arg);
                 return Some(test);

@@ -27,15 +27,6 @@ pub enum Presence {
 }
 
 impl Presence {
-    pub fn of(function: &str) -> Option<Presence> {
-        match function {
-            "IsNull" => Some(Presence::IsNull),
-            "IsNullOrEmpty" => Some(Presence::IsNullOrEmpty),
-            "IsPresent" => Some(Presence::IsPresent),
-            _ => None,
-        }
-    }
-
     #[inline]
     pub fn holds(self, value: &Value<'_>) -> bool {
         match self {

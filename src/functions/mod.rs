@@ -45,7 +45,21 @@ pub struct Function {
     pub docs: &'static str,
     pub examples: &'static [Example],
     pub implementation: Implementation,
+    /// Work done once per call site when compiling, from the constant arguments
+    /// (a regex, a culture, date formats).
+    pub(crate) prepare: Option<Prepare>,
+    /// A test of presence, which IIF compiles into its branch; Entra warns against one
+    /// as IIF's condition or Switch's source.
+    pub presence: Option<Presence>,
+    /// Asks the target which values are taken (`SelectUniqueValue`): only allowed as
+    /// the whole expression, and a provisioning engine answers it.
+    pub asks_target: bool,
+    /// Its value is hidden in logs.
+    pub redacts: bool,
 }
+
+/// Prepares a call site from its arguments as written.
+pub(crate) type Prepare = fn(&Site<'_>) -> Result<Prepared, Diagnostic>;
 
 #[derive(Debug)]
 pub struct Param {
@@ -339,12 +353,17 @@ impl<'e> Site<'e> {
 }
 
 pub(crate) fn prepare(function: &Function, site: &Site<'_>) -> Result<Prepared, Diagnostic> {
-    match function.name {
-        "Replace" => replace::prepare(site).map(|p| Prepared::Replace(Box::new(p))),
-        "ToLower" | "ToUpper" => case::prepare(site).map(Prepared::Culture),
-        "FormatDateTime" => date::prepare_formats(site),
-        _ => Ok(Prepared::None),
-    }
+    function
+        .prepare
+        .map_or(Ok(Prepared::None), |prepare| prepare(site))
+}
+
+fn prepare_replace(site: &Site<'_>) -> Result<Prepared, Diagnostic> {
+    replace::prepare(site).map(|p| Prepared::Replace(Box::new(p)))
+}
+
+fn prepare_culture(site: &Site<'_>) -> Result<Prepared, Diagnostic> {
+    case::prepare(site).map(Prepared::Culture)
 }
 
 /// An evaluation failure inside a function, before the VM adds where it happened.

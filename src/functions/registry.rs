@@ -4,7 +4,7 @@ use super::Implementation::{Contextual, Native, Special as Sp};
 use super::Kind::{self, Any, Boolean, Culture, Multi, Number, Text};
 use super::{
     case, context, date, diacritics, logic, multi, replace, roles, text, Example, Function, Param,
-    Special,
+    Presence, Special,
 };
 
 const fn p(name: &'static str, kind: Kind, docs: &'static str) -> Param {
@@ -84,6 +84,41 @@ const fn fixed(
         docs,
         examples,
         implementation,
+        ..PLAIN
+    }
+}
+
+/// What a function's entry says when it says nothing more: no preparation, no
+/// presence test, no question to the target, nothing to redact.
+const PLAIN: Function = Function {
+    name: "",
+    params: &[],
+    repeat: 0,
+    min_repeats: 0,
+    forms: &[],
+    summary: "",
+    docs: "",
+    examples: &[],
+    implementation: Sp(Special::Coalesce),
+    prepare: None,
+    presence: None,
+    asks_target: false,
+    redacts: false,
+};
+
+/// A function that prepares each call site once, from its constant arguments.
+const fn prepared(function: Function, prepare: super::Prepare) -> Function {
+    Function {
+        prepare: Some(prepare),
+        ..function
+    }
+}
+
+/// A presence test, which IIF compiles into its branch.
+const fn presence(function: Function, test: Presence) -> Function {
+    Function {
+        presence: Some(test),
+        ..function
     }
 }
 
@@ -154,6 +189,7 @@ pub static FUNCTIONS: &[Function] = &[
         docs: "Evaluates the arguments in order and returns the first that is not null; later arguments are not evaluated. An empty string is not null, so it is returned. Null when every argument is null. A trailing default value is simply the last argument.",
         examples: &[ex("Coalesce([mail], [userPrincipalName])", r#"{"userPrincipalName": "John.Doe@contoso.com"}"#, r#""John.Doe@contoso.com""#)],
         implementation: Sp(Special::Coalesce),
+        ..PLAIN
     },
     fixed(
         "ConvertToBase64",
@@ -227,7 +263,7 @@ pub static FUNCTIONS: &[Function] = &[
         &[],
         Contextual(context::default_domain),
     ),
-    with_forms(fixed(
+    prepared(with_forms(fixed(
         "FormatDateTime",
         &[
             SOURCE_TEXT,
@@ -243,7 +279,7 @@ pub static FUNCTIONS: &[Function] = &[
             ex(r#"FormatDateTime([startDate], "M/d/yyyy h:mm:ss tt", "yyyyMMdd")"#, r#"{"startDate": "3/1/2024 8:00:00 AM"}"#, r#""20240301""#),
         ],
         Native(date::format_date_time),
-    ), &[&[0, 2, 3]]),
+    ), &[&[0, 2, 3]]), date::prepare_formats),
     fixed(
         "Guid",
         &[],
@@ -291,30 +327,30 @@ pub static FUNCTIONS: &[Function] = &[
         ],
         Native(text::instr),
     ),
-    fixed(
+    presence(fixed(
         "IsNull",
         &[p("expression", Any, "The value to test.")],
         "True when the value is null (absent).",
         "True for null only; an empty string is not null.",
         &[ex("IsNull([displayName])", "{}", "true")],
         Native(logic::is_null),
-    ),
-    fixed(
+    ), Presence::IsNull),
+    presence(fixed(
         "IsNullOrEmpty",
         &[p("expression", Any, "The value to test.")],
         "True when the value is null or the empty string.",
         "The opposite of `IsPresent`.",
         &[ex("IsNullOrEmpty([displayName])", r#"{"displayName": ""}"#, "true")],
         Native(logic::is_null_or_empty),
-    ),
-    fixed(
+    ), Presence::IsNullOrEmpty),
+    presence(fixed(
         "IsPresent",
         &[p("expression", Any, "The value to test.")],
         "True when the value is neither null nor empty.",
         "The opposite of `IsNullOrEmpty`.",
         &[ex("IsPresent([displayName])", r#"{"displayName": "John"}"#, "true")],
         Native(logic::is_present),
-    ),
+    ), Presence::IsPresent),
     fixed(
         "IsString",
         &[p("expression", Any, "The value to test.")],
@@ -341,6 +377,7 @@ pub static FUNCTIONS: &[Function] = &[
         docs: "Concatenates the values of every source with `separator` between them. A multi-valued source contributes each of its values. Null and empty values are skipped, so no separator is doubled. Null when every source is null.",
         examples: &[ex(r#"Join(", ", "", [surname], [givenName])"#, r#"{"givenName": "John", "surname": "Doe"}"#, r#""Doe, John""#)],
         implementation: Native(multi::join),
+        ..PLAIN
     },
     fixed(
         "Left",
@@ -424,14 +461,17 @@ pub static FUNCTIONS: &[Function] = &[
         &[],
         Contextual(context::random_string),
     ),
-    fixed(
+    Function {
+        redacts: true,
+        ..fixed(
         "Redact",
         &[p("value", Any, "The value to hide from logs.")],
         "Flows the value but hides it in logs.",
         "Returns the value unchanged; provisioning logs show `[Redact]` in its place.",
         &[ex(r#"Redact([userPrincipalName])"#, r#"{"userPrincipalName": "john@contoso.com"}"#, r#""john@contoso.com""#)],
         Native(logic::redact),
-    ),
+    )
+    },
     fixed(
         "RemoveDuplicates",
         &[p("attribute", Multi, "A multi-valued value.")],
@@ -440,7 +480,7 @@ pub static FUNCTIONS: &[Function] = &[
         &[ex("RemoveDuplicates([proxyAddresses])", r#"{"proxyAddresses": ["a", "b", "a"]}"#, r#"["a", "b"]"#)],
         Native(multi::remove_duplicates),
     ),
-    fixed(
+    prepared(fixed(
         "Replace",
         &[
             SOURCE_TEXT,
@@ -470,7 +510,7 @@ pub static FUNCTIONS: &[Function] = &[
             ex(r#"Replace([AddressLineData], , "(?<streetNumber>^\\d*)", "streetNumber", "888", , )"#, r#"{"AddressLineData": "545 Tremont Street"}"#, r#""888 Tremont Street""#),
         ],
         Native(replace::replace),
-    ),
+    ), super::prepare_replace),
     Function {
         name: "SelectUniqueValue",
         params: &[p("uniqueValueRule", Any, "A candidate value.")],
@@ -481,6 +521,8 @@ pub static FUNCTIONS: &[Function] = &[
         docs: "Returns the first rule's value that is not null, not empty and not yet taken in the target, as the evaluation context's existing values tell (`--existing`, `Context::existing`; compared without regard to case). When every value is taken the evaluation fails: Entra escrows the object. Only allowed as the whole expression, never nested. All rules are evaluated.",
         examples: &[],
         implementation: Contextual(context::select_unique_value),
+        asks_target: true,
+        ..PLAIN
     },
     fixed(
         "SingleAppRoleAssignment",
@@ -525,23 +567,24 @@ pub static FUNCTIONS: &[Function] = &[
             r#""Australia/Brisbane""#,
         )],
         implementation: Sp(Special::Switch),
+        ..PLAIN
     },
-    fixed(
+    prepared(fixed(
         "ToLower",
         &[SOURCE_TEXT, opt("culture", Culture, "A culture name such as `en-US` or `tr-TR`.")],
         "Lower-cases a string.",
         "Lower-cases character by character; Turkish and Azeri cultures map `I` to `ı`. Other cultures use invariant rules.",
         &[ex(r#"ToLower("JOHN.Smith@Contoso.COM")"#, "{}", r#""john.smith@contoso.com""#)],
         Native(case::to_lower),
-    ),
-    fixed(
+    ), super::prepare_culture),
+    prepared(fixed(
         "ToUpper",
         &[SOURCE_TEXT, opt("culture", Culture, "A culture name such as `en-US` or `tr-TR`.")],
         "Upper-cases a string.",
         "Upper-cases character by character; Turkish and Azeri cultures map `i` to `İ`. A character whose upper case is several characters (`ß`) is kept.",
         &[ex("ToUpper([givenName])", r#"{"givenName": "john"}"#, r#""JOHN""#)],
         Native(case::to_upper),
-    ),
+    ), super::prepare_culture),
     fixed(
         "Word",
         &[

@@ -557,7 +557,12 @@ impl ObjectMapping {
                 None => failed = true,
             }
         }
-        check_matching(&object.attributes, origin, locator, problems);
+        let unique: Vec<usize> = built
+            .iter()
+            .filter(|(_, a)| asks_target(a.program.as_ref()))
+            .map(|(k, _)| *k)
+            .collect();
+        check_matching(&object.attributes, &unique, origin, locator, problems);
         check_required(object, &target, origin, locator, problems);
         let targets: Vec<&Target> = built.iter().map(|(_, a)| &a.target).collect();
         let plan = match resource::Plan::build(target.scim(), &targets) {
@@ -608,11 +613,7 @@ impl ObjectMapping {
     pub fn unique_targets(&self) -> Vec<&Target> {
         self.attributes
             .iter()
-            .filter(|a| {
-                a.program
-                    .as_ref()
-                    .is_some_and(|p| p.source().trim_start().starts_with("SelectUniqueValue"))
-            })
+            .filter(|a| asks_target(a.program.as_ref()))
             .map(|a| &a.target)
             .collect()
     }
@@ -722,8 +723,18 @@ fn check_required(
     }
 }
 
+/// Whether a program asks the target which values are taken (`SelectUniqueValue`).
+fn asks_target(program: Option<&Program>) -> bool {
+    program
+        .and_then(Program::root)
+        .is_some_and(|f| f.asks_target)
+}
+
+/// Matching precedences are distinct, and no matching attribute asks the target for
+/// its value (`unique` numbers the attributes that do).
 fn check_matching(
     attributes: &[AttributeFile],
+    unique: &[usize],
     origin: &ObjectOrigin,
     locator: &Locator<'_>,
     problems: &mut Vec<Diagnostic>,
@@ -750,11 +761,7 @@ fn check_matching(
             problems.push(d);
         }
         seen.insert(attribute.matching, i);
-        let unique = attribute
-            .source
-            .as_deref()
-            .is_some_and(|s| s.trim_start().starts_with("SelectUniqueValue"));
-        if unique {
+        if unique.contains(&i) {
             let d = Diagnostic::error(
                 Code::MisplacedFunction,
                 "SelectUniqueValue cannot be used on a matching attribute",
@@ -832,10 +839,12 @@ impl AttributeMapping {
             problems.push(locator.at(d, &origin.at.key("kind"), "kind none"));
         }
         let target = target?;
-        let switch = attribute
-            .source
-            .as_deref()
-            .is_some_and(|s| s.trim_start().starts_with("Switch("));
+        let switch = program.as_ref().and_then(Program::root).is_some_and(|f| {
+            matches!(
+                f.implementation,
+                crate::functions::Implementation::Special(crate::functions::Special::Switch)
+            )
+        });
         if target.reference && switch {
             let d = Diagnostic::warning(
                 Code::UnreliablePattern,
