@@ -67,6 +67,7 @@ pub(crate) struct Column {
 impl Column {
     /// The value in a row, borrowing from the batch.
     #[inline]
+    #[allow(unsafe_code)]
     pub(crate) fn get<'a>(&'a self, row: usize, lists: &'a [Value<'static>]) -> Value<'a> {
         match self.cells[row] {
             Cell::Null => Value::Null,
@@ -77,10 +78,12 @@ impl Column {
                         && self.text.is_char_boundary(range.end)
                 );
                 // SAFETY: `Cell::Str` ranges are made only by `BatchBuilder::text`, which
-                // records the bytes of a whole `&str` it appends to this column's `text`,
-                // and `text` is never changed after that, so the range lies within it and
-                // on character boundaries. Skipping the check keeps evaluation from reading
-                // text it does not use (a presence test, a pass-through).
+                // records the bytes of a whole `&str` it appends to this column's `text`;
+                // `text` is otherwise only cut back to the end of the last range still
+                // held (`BatchBuilder::rollback`, after the cells of a refused record are
+                // dropped), so every range lies within it and on character boundaries.
+                // Skipping the check keeps evaluation from reading text it does not use
+                // (a presence test, a pass-through).
                 Value::Str(Cow::Borrowed(unsafe { self.text.get_unchecked(range) }))
             }
             Cell::List { start, len } => Value::List(List::Borrowed(
