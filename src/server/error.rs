@@ -73,7 +73,9 @@ impl From<StoreError> for ScimError {
                 None,
                 format!("the resource has changed (its version is now W/\"{current}\"); read it again and retry"),
             ),
-            StoreError::Backend(message) => ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, message),
+            StoreError::Database(e) => ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string()),
+            StoreError::Corrupt(message) => ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, message),
+            e @ StoreError::Newer { .. } => ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string()),
         }
     }
 }

@@ -46,7 +46,7 @@ pub struct Stored {
     pub body: Json,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
     /// A unique attribute's value is taken (`userName` of users, `displayName` of
     /// groups), compared without case.
@@ -60,13 +60,21 @@ pub enum StoreError {
     /// `If-Match` named a version that is no longer current.
     #[error("the resource changed since version {0}")]
     Stale(String),
+    /// The database failed; its error is kept (shared, so that the error stays `Clone`).
     #[error("storage: {0}")]
-    Backend(String),
+    Database(#[source] std::sync::Arc<rusqlite::Error>),
+    /// The database holds what scimap cannot read (a resource that is not JSON, a
+    /// tenant gone between two statements).
+    #[error("storage: {0}")]
+    Corrupt(String),
+    /// A newer scimap wrote the database.
+    #[error("storage: the database has schema version {found}, newer than this scimap's {supported}: use a newer scimap")]
+    Newer { found: i64, supported: i64 },
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
-        StoreError::Backend(e.to_string())
+        StoreError::Database(std::sync::Arc::new(e))
     }
 }
 
@@ -248,9 +256,10 @@ impl Sqlite {
 fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = connection.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > SCHEMA_VERSION {
-        return Err(StoreError::Backend(format!(
-            "the database has schema version {version}, newer than this scimap's {SCHEMA_VERSION}: use a newer scimap"
-        )));
+        return Err(StoreError::Newer {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
     }
     if version == SCHEMA_VERSION {
         return Ok(());

@@ -221,7 +221,7 @@ pub(crate) fn ensure_tenant(connection: &Connection, name: &str) -> Result<Tenan
         params![new_tenant_id().as_str(), name, now()],
     )?;
     tenant_by_name(connection, name)?
-        .ok_or_else(|| StoreError::Backend(format!("tenant {name} vanished")))
+        .ok_or_else(|| StoreError::Corrupt(format!("tenant {name} vanished")))
 }
 
 pub(crate) fn append_audit(connection: &Connection, e: &AuditEntry) -> Result<(), StoreError> {
@@ -514,7 +514,7 @@ fn export_tenant(
     while let Some(r) = rows.next()? {
         let body: String = r.get(5)?;
         let body: Json = serde_json::from_str(&body).map_err(|e| {
-            TenantError::Store(StoreError::Backend(format!(
+            TenantError::Store(StoreError::Corrupt(format!(
                 "resource {} holds invalid JSON: {e}",
                 r.get::<_, String>(1).unwrap_or_default()
             )))

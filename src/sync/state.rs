@@ -55,13 +55,12 @@ pub struct Escrow {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("sync state: {0}")]
-pub struct StateError(String);
-
-impl From<rusqlite::Error> for StateError {
-    fn from(e: rusqlite::Error) -> StateError {
-        StateError(e.to_string())
-    }
+pub enum StateError {
+    #[error("sync state: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A time past what a timestamp can hold (an escrow's next attempt).
+    #[error("sync state: {0}")]
+    Time(#[from] jiff::Error),
 }
 
 /// How long after its `attempts`-th failure an object is tried again: 6 h, 12 h, then
@@ -245,9 +244,7 @@ impl State {
             self.clear(kind, source_id)?;
             return Ok(None);
         };
-        let next_attempt = now
-            .checked_add(delay)
-            .map_err(|e| StateError(e.to_string()))?;
+        let next_attempt = now.checked_add(delay).map_err(StateError::Time)?;
         let entry = Escrow {
             kind: kind.into(),
             source_id: source_id.into(),
