@@ -39,7 +39,7 @@ pub mod compile;
 pub mod context;
 pub mod diagnostic;
 pub mod functions;
-pub mod graph;
+pub mod graph_tree;
 mod json;
 pub mod mapping;
 pub mod records;

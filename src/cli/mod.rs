@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value as Json};
 
-use crate::{graph, Batch, Context, Diagnostic, Diagnostics, Program, Value};
+use crate::{graph_tree, Batch, Context, Diagnostic, Diagnostics, Program, Value};
 
 #[derive(Parser)]
 #[command(
@@ -323,7 +323,7 @@ fn eval(
         Err(error) => return report_input(&error, format),
     };
     if format == Format::Graph {
-        let response = graph::parse_expression(source, &batch, &ctx);
+        let response = graph_tree::parse_expression(source, &batch, &ctx);
         print_json(
             &serde_json::to_value(&response).expect("responses serialize"),
             true,
@@ -412,7 +412,8 @@ fn report_check(source: &str, diagnostics: &Diagnostics, format: Format, color: 
             );
         }
         Format::Graph => {
-            let response = graph::parse_expression(source, &Batch::default(), &Context::default());
+            let response =
+                graph_tree::parse_expression(source, &Batch::default(), &Context::default());
             let mut response = serde_json::to_value(&response).expect("responses serialize");
             if let Some(first) = diagnostics.first_error() {
                 response["parsingSucceeded"] = json!(false);

@@ -745,7 +745,7 @@ mod tests {
     fn tree(source: &str) -> Option<Json> {
         let parsed = crate::syntax::parse(source).ok()?;
         let mut tree =
-            serde_json::to_value(crate::graph::mapping_source(&parsed.expr, source)).ok()?;
+            serde_json::to_value(crate::graph_tree::mapping_source(&parsed.expr, source)).ok()?;
         let mut stack = vec![&mut tree];
         while let Some(node) = stack.pop() {
             if let Some(node) = node.as_object_mut() {

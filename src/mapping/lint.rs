@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::file::{AttributeFile, ObjectFile};
 use super::load::{Locator, ObjectOrigin};
-use super::{Target, TargetObject};
+use super::{TargetAttribute, TargetObject};
 use crate::bytecode::Program;
 use crate::diagnostic::{Code, Diagnostic};
 
@@ -100,7 +100,7 @@ pub(super) fn check_matching(
 }
 
 /// Why a default value cannot go to its target, if it cannot.
-pub(super) fn default_problem(default: &str, target: &Target) -> Option<String> {
+pub(super) fn default_problem(default: &str, target: &TargetAttribute) -> Option<String> {
     use crate::scim::schema::Type;
     let ok = match target.kind {
         Type::Boolean => ["true", "false"]

@@ -7,7 +7,7 @@ use super::file::{Apply, AttributeFile, Kind, MappingFile, ObjectFile};
 use super::lint::{asks_target, check_matching, check_required, default_problem};
 use super::locate::JsonPath;
 use super::{entra, graph, locate, resource, Clause, ClauseError, Scope};
-use super::{AttributeMapping, Mapping, ObjectMapping, Target, TargetObject};
+use super::{AttributeMapping, Mapping, ObjectMapping, TargetAttribute, TargetObject};
 use crate::bytecode::Program;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
 use crate::scim::schema::ResourceType;
@@ -292,9 +292,9 @@ fn drop_known_targets(file: &mut MappingFile) {
         let Some(resource) = resource.filter(|_| object.target_directory.is_none()) else {
             continue;
         };
-        object
-            .target_attributes
-            .retain(|t| Target::resolve(&t.name, resource, &[]).map_or(true, |t| t.is_custom()));
+        object.target_attributes.retain(|t| {
+            TargetAttribute::resolve(&t.name, resource, &[]).map_or(true, |t| t.is_custom())
+        });
     }
 }
 
@@ -385,7 +385,7 @@ impl ObjectMapping {
             .collect();
         check_matching(&object.attributes, &unique, origin, locator, problems);
         check_required(object, &target, origin, locator, problems);
-        let targets: Vec<&Target> = built.iter().map(|(_, a)| &a.target).collect();
+        let targets: Vec<&TargetAttribute> = built.iter().map(|(_, a)| &a.target).collect();
         let plan = match resource::Plan::build(target.scim(), &targets) {
             Ok(plan) => plan,
             Err((i, j, message)) => {
@@ -499,12 +499,12 @@ impl AttributeMapping {
     ) -> Option<AttributeMapping> {
         let resolved = match target_object {
             TargetObject::Scim(resource) => {
-                Target::resolve(&attribute.target, resource, &object.target_attributes)
+                TargetAttribute::resolve(&attribute.target, resource, &object.target_attributes)
             }
             TargetObject::App {
                 directory,
                 object: name,
-            } => Target::resolve_app(
+            } => TargetAttribute::resolve_app(
                 &attribute.target,
                 name,
                 directory,

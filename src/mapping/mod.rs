@@ -53,7 +53,7 @@ pub use snapshot::{
     MAX_NAME_BYTES,
 };
 pub use stream::{Report, StreamOptions, Summary};
-pub use target::Target;
+pub use target::TargetAttribute;
 
 use lint::asks_target;
 pub use load::file_from_json;
@@ -154,7 +154,7 @@ impl std::fmt::Display for TargetObject {
 /// One attribute mapping, compiled.
 #[derive(Debug)]
 pub struct AttributeMapping {
-    pub target: Target,
+    pub target: TargetAttribute,
     /// `None` for a mapping of kind `none`, which only ever supplies its default.
     pub program: Option<Program>,
     pub default: Option<String>,
@@ -215,7 +215,7 @@ impl ObjectMapping {
 
     /// The targets filled by `SelectUniqueValue`, whose candidates a provisioning
     /// engine looks up in the target.
-    pub fn unique_targets(&self) -> Vec<&Target> {
+    pub fn unique_targets(&self) -> Vec<&TargetAttribute> {
         self.attributes
             .iter()
             .filter(|a| asks_target(a.program.as_ref()))

@@ -10,7 +10,7 @@ use crate::scim::{CompValue, Path};
 
 /// A mapping's target, resolved.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct TargetAttribute {
     /// The path as the mapping wrote it.
     pub text: String,
     /// The extension schema holding the attribute; `None` for the core schema.
@@ -50,7 +50,7 @@ fn problem(code: Code, message: impl Into<String>) -> TargetProblem {
     }
 }
 
-impl Target {
+impl TargetAttribute {
     /// The path this target writes, spelled as its schema spells it and as
     /// [`crate::scim::diff`] names changes: `emails[type eq "work"].value`,
     /// `urn:…:User:manager`.
@@ -80,7 +80,7 @@ impl Target {
         text: &str,
         resource: &'static ResourceType,
         declared: &[TargetAttributeFile],
-    ) -> Result<Target, TargetProblem> {
+    ) -> Result<TargetAttribute, TargetProblem> {
         let path = Path::parse(text).map_err(|e| {
             problem(
                 Code::UnknownTarget,
@@ -92,7 +92,7 @@ impl Target {
         let declared = declared.iter().find(|d| d.name.eq_ignore_ascii_case(text));
         let found = table.and_then(|t| schema::find(t, &path.attr.name));
         let Some(attribute) = found else {
-            return Target::custom(text, &path, table.is_some(), declared, resource);
+            return TargetAttribute::custom(text, &path, table.is_some(), declared, resource);
         };
         let canonical_urn = urn.and_then(|u| {
             if u.eq_ignore_ascii_case(resource.schema) {
@@ -101,7 +101,7 @@ impl Target {
                 resource.extension_urn(u).map(str::to_string)
             }
         });
-        let mut target = Target {
+        let mut target = TargetAttribute {
             text: text.to_string(),
             urn: canonical_urn,
             attribute: attribute.name.to_string(),
@@ -179,7 +179,7 @@ impl Target {
         known_schema: bool,
         declared: Option<&TargetAttributeFile>,
         resource: &'static ResourceType,
-    ) -> Result<Target, TargetProblem> {
+    ) -> Result<TargetAttribute, TargetProblem> {
         let (kind, multi_valued) = match declared {
             Some(d) => (
                 Type::from_graph(&d.kind).ok_or_else(|| {
@@ -209,7 +209,7 @@ impl Target {
             }
             None => (Type::String, false),
         };
-        Ok(Target {
+        Ok(TargetAttribute {
             text: text.to_string(),
             urn: path.attr.urn.clone(),
             attribute: path.attr.name.clone(),
@@ -230,7 +230,7 @@ impl Target {
         object: &str,
         directory: &str,
         declared: &[TargetAttributeFile],
-    ) -> Result<Target, TargetProblem> {
+    ) -> Result<TargetAttribute, TargetProblem> {
         let found = declared
             .iter()
             .find(|d| d.name == text)
@@ -275,7 +275,7 @@ impl Target {
                 ),
             )
         })?;
-        Ok(Target {
+        Ok(TargetAttribute {
             text: text.to_string(),
             urn: None,
             attribute: attribute.name.clone(),
@@ -402,8 +402,8 @@ mod tests {
     use super::*;
     use crate::scim::schema::USER_TYPE;
 
-    fn resolve(text: &str) -> Result<Target, TargetProblem> {
-        Target::resolve(text, &USER_TYPE, &[])
+    fn resolve(text: &str) -> Result<TargetAttribute, TargetProblem> {
+        TargetAttribute::resolve(text, &USER_TYPE, &[])
     }
 
     #[test]

@@ -59,7 +59,7 @@ fn value_count(value: Option<&Json>) -> usize {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
+enum Operation {
     Add,
     Replace,
     Remove,
@@ -108,9 +108,9 @@ fn apply_operation(
         .map(str::to_ascii_lowercase)
         .as_deref()
     {
-        Some("add") => Op::Add,
-        Some("replace") => Op::Replace,
-        Some("remove") => Op::Remove,
+        Some("add") => Operation::Add,
+        Some("replace") => Operation::Replace,
+        Some("remove") => Operation::Remove,
         Some(other) => {
             return Err(error(
                 "invalidSyntax",
@@ -130,7 +130,7 @@ fn apply_operation(
         .and_then(Json::as_str)
         .filter(|p| !p.trim().is_empty());
     match (path, op) {
-        (None, Op::Remove) => Err(error("noTarget", "remove needs a path")),
+        (None, Operation::Remove) => Err(error("noTarget", "remove needs a path")),
         (None, _) => {
             let Some(Json::Object(values)) = value else {
                 return Err(error(
@@ -144,7 +144,7 @@ fn apply_operation(
             Ok(())
         }
         // A path that is an extension's URN addresses the extension object whole.
-        (Some(urn), Op::Remove) if rt.extension_urn(urn).is_some() => {
+        (Some(urn), Operation::Remove) if rt.extension_urn(urn).is_some() => {
             if let Some(root) = resource.as_object_mut() {
                 remove_key(root, urn);
             }
@@ -167,7 +167,7 @@ fn apply_operation(
 /// (Entra's `aadOptscim062020` form), or an extension URN holding an object.
 fn apply_pathless(
     resource: &mut Json,
-    op: Op,
+    op: Operation,
     key: &str,
     value: &Json,
     rt: &ResourceType,
@@ -212,7 +212,7 @@ fn is_meta(key: &str) -> bool {
 
 fn apply_path(
     resource: &mut Json,
-    op: Op,
+    op: Operation,
     path: &Path,
     value: Option<&Json>,
     rt: &ResourceType,
@@ -234,7 +234,7 @@ fn apply_path(
         ));
     }
     let value = match (op, value) {
-        (Op::Remove, v) => v.cloned(),
+        (Operation::Remove, v) => v.cloned(),
         (_, Some(v)) => Some(coerce(
             v,
             &resolved,
@@ -243,7 +243,12 @@ fn apply_path(
         )?),
         (_, None) => return Err(error("invalidValue", format!("{op:?} needs a value"))),
     };
-    let container = container(resource, path.attr.urn.as_deref(), rt, op == Op::Remove)?;
+    let container = container(
+        resource,
+        path.attr.urn.as_deref(),
+        rt,
+        op == Operation::Remove,
+    )?;
     let Some(container) = container else {
         return Ok(());
     };
@@ -260,7 +265,7 @@ fn apply_path(
         (None, None) if resolved.attribute.multi_valued => apply_multi(container, op, name, value),
         (None, None) => {
             match (op, value) {
-                (Op::Remove, _) => {
+                (Operation::Remove, _) => {
                     remove_key(container, name);
                 }
                 (_, Some(Json::Object(values))) if resolved.attribute.kind == Type::Complex => {
@@ -336,12 +341,12 @@ fn remove_key(map: &mut Map<String, Json>, name: &str) -> Option<Json> {
 
 fn apply_sub(
     container: &mut Map<String, Json>,
-    op: Op,
+    op: Operation,
     name: &str,
     sub: &str,
     value: Option<Json>,
 ) -> Result<(), PatchError> {
-    if op == Op::Remove {
+    if op == Operation::Remove {
         if let Some(Json::Object(parent)) =
             key_of(container, name).and_then(|k| container.get_mut(&k))
         {
@@ -366,7 +371,7 @@ fn apply_sub(
 /// exactly those values.
 fn apply_multi(
     container: &mut Map<String, Json>,
-    op: Op,
+    op: Operation,
     name: &str,
     value: Option<Json>,
 ) -> Result<(), PatchError> {
@@ -376,8 +381,8 @@ fn apply_multi(
         Some(one) => vec![one],
     };
     match op {
-        Op::Replace => set_key(container, name, Json::Array(items(value))),
-        Op::Add => {
+        Operation::Replace => set_key(container, name, Json::Array(items(value))),
+        Operation::Add => {
             let list = entry(container, name);
             if !list.is_array() {
                 *list = Json::Array(Vec::new());
@@ -390,7 +395,7 @@ fn apply_multi(
                 }
             }
         }
-        Op::Remove => match value {
+        Operation::Remove => match value {
             None | Some(Json::Null) => {
                 remove_key(container, name);
             }
@@ -450,7 +455,7 @@ impl Elements {
 
 fn apply_filtered(
     container: &mut Map<String, Json>,
-    op: Op,
+    op: Operation,
     name: &str,
     filter: &super::path::Filter,
     path: &Path,
@@ -464,7 +469,7 @@ fn apply_filtered(
     }
     let list = list.as_array_mut().expect("an array");
     let mut matched = false;
-    if (op, sub) == (Op::Remove, None) {
+    if (op, sub) == (Operation::Remove, None) {
         list.retain(|element| !element_matches(filter, element, attribute));
     }
     for element in list.iter_mut() {
@@ -473,8 +478,8 @@ fn apply_filtered(
         }
         matched = true;
         match (op, sub) {
-            (Op::Remove, None) => {}
-            (Op::Remove, Some(sub)) => {
+            (Operation::Remove, None) => {}
+            (Operation::Remove, Some(sub)) => {
                 if let Json::Object(element) = element {
                     remove_key(element, sub);
                 }
@@ -493,7 +498,7 @@ fn apply_filtered(
             }
         }
     }
-    if !matched && op != Op::Remove {
+    if !matched && op != Operation::Remove {
         // Entra replaces emails[type eq "work"].value before any work email exists:
         // make the element the filter describes.
         let fixed = path.equalities().ok_or_else(|| {

@@ -39,7 +39,7 @@ const QUARANTINE_LIMIT: SignedDuration = SignedDuration::from_hours(28 * 24);
 /// What a cycle did, counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Summary {
+pub struct CycleSummary {
     pub created: usize,
     pub updated: usize,
     pub disabled: usize,
@@ -205,7 +205,7 @@ impl std::fmt::Display for Stop {
 #[derive(Debug, Clone)]
 pub struct Cycle {
     pub id: i64,
-    pub summary: Summary,
+    pub summary: CycleSummary,
     /// In the order of the plan (users, then groups, each by source id, references
     /// last); empty when [`Engine::on_log`] took them.
     pub logs: Vec<LogRecord>,
@@ -478,7 +478,7 @@ struct Evaluated {
 /// Whether a value a target returned is the value searched for: exactly for `id` and
 /// `externalId` (case-exact in RFC 7643), ignoring case otherwise, as Entra compares
 /// `userName`.
-fn same_value(attribute: &crate::mapping::Target, found: &str, wanted: &str) -> bool {
+fn same_value(attribute: &crate::mapping::TargetAttribute, found: &str, wanted: &str) -> bool {
     match attribute.attribute.as_str() {
         "id" | "externalId" if attribute.sub.is_none() => found == wanted,
         _ => found.to_lowercase() == wanted.to_lowercase(),
@@ -507,7 +507,7 @@ struct Counters {
     failed: AtomicUsize,
     reference_failed: AtomicUsize,
     stop: Mutex<Option<Stop>>,
-    summary: Mutex<Summary>,
+    summary: Mutex<CycleSummary>,
 }
 
 impl Engine {
@@ -920,7 +920,11 @@ impl Engine {
     }
 
     /// Quarantine begins when the cycle stopped for it, and ends with any success.
-    fn settle_quarantine(&self, stop: &Option<Stop>, summary: &Summary) -> Result<(), StateError> {
+    fn settle_quarantine(
+        &self,
+        stop: &Option<Stop>,
+        summary: &CycleSummary,
+    ) -> Result<(), StateError> {
         match stop {
             Some(Stop::Quarantined(reason)) => {
                 let since = match self.state.quarantine()? {
@@ -1337,7 +1341,7 @@ impl Engine {
         &self,
         trace: &mut Trace,
         kind: &str,
-        attribute: &crate::mapping::Target,
+        attribute: &crate::mapping::TargetAttribute,
         value: &str,
     ) -> Result<Vec<Json>, Failure> {
         let filter = format!("{} eq {}", attribute.text, Json::from(value));
@@ -1735,7 +1739,7 @@ impl Engine {
     }
 }
 
-impl Summary {
+impl CycleSummary {
     fn add(&mut self, log: &LogRecord) {
         let counter = match (log.action, log.status) {
             (_, "Failure") => &mut self.failed,

@@ -10,6 +10,8 @@ pub mod source;
 pub mod state;
 pub mod target;
 
-pub use engine::{Cycle, Engine, EngineError, Options, QuarantinePolicy, Source, Stop, Summary};
+pub use engine::{
+    Cycle, CycleSummary, Engine, EngineError, Options, QuarantinePolicy, Source, Stop,
+};
 pub use log::LogRecord;
 pub use target::{Answer, Attempt, Target, TargetConfig, TargetError};

@@ -4,7 +4,7 @@
 use serde_json::Value as Json;
 
 use super::writer::string;
-use crate::mapping::Target;
+use crate::mapping::TargetAttribute;
 use crate::scim::schema::ResourceType;
 
 /// The shape of an object mapping's resources.
@@ -94,7 +94,7 @@ impl Plan {
     /// objects.
     pub(crate) fn build(
         resource: Option<&ResourceType>,
-        targets: &[&Target],
+        targets: &[&TargetAttribute],
     ) -> Result<Plan, Conflict> {
         let mut plan = Plan::default();
         for (i, target) in targets.iter().enumerate() {
@@ -107,7 +107,7 @@ impl Plan {
         Ok(plan)
     }
 
-    fn place(&mut self, i: usize, target: &Target) -> Result<(), Conflict> {
+    fn place(&mut self, i: usize, target: &TargetAttribute) -> Result<(), Conflict> {
         let conflict = |node: &Node, why: &str| {
             (
                 node.first_attribute(),
