@@ -4,7 +4,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::functions::{self, Function, Implementation, Kind, Prepared, Site, Special, Written};
+use crate::functions::{self, ArgKind, Function, Implementation, Prepared, Site, Special, Written};
 use crate::syntax::ast::{Call, CmpOp, Expr, ExprKind};
 
 /// A call the checker resolved, with its compile-time preparation.
@@ -51,14 +51,14 @@ struct Checker<'s> {
 
 impl Checker<'_> {
     /// `kind` is what the enclosing parameter expects, when there is one.
-    fn expr(&mut self, expr: &Expr, top: bool, kind: Option<Kind>) {
+    fn expr(&mut self, expr: &Expr, top: bool, kind: Option<ArgKind>) {
         match &expr.kind {
             ExprKind::Call(call) => self.call(call, expr.span, top),
             ExprKind::Compare(cmp) => {
                 self.expr(&cmp.lhs, false, None);
                 self.expr(&cmp.rhs, false, None);
             }
-            ExprKind::Ident(name) if !matches!(kind, Some(Kind::Enum(_))) => {
+            ExprKind::Ident(name) if !matches!(kind, Some(ArgKind::Enum(_))) => {
                 self.ident(name, expr.span)
             }
             _ => {}
@@ -226,14 +226,13 @@ impl Checker<'_> {
     /// Constants that can never be what the parameter needs.
     fn literal_kind(&mut self, function: &Function, param: &functions::Param, expr: &Expr) {
         let problem = match (&param.kind, &expr.kind) {
-            (Kind::Number, ExprKind::Str(s)) if functions::parse_int(s).is_none() => Some(format!(
-                "`{}` must be a whole number, not \"{s}\"",
-                param.name
-            )),
-            (Kind::Boolean, ExprKind::Str(s)) if functions::parse_bool(s).is_none() => Some(
+            (ArgKind::Number, ExprKind::Str(s)) if functions::parse_int(s).is_none() => Some(
+                format!("`{}` must be a whole number, not \"{s}\"", param.name),
+            ),
+            (ArgKind::Boolean, ExprKind::Str(s)) if functions::parse_bool(s).is_none() => Some(
                 format!("`{}` must be True or False, not \"{s}\"", param.name),
             ),
-            (Kind::Enum(names), ExprKind::Ident(s) | ExprKind::Str(s))
+            (ArgKind::Enum(names), ExprKind::Ident(s) | ExprKind::Str(s))
                 if !names.contains(&&**s) =>
             {
                 Some(format!(
@@ -242,7 +241,7 @@ impl Checker<'_> {
                     names.join(", ")
                 ))
             }
-            (Kind::Enum(names), ExprKind::Int(n)) if *n < 0 || *n as usize >= names.len() => {
+            (ArgKind::Enum(names), ExprKind::Int(n)) if *n < 0 || *n as usize >= names.len() => {
                 Some(format!(
                     "`{}` must be one of {}, not {n}",
                     param.name,

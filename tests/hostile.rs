@@ -550,7 +550,7 @@ fn small_requests_are_answered_while_large_patches_run() {
 struct Panicking(scimap::server::Sqlite);
 
 mod panicking {
-    use scimap::server::store::{Indexed, Kind, Store, StoreError, Stored};
+    use scimap::server::store::{Indexed, ObjectKind, Store, StoreError, Stored};
     use scimap::server::tenants::{Audit, AuditEntry, Principal, TokenHash};
     use scimap::server::{Tenant, TenantId};
     use serde_json::Value as Json;
@@ -559,7 +559,7 @@ mod panicking {
         fn create(
             &self,
             tenant: &TenantId,
-            kind: Kind,
+            kind: ObjectKind,
             body: Json,
             audit: Option<&Audit>,
         ) -> Result<Stored, StoreError> {
@@ -570,7 +570,7 @@ mod panicking {
         fn get(
             &self,
             tenant: &TenantId,
-            kind: Kind,
+            kind: ObjectKind,
             id: &str,
         ) -> Result<Option<Stored>, StoreError> {
             self.0.get(tenant, kind, id)
@@ -578,7 +578,7 @@ mod panicking {
         fn replace(
             &self,
             tenant: &TenantId,
-            kind: Kind,
+            kind: ObjectKind,
             id: &str,
             body: Json,
             if_version: Option<u64>,
@@ -589,7 +589,7 @@ mod panicking {
         fn delete(
             &self,
             tenant: &TenantId,
-            kind: Kind,
+            kind: ObjectKind,
             id: &str,
             if_version: Option<u64>,
             audit: Option<&Audit>,
@@ -599,7 +599,7 @@ mod panicking {
         fn find(
             &self,
             tenant: &TenantId,
-            kind: Kind,
+            kind: ObjectKind,
             column: Indexed,
             value: &str,
         ) -> Result<Vec<Stored>, StoreError> {
@@ -608,7 +608,7 @@ mod panicking {
         fn scan(
             &self,
             tenant: &TenantId,
-            kind: Kind,
+            kind: ObjectKind,
             each: &mut dyn FnMut(Stored),
         ) -> Result<(), StoreError> {
             self.0.scan(tenant, kind, each)
@@ -616,7 +616,7 @@ mod panicking {
         fn page(
             &self,
             tenant: &TenantId,
-            kind: Kind,
+            kind: ObjectKind,
             offset: usize,
             limit: usize,
         ) -> Result<(usize, Vec<Stored>), StoreError> {

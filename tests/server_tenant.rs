@@ -31,14 +31,19 @@ fn scoped(store: Arc<Sqlite>, config: Config) -> axum::Router {
     ] {
         let user = json!({"userName": name, "externalId": format!("ext-{name}"), "emails": [{"type": "work", "value": name}]});
         store
-            .create(&fabrikam.id, scimap::server::store::Kind::User, user, None)
+            .create(
+                &fabrikam.id,
+                scimap::server::store::ObjectKind::User,
+                user,
+                None,
+            )
             .unwrap();
     }
     for name in ["Zoë F", "Eng", "Bulk"] {
         store
             .create(
                 &fabrikam.id,
-                scimap::server::store::Kind::Group,
+                scimap::server::store::ObjectKind::Group,
                 json!({"displayName": name}),
                 None,
             )

@@ -66,7 +66,7 @@ pub struct Param {
     pub name: &'static str,
     /// The key Microsoft Graph's `attributeMappingSource.parameters` uses for it.
     pub graph_key: &'static str,
-    pub kind: Kind,
+    pub kind: ArgKind,
     /// Whether the slot may be left empty (`f(a, , c)`) or off the end.
     pub optional: bool,
     pub docs: &'static str,
@@ -74,7 +74,7 @@ pub struct Param {
 
 /// What an argument must be, as far as can be known before evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum ArgKind {
     Any,
     Text,
     Number,
@@ -87,16 +87,16 @@ pub enum Kind {
     Enum(&'static [&'static str]),
 }
 
-impl Kind {
+impl ArgKind {
     pub fn name(self) -> &'static str {
         match self {
-            Kind::Any => "any",
-            Kind::Text => "string",
-            Kind::Number => "number",
-            Kind::Boolean => "boolean",
-            Kind::Multi => "multi-valued",
-            Kind::Culture => "culture",
-            Kind::Enum(_) => "name",
+            ArgKind::Any => "any",
+            ArgKind::Text => "string",
+            ArgKind::Number => "number",
+            ArgKind::Boolean => "boolean",
+            ArgKind::Multi => "multi-valued",
+            ArgKind::Culture => "culture",
+            ArgKind::Enum(_) => "name",
         }
     }
 }

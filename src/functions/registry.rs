@@ -1,13 +1,13 @@
 //! The table of every function, in alphabetical order.
 
+use super::ArgKind::{self, Any, Boolean, Culture, Multi, Number, Text};
 use super::Implementation::{Contextual, Native, Special as Sp};
-use super::Kind::{self, Any, Boolean, Culture, Multi, Number, Text};
 use super::{
     case, context, date, diacritics, logic, multi, replace, roles, text, Example, Function, Param,
     Presence, Special,
 };
 
-const fn p(name: &'static str, kind: Kind, docs: &'static str) -> Param {
+const fn p(name: &'static str, kind: ArgKind, docs: &'static str) -> Param {
     Param {
         name,
         graph_key: name,
@@ -17,7 +17,7 @@ const fn p(name: &'static str, kind: Kind, docs: &'static str) -> Param {
     }
 }
 
-const fn opt(name: &'static str, kind: Kind, docs: &'static str) -> Param {
+const fn opt(name: &'static str, kind: ArgKind, docs: &'static str) -> Param {
     Param {
         name,
         graph_key: name,
@@ -31,7 +31,7 @@ const fn opt(name: &'static str, kind: Kind, docs: &'static str) -> Param {
 const fn keyed(
     name: &'static str,
     graph_key: &'static str,
-    kind: Kind,
+    kind: ArgKind,
     optional: bool,
     docs: &'static str,
 ) -> Param {
@@ -59,7 +59,7 @@ const SOURCE_TEXT: Param = p(
     "The string to work on, usually an attribute.",
 );
 const APP_ROLES: Param = p("source", Multi, "The `[appRoleAssignments]` attribute.");
-const COMPARE: Kind = Kind::Enum(&["vbBinaryCompare", "vbTextCompare"]);
+const COMPARE: ArgKind = ArgKind::Enum(&["vbBinaryCompare", "vbTextCompare"]);
 
 /// A function that also takes a shorter form (see `Function::forms`).
 const fn with_forms(function: Function, forms: &'static [&'static [usize]]) -> Function {
@@ -636,7 +636,7 @@ pub(super) fn reference_markdown() -> String {
                 };
                 let required = if param.optional { "no" } else { "yes" };
                 let kind = match param.kind {
-                    Kind::Enum(names) => names.join(" / "),
+                    ArgKind::Enum(names) => names.join(" / "),
                     other => other.name().to_string(),
                 };
                 let _ = writeln!(

@@ -81,7 +81,7 @@ pub struct AttributeFile {
     pub source: Option<String>,
     /// What the portal calls the mapping type; checked against `source` when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<Kind>,
+    pub kind: Option<MappingKind>,
     /// Used when the source evaluates to null, on creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
@@ -95,7 +95,7 @@ pub struct AttributeFile {
 /// The portal's mapping types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Kind {
+pub enum MappingKind {
     Direct,
     Constant,
     Expression,

@@ -4,8 +4,8 @@
 use serde_json::Value as Json;
 
 use super::file::{
-    Action, Apply, AttributeFile, ClauseFile, FilterGroupFile, Kind, MappingFile, ObjectFile,
-    TargetAttributeFile,
+    Action, Apply, AttributeFile, ClauseFile, FilterGroupFile, MappingFile, MappingKind,
+    ObjectFile, TargetAttributeFile,
 };
 use super::locate::JsonPath;
 use super::Origins;
@@ -349,14 +349,14 @@ fn attribute_mapping(
 ) -> Result<(AttributeFile, Option<JsonPath>), ImportError> {
     let target = text(mapping, "targetAttributeName", at)?.to_string();
     let (source, kind, source_at) = match mapping.get("source") {
-        None | Some(Json::Null) => (None, Some(Kind::None), None),
+        None | Some(Json::Null) => (None, Some(MappingKind::None), None),
         Some(source) => {
             let source_path = at.key("source");
             let (expression, from_text) = expression(source, &source_path)?;
             let kind = match source.get("type").and_then(Json::as_str) {
-                Some("Attribute") => Kind::Direct,
-                Some("Constant") => Kind::Constant,
-                _ => Kind::Expression,
+                Some("Attribute") => MappingKind::Direct,
+                Some("Constant") => MappingKind::Constant,
+                _ => MappingKind::Expression,
             };
             let located = if from_text {
                 source_path.key("expression")
@@ -400,7 +400,7 @@ fn attribute_mapping(
                 )
             })?,
     };
-    let kind = if kind == Some(Kind::None) && default.is_none() {
+    let kind = if kind == Some(MappingKind::None) && default.is_none() {
         None
     } else {
         kind

@@ -3,7 +3,7 @@
 
 use serde_json::Value as Json;
 
-use super::file::{Apply, AttributeFile, Kind, MappingFile, ObjectFile};
+use super::file::{Apply, AttributeFile, MappingFile, MappingKind, ObjectFile};
 use super::lint::{asks_target, check_matching, check_required, default_problem};
 use super::locate::JsonPath;
 use super::{entra, graph, locate, resource, Clause, ClauseError, Scope};
@@ -543,7 +543,7 @@ impl AttributeMapping {
                 problems,
             ),
         };
-        if attribute.kind == Some(Kind::None) && attribute.source.is_some() {
+        if attribute.kind == Some(MappingKind::None) && attribute.source.is_some() {
             let d = Diagnostic::error(Code::Mapping, "a mapping of kind `none` has no `source`");
             problems.push(locator.at(d, &origin.at.key("kind"), "kind none"));
         }
@@ -594,7 +594,7 @@ impl AttributeMapping {
 
 fn compile_source(
     source: &str,
-    kind: Option<Kind>,
+    kind: Option<MappingKind>,
     origin: &AttributeOrigin,
     known: &[&str],
     locator: &Locator<'_>,
@@ -624,7 +624,7 @@ fn compile_source(
     if let Some(kind) = kind {
         let actual = mapping_kind(&program);
         // Any source is an expression; `none` with a source is reported by the caller.
-        if kind != actual && !matches!(kind, Kind::Expression | Kind::None) {
+        if kind != actual && !matches!(kind, MappingKind::Expression | MappingKind::None) {
             let d = Diagnostic::error(
                 Code::Mapping,
                 format!(
@@ -641,29 +641,29 @@ fn compile_source(
 }
 
 /// The portal's name for what a source is.
-fn mapping_kind(program: &Program) -> Kind {
+fn mapping_kind(program: &Program) -> MappingKind {
     if program.direct_attribute().is_some() {
-        Kind::Direct
+        MappingKind::Direct
     } else if program.constant().is_some() {
-        Kind::Constant
+        MappingKind::Constant
     } else {
-        Kind::Expression
+        MappingKind::Expression
     }
 }
 
-fn kind_name(kind: Kind) -> &'static str {
+fn kind_name(kind: MappingKind) -> &'static str {
     match kind {
-        Kind::Direct => "direct",
-        Kind::Constant => "constant",
-        Kind::Expression => "expression",
-        Kind::None => "none",
+        MappingKind::Direct => "direct",
+        MappingKind::Constant => "constant",
+        MappingKind::Expression => "expression",
+        MappingKind::None => "none",
     }
 }
 
-fn kind_phrase(kind: Kind) -> &'static str {
+fn kind_phrase(kind: MappingKind) -> &'static str {
     match kind {
-        Kind::Direct => "one attribute (direct)",
-        Kind::Constant => "a constant",
+        MappingKind::Direct => "one attribute (direct)",
+        MappingKind::Constant => "a constant",
         _ => "an expression",
     }
 }

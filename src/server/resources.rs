@@ -4,16 +4,16 @@
 use serde_json::{json, Map, Value as Json};
 
 use super::error::ScimError;
-use super::store::{Kind, Stored};
+use super::store::{ObjectKind, Stored};
 use crate::json::field;
 use crate::scim::filter::resolve;
 use crate::scim::schema::{self, Attribute, ResourceType, Type};
 use crate::scim::AttrPath;
 
-pub fn resource_type(kind: Kind) -> &'static ResourceType {
+pub fn resource_type(kind: ObjectKind) -> &'static ResourceType {
     match kind {
-        Kind::User => &schema::USER_TYPE,
-        Kind::Group => &schema::GROUP_TYPE,
+        ObjectKind::User => &schema::USER_TYPE,
+        ObjectKind::Group => &schema::GROUP_TYPE,
     }
 }
 
@@ -22,7 +22,7 @@ pub fn resource_type(kind: Kind) -> &'static ResourceType {
 /// Extension objects are kept for the extensions the resource type knows and for those
 /// the body lists in `schemas`; a schema URI listed without attributes is ignored
 /// (Entra's extra group schema).
-pub fn normalize(body: &Json, kind: Kind) -> Result<Json, ScimError> {
+pub fn normalize(body: &Json, kind: ObjectKind) -> Result<Json, ScimError> {
     let rt = resource_type(kind);
     let Json::Object(map) = body else {
         return Err(ScimError::bad(
@@ -117,8 +117,8 @@ pub fn normalize(body: &Json, kind: Kind) -> Result<Json, ScimError> {
         }
     }
     let required = match kind {
-        Kind::User => "userName",
-        Kind::Group => "displayName",
+        ObjectKind::User => "userName",
+        ObjectKind::Group => "displayName",
     };
     let blank = out
         .get(required)
@@ -202,7 +202,7 @@ fn coerce(value: &Json, attribute: &Attribute, at: &str) -> Result<Option<Json>,
 }
 
 /// A stored resource as the server shows it: `id` first, then the body, then `meta`.
-pub fn represent(stored: &Stored, kind: Kind, base: &str) -> Json {
+pub fn represent(stored: &Stored, kind: ObjectKind, base: &str) -> Json {
     let mut out = Map::new();
     if let Some(schemas) = stored.body.get("schemas") {
         out.insert("schemas".into(), schemas.clone());
@@ -431,7 +431,7 @@ mod tests {
             "meta": {"resourceType": "User"}, "roles": [], "addresses": null, "title": null,
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": "m1", "department": "Sales"},
         });
-        let out = normalize(&body, Kind::User).unwrap();
+        let out = normalize(&body, ObjectKind::User).unwrap();
         assert_eq!(out["active"], true);
         assert!(
             out.get("meta").is_none() && out.get("roles").is_none() && out.get("title").is_none()
@@ -443,7 +443,7 @@ mod tests {
         let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group",
             "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"],
             "displayName": "Eng", "externalId": "8aa1", "meta": {"resourceType": "Group"}});
-        let out = normalize(&group, Kind::Group).unwrap();
+        let out = normalize(&group, ObjectKind::Group).unwrap();
         assert_eq!(
             out["schemas"],
             json!(["urn:ietf:params:scim:schemas:core:2.0:Group"])
@@ -458,13 +458,13 @@ mod tests {
             body.as_object_mut()
                 .unwrap()
                 .extend(extra.as_object().unwrap().clone());
-            normalize(&body, Kind::User).unwrap_err().detail
+            normalize(&body, ObjectKind::User).unwrap_err().detail
         };
         assert!(user(json!({"nickname2": "x"})).contains("not an attribute"));
         assert!(user(json!({"active": "perhaps"})).contains("true or false"));
         assert!(user(json!({"userName": ""})).contains("required"));
         assert!(user(json!({"name": {"first": "x"}})).contains("no sub-attribute"));
-        assert!(normalize(&json!({"userName": "a"}), Kind::User)
+        assert!(normalize(&json!({"userName": "a"}), ObjectKind::User)
             .unwrap_err()
             .detail
             .contains("schemas"));

@@ -10,21 +10,7 @@ use super::tenants::{Audit, AuditEntry, Principal, Tenant, TenantId, TokenHash};
 use crate::json::field;
 use crate::sqlite::Database;
 
-/// The resource types stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    User,
-    Group,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::User => "User",
-            Kind::Group => "Group",
-        }
-    }
-}
+pub use crate::scim::ObjectKind;
 
 /// The attributes kept in indexed columns, for `eq` filters that need no scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,16 +75,21 @@ pub trait Store: Send + Sync {
     fn create(
         &self,
         tenant: &TenantId,
-        kind: Kind,
+        kind: ObjectKind,
         body: Json,
         audit: Option<&Audit>,
     ) -> Result<Stored, StoreError>;
-    fn get(&self, tenant: &TenantId, kind: Kind, id: &str) -> Result<Option<Stored>, StoreError>;
+    fn get(
+        &self,
+        tenant: &TenantId,
+        kind: ObjectKind,
+        id: &str,
+    ) -> Result<Option<Stored>, StoreError>;
     /// Replaces a resource's body, if its version is still `if_version` when given.
     fn replace(
         &self,
         tenant: &TenantId,
-        kind: Kind,
+        kind: ObjectKind,
         id: &str,
         body: Json,
         if_version: Option<u64>,
@@ -107,7 +98,7 @@ pub trait Store: Send + Sync {
     fn delete(
         &self,
         tenant: &TenantId,
-        kind: Kind,
+        kind: ObjectKind,
         id: &str,
         if_version: Option<u64>,
         audit: Option<&Audit>,
@@ -116,7 +107,7 @@ pub trait Store: Send + Sync {
     fn find(
         &self,
         tenant: &TenantId,
-        kind: Kind,
+        kind: ObjectKind,
         column: Indexed,
         value: &str,
     ) -> Result<Vec<Stored>, StoreError>;
@@ -124,7 +115,7 @@ pub trait Store: Send + Sync {
     fn scan(
         &self,
         tenant: &TenantId,
-        kind: Kind,
+        kind: ObjectKind,
         each: &mut dyn FnMut(Stored),
     ) -> Result<(), StoreError>;
     /// How many resources of a kind there are, and `limit` of them from `offset` in
@@ -132,7 +123,7 @@ pub trait Store: Send + Sync {
     fn page(
         &self,
         tenant: &TenantId,
-        kind: Kind,
+        kind: ObjectKind,
         offset: usize,
         limit: usize,
     ) -> Result<(usize, Vec<Stored>), StoreError>;
@@ -284,7 +275,7 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
 
 /// The indexed columns' values of a body: lower-cased where lookups ignore case
 /// (`externalId` is case-exact).
-fn columns(kind: Kind, body: &Json) -> [Option<String>; 4] {
+fn columns(kind: ObjectKind, body: &Json) -> [Option<String>; 4] {
     let lower = |v: Option<&Json>| v.and_then(Json::as_str).map(str::to_lowercase);
     let work_email = field(body, "emails")
         .and_then(Json::as_array)
@@ -297,8 +288,8 @@ fn columns(kind: Kind, body: &Json) -> [Option<String>; 4] {
             lower(work.and_then(|e| field(e, "value")))
         });
     let user_name = match kind {
-        Kind::User => lower(field(body, "userName")),
-        Kind::Group => None,
+        ObjectKind::User => lower(field(body, "userName")),
+        ObjectKind::Group => None,
     };
     let external_id = field(body, "externalId")
         .and_then(Json::as_str)
@@ -315,14 +306,14 @@ pub(crate) fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
 
-fn conflict(kind: Kind, body: &Json, e: rusqlite::Error) -> StoreError {
+fn conflict(kind: ObjectKind, body: &Json, e: rusqlite::Error) -> StoreError {
     let unique = matches!(&e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation);
     if !unique {
         return e.into();
     }
     let attribute = match kind {
-        Kind::User => "userName",
-        Kind::Group => "displayName",
+        ObjectKind::User => "userName",
+        ObjectKind::Group => "displayName",
     };
     let value = field(body, attribute)
         .and_then(Json::as_str)
@@ -348,7 +339,7 @@ impl Store for Sqlite {
     fn create(
         &self,
         tenant: &TenantId,
-        kind: Kind,
+        kind: ObjectKind,
         body: Json,
         audit: Option<&Audit>,
     ) -> Result<Stored, StoreError> {
@@ -375,7 +366,12 @@ impl Store for Sqlite {
         })
     }
 
-    fn get(&self, tenant: &TenantId, kind: Kind, id: &str) -> Result<Option<Stored>, StoreError> {
+    fn get(
+        &self,
+        tenant: &TenantId,
+        kind: ObjectKind,
+        id: &str,
+    ) -> Result<Option<Stored>, StoreError> {
         Ok(self
             .lock()
             .query_row(
@@ -389,7 +385,7 @@ impl Store for Sqlite {
     fn replace(
         &self,
         tenant: &TenantId,
-        kind: Kind,
+        kind: ObjectKind,
         id: &str,
         body: Json,
         if_version: Option<u64>,
@@ -433,7 +429,7 @@ impl Store for Sqlite {
     fn delete(
         &self,
         tenant: &TenantId,
-        kind: Kind,
+        kind: ObjectKind,
         id: &str,
         if_version: Option<u64>,
         audit: Option<&Audit>,
@@ -467,7 +463,7 @@ impl Store for Sqlite {
     fn find(
         &self,
         tenant: &TenantId,
-        kind: Kind,
+        kind: ObjectKind,
         column: Indexed,
         value: &str,
     ) -> Result<Vec<Stored>, StoreError> {
@@ -490,7 +486,7 @@ impl Store for Sqlite {
     fn scan(
         &self,
         tenant: &TenantId,
-        kind: Kind,
+        kind: ObjectKind,
         each: &mut dyn FnMut(Stored),
     ) -> Result<(), StoreError> {
         let connection = self.lock();
@@ -506,7 +502,7 @@ impl Store for Sqlite {
     fn page(
         &self,
         tenant: &TenantId,
-        kind: Kind,
+        kind: ObjectKind,
         offset: usize,
         limit: usize,
     ) -> Result<(usize, Vec<Stored>), StoreError> {
@@ -580,28 +576,32 @@ mod tests {
         let ann = store
             .create(
                 &t,
-                Kind::User,
+                ObjectKind::User,
                 json!({"userName": "Ann@Contoso.com", "externalId": "A1"}),
                 None,
             )
             .unwrap();
         assert_eq!(ann.version, 1);
         assert_eq!(
-            store.get(&t, Kind::User, &ann.id).unwrap().unwrap().body["userName"],
+            store
+                .get(&t, ObjectKind::User, &ann.id)
+                .unwrap()
+                .unwrap()
+                .body["userName"],
             "Ann@Contoso.com"
         );
         assert_eq!(
-            store.get(&t, Kind::Group, &ann.id).unwrap(),
+            store.get(&t, ObjectKind::Group, &ann.id).unwrap(),
             None,
             "kinds are apart"
         );
         let found = store
-            .find(&t, Kind::User, Indexed::UserName, "ann@contoso.COM")
+            .find(&t, ObjectKind::User, Indexed::UserName, "ann@contoso.COM")
             .unwrap();
         assert_eq!(found.len(), 1);
         assert!(
             store
-                .find(&t, Kind::User, Indexed::ExternalId, "a1")
+                .find(&t, ObjectKind::User, Indexed::ExternalId, "a1")
                 .unwrap()
                 .is_empty(),
             "externalId is caseExact"
@@ -609,7 +609,7 @@ mod tests {
         let replaced = store
             .replace(
                 &t,
-                Kind::User,
+                ObjectKind::User,
                 &ann.id,
                 json!({"userName": "ann2@contoso.com"}),
                 Some(1),
@@ -620,7 +620,7 @@ mod tests {
         assert_eq!(
             store.replace(
                 &t,
-                Kind::User,
+                ObjectKind::User,
                 &ann.id,
                 json!({"userName": "x"}),
                 Some(1),
@@ -629,14 +629,14 @@ mod tests {
             Err(StoreError::Stale("2".into()))
         );
         assert_eq!(
-            store.delete(&t, Kind::User, &ann.id, Some(1), None),
+            store.delete(&t, ObjectKind::User, &ann.id, Some(1), None),
             Err(StoreError::Stale("2".into()))
         );
         store
-            .delete(&t, Kind::User, &ann.id, Some(2), None)
+            .delete(&t, ObjectKind::User, &ann.id, Some(2), None)
             .unwrap();
         assert_eq!(
-            store.delete(&t, Kind::User, &ann.id, None, None),
+            store.delete(&t, ObjectKind::User, &ann.id, None, None),
             Err(StoreError::NotFound)
         );
     }
@@ -646,10 +646,20 @@ mod tests {
         let store = Sqlite::in_memory().unwrap();
         let t = store_tenant(&store);
         store
-            .create(&t, Kind::User, json!({"userName": "ann@contoso.com"}), None)
+            .create(
+                &t,
+                ObjectKind::User,
+                json!({"userName": "ann@contoso.com"}),
+                None,
+            )
             .unwrap();
         let err = store
-            .create(&t, Kind::User, json!({"userName": "ANN@contoso.com"}), None)
+            .create(
+                &t,
+                ObjectKind::User,
+                json!({"userName": "ANN@contoso.com"}),
+                None,
+            )
             .unwrap_err();
         assert_eq!(
             err,
@@ -659,19 +669,24 @@ mod tests {
             }
         );
         store
-            .create(&t, Kind::Group, json!({"displayName": "Eng"}), None)
+            .create(&t, ObjectKind::Group, json!({"displayName": "Eng"}), None)
             .unwrap();
         assert!(matches!(
-            store.create(&t, Kind::Group, json!({"displayName": "eng"}), None),
+            store.create(&t, ObjectKind::Group, json!({"displayName": "eng"}), None),
             Err(StoreError::Conflict { .. })
         ));
         let bob = store
-            .create(&t, Kind::User, json!({"userName": "bob@contoso.com"}), None)
+            .create(
+                &t,
+                ObjectKind::User,
+                json!({"userName": "bob@contoso.com"}),
+                None,
+            )
             .unwrap();
         let err = store
             .replace(
                 &t,
-                Kind::User,
+                ObjectKind::User,
                 &bob.id,
                 json!({"userName": "Ann@contoso.com"}),
                 None,
@@ -680,7 +695,11 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict { .. }));
         assert_eq!(
-            store.get(&t, Kind::User, &bob.id).unwrap().unwrap().version,
+            store
+                .get(&t, ObjectKind::User, &bob.id)
+                .unwrap()
+                .unwrap()
+                .version,
             1,
             "nothing half-written"
         );
@@ -697,7 +716,7 @@ mod tests {
             store
                 .create(
                     &t,
-                    Kind::User,
+                    ObjectKind::User,
                     json!({"userName": "a", "emails": [{"type": "work", "value": "A@B.C"}]}),
                     None,
                 )
@@ -707,25 +726,30 @@ mod tests {
         let store = Sqlite::open(&path).unwrap();
         let t = store_tenant(&store);
         assert_eq!(
-            store.get(&t, Kind::User, &id).unwrap().unwrap().body["userName"],
+            store.get(&t, ObjectKind::User, &id).unwrap().unwrap().body["userName"],
             "a"
         );
         assert_eq!(
             store
-                .find(&t, Kind::User, Indexed::WorkEmail, "a@b.c")
+                .find(&t, ObjectKind::User, Indexed::WorkEmail, "a@b.c")
                 .unwrap()
                 .len(),
             1
         );
         let mut all = Vec::new();
-        store.scan(&t, Kind::User, &mut |s| all.push(s.id)).unwrap();
+        store
+            .scan(&t, ObjectKind::User, &mut |s| all.push(s.id))
+            .unwrap();
         assert_eq!(all, std::slice::from_ref(&id));
-        let (total, page) = store.page(&t, Kind::User, 0, 10).unwrap();
+        let (total, page) = store.page(&t, ObjectKind::User, 0, 10).unwrap();
         assert_eq!(
             (total, page.len(), page[0].id.as_str()),
             (1, 1, id.as_str())
         );
-        assert_eq!(store.page(&t, Kind::User, 1, 10).unwrap(), (1, Vec::new()));
+        assert_eq!(
+            store.page(&t, ObjectKind::User, 1, 10).unwrap(),
+            (1, Vec::new())
+        );
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -736,16 +760,26 @@ mod tests {
         let a = store.ensure_tenant("a").unwrap().id;
         let b = store.ensure_tenant("b").unwrap().id;
         let ann = store
-            .create(&a, Kind::User, json!({"userName": "ann@contoso.com"}), None)
+            .create(
+                &a,
+                ObjectKind::User,
+                json!({"userName": "ann@contoso.com"}),
+                None,
+            )
             .unwrap();
         store
-            .create(&b, Kind::User, json!({"userName": "ann@contoso.com"}), None)
+            .create(
+                &b,
+                ObjectKind::User,
+                json!({"userName": "ann@contoso.com"}),
+                None,
+            )
             .expect("the same userName in another tenant");
-        assert_eq!(store.get(&b, Kind::User, &ann.id).unwrap(), None);
+        assert_eq!(store.get(&b, ObjectKind::User, &ann.id).unwrap(), None);
         assert_eq!(
             store.replace(
                 &b,
-                Kind::User,
+                ObjectKind::User,
                 &ann.id,
                 json!({"userName": "x"}),
                 None,
@@ -754,19 +788,21 @@ mod tests {
             Err(StoreError::NotFound)
         );
         assert_eq!(
-            store.delete(&b, Kind::User, &ann.id, None, None),
+            store.delete(&b, ObjectKind::User, &ann.id, None, None),
             Err(StoreError::NotFound)
         );
         assert_eq!(
             store
-                .find(&b, Kind::User, Indexed::UserName, "ann@contoso.com")
+                .find(&b, ObjectKind::User, Indexed::UserName, "ann@contoso.com")
                 .unwrap()
                 .len(),
             1
         );
-        assert_eq!(store.page(&a, Kind::User, 0, 10).unwrap().0, 1);
+        assert_eq!(store.page(&a, ObjectKind::User, 0, 10).unwrap().0, 1);
         let mut seen = 0;
-        store.scan(&b, Kind::User, &mut |_| seen += 1).unwrap();
+        store
+            .scan(&b, ObjectKind::User, &mut |_| seen += 1)
+            .unwrap();
         assert_eq!(seen, 1);
     }
 
@@ -809,7 +845,10 @@ mod tests {
         }
         let store = Sqlite::open(&path).unwrap();
         let default = store.ensure_tenant("default").unwrap();
-        let ann = store.get(&default.id, Kind::User, "u1").unwrap().unwrap();
+        let ann = store
+            .get(&default.id, ObjectKind::User, "u1")
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (ann.version, ann.body["userName"].as_str()),
             (3, Some("ann"))

@@ -19,7 +19,7 @@ use super::discovery;
 use super::error::{ScimError, SCIM_JSON};
 use super::limits::TenantLimits;
 use super::resources::{etag, normalize, represent, resource_type, Projection};
-use super::store::{Kind, Store, StoreError, Stored};
+use super::store::{ObjectKind, Store, StoreError, Stored};
 use super::tenants::{random_hex, Audit, Principal, Tenant, TokenHash};
 use crate::scim::apply_patch;
 
@@ -455,11 +455,11 @@ impl Call {
     }
 }
 
-fn kind_of(segment: &str) -> Option<Kind> {
+fn kind_of(segment: &str) -> Option<ObjectKind> {
     if segment.eq_ignore_ascii_case("Users") {
-        Some(Kind::User)
+        Some(ObjectKind::User)
     } else if segment.eq_ignore_ascii_case("Groups") {
-        Some(Kind::Group)
+        Some(ObjectKind::Group)
     } else {
         None
     }
@@ -547,7 +547,7 @@ impl App {
         &self,
         status: StatusCode,
         stored: &Stored,
-        kind: Kind,
+        kind: ObjectKind,
         projection: &Projection,
         base: &str,
     ) -> Response {
@@ -566,7 +566,7 @@ impl App {
         response
     }
 
-    fn create(&self, ctx: &Ctx, kind: Kind, call: &Call) -> Reply {
+    fn create(&self, ctx: &Ctx, kind: ObjectKind, call: &Call) -> Reply {
         let projection = call.projection()?;
         let base = ctx.base.as_str();
         let body = normalize(&call.json()?, kind)?;
@@ -577,7 +577,7 @@ impl App {
         Ok(self.respond(StatusCode::CREATED, &stored, kind, &projection, base))
     }
 
-    fn get(&self, ctx: &Ctx, kind: Kind, id: &str, call: &Call) -> Reply {
+    fn get(&self, ctx: &Ctx, kind: ObjectKind, id: &str, call: &Call) -> Reply {
         let projection = call.projection()?;
         let base = ctx.base.as_str();
         let stored = self
@@ -590,7 +590,7 @@ impl App {
         Ok(self.respond(StatusCode::OK, &stored, kind, &projection, base))
     }
 
-    fn replace(&self, ctx: &Ctx, kind: Kind, id: &str, call: &Call) -> Reply {
+    fn replace(&self, ctx: &Ctx, kind: ObjectKind, id: &str, call: &Call) -> Reply {
         let projection = call.projection()?;
         let base = ctx.base.as_str();
         let body = normalize(&call.json()?, kind)?;
@@ -612,7 +612,7 @@ impl App {
         Ok(self.respond(StatusCode::OK, &stored, kind, &projection, base))
     }
 
-    fn patch(&self, ctx: &Ctx, kind: Kind, id: &str, call: &Call) -> Reply {
+    fn patch(&self, ctx: &Ctx, kind: ObjectKind, id: &str, call: &Call) -> Reply {
         let projection = call.projection()?;
         let base = ctx.base.as_str();
         let request = call.json()?;
@@ -620,7 +620,7 @@ impl App {
         // Written against the version read, so that a concurrent change is never
         // overwritten; without If-Match, a change that slipped in between is simply
         // read again and the request applied to it.
-        let group_reply = kind == Kind::Group && call.param("attributes").is_none();
+        let group_reply = kind == ObjectKind::Group && call.param("attributes").is_none();
         let audit = ctx.audit(
             call,
             if group_reply {

@@ -10,11 +10,16 @@ use crate::scim::filter::values;
 use crate::scim::{AttrPath, CompValue, CompareOp, Filter};
 use crate::server::error::ScimError;
 use crate::server::resources::{represent, resource_type, Projection};
-use crate::server::store::{Indexed, Kind, Stored};
+use crate::server::store::{Indexed, ObjectKind, Stored};
 
 impl App {
     /// Resources matching a query, sorted; all of them, before paging.
-    fn matching(&self, ctx: &Ctx, kind: Kind, query: &ListQuery) -> Result<Vec<Stored>, ScimError> {
+    fn matching(
+        &self,
+        ctx: &Ctx,
+        kind: ObjectKind,
+        query: &ListQuery,
+    ) -> Result<Vec<Stored>, ScimError> {
         let rt = resource_type(kind);
         let filter = match &query.filter {
             Some(text) => {
@@ -65,7 +70,7 @@ impl App {
         Ok(found)
     }
 
-    pub(super) fn list(&self, ctx: &Ctx, kind: Kind, query: &ListQuery) -> Reply {
+    pub(super) fn list(&self, ctx: &Ctx, kind: ObjectKind, query: &ListQuery) -> Reply {
         let base = ctx.base.as_str();
         if query.filter.is_none() && query.sort_by.is_none() {
             // Unfiltered and unsorted: the page alone is read.
@@ -93,7 +98,7 @@ impl App {
     pub(super) fn search_all(&self, ctx: &Ctx, query: &ListQuery) -> Reply {
         let base = ctx.base.as_str();
         let mut all = Vec::new();
-        for kind in [Kind::User, Kind::Group] {
+        for kind in [ObjectKind::User, ObjectKind::Group] {
             match self.matching(ctx, kind, query) {
                 Ok(found) => all.extend(found.into_iter().map(|s| (kind, s))),
                 // A filter naming an attribute one type lacks still searches the other.
@@ -115,7 +120,7 @@ impl App {
         })
     }
 
-    fn page(&self, found: Vec<(Kind, Stored)>, query: &ListQuery, base: &str) -> Vec<Json> {
+    fn page(&self, found: Vec<(ObjectKind, Stored)>, query: &ListQuery, base: &str) -> Vec<Json> {
         let count = self.count(query);
         let projection = &query.projection;
         found
@@ -134,12 +139,12 @@ enum Lookup {
 }
 
 /// An `eq` on `id` or an indexed attribute: answered from the index, not a scan.
-fn indexed(filter: &Filter, kind: Kind) -> Option<(Lookup, String)> {
+fn indexed(filter: &Filter, kind: ObjectKind) -> Option<(Lookup, String)> {
     let eq = |attr: &AttrPath, value: &CompValue| match value {
         CompValue::Str(s) if attr.urn.is_none() && attr.sub.is_none() => {
             let lookup = match (kind, attr.name.to_ascii_lowercase().as_str()) {
                 (_, "id") => Lookup::Id,
-                (Kind::User, "username") => Lookup::Column(Indexed::UserName),
+                (ObjectKind::User, "username") => Lookup::Column(Indexed::UserName),
                 (_, "externalid") => Lookup::Column(Indexed::ExternalId),
                 (_, "displayname") => Lookup::Column(Indexed::DisplayName),
                 _ => return None,
@@ -155,7 +160,7 @@ fn indexed(filter: &Filter, kind: Kind) -> Option<(Lookup, String)> {
             attr,
             filter,
             then: Some((CompareOp::Eq, CompValue::Str(value))),
-        } if kind == Kind::User
+        } if kind == ObjectKind::User
             && attr.name.eq_ignore_ascii_case("emails")
             && attr
                 .sub
