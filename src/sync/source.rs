@@ -178,11 +178,6 @@ impl<'a> Checked<'a> {
         }
     }
 
-    /// The ids of a kind's records, in no order.
-    pub fn ids(&self, kind: &str) -> impl Iterator<Item = &str> {
-        self.of(kind).ids.keys().map(|id| &**id)
-    }
-
     /// The record number `i` of a kind, without the self-references it may list; its
     /// id with it, `None` for a record without one.
     pub fn record(&self, kind: &str, i: usize) -> (Option<Arc<str>>, Cow<'a, Json>) {
