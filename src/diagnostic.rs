@@ -43,6 +43,7 @@ pub enum Severity {
 /// What went wrong, as a stable machine-readable code (`--json`, the playground).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Code {
     // Syntax.
     UnterminatedString,

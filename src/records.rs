@@ -9,6 +9,7 @@ use serde_json::{Map, Value as Json};
 
 /// The layout of a records file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Format {
     /// Told from the first character: `[` an array, `{` NDJSON or one document
     /// (a Graph list or a single record), anything else CSV.
@@ -49,6 +50,7 @@ impl std::fmt::Display for Position {
 /// A file that cannot be read on: records after the problem are lost, so this stops
 /// the file, where a bad record does not.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReadError {
     #[error("{0}")]
     Io(#[from] std::io::Error),

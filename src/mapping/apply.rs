@@ -46,6 +46,7 @@ pub struct ApplyOptions<'r> {
 
 /// What a mapping makes of one record.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Applied<'a> {
     Resource(Resource<'a>),
     /// The scoping filters leave the record out.

@@ -114,6 +114,7 @@ pub struct ObjectMapping {
 /// );
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum TargetObject {
     Scim(&'static ResourceType),
     App {

@@ -66,6 +66,7 @@ pub enum Arity {
 
 /// Why a clause cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClauseError {
     /// The operator is unknown; the message may suggest a known one.
     Operator(String),

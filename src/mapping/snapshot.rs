@@ -58,6 +58,7 @@ pub struct Snapshot {
 
 /// Why records cannot be snapshotted.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SnapshotError {
     #[error("record {index}: {message}")]
     Record { index: usize, message: String },

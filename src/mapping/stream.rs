@@ -32,6 +32,7 @@ impl Default for StreamOptions<'_> {
 
 /// A record that made no resource.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Report {
     /// The record could not be read or mapped.
     Failed {

@@ -33,6 +33,7 @@ pub struct Stored {
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// A unique attribute's value is taken (`userName` of users, `displayName` of
     /// groups), compared without case.

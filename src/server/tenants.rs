@@ -116,6 +116,7 @@ pub struct TokenInfo {
 
 /// Why an operator's command on tenants failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TenantError {
     #[error("tenant name `{0}`: use 1 to 63 lower-case letters, digits and hyphens, starting and ending with a letter or digit")]
     BadName(String),

@@ -150,6 +150,7 @@ impl<'a> Source<'a> {
 
 /// Why a cycle stopped before it was done.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Stop {
     /// More disables and deletes than the threshold: staged, nothing sent. `why` counts
     /// them by reason (`312 not assigned`).
@@ -216,6 +217,7 @@ pub struct Cycle {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EngineError {
     #[error("{0}")]
     State(#[from] StateError),

@@ -55,6 +55,7 @@ pub struct Escrow {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StateError {
     #[error("sync state: {0}")]
     Database(#[from] rusqlite::Error),

@@ -44,6 +44,7 @@ impl TargetConfig {
 
 /// Why a request to the target failed, after any retries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TargetError {
     /// No connection could be made (refused, no route, no such host): nothing was sent.
     #[error("the target cannot be reached: {0}")]
