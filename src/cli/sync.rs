@@ -479,7 +479,6 @@ fn finish(engine: &Engine, cycle: Result<Cycle, EngineError>, report: bool) -> O
                 "{e}; the cycle stopped there (requests sent before it stand)"
             ))
         }
-        Err(e @ EngineError::Duplicate(_)) => return fail(e),
         Err(e) => return fail(format!("{e}; nothing was sent")),
     };
     for request in engine.would_send() {

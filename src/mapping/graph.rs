@@ -11,6 +11,7 @@ use super::locate::JsonPath;
 use super::Origins;
 use crate::functions::Function;
 use crate::scim::schema::Type;
+use crate::syntax::ast::CmpOp;
 
 /// Whether a JSON document is one of Graph's shapes rather than a native mapping
 /// file: a `synchronizationSchema`, a `synchronizationTemplate` or a list of them, a
@@ -431,15 +432,13 @@ fn expression(source: &Json, at: &JsonPath) -> Result<(String, bool), ImportErro
     Ok((from_tree(source, at)?, false))
 }
 
-/// The comparison operators, which a tree writes as functions with `left` and `right`.
-const COMPARISONS: [&str; 6] = ["=", "<>", "<", "<=", ">", ">="];
-
 fn from_tree(source: &Json, at: &JsonPath) -> Result<String, ImportError> {
     let name = text(source, "name", at)?;
     match source.get("type").and_then(Json::as_str) {
         Some("Attribute") => Ok(format!("[{name}]")),
         Some("Constant") => Ok(quote(name)),
-        Some("Function") if COMPARISONS.contains(&name) => comparison(source, name, at),
+        // A comparison is a function named by its operator, with `left` and `right`.
+        Some("Function") if CmpOp::from_symbol(name).is_some() => comparison(source, name, at),
         Some("Function") => {
             let parameters = array(source, "parameters", at)?;
             let function = Function::lookup(name);
@@ -780,7 +779,11 @@ mod tests {
                         f.name,
                         args.join(", ")
                     )),
-                (inner, prop::sample::select(COMPARISONS.to_vec()), atom())
+                (
+                    inner,
+                    prop::sample::select(CmpOp::ALL.map(CmpOp::symbol).to_vec()),
+                    atom()
+                )
                     .prop_map(|(l, op, r)| format!("{l} {op} {r}")),
             ]
         })

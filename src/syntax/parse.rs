@@ -283,14 +283,8 @@ impl Builder {
             None => lhs,
             Some(op) => {
                 let op_span = span_of(&op);
-                let op = match op.as_str() {
-                    "=" => CmpOp::Eq,
-                    "<>" => CmpOp::Ne,
-                    "<" => CmpOp::Lt,
-                    "<=" => CmpOp::Le,
-                    ">" => CmpOp::Gt,
-                    _ => CmpOp::Ge,
-                };
+                let op = CmpOp::from_symbol(op.as_str())
+                    .expect("the grammar's cmp_op is one of CmpOp's symbols");
                 let rhs =
                     self.operand(inner.next().expect("an operator is followed by an operand"));
                 Expr {
