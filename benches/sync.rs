@@ -68,14 +68,15 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let mut engine = Engine::new(
+    let mut engine = Engine::builder(
         Mapping::embedded_default(),
         State::open(&dir.join("sync.db")).unwrap(),
         Target::new(TargetConfig::new(base, serve::TOKEN)).unwrap(),
-    );
+    )
+    .build();
     // OBJECTS=1 measures one object at a time, as the engine first ran.
     if let Some(n) = std::env::var("OBJECTS").ok().and_then(|n| n.parse().ok()) {
-        engine.options.concurrency = n;
+        engine.options_mut().concurrency = n;
     }
     let mut people = users();
     let teams = groups();
@@ -118,7 +119,7 @@ fn main() {
     println!("{:<28} {rate:>26.0} objects/s", "scim2-server: raw POSTs");
     drop(python);
     let python = serve::scim2_server();
-    let engine = Engine::new(
+    let engine = Engine::builder(
         Mapping::embedded_default(),
         State::in_memory().unwrap(),
         Target::new(TargetConfig::new(
@@ -126,7 +127,8 @@ fn main() {
             serve::TOKEN,
         ))
         .unwrap(),
-    );
+    )
+    .build();
     let started = Instant::now();
     let cycle = runtime
         .block_on(engine.cycle(Source::new(&people, &teams, &all)))

@@ -285,12 +285,13 @@ fn engine(base: &str, timeout: Duration) -> Engine {
     config.timeout = timeout;
     config.backoff = Duration::from_millis(20);
     config.max_backoff = Duration::from_secs(2);
-    let mut engine = Engine::new(
+    let mut engine = Engine::builder(
         Mapping::embedded_default(),
         State::in_memory().unwrap(),
         Target::new(config).unwrap(),
-    );
-    engine.options.concurrency = 8;
+    )
+    .build();
+    engine.options_mut().concurrency = 8;
     engine
 }
 
@@ -311,7 +312,7 @@ async fn converge(
             .unwrap();
         let sent = written(&cycle);
         writes.push(sent);
-        engine.state.restart().unwrap();
+        engine.state().restart().unwrap();
         if sent == 0 && cycle.summary.failed == 0 {
             return writes;
         }

@@ -11,11 +11,11 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use scimap::mapping::Mapping;
-use scimap::scim::PatchStyle;
+use scimap::scim::ObjectKind;
 use scimap::server::{router, Config, Sqlite};
 use scimap::sync::plan::Assignments;
 use scimap::sync::state::State;
-use scimap::sync::{Engine, QuarantinePolicy, Source, Stop, Target, TargetConfig};
+use scimap::sync::{Engine, Source, Stop, Target, TargetConfig};
 use serde_json::{json, Value as Json};
 
 type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
@@ -126,13 +126,12 @@ fn engine(base: &str) -> Engine {
 }
 
 fn engine_with(config: TargetConfig) -> Engine {
-    let mut engine = Engine::new(
+    Engine::builder(
         Mapping::embedded_default(),
         State::in_memory().unwrap(),
         Target::new(config).unwrap(),
-    );
-    engine.style = PatchStyle::Rfc;
-    engine
+    )
+    .build()
 }
 
 fn ids(records: &[Json]) -> HashSet<String> {
@@ -199,7 +198,7 @@ async fn initial_then_incremental_cycles() {
         .count();
     assert_eq!(manager_set, 1000);
     let create = &cycle.logs[0];
-    let steps: Vec<&str> = create.steps.iter().map(|s| s.name).collect();
+    let steps: Vec<&str> = create.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(steps, ["import", "scope", "match", "evaluate", "provision"]);
     assert!(create
         .modified_properties
@@ -376,7 +375,7 @@ async fn faults_are_retried_escrowed_and_logged() {
         .unwrap();
     let status = |id: &str| {
         let log = cycle.logs.iter().find(|l| l.source_id == id).unwrap();
-        (log.status, log.error.as_ref().map(|e| e.code))
+        (log.status.as_str(), log.error.as_ref().map(|e| e.code))
     };
     assert_eq!(status("u0"), ("Success", None));
     assert_eq!(status("u1"), ("Success", None), "429s are retried");
@@ -392,7 +391,11 @@ async fn faults_are_retried_escrowed_and_logged() {
     assert_eq!(failed.steps.last().unwrap().name, "provision");
     assert_eq!(failed.steps.last().unwrap().status, "Failure");
     assert_eq!(cycle.summary.failed, 3);
-    let escrow = engine.state.escrow("User", "u2").unwrap().unwrap();
+    let escrow = engine
+        .state()
+        .escrow(ObjectKind::User, "u2")
+        .unwrap()
+        .unwrap();
     assert_eq!(escrow.attempts, 1);
     // u1 created once (its two refused POSTs never reached the server), nobody twice.
     let posted: Vec<Json> = writes(&seen)
@@ -434,7 +437,7 @@ async fn faults_are_retried_escrowed_and_logged() {
 async fn the_deletion_threshold_stages_and_quarantine_stops() {
     let (base, seen) = serve().await;
     let mut engine = engine(&base);
-    engine.options.deletion_threshold = Some(2);
+    engine.options_mut().deletion_threshold = Some(2);
     let mut people = users(10);
     engine
         .cycle(source(&people, &[], &Assignments::All))
@@ -460,7 +463,7 @@ async fn the_deletion_threshold_stages_and_quarantine_stops() {
         .iter()
         .all(|l| l.action == "StagedDelete" && l.status == "Skipped"));
     assert!(writes(&seen).is_empty(), "nothing is sent");
-    engine.options.allow_deletes = true;
+    engine.options_mut().allow_deletes = true;
     let cycle = engine
         .cycle(source(&people, &[], &Assignments::All))
         .await
@@ -476,11 +479,8 @@ async fn the_deletion_threshold_stages_and_quarantine_stops() {
     }))
     .await;
     let mut engine = self::engine(&base);
-    engine.options.concurrency = 1;
-    engine.options.quarantine = QuarantinePolicy {
-        start: 3,
-        ..QuarantinePolicy::default()
-    };
+    engine.options_mut().concurrency = 1;
+    engine.options_mut().quarantine.start = 3;
     let people = users(20);
     let cycle = engine
         .cycle(source(&people, &[], &Assignments::All))
@@ -492,23 +492,23 @@ async fn the_deletion_threshold_stages_and_quarantine_stops() {
         cycle.stop
     );
     assert_eq!((cycle.summary.failed, cycle.summary.not_run), (3, 17));
-    assert!(engine.state.quarantine().unwrap().is_some());
+    assert!(engine.state().quarantine().unwrap().is_some());
     assert!(writes(&seen).is_empty());
     // Restarted once the target is fixed: everything goes, and the quarantine is lifted.
     failing.store(false, std::sync::atomic::Ordering::SeqCst);
-    engine.state.restart().unwrap();
+    engine.state().restart().unwrap();
     let cycle = engine
         .cycle(source(&people, &[], &Assignments::All))
         .await
         .unwrap();
     assert_eq!((cycle.summary.created, cycle.stop), (20, None));
-    assert_eq!(engine.state.quarantine().unwrap(), None);
+    assert_eq!(engine.state().quarantine().unwrap(), None);
 
     // Four weeks in quarantine disable the job until a restart.
     let since = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(29 * 24);
     let reason = "most calls failed".to_string();
     engine
-        .state
+        .state()
         .set_quarantine(&scimap::sync::state::Quarantine { reason, since })
         .unwrap();
     let refused = engine.cycle(source(&people, &[], &Assignments::All)).await;
@@ -517,7 +517,7 @@ async fn the_deletion_threshold_stages_and_quarantine_stops() {
         "{:?}",
         refused.err()
     );
-    engine.state.restart().unwrap();
+    engine.state().restart().unwrap();
     assert!(engine
         .cycle(source(&people, &[], &Assignments::All))
         .await
@@ -536,22 +536,24 @@ async fn select_unique_value_asks_the_target() {
     .unwrap()
     };
     let target = TargetConfig::new(&base, "t");
-    let first = Engine::new(
+    let first = Engine::builder(
         mapping(),
         State::in_memory().unwrap(),
         Target::new(target.clone()).unwrap(),
-    );
+    )
+    .build();
     let ada = json!({"objectId": "a", "mailNickname": "ada", "accountEnabled": true});
     first
         .cycle(source(std::slice::from_ref(&ada), &[], &Assignments::All))
         .await
         .unwrap();
     // Another directory's Ada, with the same nickname, gets the second candidate.
-    let other = Engine::new(
+    let other = Engine::builder(
         mapping(),
         State::in_memory().unwrap(),
         Target::new(target).unwrap(),
-    );
+    )
+    .build();
     let twin = json!({"objectId": "b", "mailNickname": "ada", "accountEnabled": true});
     let cycle = other
         .cycle(source(std::slice::from_ref(&twin), &[], &Assignments::All))
@@ -603,7 +605,7 @@ async fn provisioning_on_demand() {
         .await
         .unwrap();
     assert_eq!(
-        (cycle.logs[0].action, cycle.logs[0].status),
+        (cycle.logs[0].action.as_str(), cycle.logs[0].status.as_str()),
         ("Other", "Skipped")
     );
     // Out of scope: said so. A group: with its members.
@@ -974,14 +976,15 @@ async fn killed_mid_cycle_the_rerun_creates_no_duplicates() {
     let after = count(&writes(&seen), "POST", "/Users");
     assert_eq!(before + after, 1000, "each user created once");
     // Everyone is in the target once, and linked.
-    let engine = Engine::new(
+    let engine = Engine::builder(
         Mapping::embedded_default(),
         State::open(std::path::Path::new(&state)).unwrap(),
         Target::new(TargetConfig::new(&base, "t")).unwrap(),
-    );
-    assert_eq!(engine.state.links("User").unwrap().len(), 1000);
+    )
+    .build();
+    assert_eq!(engine.state().links(ObjectKind::User).unwrap().len(), 1000);
     let listed = engine
-        .target
+        .target()
         .send(reqwest::Method::GET, "/Users?count=1", None)
         .await
         .unwrap();
@@ -1188,7 +1191,7 @@ async fn a_target_object_is_linked_to_one_source_object() {
     let log = cycle.logs.iter().find(|l| l.source_id == "u9").unwrap();
     let error = log.error.as_ref().unwrap();
     assert_eq!(
-        (log.status, error.code),
+        (log.status.as_str(), error.code),
         ("Failure", "MatchLinkedToAnother")
     );
     assert!(
@@ -1229,7 +1232,7 @@ async fn required_values_are_checked_before_anything_is_sent() {
     let outcome = |id: &str| {
         let log = cycle.logs.iter().find(|l| l.source_id == id).unwrap();
         (
-            log.status,
+            log.status.as_str(),
             log.error.as_ref().map(|e| (e.code, e.reason.clone())),
         )
     };
@@ -1315,7 +1318,7 @@ async fn truncated_snapshots_and_foreign_assignments_send_nothing() {
     assert_eq!(
         cycle.stop,
         Some(Stop::EmptySource {
-            kind: "User",
+            kind: ObjectKind::User,
             linked: 4
         })
     );
@@ -1350,7 +1353,7 @@ async fn truncated_snapshots_and_foreign_assignments_send_nothing() {
         ["1 of the 5 ids the assignments name are in no snapshot file"]
     );
 
-    engine.options.allow_deletes = true;
+    engine.options_mut().allow_deletes = true;
     let cycle = engine
         .cycle(source(&[], &[], &Assignments::All))
         .await
@@ -1402,7 +1405,7 @@ async fn a_ten_megabyte_value_fails_its_object_alone() {
     let log = cycle.logs.iter().find(|l| l.source_id == "u1").unwrap();
     let error = log.error.as_ref().unwrap();
     assert_eq!(
-        (log.status, error.code, error.status),
+        (log.status.as_str(), error.code, error.status),
         ("Failure", "TargetRejected", Some(413))
     );
     assert!(
@@ -1412,7 +1415,7 @@ async fn a_ten_megabyte_value_fails_its_object_alone() {
     assert_eq!(cycle.summary.created, 2);
     let posts = |seen: &Seen| writes(seen).iter().filter(|(m, _, _)| m == "POST").count();
     assert_eq!(posts(&seen), 3, "one POST each, the big one refused");
-    engine.state.restart().unwrap();
+    engine.state().restart().unwrap();
     let again = engine
         .cycle(source(&people, &[], &Assignments::All))
         .await

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::io::{BufReader, IsTerminal};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::SignedDuration;
@@ -10,10 +11,11 @@ use serde_json::Value as Json;
 
 use super::Outcome;
 use crate::records::{self, Format, Position, Raw};
-use crate::sync::engine::{Cycle, Engine, EngineError, Options, QuarantinePolicy, Source};
+use crate::scim::ObjectKind;
 use crate::sync::plan::Assignments;
 use crate::sync::source::{Duplicate, Packed, Unreadable};
 use crate::sync::state::State;
+use crate::sync::{Cycle, Engine, EngineError, Options, QuarantinePolicy, Source};
 use crate::sync::{Target, TargetConfig};
 
 #[derive(Debug, clap::Args)]
@@ -156,9 +158,9 @@ impl Snapshot {
     /// is sent.
     fn read(args: &SyncArgs) -> Result<Snapshot, String> {
         let mut unreadable = Vec::new();
-        let users = records_of(&args.users, "User", &mut unreadable)?;
+        let users = records_of(&args.users, ObjectKind::User, &mut unreadable)?;
         let groups = match args.groups.as_deref() {
-            Some(path) => records_of(path, "Group", &mut unreadable)?,
+            Some(path) => records_of(path, ObjectKind::Group, &mut unreadable)?,
             None => Read::default(),
         };
         Ok(Snapshot {
@@ -183,10 +185,9 @@ impl Snapshot {
 
     /// Two records with one id, named by their places in the files.
     fn twice(&self, twice: &Duplicate) -> String {
-        let read = if twice.kind == "Group" {
-            &self.groups
-        } else {
-            &self.users
+        let read = match twice.kind {
+            ObjectKind::Group => &self.groups,
+            ObjectKind::User => &self.users,
         };
         format!(
             "{} `{}` is in the snapshot twice: {} and {}; nothing was sent",
@@ -202,7 +203,7 @@ impl Snapshot {
 /// log, and a file that cannot be read to its end stops the sync before it starts.
 fn records_of(
     path: &str,
-    kind: &'static str,
+    kind: ObjectKind,
     unreadable: &mut Vec<Unreadable>,
 ) -> Result<Read, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
@@ -328,10 +329,7 @@ pub fn sync(args: SyncArgs, color: bool) -> Outcome {
         Ok(target) => target,
         Err(e) => return fail(e),
     };
-    let mut engine = Engine::new(mapping, state, target);
-    engine.style = args.patch_style.into();
-    engine.dry_run = args.dry_run;
-    engine.options = Options {
+    let options = Options {
         skip_out_of_scope_deletions: args.skip_out_of_scope_deletions,
         deletion_threshold: args.deletion_threshold.0,
         allow_deletes: args.allow_deletes,
@@ -342,6 +340,17 @@ pub fn sync(args: SyncArgs, color: bool) -> Outcome {
         },
         concurrency: args.concurrency.max(1) * 2,
     };
+    let bar = Bar::default();
+    let mut engine = Engine::builder(mapping, state, target)
+        .style(args.patch_style.into())
+        .dry_run(args.dry_run)
+        .options(options)
+        .progress(show_progress(bar.clone()));
+    // A dry run prints its requests first, then the log; on demand prints a report.
+    if !args.dry_run && args.only.is_none() {
+        engine = engine.on_log(stream_logs(bar.clone()));
+    }
+    let engine = engine.build();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -349,16 +358,16 @@ pub fn sync(args: SyncArgs, color: bool) -> Outcome {
         Ok(runtime) => runtime,
         Err(e) => return fail(format!("cannot start: {e}")),
     };
-    runtime.block_on(run(engine, args, snapshot))
+    runtime.block_on(run(engine, bar, args, snapshot))
 }
 
-async fn run(mut engine: Engine, args: SyncArgs, mut snapshot: Snapshot) -> Outcome {
+async fn run(engine: Engine, bar: Bar, args: SyncArgs, mut snapshot: Snapshot) -> Outcome {
     if let Some(id) = &args.only {
         let cycle = engine.provision_on_demand(snapshot.source(), id).await;
         if let Err(EngineError::Duplicate(twice)) = &cycle {
             return fail(snapshot.twice(twice));
         }
-        return finish(&engine, cycle, true);
+        return finish(cycle, true);
     }
     let daemon = !(args.once || args.dry_run);
     if daemon {
@@ -368,13 +377,13 @@ async fn run(mut engine: Engine, args: SyncArgs, mut snapshot: Snapshot) -> Outc
         );
     }
     let mut started = tokio::time::Instant::now();
-    let first = one_cycle(&mut engine, &snapshot, !args.dry_run).await;
+    let first = one_cycle(&engine, &bar, &snapshot).await;
     if let Err(EngineError::Duplicate(twice)) = &first {
         return fail(snapshot.twice(twice));
     }
     if !daemon {
         // A dry run prints its requests first, then the log.
-        return finish(&engine, first, false);
+        return finish(first, false);
     }
     let interval = Duration::from_secs(args.interval.as_secs().max(1) as u64);
     let mut cycle = Some(first);
@@ -387,8 +396,8 @@ async fn run(mut engine: Engine, args: SyncArgs, mut snapshot: Snapshot) -> Outc
             Some(Err(EngineError::Duplicate(twice))) => {
                 eprintln!("error: {}; the cycle is skipped", snapshot.twice(&twice))
             }
-            Some(cycle) => match finish(&engine, cycle, false) {
-                Outcome::Stopped if !matches!(engine.state.quarantine(), Ok(Some(_))) => {
+            Some(cycle) => match finish(cycle, false) {
+                Outcome::Stopped if !matches!(engine.state().quarantine(), Ok(Some(_))) => {
                     return Outcome::Stopped
                 }
                 Outcome::InputError => return Outcome::InputError,
@@ -397,7 +406,7 @@ async fn run(mut engine: Engine, args: SyncArgs, mut snapshot: Snapshot) -> Outc
             None => {}
         }
         // A quarantined job runs once a day, as Entra's does.
-        let wait = match engine.state.quarantine() {
+        let wait = match engine.state().quarantine() {
             Ok(Some(_)) => Duration::from_secs(24 * 3600),
             _ => interval,
         };
@@ -409,7 +418,7 @@ async fn run(mut engine: Engine, args: SyncArgs, mut snapshot: Snapshot) -> Outc
         cycle = match Snapshot::read(&args) {
             Ok(read) => {
                 snapshot = read;
-                Some(one_cycle(&mut engine, &snapshot, true).await)
+                Some(one_cycle(&engine, &bar, &snapshot).await)
             }
             Err(e) => {
                 eprintln!("error: {e}; the cycle is skipped");
@@ -419,25 +428,24 @@ async fn run(mut engine: Engine, args: SyncArgs, mut snapshot: Snapshot) -> Outc
     }
 }
 
-/// A cycle with a progress bar on a terminal, its log lines printed as they come
-/// when `stream`.
-async fn one_cycle(
-    engine: &mut Engine,
-    snapshot: &Snapshot,
-    stream: bool,
-) -> Result<Cycle, EngineError> {
-    let bar = progress_bar(engine);
-    if stream {
-        stream_logs(engine, bar.clone());
-    }
+/// The progress bar of the cycle under way, when standard error is a terminal.
+type Bar = Arc<Mutex<Option<indicatif::ProgressBar>>>;
+
+/// A cycle with a progress bar on a terminal.
+async fn one_cycle(engine: &Engine, bar: &Bar, snapshot: &Snapshot) -> Result<Cycle, EngineError> {
+    *lock(bar) = progress_bar();
     let cycle = engine.cycle(snapshot.source()).await;
-    if let Some(bar) = bar {
+    if let Some(bar) = lock(bar).take() {
         bar.finish_and_clear();
     }
     cycle
 }
 
-fn progress_bar(engine: &mut Engine) -> Option<indicatif::ProgressBar> {
+fn lock(bar: &Bar) -> std::sync::MutexGuard<'_, Option<indicatif::ProgressBar>> {
+    bar.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn progress_bar() -> Option<indicatif::ProgressBar> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
@@ -446,27 +454,31 @@ fn progress_bar(engine: &mut Engine) -> Option<indicatif::ProgressBar> {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} objects {per_sec} {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let handle = bar.clone();
-    engine.progress = Some(Box::new(move |done, total| {
-        handle.set_length(total as u64);
-        handle.set_position(done as u64);
-    }));
     Some(bar)
 }
 
+fn show_progress(bar: Bar) -> crate::sync::Progress {
+    Box::new(move |done, total| {
+        if let Some(bar) = lock(&bar).as_ref() {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+    })
+}
+
 /// Log lines printed as objects finish (above the progress bar, if there is one).
-fn stream_logs(engine: &mut Engine, bar: Option<indicatif::ProgressBar>) {
-    engine.on_log = Some(Box::new(move |log| {
+fn stream_logs(bar: Bar) -> crate::sync::LogSink {
+    Box::new(move |log| {
         let line = format!("{}\n", serde_json::to_string(log).expect("logs serialize"));
-        match &bar {
+        match lock(&bar).as_ref() {
             Some(bar) => bar.suspend(|| super::say(&line)),
             None => super::say(&line),
         }
-    }));
+    })
 }
 
 /// Prints a cycle's logs (or on-demand report) and summary; the exit code.
-fn finish(engine: &Engine, cycle: Result<Cycle, EngineError>, report: bool) -> Outcome {
+fn finish(cycle: Result<Cycle, EngineError>, report: bool) -> Outcome {
     let cycle = match cycle {
         Ok(cycle) => cycle,
         Err(e @ EngineError::Disabled { .. }) => {
@@ -481,7 +493,7 @@ fn finish(engine: &Engine, cycle: Result<Cycle, EngineError>, report: bool) -> O
         }
         Err(e) => return fail(format!("{e}; nothing was sent")),
     };
-    for request in engine.would_send() {
+    for request in &cycle.would_send {
         super::say(&format!("{request}\n"));
     }
     for log in &cycle.logs {

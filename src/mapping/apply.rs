@@ -244,14 +244,22 @@ impl ObjectMapping {
 
     /// The PATCH request that brings a previously exported resource up to date with
     /// `updated` (a resource made in the [`Phase::Update`] phase), or `None` when
-    /// nothing changed. Mappings that flow only where the target is empty are
-    /// dropped where `exported` has a value.
+    /// nothing changed: the PATCH of the [`desired`](ObjectMapping::desired) state.
     pub fn patch(
         &self,
         exported: &Json,
         updated: &Resource<'_>,
         style: PatchStyle,
     ) -> Option<Json> {
+        scim::patch(exported, &self.desired(exported, updated), style)
+    }
+
+    /// What the target should hold once `updated` (a resource made in the
+    /// [`Phase::Update`] phase) is sent over a previously exported resource. Mappings
+    /// that flow only where the target is empty are dropped where `exported` has a
+    /// value; members not provisioned yet leave the target's as they are, and no
+    /// members in the source empty the target's.
+    pub fn desired(&self, exported: &Json, updated: &Resource<'_>) -> Json {
         let mut updated = updated.clone();
         for (i, attribute) in self.attributes.iter().enumerate() {
             if attribute.apply == Apply::AddOnly && attribute.target.find(exported).is_some() {
@@ -263,14 +271,12 @@ impl ObjectMapping {
             let target = &self.attributes[i].target.text;
             let pending = updated.unresolved.iter().any(|(t, _)| t == target);
             match (&updated.values[i], exported.get("members")) {
-                // Only members not provisioned yet: leave the target's as they are.
                 (None, Some(old)) if pending => new["members"] = old.clone(),
-                // No members in the source: the target's all go.
                 (None, _) => new["members"] = Json::Array(Vec::new()),
                 _ => {}
             }
         }
-        scim::patch(exported, &new, style)
+        new
     }
 }
 

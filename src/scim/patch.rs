@@ -1,11 +1,9 @@
 //! SCIM PATCH requests (RFC 7644 §3.5.2) from two states of a resource, in the two
 //! shapes Entra sends: its legacy one and the `aadOptscim062020` (RFC) one.
 
-use std::collections::HashSet;
-
 use serde_json::{json, Map, Value as Json};
 
-use super::diff::typed_elements;
+use super::diff::{Change, Diff};
 use super::schema::PATCH_OP;
 
 /// Which of Entra's PATCH shapes to produce.
@@ -21,21 +19,8 @@ pub enum PatchStyle {
     Rfc,
 }
 
-/// One changed attribute: its path in a resource and its value there.
-#[derive(Debug, Clone, PartialEq)]
-struct Leaf {
-    path: String,
-    /// Whether the path carries a value filter (`emails[type eq "work"].value`).
-    filtered: bool,
-    value: Json,
-}
-
-/// A PatchOp request body changing `old` into `new`, or `None` when nothing changed.
-///
-/// Attributes absent from `new` are left alone, as Entra never sends a null. `members`
-/// is compared as a set of ids; everything else leaf by leaf, where a leaf is a simple
-/// attribute, a sub-attribute, an element of a multi-valued attribute picked by its
-/// `type`, or an extension attribute.
+/// A PatchOp request body changing `old` into `new`, or `None` when nothing changed:
+/// the PATCH of [`Diff::between`].
 ///
 /// ```
 /// use scimap::scim::{patch, PatchStyle};
@@ -50,23 +35,7 @@ struct Leaf {
 /// ]));
 /// ```
 pub fn patch(old: &Json, new: &Json, style: PatchStyle) -> Option<Json> {
-    let old_leaves = leaves(old);
-    let mut changed: Vec<(Leaf, bool)> = Vec::new();
-    for leaf in leaves(new) {
-        match old_leaves
-            .iter()
-            .find(|l| l.path.eq_ignore_ascii_case(&leaf.path))
-        {
-            Some(before) if before.value == leaf.value => {}
-            before => {
-                let existed = before.is_some();
-                changed.push((leaf, existed));
-            }
-        }
-    }
-    let mut operations = operations(changed, style);
-    operations.extend(member_operations(&member_ids(old), &member_ids(new), style));
-    (!operations.is_empty()).then(|| patch_body(operations))
+    Diff::between(old, new).patch(style)
 }
 
 /// A PatchOp body around some operations.
@@ -74,63 +43,56 @@ pub fn patch_body(operations: Vec<Json>) -> Json {
     json!({"schemas": [PATCH_OP], "Operations": operations})
 }
 
-fn operations(changed: Vec<(Leaf, bool)>, style: PatchStyle) -> Vec<Json> {
+/// The operations setting changed values (each with whether it names an element by
+/// its `type`): in the legacy shape one per path, `Add` where there was no value; in
+/// the RFC shape the simple ones folded into one path-less `replace`.
+pub(super) fn operations<'c>(
+    changed: impl Iterator<Item = (&'c Change, bool)>,
+    style: PatchStyle,
+) -> Vec<Json> {
+    let op = |change: &Change| {
+        let (add, replace) = match style {
+            PatchStyle::Legacy => ("Add", "Replace"),
+            PatchStyle::Rfc => ("add", "replace"),
+        };
+        let value = change.new.clone().unwrap_or(Json::Null);
+        let value = match style {
+            PatchStyle::Legacy => legacy_value(value),
+            PatchStyle::Rfc => value,
+        };
+        let op = if change.old.is_some() { replace } else { add };
+        json!({"op": op, "path": change.path, "value": value})
+    };
     match style {
-        PatchStyle::Legacy => changed
-            .into_iter()
-            .map(|(leaf, existed)| {
-                let op = if existed { "Replace" } else { "Add" };
-                json!({"op": op, "path": leaf.path, "value": legacy_value(leaf.value)})
-            })
-            .collect(),
+        PatchStyle::Legacy => changed.map(|(c, _)| op(c)).collect(),
         PatchStyle::Rfc => {
-            let (simple, filtered): (Vec<_>, Vec<_>) =
-                changed.into_iter().partition(|(leaf, _)| !leaf.filtered);
+            let (simple, filtered): (Vec<_>, Vec<_>) = changed.partition(|(_, f)| !f);
             let mut ops = Vec::new();
             if simple.len() > 1 {
                 let value: Map<String, Json> = simple
                     .into_iter()
-                    .map(|(leaf, _)| (leaf.path, leaf.value))
+                    .map(|(c, _)| (c.path.clone(), c.new.clone().unwrap_or(Json::Null)))
                     .collect();
                 ops.push(json!({"op": "replace", "value": value}));
             } else {
-                ops.extend(simple.into_iter().map(rfc_op));
+                ops.extend(simple.into_iter().map(|(c, _)| op(c)));
             }
-            ops.extend(filtered.into_iter().map(rfc_op));
+            ops.extend(filtered.into_iter().map(|(c, _)| op(c)));
             ops
         }
     }
 }
 
-fn rfc_op((leaf, existed): (Leaf, bool)) -> Json {
-    let op = if existed { "replace" } else { "add" };
-    json!({"op": op, "path": leaf.path, "value": leaf.value})
-}
-
 /// Operations adding and removing group members, by target id.
-/// Sets, not lists, are compared: a group of 100,000 members costs 200,000 lookups, not
-/// 10¹⁰ comparisons.
-pub fn member_operations(old: &[String], new: &[String], style: PatchStyle) -> Vec<Json> {
-    let (before, after): (HashSet<&str>, HashSet<&str>) = (
-        old.iter().map(String::as_str).collect(),
-        new.iter().map(String::as_str).collect(),
-    );
-    let added: Vec<Json> = new
-        .iter()
-        .filter(|id| !before.contains(id.as_str()))
-        .map(|id| json!({"value": id}))
-        .collect();
-    let removed: Vec<&String> = old
-        .iter()
-        .filter(|id| !after.contains(id.as_str()))
-        .collect();
+pub fn member_operations(added: &[String], removed: &[String], style: PatchStyle) -> Vec<Json> {
     let mut ops = Vec::new();
     let (add, remove) = match style {
         PatchStyle::Legacy => ("Add", "Remove"),
         PatchStyle::Rfc => ("add", "remove"),
     };
     if !added.is_empty() {
-        ops.push(json!({"op": add, "path": "members", "value": added}));
+        let value: Vec<Json> = added.iter().map(|id| json!({"value": id})).collect();
+        ops.push(json!({"op": add, "path": "members", "value": value}));
     }
     match style {
         _ if removed.is_empty() => {}
@@ -146,20 +108,6 @@ pub fn member_operations(old: &[String], new: &[String], style: PatchStyle) -> V
     ops
 }
 
-fn member_ids(resource: &Json) -> Vec<String> {
-    resource
-        .get("members")
-        .and_then(Json::as_array)
-        .map(|members| {
-            members
-                .iter()
-                .filter_map(|m| m.get("value").and_then(Json::as_str))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Booleans as Entra's legacy PATCH writes them, at any depth.
 fn legacy_value(value: Json) -> Json {
     match value {
@@ -173,70 +121,51 @@ fn legacy_value(value: Json) -> Json {
     }
 }
 
-const NOT_PATCHED: &[&str] = &["schemas", "id", "meta", "members"];
-
-/// The leaves of a resource in the order they appear.
-fn leaves(resource: &Json) -> Vec<Leaf> {
-    let mut out = Vec::new();
-    let Some(map) = resource.as_object() else {
-        return out;
+/// A PATCH split so that no request carries more than `size` member values: the
+/// member changes of a large group go in several requests, the other changes in the
+/// first.
+pub fn in_batches(body: &Json, size: usize) -> Vec<Json> {
+    let Some(operations) = body.get("Operations").and_then(Json::as_array) else {
+        return vec![body.clone()];
     };
-    for (key, value) in map {
-        if NOT_PATCHED.iter().any(|k| k.eq_ignore_ascii_case(key)) || value.is_null() {
-            continue;
-        }
-        if key.to_ascii_lowercase().starts_with("urn:") {
-            if let Some(ext) = value.as_object() {
-                for (name, value) in ext {
-                    attribute_leaves(&format!("{key}:{name}"), value, &mut out);
+    let is_members = |op: &Json| {
+        op.get("path").and_then(Json::as_str).is_some_and(|p| {
+            p.eq_ignore_ascii_case("members") || p.to_ascii_lowercase().starts_with("members[")
+        })
+    };
+    let mut pieces = Vec::new();
+    for op in operations {
+        match op.get("value").and_then(Json::as_array) {
+            Some(values) if is_members(op) && values.len() > size => {
+                for chunk in values.chunks(size) {
+                    let mut piece = op.clone();
+                    piece["value"] = Json::Array(chunk.to_vec());
+                    pieces.push((chunk.len(), piece));
                 }
             }
-            continue;
+            Some(values) if is_members(op) => pieces.push((values.len(), op.clone())),
+            _ if is_members(op) => pieces.push((1, op.clone())),
+            _ => pieces.push((0, op.clone())),
         }
-        attribute_leaves(key, value, &mut out);
     }
-    out
-}
-
-fn attribute_leaves(path: &str, value: &Json, out: &mut Vec<Leaf>) {
-    let simple = |path: String, value: &Json| Leaf {
-        path,
-        filtered: false,
-        value: value.clone(),
-    };
-    match value {
-        Json::Null => {}
-        // A complex attribute with sub-attributes, except a reference (`manager`),
-        // which changes as a whole.
-        Json::Object(map) if !map.contains_key("value") => {
-            for (sub, v) in map.iter().filter(|(_, v)| !v.is_null()) {
-                out.push(simple(format!("{path}.{sub}"), v));
-            }
+    let mut requests: Vec<(usize, Vec<Json>)> = vec![(0, Vec::new())];
+    for (weight, op) in pieces {
+        let last = requests.last_mut().expect("one request at least");
+        if last.0 + weight > size && !last.1.is_empty() {
+            requests.push((weight, vec![op]));
+        } else {
+            last.0 += weight;
+            last.1.push(op);
         }
-        Json::Array(items) if typed_elements(items) => {
-            for item in items {
-                let map = item.as_object().expect("checked by typed_elements");
-                let kind = Json::from(map["type"].as_str().expect("checked"));
-                for (sub, v) in map
-                    .iter()
-                    .filter(|(k, v)| !is_element_marker(k) && !v.is_null())
-                {
-                    out.push(Leaf {
-                        path: format!("{path}[type eq {kind}].{sub}"),
-                        filtered: true,
-                        value: v.clone(),
-                    });
-                }
-            }
-        }
-        other => out.push(simple(path.to_string(), other)),
     }
-}
-
-/// `type` picks an element and `primary` is set when it is created: neither is a
-/// change to send on its own.
-fn is_element_marker(key: &str) -> bool {
-    key == "type" || key == "primary"
+    requests
+        .into_iter()
+        .map(|(_, ops)| {
+            let mut request = body.clone();
+            request["Operations"] = Json::Array(ops);
+            request
+        })
+        .collect()
 }
 
 #[cfg(test)]

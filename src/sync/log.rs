@@ -8,6 +8,78 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::target::{Attempt, TargetError};
+use crate::scim::diff::Change;
+use crate::scim::ObjectKind;
+
+/// An enum written as Entra's provisioning logs write its values.
+macro_rules! named {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+named! {
+    /// What was done to an object (Entra's `provisioningAction`).
+    ProvisioningAction {
+        Create = "Create",
+        Update = "Update",
+        Disable = "Disable",
+        Delete = "Delete",
+        /// A disable or delete held back by the deletion threshold.
+        StagedDelete = "StagedDelete",
+        /// Nothing to send, out of scope on demand, waiting in escrow, a snapshot problem.
+        Other = "Other",
+    }
+}
+
+named! {
+    /// How it went (Entra's `provisioningStatusInfo.status`).
+    ProvisioningStatus {
+        Success = "Success",
+        Failure = "Failure",
+        Skipped = "Skipped",
+        /// A problem of the snapshot worked around.
+        Warning = "Warning",
+    }
+}
+
+named! {
+    /// The steps an object goes through, in order.
+    StepName {
+        Import = "import",
+        Scope = "scope",
+        Match = "match",
+        Evaluate = "evaluate",
+        Provision = "provision",
+    }
+}
 
 /// One provisioning-log record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -15,12 +87,9 @@ use super::target::{Attempt, TargetError};
 pub struct LogRecord {
     pub cycle_id: i64,
     pub timestamp: String,
-    /// `Create`, `Update`, `Disable`, `Delete`, `StagedDelete` or `Other`.
-    pub action: &'static str,
-    /// `Success`, `Failure` or `Skipped`.
-    pub status: &'static str,
-    /// `User` or `Group`.
-    pub kind: &'static str,
+    pub action: ProvisioningAction,
+    pub status: ProvisioningStatus,
+    pub kind: ObjectKind,
     pub source_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
@@ -41,9 +110,8 @@ pub struct LogRecord {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
-    /// `import`, `scope`, `match`, `evaluate` or `provision`.
-    pub name: &'static str,
-    pub status: &'static str,
+    pub name: StepName,
+    pub status: ProvisioningStatus,
     pub detail: String,
 }
 
@@ -113,78 +181,13 @@ impl From<&TargetError> for ErrorInfo {
     }
 }
 
-/// The attributes that differ between two versions of a resource, by path:
-/// `name.givenName`, `emails[type eq "work"].value`, an extension's
-/// `urn:…:User:department`; arrays without `type` are compared whole.
-pub fn modified(old: &Json, new: &Json) -> Vec<Modified> {
-    let (mut before, mut after) = (Vec::new(), Vec::new());
-    flatten("", old, &mut before);
-    flatten("", new, &mut after);
-    let was = |path: &str| {
-        before
-            .iter()
-            .find(|(p, _)| p == path)
-            .map_or(&Json::Null, |(_, v)| v)
-    };
-    // Absent and null are one value: a create from nothing reports only what it sets.
-    let mut changes: Vec<Modified> = after
-        .iter()
-        .filter(|(path, value)| was(path) != value)
-        .map(|(path, value)| Modified {
-            name: path.clone(),
-            old_value: was(path).clone(),
-            new_value: value.clone(),
-        })
-        .collect();
-    changes.extend(
-        before
-            .iter()
-            .filter(|(path, value)| !value.is_null() && !after.iter().any(|(p, _)| p == path))
-            .map(|(path, value)| Modified {
-                name: path.clone(),
-                old_value: value.clone(),
-                new_value: Json::Null,
-            }),
-    );
-    changes
-}
-
-fn flatten(prefix: &str, value: &Json, out: &mut Vec<(String, Json)>) {
-    match value {
-        Json::Object(map) => {
-            for (key, value) in map {
-                let path = match prefix {
-                    "" if matches!(key.as_str(), "schemas" | "meta" | "id") => continue,
-                    // An extension's attributes are named after its URN, with a colon.
-                    "" if key.starts_with("urn:") && value.is_object() => {
-                        for (name, value) in value.as_object().into_iter().flatten() {
-                            flatten(&format!("{key}:{name}"), value, out);
-                        }
-                        continue;
-                    }
-                    "" => key.clone(),
-                    prefix => format!("{prefix}.{key}"),
-                };
-                flatten(&path, value, out);
-            }
+impl From<&Change> for Modified {
+    fn from(change: &Change) -> Modified {
+        Modified {
+            name: change.path.clone(),
+            old_value: change.old.clone().unwrap_or(Json::Null),
+            new_value: change.new.clone().unwrap_or(Json::Null),
         }
-        Json::Array(items)
-            if !items.is_empty()
-                && items
-                    .iter()
-                    .all(|i| i.get("type").is_some_and(Json::is_string)) =>
-        {
-            for item in items {
-                let kind = item["type"].as_str().unwrap_or_default();
-                let element = format!("{prefix}[type eq {}]", Json::from(kind));
-                for (key, value) in item.as_object().into_iter().flatten() {
-                    if key != "type" {
-                        flatten(&format!("{element}.{key}"), value, out);
-                    }
-                }
-            }
-        }
-        value => out.push((prefix.to_string(), value.clone())),
     }
 }
 
@@ -199,8 +202,9 @@ pub fn report(record: &LogRecord) -> String {
     );
     for (i, step) in record.steps.iter().enumerate() {
         let mark = match step.status {
-            "Success" => "ok",
-            "Skipped" => "skipped",
+            ProvisioningStatus::Success => "ok",
+            ProvisioningStatus::Skipped => "skipped",
+            ProvisioningStatus::Warning => "warning",
             _ => "FAILED",
         };
         let _ = writeln!(
@@ -222,59 +226,4 @@ pub fn report(record: &LogRecord) -> String {
         let _ = writeln!(out, "  error {}: {}", error.code, error.reason);
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn modified_properties_by_scim_path() {
-        let old = json!({"schemas": ["x"], "id": "1", "userName": "a", "active": true,
-            "name": {"givenName": "Ada"},
-            "emails": [{"type": "work", "value": "a@x", "primary": true}],
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "R&D"},
-            "members": [{"value": "1"}]});
-        let new = json!({"schemas": ["y"], "id": "1", "userName": "a", "active": false,
-            "name": {"givenName": "Ada", "familyName": "L"},
-            "emails": [{"type": "work", "value": "b@x", "primary": true}],
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {},
-            "members": [{"value": "1"}, {"value": "2"}]});
-        let names: Vec<(String, Json, Json)> = modified(&old, &new)
-            .into_iter()
-            .map(|m| (m.name, m.old_value, m.new_value))
-            .collect();
-        assert_eq!(
-            names,
-            [
-                ("active".into(), json!(true), json!(false)),
-                ("name.familyName".into(), Json::Null, json!("L")),
-                (
-                    "emails[type eq \"work\"].value".into(),
-                    json!("a@x"),
-                    json!("b@x")
-                ),
-                (
-                    "members".into(),
-                    json!([{"value": "1"}]),
-                    json!([{"value": "1"}, {"value": "2"}])
-                ),
-                (
-                    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department".into(),
-                    json!("R&D"),
-                    Json::Null
-                ),
-            ]
-        );
-        assert!(modified(&old, &old).is_empty());
-        let created = modified(&Json::Null, &json!({"userName": "a", "title": null}));
-        let names: Vec<&str> = created.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(
-            names,
-            ["userName"],
-            "a create lists what it sets, and nothing else"
-        );
-        assert!(modified(&json!({"title": null}), &json!({})).is_empty());
-    }
 }

@@ -1,17 +1,23 @@
 //! The provisioning engine: a cycle planned from a directory snapshot, the
 //! assignments, the mapping's scoping filters and the state kept since the last cycle
-//! (`plan`), run against a SCIM target (`engine`, `target`), remembered in SQLite
-//! (`state`) and logged as Entra logs provisioning (`log`).
+//! (`plan`), run against a SCIM target (`cycle` runs it, `object` does one object's
+//! actions, `unique` asks the target for `SelectUniqueValue`, `target` speaks HTTP),
+//! remembered in SQLite (`state`) and logged as Entra logs provisioning (`log`).
 
-pub mod engine;
+mod cycle;
+mod engine;
 pub mod log;
+mod object;
 pub mod plan;
+mod required;
 pub mod source;
 pub mod state;
-pub mod target;
+mod target;
+mod unique;
 
 pub use engine::{
-    Cycle, CycleSummary, Engine, EngineError, Options, QuarantinePolicy, Source, Stop,
+    Cycle, CycleSummary, Engine, EngineBuilder, EngineError, LogSink, Options, Progress,
+    QuarantinePolicy, Source, Stop, DELETION_THRESHOLD, MEMBER_BATCH,
 };
-pub use log::LogRecord;
+pub use log::{LogRecord, ProvisioningAction, ProvisioningStatus, StepName};
 pub use target::{Answer, Attempt, Target, TargetConfig, TargetError};

@@ -10,6 +10,7 @@ use serde_json::Value as Json;
 use super::source::Checked;
 use super::state::{State, StateError};
 use crate::mapping::{Mapping, ObjectMapping};
+use crate::scim::ObjectKind;
 
 /// Which source objects are provisioned before the scoping filters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +42,7 @@ pub enum Action {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Planned {
-    /// `User` or `Group`.
-    pub kind: &'static str,
+    pub kind: ObjectKind,
     pub source_id: Arc<str>,
     /// The number of its record in the snapshot; `None` when it is not in it.
     pub record: Option<usize>,
@@ -166,16 +166,16 @@ impl Linked {
             Ok(heads)
         };
         Ok(Linked {
-            users: by_id("User")?,
-            groups: by_id("Group")?,
+            users: by_id(ObjectKind::User)?,
+            groups: by_id(ObjectKind::Group)?,
         })
     }
 
     /// How many objects of a kind are linked.
-    pub fn count(&self, kind: &str) -> usize {
+    pub fn count(&self, kind: ObjectKind) -> usize {
         match kind {
-            "Group" => self.groups.len(),
-            _ => self.users.len(),
+            ObjectKind::Group => self.groups.len(),
+            ObjectKind::User => self.users.len(),
         }
     }
 
@@ -215,9 +215,11 @@ pub fn plan(
             let mut all = users.clone();
             for i in assigned_groups
                 .iter()
-                .filter_map(|id| snapshot.position("Group", id))
+                .filter_map(|id| snapshot.position(ObjectKind::Group, id))
             {
-                all.extend(member_ids(&snapshot.record("Group", i).1).map(str::to_string));
+                all.extend(
+                    member_ids(&snapshot.record(ObjectKind::Group, i).1).map(str::to_string),
+                );
             }
             Some(all)
         }
@@ -228,10 +230,10 @@ pub fn plan(
     };
     let mut out = Vec::new();
     for (kind, assigned, links) in [
-        ("User", assigned_users.as_ref(), &linked.users),
-        ("Group", assigned_groups, &linked.groups),
+        (ObjectKind::User, assigned_users.as_ref(), &linked.users),
+        (ObjectKind::Group, assigned_groups, &linked.groups),
     ] {
-        if let Some(object) = mapping.object(kind) {
+        if let Some(object) = mapping.object(kind.as_str()) {
             let scope = Scope {
                 kind,
                 assigned,
@@ -245,7 +247,7 @@ pub fn plan(
 
 /// What decides whether a record of a kind is in scope.
 struct Scope<'a> {
-    kind: &'static str,
+    kind: ObjectKind,
     assigned: Option<&'a HashSet<String>>,
     object: &'a ObjectMapping,
 }
@@ -298,7 +300,7 @@ fn plan_kind(
             (true, Some(_)) => {}
             (false, Some(link)) if link.active && !options.skip_out_of_scope_deletions => {
                 // Groups have no `active`: leaving scope deletes them.
-                let action = if kind == "Group" {
+                let action = if kind == ObjectKind::Group {
                     Action::Delete
                 } else {
                     Action::Disable
@@ -336,7 +338,7 @@ impl Scope<'_> {
                 .get("accountEnabled")
                 .and_then(Json::as_str)
                 .is_some_and(|s| s.eq_ignore_ascii_case("false"));
-        if self.kind == "User" && disabled {
+        if self.kind == ObjectKind::User && disabled {
             return Some("disabled in the source");
         }
         let Ok(batch) = self.object.batch(std::slice::from_ref(record)) else {
@@ -372,10 +374,10 @@ mod tests {
         json!({"objectId": id, "userPrincipalName": format!("{id}@contoso.com"), "department": department, "accountEnabled": true})
     }
 
-    fn link(state: &State, kind: &str, record: &Json, active: bool) {
+    fn link(state: &State, kind: ObjectKind, record: &Json, active: bool) {
         state
             .save_link(&Link {
-                kind: kind.into(),
+                kind,
                 source_id: source_id(record).unwrap().into(),
                 target_id: format!("t-{}", source_id(record).unwrap()),
                 exported: json!({}),
@@ -387,7 +389,7 @@ mod tests {
 
     fn actions(plan: &[Planned]) -> Vec<(&str, &str, Action)> {
         plan.iter()
-            .map(|p| (p.kind, &*p.source_id, p.action))
+            .map(|p| (p.kind.as_str(), &*p.source_id, p.action))
             .collect()
     }
 
@@ -409,7 +411,7 @@ mod tests {
             (&gone, true),
             (&returning, false),
         ] {
-            link(&state, "User", record, active);
+            link(&state, ObjectKind::User, record, active);
         }
         let users = [
             same,

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use super::plan::{member_ids, source_id};
+use crate::scim::ObjectKind;
 
 /// Records kept as their JSON text, one after another, each parsed when it is read.
 #[derive(Debug, Clone, Default)]
@@ -103,7 +104,7 @@ impl<'a> From<&'a Packed> for Records<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unreadable {
     /// `User` or `Group`.
-    pub kind: &'static str,
+    pub kind: ObjectKind,
     /// Where in which file: `users.ndjson: record 3 (line 4)`.
     pub place: String,
     pub reason: String,
@@ -115,7 +116,7 @@ pub struct Problem {
     /// `SelfMembership`, `SelfManager`, `MembershipCycle`, `SourceRecordInvalid`,
     /// `SourceIdMissing`.
     pub code: &'static str,
-    pub kind: &'static str,
+    pub kind: ObjectKind,
     /// The object it concerns, when there is one.
     pub source_id: Option<String>,
     pub detail: String,
@@ -126,7 +127,7 @@ pub struct Problem {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} `{id}` is in the snapshot twice (its records number {first} and {second}, counted from 0); nothing was sent")]
 pub struct Duplicate {
-    pub kind: &'static str,
+    pub kind: ObjectKind,
     pub id: String,
     pub first: usize,
     pub second: usize,
@@ -153,25 +154,25 @@ pub struct Checked<'a> {
 }
 
 impl<'a> Checked<'a> {
-    fn of(&self, kind: &str) -> &Indexed<'a> {
+    fn of(&self, kind: ObjectKind) -> &Indexed<'a> {
         match kind {
-            "Group" => &self.groups,
-            _ => &self.users,
+            ObjectKind::Group => &self.groups,
+            ObjectKind::User => &self.users,
         }
     }
 
     /// How many records of a kind have an id (the others are not provisioned).
-    pub fn count(&self, kind: &str) -> usize {
+    pub fn count(&self, kind: ObjectKind) -> usize {
         self.of(kind).ids.len()
     }
 
     /// The number of the record of a kind with this id.
-    pub fn position(&self, kind: &str, id: &str) -> Option<usize> {
+    pub fn position(&self, kind: ObjectKind, id: &str) -> Option<usize> {
         self.of(kind).ids.get(id).copied()
     }
 
     /// The id as the snapshot holds it, shared: `id` when no record of the kind has it.
-    pub fn shared_id(&self, kind: &str, id: &str) -> Arc<str> {
+    pub fn shared_id(&self, kind: ObjectKind, id: &str) -> Arc<str> {
         match self.of(kind).ids.get_key_value(id) {
             Some((shared, _)) => shared.clone(),
             None => Arc::from(id),
@@ -180,7 +181,7 @@ impl<'a> Checked<'a> {
 
     /// The record number `i` of a kind, without the self-references it may list; its
     /// id with it, `None` for a record without one.
-    pub fn record(&self, kind: &str, i: usize) -> (Option<Arc<str>>, Cow<'a, Json>) {
+    pub fn record(&self, kind: ObjectKind, i: usize) -> (Option<Arc<str>>, Cow<'a, Json>) {
         let of = self.of(kind);
         let record = of.records.get(i);
         let Some(id) = source_id(&record).map(|id| self.shared_id(kind, id)) else {
@@ -193,7 +194,7 @@ impl<'a> Checked<'a> {
     }
 
     /// How many records of a kind there are, with an id or not.
-    pub fn len(&self, kind: &str) -> usize {
+    pub fn len(&self, kind: ObjectKind) -> usize {
         self.of(kind).records.len()
     }
 }
@@ -204,8 +205,18 @@ pub fn check<'a>(
     groups: impl Into<Records<'a>>,
 ) -> Result<Checked<'a>, Duplicate> {
     let mut problems = Vec::new();
-    let users = index("User", users.into(), &mut problems, drop_self_manager)?;
-    let groups = index("Group", groups.into(), &mut problems, drop_self_member)?;
+    let users = index(
+        ObjectKind::User,
+        users.into(),
+        &mut problems,
+        drop_self_manager,
+    )?;
+    let groups = index(
+        ObjectKind::Group,
+        groups.into(),
+        &mut problems,
+        drop_self_member,
+    )?;
     problems.extend(cycles(&groups));
     Ok(Checked {
         users,
@@ -215,7 +226,7 @@ pub fn check<'a>(
 }
 
 fn index<'a>(
-    kind: &'static str,
+    kind: ObjectKind,
     records: Records<'a>,
     problems: &mut Vec<Problem>,
     fix: Fix,
@@ -264,7 +275,7 @@ fn drop_self_manager(id: &str, user: &Json) -> Option<(Json, Problem)> {
         fixed,
         Problem {
             code: "SelfManager",
-            kind: "User",
+            kind: ObjectKind::User,
             source_id: Some(id.to_string()),
             detail: "the user is listed as their own manager; the manager is left out".into(),
         },
@@ -283,7 +294,7 @@ fn drop_self_member(id: &str, group: &Json) -> Option<(Json, Problem)> {
         fixed,
         Problem {
             code: "SelfMembership",
-            kind: "Group",
+            kind: ObjectKind::Group,
             source_id: Some(id.to_string()),
             detail: "the group is listed as its own member; that member is left out".into(),
         },
@@ -369,7 +380,7 @@ fn cycles(groups: &Indexed<'_>) -> Vec<Problem> {
             };
             Problem {
                 code: "MembershipCycle",
-                kind: "Group",
+                kind: ObjectKind::Group,
                 source_id: Some(names[0].to_string()),
                 detail: format!(
                     "groups {}{more} contain each other; they are sent as they are (SCIM allows it), but the target may refuse or loop over them",
@@ -399,15 +410,24 @@ mod tests {
             json!({"displayName": "no id"}),
         ];
         let checked = check(&users[..], &groups[..]).unwrap();
-        assert_eq!(checked.record("User", 0).1.get("manager"), None);
+        assert_eq!(checked.record(ObjectKind::User, 0).1.get("manager"), None);
         assert_eq!(
-            checked.record("User", 1).1["manager"],
+            checked.record(ObjectKind::User, 1).1["manager"],
             json!({"value": "u1"})
         );
-        assert_eq!(checked.record("Group", 0).1["members"], json!(["u1", "g2"]));
-        assert_eq!(checked.record("Group", 4).0, None);
-        assert_eq!((checked.count("Group"), checked.len("Group")), (4, 5));
-        assert_eq!(checked.position("Group", "g3"), Some(2));
+        assert_eq!(
+            checked.record(ObjectKind::Group, 0).1["members"],
+            json!(["u1", "g2"])
+        );
+        assert_eq!(checked.record(ObjectKind::Group, 4).0, None);
+        assert_eq!(
+            (
+                checked.count(ObjectKind::Group),
+                checked.len(ObjectKind::Group)
+            ),
+            (4, 5)
+        );
+        assert_eq!(checked.position(ObjectKind::Group, "g3"), Some(2));
         let codes: Vec<(&str, Option<&str>)> = checked
             .problems
             .iter()
@@ -433,7 +453,7 @@ mod tests {
         assert_eq!(
             check(&twice[..], &[][..]).unwrap_err(),
             Duplicate {
-                kind: "User",
+                kind: ObjectKind::User,
                 id: "u1".into(),
                 first: 0,
                 second: 2
@@ -484,7 +504,10 @@ mod tests {
         );
         assert_eq!(parsed.problems, packed.problems);
         for i in 0..2 {
-            assert_eq!(parsed.record("User", i), packed.record("User", i));
+            assert_eq!(
+                parsed.record(ObjectKind::User, i),
+                packed.record(ObjectKind::User, i)
+            );
         }
     }
 }

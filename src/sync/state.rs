@@ -9,13 +9,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value as Json;
 
 use super::plan::FINGERPRINT;
+use crate::scim::ObjectKind;
 use crate::sqlite::Database;
 
 /// A source object linked to a target object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Link {
-    /// `User` or `Group`.
-    pub kind: String,
+    pub kind: ObjectKind,
     pub source_id: String,
     pub target_id: String,
     /// The resource as last exported: what the next PATCH is computed against.
@@ -47,7 +47,7 @@ pub struct Quarantine {
 /// An object whose last action failed, retried on Entra's schedule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Escrow {
-    pub kind: String,
+    pub kind: ObjectKind,
     pub source_id: String,
     pub attempts: u32,
     pub next_attempt: Timestamp,
@@ -145,7 +145,7 @@ impl State {
     /// A copy in memory of the links, for a dry run that must leave this state alone.
     pub fn copy_in_memory(&self) -> Result<State, StateError> {
         let copy = State::in_memory()?;
-        for kind in ["User", "Group"] {
+        for kind in ObjectKind::ALL {
             for link in self.links(kind)? {
                 copy.save_link(&link)?;
             }
@@ -169,24 +169,24 @@ impl State {
         Ok(copy)
     }
 
-    pub fn link(&self, kind: &str, source_id: &str) -> Result<Option<Link>, StateError> {
+    pub fn link(&self, kind: ObjectKind, source_id: &str) -> Result<Option<Link>, StateError> {
         Ok(self
             .lock()
             .query_row(
                 "SELECT kind, source_id, target_id, exported, source_hash, active FROM links WHERE kind = ?1 AND source_id = ?2",
-                params![kind, source_id],
+                params![kind.as_str(), source_id],
                 link_row,
             )
             .optional()?)
     }
 
-    pub fn links(&self, kind: &str) -> Result<Vec<Link>, StateError> {
+    pub fn links(&self, kind: ObjectKind) -> Result<Vec<Link>, StateError> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
             "SELECT kind, source_id, target_id, exported, source_hash, active FROM links WHERE kind = ?1 ORDER BY source_id",
         )?;
         let links = statement
-            .query_map(params![kind], link_row)?
+            .query_map(params![kind.as_str()], link_row)?
             .collect::<Result<_, _>>()?;
         Ok(links)
     }
@@ -195,12 +195,16 @@ impl State {
     /// a cycle acts on.
     /// Hands each link of a kind to `each`, without what it exported: a million links
     /// are read without being held twice.
-    pub fn heads(&self, kind: &str, mut each: impl FnMut(LinkHead)) -> Result<(), StateError> {
+    pub fn heads(
+        &self,
+        kind: ObjectKind,
+        mut each: impl FnMut(LinkHead),
+    ) -> Result<(), StateError> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
             "SELECT source_id, target_id, source_hash, active FROM links WHERE kind = ?1",
         )?;
-        let mut rows = statement.query(params![kind])?;
+        let mut rows = statement.query(params![kind.as_str()])?;
         while let Some(r) = rows.next()? {
             each(LinkHead {
                 source_id: r.get(0)?,
@@ -217,15 +221,15 @@ impl State {
         self.lock().execute(
             "INSERT INTO links (kind, source_id, target_id, exported, source_hash, active) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (kind, source_id) DO UPDATE SET target_id = ?3, exported = ?4, source_hash = ?5, active = ?6",
-            params![link.kind, link.source_id, link.target_id, link.exported.to_string(), link.source_hash as i64, link.active],
+            params![link.kind.as_str(), link.source_id, link.target_id, link.exported.to_string(), link.source_hash as i64, link.active],
         )?;
         Ok(())
     }
 
-    pub fn remove_link(&self, kind: &str, source_id: &str) -> Result<(), StateError> {
+    pub fn remove_link(&self, kind: ObjectKind, source_id: &str) -> Result<(), StateError> {
         self.lock().execute(
             "DELETE FROM links WHERE kind = ?1 AND source_id = ?2",
-            params![kind, source_id],
+            params![kind.as_str(), source_id],
         )?;
         Ok(())
     }
@@ -235,7 +239,7 @@ impl State {
     /// dropped.
     pub fn fail(
         &self,
-        kind: &str,
+        kind: ObjectKind,
         source_id: &str,
         error: &str,
         now: Timestamp,
@@ -247,7 +251,7 @@ impl State {
         };
         let next_attempt = now.checked_add(delay).map_err(StateError::Time)?;
         let entry = Escrow {
-            kind: kind.into(),
+            kind,
             source_id: source_id.into(),
             attempts,
             next_attempt,
@@ -261,27 +265,27 @@ impl State {
         self.lock().execute(
             "INSERT INTO escrow (kind, source_id, attempts, next_attempt, error) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (kind, source_id) DO UPDATE SET attempts = ?3, next_attempt = ?4, error = ?5",
-            params![entry.kind, entry.source_id, entry.attempts, entry.next_attempt.to_string(), entry.error],
+            params![entry.kind.as_str(), entry.source_id, entry.attempts, entry.next_attempt.to_string(), entry.error],
         )?;
         Ok(())
     }
 
-    pub fn escrow(&self, kind: &str, source_id: &str) -> Result<Option<Escrow>, StateError> {
+    pub fn escrow(&self, kind: ObjectKind, source_id: &str) -> Result<Option<Escrow>, StateError> {
         Ok(self
             .lock()
             .query_row(
                 "SELECT kind, source_id, attempts, next_attempt, error FROM escrow WHERE kind = ?1 AND source_id = ?2",
-                params![kind, source_id],
+                params![kind.as_str(), source_id],
                 escrow_row,
             )
             .optional()?)
     }
 
     /// Takes an object out of escrow (it succeeded, or it is gone).
-    pub fn clear(&self, kind: &str, source_id: &str) -> Result<(), StateError> {
+    pub fn clear(&self, kind: ObjectKind, source_id: &str) -> Result<(), StateError> {
         self.lock().execute(
             "DELETE FROM escrow WHERE kind = ?1 AND source_id = ?2",
-            params![kind, source_id],
+            params![kind.as_str(), source_id],
         )?;
         Ok(())
     }
@@ -398,11 +402,19 @@ fn fingerprint_migration(connection: &Connection) -> Result<Option<String>, Stat
     Ok(linked.then(|| stored.unwrap_or_else(|| "Rust's DefaultHasher (not recorded)".into())))
 }
 
+/// A row's kind, which only this module writes.
+fn kind_at(r: &rusqlite::Row<'_>, table: &str, source_id: &str) -> rusqlite::Result<ObjectKind> {
+    let kind: String = r.get(0)?;
+    ObjectKind::from_name(&kind)
+        .ok_or_else(|| corrupt(table, &kind, source_id, 0, "kind", "not User or Group"))
+}
+
 fn link_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Link> {
-    let (kind, source_id): (String, String) = (r.get(0)?, r.get(1)?);
+    let source_id: String = r.get(1)?;
+    let kind = kind_at(r, "links", &source_id)?;
     let exported: String = r.get(3)?;
     let exported = serde_json::from_str(&exported)
-        .map_err(|e| corrupt("links", &kind, &source_id, 3, "exported", e))?;
+        .map_err(|e| corrupt("links", kind.as_str(), &source_id, 3, "exported", e))?;
     Ok(Link {
         target_id: r.get(2)?,
         exported,
@@ -414,11 +426,12 @@ fn link_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Link> {
 }
 
 fn escrow_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Escrow> {
-    let (kind, source_id): (String, String) = (r.get(0)?, r.get(1)?);
+    let source_id: String = r.get(1)?;
+    let kind = kind_at(r, "escrow", &source_id)?;
     let next: String = r.get(3)?;
     let next_attempt = next
         .parse()
-        .map_err(|e| corrupt("escrow", &kind, &source_id, 3, "next_attempt", e))?;
+        .map_err(|e| corrupt("escrow", kind.as_str(), &source_id, 3, "next_attempt", e))?;
     Ok(Escrow {
         attempts: r.get(2)?,
         next_attempt,
@@ -452,7 +465,7 @@ mod tests {
     fn links_round_trip_and_replace() {
         let state = State::in_memory().unwrap();
         let mut link = Link {
-            kind: "User".into(),
+            kind: ObjectKind::User,
             source_id: "s1".into(),
             target_id: "t1".into(),
             exported: json!({"userName": "a"}),
@@ -460,14 +473,17 @@ mod tests {
             active: true,
         };
         state.save_link(&link).unwrap();
-        assert_eq!(state.link("User", "s1").unwrap(), Some(link.clone()));
-        assert_eq!(state.link("Group", "s1").unwrap(), None);
+        assert_eq!(
+            state.link(ObjectKind::User, "s1").unwrap(),
+            Some(link.clone())
+        );
+        assert_eq!(state.link(ObjectKind::Group, "s1").unwrap(), None);
         link.active = false;
         link.exported = json!({"userName": "a", "active": false});
         state.save_link(&link).unwrap();
-        assert_eq!(state.links("User").unwrap(), [link]);
-        state.remove_link("User", "s1").unwrap();
-        assert!(state.links("User").unwrap().is_empty());
+        assert_eq!(state.links(ObjectKind::User).unwrap(), [link]);
+        state.remove_link(ObjectKind::User, "s1").unwrap();
+        assert!(state.links(ObjectKind::User).unwrap().is_empty());
     }
 
     #[test]
@@ -485,24 +501,30 @@ mod tests {
         let state = State::in_memory().unwrap();
         let now: Timestamp = "2026-11-29T12:00:00Z".parse().unwrap();
         let first = state
-            .fail("User", "s1", "409 uniqueness", now)
+            .fail(ObjectKind::User, "s1", "409 uniqueness", now)
             .unwrap()
             .unwrap();
         assert_eq!(
             (first.attempts, first.next_attempt.to_string()),
             (1, "2026-11-29T18:00:00Z".into())
         );
-        let second = state.fail("User", "s1", "409 again", now).unwrap().unwrap();
+        let second = state
+            .fail(ObjectKind::User, "s1", "409 again", now)
+            .unwrap()
+            .unwrap();
         assert_eq!((second.attempts, second.error.as_str()), (2, "409 again"));
         for _ in 3..=last {
-            state.fail("User", "s1", "still", now).unwrap().unwrap();
+            state
+                .fail(ObjectKind::User, "s1", "still", now)
+                .unwrap()
+                .unwrap();
         }
         assert_eq!(
-            state.fail("User", "s1", "still", now).unwrap(),
+            state.fail(ObjectKind::User, "s1", "still", now).unwrap(),
             None,
             "dropped after 28 days"
         );
-        assert_eq!(state.escrow("User", "s1").unwrap(), None);
+        assert_eq!(state.escrow(ObjectKind::User, "s1").unwrap(), None);
     }
 
     #[test]
@@ -528,7 +550,7 @@ mod tests {
             since: now,
         };
         state.set_quarantine(&quarantine).unwrap();
-        state.fail("User", "s1", "409", now).unwrap();
+        state.fail(ObjectKind::User, "s1", "409", now).unwrap();
         let copy = state.copy_in_memory().unwrap();
         assert_eq!(copy.quarantine().unwrap(), Some(quarantine.clone()));
         assert_eq!(copy.escrows().unwrap().len(), 1);
@@ -570,7 +592,7 @@ mod tests {
                 [],
             )
             .unwrap();
-        let error = state.links("User").unwrap_err().to_string();
+        let error = state.links(ObjectKind::User).unwrap_err().to_string();
         assert!(
             error.contains("the links row of User u-17: `exported`"),
             "{error}"
