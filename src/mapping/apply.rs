@@ -285,7 +285,10 @@ impl ObjectMapping {
 fn same_value(old: Option<&Json>, new: Option<&Json>) -> bool {
     match (old, new) {
         (Some(Json::Array(a)), Some(Json::Array(b))) => {
-            a.len() == b.len() && a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
+            let set = |items: &[Json]| -> std::collections::HashSet<String> {
+                items.iter().map(Json::to_string).collect()
+            };
+            a.len() == b.len() && set(a) == set(b)
         }
         (old, new) => old == new,
     }

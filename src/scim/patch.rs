@@ -252,4 +252,28 @@ mod tests {
             ])
         );
     }
+
+    #[test]
+    fn large_membership_changes_go_in_batches() {
+        let values: Vec<Json> = (0..1200).map(|i| json!({"value": i.to_string()})).collect();
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "Eng"},
+                           {"op": "add", "path": "members", "value": values},
+                           {"op": "remove", "path": "members[value eq \"x\"]"}]});
+        let requests = in_batches(&body, 500);
+        let sizes: Vec<Vec<usize>> = requests
+            .iter()
+            .map(|r| {
+                r["Operations"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|op| op["value"].as_array().map_or(1, Vec::len))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(sizes, [vec![1, 500], vec![500], vec![200, 1]]);
+        assert!(requests.iter().all(|r| r["schemas"] == body["schemas"]));
+        assert_eq!(in_batches(&json!({"Operations": []}), 500).len(), 1);
+    }
 }
