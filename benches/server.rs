@@ -3,7 +3,7 @@
 //! `filter=userName eq "…"`, PATCH; then the filtered GET again with 100,000 users
 //! stored. Requests/s and p50/p99 latencies over keep-alive connections on loopback.
 //!
-//! `cargo bench --bench server`; results are in docs/performance.md. Not a criterion
+//! `cargo bench --features cli --bench server`; results are in docs/performance.md. Not a criterion
 //! bench: what is measured is a server under concurrent load, not a function.
 
 mod serve;

@@ -5,7 +5,7 @@
 //! Beside each, the yardstick: the same resources POSTed straight to a fresh target by
 //! the same client, 8 at a time, which is what the target can take.
 //!
-//! `cargo bench --bench sync` (`OBJECTS=N` for N objects at a time instead of 16); results are in docs/performance.md. Not a criterion
+//! `cargo bench --features cli --bench sync` (`OBJECTS=N` for N objects at a time instead of 16); results are in docs/performance.md. Not a criterion
 //! bench: a cycle changes the target, so it cannot be repeated as is.
 
 mod serve;

@@ -24,18 +24,33 @@
 //! println!("{}", err.render("toLower([mail])", "<expression>", false));
 //! ```
 //!
-//! The pipeline, one module per stage: [`syntax`] (pest grammar → spanned tree),
-//! `check` (names, arity, argument kinds), [`compile`] (tree → bytecode), [`vm`]
+//! The pipeline, one module per stage: `syntax` (pest grammar → spanned tree),
+//! `check` (names, arity, argument kinds), `compile` (tree → bytecode), `vm`
 //! (bytecode × batch → values), with [`functions`] as the single table of Entra's
 //! function library; then [`records`] (files → records), [`mapping`] (mapping files →
 //! SCIM resources and PATCH requests), [`scim`] (paths, filters, schemas, PatchOp made
-//! and applied) and, with the `server` feature, `server` (the SCIM service provider).
+//! and applied) and, with the `server` feature, `server` (the SCIM service provider),
+//! with the `sync` feature, `sync` (the provisioning engine). The language's internal
+//! stages are public only with the `unstable-internals` feature; [`Program`] is their
+//! stable face.
+
+/// Modules public only with the `unstable-internals` feature, which tests, benches and
+/// fuzz targets use: their API changes whenever the implementation does.
+macro_rules! internal {
+    ($($(#[$meta:meta])* mod $name:ident;)*) => {$(
+        #[cfg(feature = "unstable-internals")]
+        $(#[$meta])*
+        pub mod $name;
+        #[cfg(not(feature = "unstable-internals"))]
+        $(#[$meta])*
+        mod $name;
+    )*};
+}
 
 mod batch;
 pub mod bounds;
 mod bytecode;
 mod check;
-pub mod compile;
 pub mod context;
 pub mod diagnostic;
 pub mod functions;
@@ -50,9 +65,13 @@ pub mod server;
 mod sqlite;
 #[cfg(feature = "sync")]
 pub mod sync;
-pub mod syntax;
 mod value;
-pub mod vm;
+
+internal! {
+    mod compile;
+    mod syntax;
+    mod vm;
+}
 
 #[cfg(feature = "cli")]
 pub mod cli;

@@ -9,7 +9,11 @@ mod diacritics;
 mod logic;
 mod multi;
 mod netformat;
+// .NET's regex dialect; public for the fuzz targets only.
+#[cfg(feature = "unstable-internals")]
 pub mod netregex;
+#[cfg(not(feature = "unstable-internals"))]
+pub(crate) mod netregex;
 mod registry;
 mod replace;
 mod roles;
@@ -44,7 +48,7 @@ pub struct Function {
     /// The reference text (Markdown).
     pub docs: &'static str,
     pub examples: &'static [Example],
-    pub implementation: Implementation,
+    pub(crate) implementation: Implementation,
     /// Work done once per call site when compiling, from the constant arguments
     /// (a regex, a culture, date formats).
     pub(crate) prepare: Option<Prepare>,
@@ -113,7 +117,7 @@ pub struct Example {
 pub(crate) type NativeFn = for<'a> fn(&mut Args<'a, '_>) -> Result<Value<'a>, Fault>;
 
 #[derive(Debug, Clone, Copy)]
-pub enum Implementation {
+pub(crate) enum Implementation {
     /// Evaluated by a Rust function over already-evaluated arguments; depends on
     /// nothing else, so calls on constants are evaluated once, when compiling.
     Native(NativeFn),
@@ -125,7 +129,7 @@ pub enum Implementation {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Special {
+pub(crate) enum Special {
     Iif,
     Switch,
     Coalesce,
@@ -276,7 +280,7 @@ fn plural(n: usize, noun: &str) -> String {
 
 /// Work done once per call site at compile time, from arguments that are constants.
 #[derive(Debug, Default)]
-pub enum Prepared {
+pub(crate) enum Prepared {
     #[default]
     None,
     Replace(Box<replace::Plan>),
@@ -369,10 +373,10 @@ fn prepare_culture(site: &Site<'_>) -> Result<Prepared, Diagnostic> {
 /// An evaluation failure inside a function, before the VM adds where it happened.
 /// Boxed, so that a function's `Result` stays as small as a value.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Fault(Box<FaultData>);
+pub(crate) struct Fault(Box<FaultData>);
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct FaultData {
+pub(crate) struct FaultData {
     pub code: Code,
     /// The argument at fault, when there is one.
     pub arg: Option<usize>,
@@ -415,7 +419,7 @@ impl Fault {
 
 /// Where the argument in one position of a call comes from.
 #[derive(Debug, Clone)]
-pub enum Slot {
+pub(crate) enum Slot {
     /// Evaluated for each record: the n-th value the call takes from the stack.
     Stack(u32),
     /// Known when compiling: a constant, or null for a slot left empty.
@@ -424,7 +428,7 @@ pub enum Slot {
 
 /// The arguments of one call. Functions take ownership of the values they use, so a
 /// string an earlier call produced can be changed in place.
-pub struct Args<'a, 'b> {
+pub(crate) struct Args<'a, 'b> {
     pub(crate) values: &'b mut [Value<'a>],
     pub(crate) slots: &'a [Slot],
     pub(crate) prepared: &'a Prepared,
@@ -437,10 +441,6 @@ impl<'a> Args<'a, '_> {
     /// How many argument positions the call fills (trailing empty slots excluded).
     pub fn len(&self) -> usize {
         self.slots.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
     }
 
     pub fn take(&mut self, i: usize) -> Value<'a> {

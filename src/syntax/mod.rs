@@ -3,4 +3,4 @@
 pub mod ast;
 mod parse;
 
-pub use parse::{parse, slice, Parsed, MAX_EXPRESSION_CHARS, MAX_NESTING, MAX_TERMS};
+pub use parse::{parse, slice};
