@@ -35,10 +35,8 @@ fn ndjson() -> Vec<u8> {
 /// Output goes to a buffer kept from one iteration to the next, so that the harness's
 /// page faults are not measured.
 fn scimap_apply(users: &ObjectMapping, input: &[u8], parallel: bool, out: &mut Vec<u8>) {
-    let options = StreamOptions {
-        parallel,
-        ..StreamOptions::default()
-    };
+    let mut options = StreamOptions::default();
+    options.parallel = parallel;
     out.clear();
     let summary = users
         .apply_stream(input, Format::Ndjson, &options, out, &mut |_| {})
@@ -329,11 +327,9 @@ fn population(c: &mut Criterion) {
     .unwrap();
     let users = old.object("User").unwrap();
     let diff = |new: &ObjectMapping, parallel: bool| {
-        let options = StreamOptions {
-            parallel,
-            chunk_size: 1024,
-            ..StreamOptions::default()
-        };
+        let mut options = StreamOptions::default();
+        options.parallel = parallel;
+        options.chunk_size = 1024;
         population_diff(
             users,
             new,

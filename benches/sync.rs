@@ -15,8 +15,8 @@ use std::time::Instant;
 use futures_util::stream::{self, StreamExt};
 
 use scimap::mapping::Mapping;
-use scimap::sync::plan::Assignments;
 use scimap::sync::state::State;
+use scimap::sync::Assignments;
 use scimap::sync::{Engine, Source, Target, TargetConfig};
 use serde_json::{json, Value as Json};
 

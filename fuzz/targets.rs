@@ -107,11 +107,8 @@ pub fn mapping(data: &[u8]) {
     match Mapping::from_json(source) {
         Ok(mapping) => {
             let batch = Batch::from_json(&[record()]).expect("a fixed record");
-            let options = ApplyOptions {
-                context: None,
-                phase: Phase::Create,
-                references: None,
-            };
+            let mut options = ApplyOptions::default();
+            options.phase = Phase::Create;
             for name in ["User", "Group"] {
                 if let Some(object) = mapping.object(name) {
                     object.apply_batch(&batch, &options, |_, result| {
@@ -160,10 +157,7 @@ pub fn http(data: &[u8]) {
             .build()
             .expect("a runtime");
         let store = Arc::new(scimap::server::Sqlite::in_memory().expect("an in-memory store"));
-        let config = scimap::server::Config {
-            tokens: vec!["fuzz".into()],
-            ..scimap::server::Config::default()
-        };
+        let config = scimap::server::Config::with_tokens(["fuzz"]);
         (runtime, scimap::server::router(store, config))
     });
     let Some(request) = request(data) else {

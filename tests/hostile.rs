@@ -641,10 +641,7 @@ mod panicking {
 #[tokio::test]
 async fn a_panic_is_a_500_and_a_bulk_request_is_still_reported_whole() {
     use tower::ServiceExt;
-    let config = scimap::server::Config {
-        tokens: vec![TOKEN.into()],
-        ..scimap::server::Config::default()
-    };
+    let config = scimap::server::Config::with_tokens([TOKEN]);
     let store = Arc::new(Panicking(scimap::server::Sqlite::in_memory().unwrap()));
     let app = scimap::server::router(store, config);
     let send = |method: &str, path: &str, body: Json| {

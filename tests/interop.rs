@@ -12,8 +12,8 @@ use axum::extract::{Request, State as Shared};
 use axum::response::{IntoResponse, Response};
 use reqwest::Method;
 use scimap::mapping::Mapping;
-use scimap::sync::plan::Assignments;
 use scimap::sync::state::State;
+use scimap::sync::Assignments;
 use scimap::sync::{Cycle, Engine, Source, Target, TargetConfig};
 use serde_json::{json, Value as Json};
 

@@ -60,12 +60,10 @@ fn snapshots(mapping: &Mapping, case: &Json) -> Vec<Snapshot> {
         serde_json::from_value(case.get("exported").cloned().unwrap_or(json!({})))
             .expect("exported resources by record id");
     let context = context();
-    let options = SnapshotOptions {
-        context: Some(&context),
-        references: Some(&ids),
-        name: None,
-        exported: Some(&exported),
-    };
+    let mut options = SnapshotOptions::default();
+    options.context = Some(&context);
+    options.references = Some(&ids);
+    options.exported = Some(&exported);
     let records = case["records"].as_array().expect("records");
     object
         .snapshots(records, &options)
@@ -112,11 +110,10 @@ fn patches_in_both_shapes() {
                 let batch = object
                     .batch(std::slice::from_ref(&case["record"]))
                     .expect("the record is an object");
-                let options = ApplyOptions {
-                    context: Some(&context),
-                    phase: Phase::Update,
-                    references: Some(&ids),
-                };
+                let mut options = ApplyOptions::default();
+                options.context = Some(&context);
+                options.phase = Phase::Update;
+                options.references = Some(&ids);
                 out.push_str(&format!("=== {}\n", case["name"].as_str().expect("a name")));
                 object.apply_batch(&batch, &options, |_, result| {
                     let resource = result.expect("updates map").resource().expect("in scope");

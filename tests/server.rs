@@ -17,12 +17,9 @@ use tower::ServiceExt;
 const TOKEN: &str = "s3cret";
 
 fn app() -> axum::Router {
-    let config = Config {
-        tokens: vec!["old-token".into(), TOKEN.into()],
-        max_body: 64 << 10,
-        public_url: "http://scim.test".into(),
-        ..Config::default()
-    };
+    let mut config = Config::with_tokens(["old-token", TOKEN]);
+    config.max_body = 64 << 10;
+    config.public_url = "http://scim.test".into();
     crate::scoped(Arc::new(Sqlite::in_memory().unwrap()), config)
 }
 

@@ -50,13 +50,9 @@ fn scoped(store: Arc<Sqlite>, config: Config) -> axum::Router {
             .unwrap();
     }
     let bearer = HeaderValue::from_str(&format!("Bearer {}", token.secret)).unwrap();
-    let inner = router(
-        store as Arc<dyn Store>,
-        Config {
-            tokens: Vec::new(),
-            ..config
-        },
-    );
+    let mut config = config;
+    config.tokens.clear();
+    let inner = router(store as Arc<dyn Store>, config);
     inner.layer(axum::middleware::map_request(
         move |mut request: Request<axum::body::Body>| {
             let bearer = bearer.clone();

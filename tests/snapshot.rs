@@ -656,12 +656,10 @@ fn library_api_gives_the_files_the_command_accepted() {
     let mut context = scimap::Context::default();
     context.now = Some("2000-01-01T00:00:00Z".parse().unwrap());
     context.seed = Some(0);
-    let options = SnapshotOptions {
-        context: Some(&context),
-        references: Some(&ids),
-        name: None,
-        exported: Some(&exported),
-    };
+    let mut options = SnapshotOptions::default();
+    options.context = Some(&context);
+    options.references = Some(&ids);
+    options.exported = Some(&exported);
     let snapshots = mapping
         .object("User")
         .unwrap()

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use scimap::mapping::Mapping;
 use scimap::scim::ObjectKind;
 use scimap::server::{router, Config, Sqlite};
-use scimap::sync::plan::Assignments;
 use scimap::sync::state::State;
+use scimap::sync::Assignments;
 use scimap::sync::{Engine, Source, Stop, Target, TargetConfig};
 use serde_json::{json, Value as Json};
 
@@ -48,10 +48,7 @@ async fn serve_with(fault: Fault) -> (String, Seen) {
 fn serve_on(listener: tokio::net::TcpListener, fault: Fault) -> (String, Seen) {
     let seen: Seen = Arc::default();
     let record = seen.clone();
-    let config = Config {
-        tokens: vec!["t".into()],
-        ..Config::default()
-    };
+    let config = Config::with_tokens(["t"]);
     let app = router(Arc::new(Sqlite::in_memory().unwrap()), config).layer(
         axum::middleware::from_fn(move |request: Request, next: Next| {
             let record = record.clone();

@@ -20,20 +20,23 @@ async fn listen(app: axum::Router) -> String {
 }
 
 fn quick(base: String) -> TargetConfig {
-    TargetConfig {
-        timeout: Duration::from_millis(300),
-        backoff: Duration::from_millis(10),
-        retries: 3,
-        ..TargetConfig::new(base, "t")
-    }
+    let mut config = TargetConfig::new(base, "t");
+    config.timeout = Duration::from_millis(300);
+    config.backoff = Duration::from_millis(10);
+    config.retries = 3;
+    config
+}
+
+/// `quick`, trying each request `retries` more times.
+fn retrying(base: String, retries: u32) -> TargetConfig {
+    let mut config = quick(base);
+    config.retries = retries;
+    config
 }
 
 #[tokio::test]
 async fn talks_to_scimap_serve() {
-    let config = Config {
-        tokens: vec!["t".into()],
-        ..Config::default()
-    };
+    let config = Config::with_tokens(["t"]);
     let base = listen(router(Arc::new(Sqlite::in_memory().unwrap()), config)).await;
     let target = Target::new(quick(base.clone())).unwrap();
     let user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a@contoso.com"});
@@ -59,11 +62,9 @@ async fn talks_to_scimap_serve() {
         matches!(&again, TargetError::Scim { status: 409, scim_type: Some(t), .. } if t == "uniqueness"),
         "{again}"
     );
-    let wrong = Target::new(TargetConfig {
-        token: "nope".into(),
-        ..quick(base)
-    })
-    .unwrap();
+    let mut wrong = quick(base);
+    wrong.token = "nope".into();
+    let wrong = Target::new(wrong).unwrap();
     assert!(matches!(
         wrong.send(Method::GET, "/Users", None).await,
         Err(TargetError::Unauthorized(401, _))
@@ -155,11 +156,7 @@ async fn slow_and_non_scim_targets_are_clear_errors() {
         tokio::time::sleep(Duration::from_secs(5)).await;
         "late"
     });
-    let target = Target::new(TargetConfig {
-        retries: 1,
-        ..quick(listen(slow).await)
-    })
-    .unwrap();
+    let target = Target::new(retrying(listen(slow).await, 1)).unwrap();
     assert_eq!(
         target.send(Method::GET, "/Users", None).await,
         Err(TargetError::Timeout(Duration::from_millis(300)))
@@ -170,11 +167,7 @@ async fn slow_and_non_scim_targets_are_clear_errors() {
         target.send(Method::GET, "/Users", None).await,
         Err(TargetError::NotScim { status: 200, .. })
     ));
-    let target = Target::new(TargetConfig {
-        retries: 0,
-        ..quick("http://127.0.0.1:9/scim/v2".into())
-    })
-    .unwrap();
+    let target = Target::new(retrying("http://127.0.0.1:9/scim/v2".into(), 0)).unwrap();
     assert!(matches!(
         target.send(Method::GET, "/Users", None).await,
         Err(TargetError::Unreachable(_))
@@ -327,11 +320,7 @@ async fn a_tls_failure_is_told_apart() {
     assert!(matches!(error, TargetError::Tls(_)), "{error:?}");
     assert!(!error.outcome_unknown());
     assert_eq!(hits.load(Ordering::SeqCst), 1, "not retried");
-    let nobody = Target::new(TargetConfig {
-        retries: 0,
-        ..quick("https://127.0.0.1:9/scim/v2".into())
-    })
-    .unwrap();
+    let nobody = Target::new(retrying("https://127.0.0.1:9/scim/v2".into(), 0)).unwrap();
     let error = nobody.send(Method::GET, "/Users", None).await.unwrap_err();
     assert!(matches!(error, TargetError::Unreachable(_)), "{error:?}");
 }

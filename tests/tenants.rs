@@ -68,10 +68,8 @@ fn app(names: &[&str], config: Config) -> (axum::Router, Arc<Sqlite>, Vec<Issued
         .iter()
         .map(|name| store.add_tenant(name).unwrap().1)
         .collect();
-    let config = Config {
-        public_url: "http://scim.test".into(),
-        ..config
-    };
+    let mut config = config;
+    config.public_url = "http://scim.test".into();
     let app = router(store.clone() as Arc<dyn Store>, config);
     (app, store, tokens)
 }
@@ -320,10 +318,8 @@ async fn rotation_overlaps_and_revocation_is_immediate() {
 
 #[tokio::test]
 async fn limits_are_per_tenant() {
-    let config = Config {
-        tenant_rate: Some(5.0),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.tenant_rate = Some(5.0);
     let (app, _, tokens) = app(&["contoso", "fabrikam"], config);
     let mut statuses = Vec::new();
     for _ in 0..8 {

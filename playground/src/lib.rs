@@ -120,11 +120,10 @@ pub fn apply(mapping: &str, record: &str, exported: &str, options: &str) -> Stri
         .and_then(|ids| serde_json::from_value(ids.clone()).ok())
         .unwrap_or_default();
     let run = |phase| {
-        let apply = ApplyOptions {
-            context: Some(&context),
-            phase,
-            references: Some(&ids),
-        };
+        let mut apply = ApplyOptions::default();
+        apply.context = Some(&context);
+        apply.phase = phase;
+        apply.references = Some(&ids);
         let applied = object.apply_one(&batch, &apply);
         applied.map(|resource| resource.map(|r| (r.to_json(), r)))
     };

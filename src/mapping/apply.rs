@@ -35,8 +35,10 @@ impl References for HashMap<String, String> {
     }
 }
 
-/// How to apply a mapping.
+/// How to apply a mapping: `ApplyOptions::default()` (create, no context, no
+/// references), then the fields to change.
 #[derive(Clone, Copy, Default)]
+#[non_exhaustive]
 pub struct ApplyOptions<'r> {
     pub context: Option<&'r Context>,
     pub phase: Phase,

@@ -104,7 +104,8 @@ pub struct ObjectMapping {
 /// assert_eq!(users.target.to_string(), "User in salesforce.com");
 /// let record = serde_json::json!({"userPrincipalName": "ann@contoso.com", "IsSoftDeleted": true});
 /// let batch = users.batch(&[record]).unwrap();
-/// let options = ApplyOptions { phase: Phase::Update, ..ApplyOptions::default() };
+/// let mut options = ApplyOptions::default();
+/// options.phase = Phase::Update;
 /// let made = users.apply_one(&batch, &options).unwrap().unwrap();
 /// assert_eq!(made.to_json(), serde_json::json!({"Username": "ann@contoso.com", "IsActive": false}));
 /// let exported = serde_json::json!({"Username": "ann@contoso.com", "IsActive": true});

@@ -33,8 +33,9 @@ pub const DEFAULT_NAME_ATTRIBUTES: &[&str] = &["objectId", "id"];
 /// Longest snapshot name, in bytes: names become file names.
 pub const MAX_NAME_BYTES: usize = 120;
 
-/// How to take snapshots.
+/// How to take snapshots: `SnapshotOptions::default()`, then the fields to change.
 #[derive(Clone, Copy, Default)]
+#[non_exhaustive]
 pub struct SnapshotOptions<'r> {
     /// What evaluation may depend on; fix `now` and `seed` for snapshots that last.
     pub context: Option<&'r Context>,

@@ -12,6 +12,7 @@ use crate::records::{self, Format, Position, Raw, ReadError};
 
 /// How to run a stream.
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub struct StreamOptions<'r> {
     pub apply: ApplyOptions<'r>,
     /// Records per batch.

@@ -3,6 +3,7 @@
 //! in Entra's two shapes, and applied in every shape Entra sends.
 
 pub mod diff;
+mod error;
 pub mod filter;
 mod patch;
 pub mod path;
@@ -10,6 +11,7 @@ pub mod schema;
 mod update;
 
 pub use diff::Diff;
+pub use error::ScimType;
 pub use filter::FilterError;
 pub use patch::{in_batches, member_operations, patch, patch_body, PatchStyle};
 pub use path::{AttrPath, CompValue, CompareOp, Filter, Path, PathError};

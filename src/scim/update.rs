@@ -3,6 +3,7 @@
 //! member removal with a value array, replace on a filtered path that matches nothing
 //! (an upsert), `manager` as a bare id.
 
+use crate::scim::ScimType;
 use std::collections::HashSet;
 
 use serde_json::{Map, Value as Json};
@@ -16,9 +17,8 @@ use crate::json::field;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{detail}")]
 pub struct PatchError {
-    /// RFC 7644's `scimType`: `invalidSyntax`, `invalidPath`, `invalidValue`,
-    /// `noTarget` or `mutability`.
-    pub scim_type: &'static str,
+    /// `invalidSyntax`, `invalidPath`, `invalidValue`, `noTarget` or `mutability`.
+    pub scim_type: ScimType,
     pub detail: String,
     /// The request is over [`MAX_PATCH_OPERATIONS`] or [`MAX_PATCH_VALUES`]: a server
     /// answers 413, as RFC 7644 §3.7.4 has it for Bulk.
@@ -32,7 +32,7 @@ pub const MAX_PATCH_OPERATIONS: usize = 1_000;
 /// a few hundred at a time; `scimap sync` sends at most 500.
 pub const MAX_PATCH_VALUES: usize = 10_000;
 
-fn error(scim_type: &'static str, detail: impl Into<String>) -> PatchError {
+fn error(scim_type: ScimType, detail: impl Into<String>) -> PatchError {
     PatchError {
         scim_type,
         detail: detail.into(),
@@ -43,7 +43,7 @@ fn error(scim_type: &'static str, detail: impl Into<String>) -> PatchError {
 fn over_limit(detail: String) -> PatchError {
     PatchError {
         over_limit: true,
-        ..error("invalidValue", detail)
+        ..error(ScimType::InvalidValue, detail)
     }
 }
 
@@ -74,13 +74,18 @@ pub fn apply_patch(resource: &mut Json, body: &Json, rt: &ResourceType) -> Resul
             .any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(PATCH_OP)))
     }) {
         return Err(error(
-            "invalidSyntax",
+            ScimType::InvalidSyntax,
             format!("a PATCH body lists \"{PATCH_OP}\" in its schemas"),
         ));
     }
     let operations = field(body, "Operations")
         .and_then(Json::as_array)
-        .ok_or_else(|| error("invalidSyntax", "a PATCH body has an \"Operations\" array"))?;
+        .ok_or_else(|| {
+            error(
+                ScimType::InvalidSyntax,
+                "a PATCH body has an \"Operations\" array",
+            )
+        })?;
     if operations.len() > MAX_PATCH_OPERATIONS {
         return Err(over_limit(format!(
             "the request has {} operations; at most {MAX_PATCH_OPERATIONS} are taken at once",
@@ -113,11 +118,11 @@ fn apply_operation(
         Some("remove") => Operation::Remove,
         Some(other) => {
             return Err(error(
-                "invalidSyntax",
+                ScimType::InvalidSyntax,
                 format!("unknown op `{other}`; the ops are add, replace and remove"),
             ))
         }
-        None => return Err(error("invalidSyntax", "an operation has an `op`")),
+        None => return Err(error(ScimType::InvalidSyntax, "an operation has an `op`")),
     };
     let value = field(operation, "value");
     let count = value_count(value);
@@ -130,11 +135,11 @@ fn apply_operation(
         .and_then(Json::as_str)
         .filter(|p| !p.trim().is_empty());
     match (path, op) {
-        (None, Operation::Remove) => Err(error("noTarget", "remove needs a path")),
+        (None, Operation::Remove) => Err(error(ScimType::NoTarget, "remove needs a path")),
         (None, _) => {
             let Some(Json::Object(values)) = value else {
                 return Err(error(
-                    "invalidValue",
+                    ScimType::InvalidValue,
                     "an add or replace without a path takes an object",
                 ));
             };
@@ -152,11 +157,14 @@ fn apply_operation(
         }
         (Some(urn), _) if rt.extension_urn(urn).is_some() => match value {
             Some(value) => apply_pathless(resource, op, urn, value, rt),
-            None => Err(error("invalidValue", format!("{op:?} needs a value"))),
+            None => Err(error(
+                ScimType::InvalidValue,
+                format!("{op:?} needs a value"),
+            )),
         },
         (Some(path), _) => {
-            let mut parsed =
-                Path::parse(path).map_err(|e| error("invalidPath", format!("`{path}`: {e}")))?;
+            let mut parsed = Path::parse(path)
+                .map_err(|e| error(ScimType::InvalidPath, format!("`{path}`: {e}")))?;
             bare_manager(&mut parsed, rt);
             apply_path(resource, op, &parsed, value, rt)
         }
@@ -177,7 +185,10 @@ fn apply_pathless(
     }
     if rt.extension_urn(key).is_some() {
         let Json::Object(values) = value else {
-            return Err(error("invalidValue", format!("`{key}` takes an object")));
+            return Err(error(
+                ScimType::InvalidValue,
+                format!("`{key}` takes an object"),
+            ));
         };
         for (name, v) in values
             .iter()
@@ -187,7 +198,8 @@ fn apply_pathless(
         }
         return Ok(());
     }
-    let path = Path::parse(key).map_err(|e| error("invalidPath", format!("`{key}`: {e}")))?;
+    let path =
+        Path::parse(key).map_err(|e| error(ScimType::InvalidPath, format!("`{key}`: {e}")))?;
     apply_path(resource, op, &path, Some(value), rt)
 }
 
@@ -226,10 +238,10 @@ fn apply_path(
             path.attr.sub.clone()
         },
     };
-    let resolved = resolve(&head, rt).map_err(|e| error("invalidPath", e.0))?;
+    let resolved = resolve(&head, rt).map_err(|e| error(ScimType::InvalidPath, e.0))?;
     if !resolved.custom && (resolved.attribute.name == "id" || is_meta(resolved.attribute.name)) {
         return Err(error(
-            "mutability",
+            ScimType::Mutability,
             format!("`{}` is read-only", resolved.attribute.name),
         ));
     }
@@ -241,7 +253,12 @@ fn apply_path(
             path.filter.is_some(),
             path.attr.sub.as_deref(),
         )?),
-        (_, None) => return Err(error("invalidValue", format!("{op:?} needs a value"))),
+        (_, None) => {
+            return Err(error(
+                ScimType::InvalidValue,
+                format!("{op:?} needs a value"),
+            ))
+        }
     };
     let container = container(
         resource,
@@ -301,7 +318,7 @@ fn container<'r>(
 ) -> Result<Option<&'r mut Map<String, Json>>, PatchError> {
     let root = resource
         .as_object_mut()
-        .ok_or_else(|| error("invalidSyntax", "the resource is not an object"))?;
+        .ok_or_else(|| error(ScimType::InvalidSyntax, "the resource is not an object"))?;
     let Some(urn) = urn.filter(|u| !u.eq_ignore_ascii_case(rt.schema)) else {
         return Ok(Some(root));
     };
@@ -502,7 +519,7 @@ fn apply_filtered(
         // Entra replaces emails[type eq "work"].value before any work email exists:
         // make the element the filter describes.
         let fixed = path.equalities().ok_or_else(|| {
-            error("noTarget", format!("no element of `{name}` matches `{filter}`, and the filter does not say how to make one"))
+            error(ScimType::NoTarget, format!("no element of `{name}` matches `{filter}`, and the filter does not say how to make one"))
         })?;
         let mut element = Map::new();
         for (key, wanted) in fixed {
@@ -545,7 +562,7 @@ fn coerce(
         (true, Some(sub)) => {
             super::schema::find(attribute.sub_attributes, sub).ok_or_else(|| {
                 error(
-                    "invalidPath",
+                    ScimType::InvalidPath,
                     format!("`{}` has no sub-attribute `{sub}`", attribute.name),
                 )
             })?
@@ -562,7 +579,7 @@ fn coerce(
         (Type::Boolean, Json::Bool(_) | Json::Null) => value.clone(),
         (Type::Boolean, other) => {
             return Err(error(
-                "invalidValue",
+                ScimType::InvalidValue,
                 format!("`{}` is a boolean, not {other}", leaf.name),
             ))
         }

@@ -1,5 +1,6 @@
 //! SCIM error responses (RFC 7644 §3.12), made in one place.
 
+use crate::scim::ScimType;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -13,14 +14,14 @@ pub const SCIM_JSON: &str = "application/scim+json";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScimError {
     pub status: StatusCode,
-    pub scim_type: Option<&'static str>,
+    pub scim_type: Option<ScimType>,
     pub detail: String,
 }
 
 impl ScimError {
     pub fn new(
         status: StatusCode,
-        scim_type: Option<&'static str>,
+        scim_type: Option<ScimType>,
         detail: impl Into<String>,
     ) -> ScimError {
         ScimError {
@@ -31,7 +32,7 @@ impl ScimError {
     }
 
     /// A 400 with a `scimType`.
-    pub fn bad(scim_type: &'static str, detail: impl Into<String>) -> ScimError {
+    pub fn bad(scim_type: ScimType, detail: impl Into<String>) -> ScimError {
         ScimError::new(StatusCode::BAD_REQUEST, Some(scim_type), detail)
     }
 
@@ -46,7 +47,7 @@ impl ScimError {
 
 impl From<FilterError> for ScimError {
     fn from(e: FilterError) -> ScimError {
-        ScimError::bad("invalidFilter", e.0)
+        ScimError::bad(ScimType::InvalidFilter, e.0)
     }
 }
 
@@ -64,7 +65,7 @@ impl From<StoreError> for ScimError {
         match e {
             StoreError::Conflict { .. } => ScimError::new(
                 StatusCode::CONFLICT,
-                Some("uniqueness"),
+                Some(ScimType::Uniqueness),
                 format!("{e}; choose another value or update the existing resource"),
             ),
             StoreError::NotFound => ScimError::not_found("the resource"),
@@ -88,7 +89,7 @@ impl ScimError {
             "status": self.status.as_u16().to_string(),
             "detail": self.detail,
         });
-        if let Some(scim_type) = self.scim_type {
+        if let Some(scim_type) = &self.scim_type {
             body["scimType"] = json!(scim_type);
         }
         body

@@ -1,6 +1,7 @@
 //! Resources as the server takes them in (checked and normalised) and gives them out
 //! (with `id` and `meta`, projected by `attributes`/`excludedAttributes`).
 
+use crate::scim::ScimType;
 use serde_json::{json, Map, Value as Json};
 
 use super::error::ScimError;
@@ -26,7 +27,7 @@ pub fn normalize(body: &Json, kind: ObjectKind) -> Result<Json, ScimError> {
     let rt = resource_type(kind);
     let Json::Object(map) = body else {
         return Err(ScimError::bad(
-            "invalidSyntax",
+            ScimType::InvalidSyntax,
             "the body must be a JSON object",
         ));
     };
@@ -36,7 +37,7 @@ pub fn normalize(body: &Json, kind: ObjectKind) -> Result<Json, ScimError> {
         .unwrap_or_default();
     if !schemas.iter().any(|s| s.eq_ignore_ascii_case(rt.schema)) {
         return Err(ScimError::bad(
-            "invalidSyntax",
+            ScimType::InvalidSyntax,
             format!("`schemas` must list \"{}\"", rt.schema),
         ));
     }
@@ -55,7 +56,7 @@ pub fn normalize(body: &Json, kind: ObjectKind) -> Result<Json, ScimError> {
             let declared = schemas.iter().any(|s| s.eq_ignore_ascii_case(key));
             if known.is_none() && !declared {
                 return Err(ScimError::bad(
-                    "invalidValue",
+                    ScimType::InvalidValue,
                     format!(
                         "`{key}` is not an extension of {} and is not listed in `schemas`",
                         rt.name
@@ -64,7 +65,7 @@ pub fn normalize(body: &Json, kind: ObjectKind) -> Result<Json, ScimError> {
             }
             let Json::Object(attributes) = value else {
                 return Err(ScimError::bad(
-                    "invalidValue",
+                    ScimType::InvalidValue,
                     format!("`{key}` must be an object"),
                 ));
             };
@@ -80,8 +81,8 @@ pub fn normalize(body: &Json, kind: ObjectKind) -> Result<Json, ScimError> {
                     sub: None,
                 };
                 if let Some(v) = typed(v, &path, rt)? {
-                    let resolved =
-                        resolve(&path, rt).map_err(|e| ScimError::bad("invalidValue", e.0))?;
+                    let resolved = resolve(&path, rt)
+                        .map_err(|e| ScimError::bad(ScimType::InvalidValue, e.0))?;
                     let name = if resolved.custom {
                         name.clone()
                     } else {
@@ -104,7 +105,7 @@ pub fn normalize(body: &Json, kind: ObjectKind) -> Result<Json, ScimError> {
         let attribute = resolve(&path, rt)
             .map_err(|_| {
                 ScimError::bad(
-                    "invalidValue",
+                    ScimType::InvalidValue,
                     format!("`{key}` is not an attribute of a {}", rt.name),
                 )
             })?
@@ -126,7 +127,7 @@ pub fn normalize(body: &Json, kind: ObjectKind) -> Result<Json, ScimError> {
         .is_none_or(|s| s.trim().is_empty());
     if blank {
         return Err(ScimError::bad(
-            "invalidValue",
+            ScimType::InvalidValue,
             format!("`{required}` is required"),
         ));
     }
@@ -136,7 +137,7 @@ pub fn normalize(body: &Json, kind: ObjectKind) -> Result<Json, ScimError> {
 
 /// A value typed for its attribute, or `None` when it holds nothing.
 fn typed(value: &Json, path: &AttrPath, rt: &ResourceType) -> Result<Option<Json>, ScimError> {
-    let resolved = resolve(path, rt).map_err(|e| ScimError::bad("invalidValue", e.0))?;
+    let resolved = resolve(path, rt).map_err(|e| ScimError::bad(ScimType::InvalidValue, e.0))?;
     if resolved.custom {
         return Ok((!value.is_null()).then(|| value.clone()));
     }
@@ -144,8 +145,12 @@ fn typed(value: &Json, path: &AttrPath, rt: &ResourceType) -> Result<Option<Json
 }
 
 fn coerce(value: &Json, attribute: &Attribute, at: &str) -> Result<Option<Json>, ScimError> {
-    let wrong =
-        |what: &str| ScimError::bad("invalidValue", format!("`{at}` takes {what}, not {value}"));
+    let wrong = |what: &str| {
+        ScimError::bad(
+            ScimType::InvalidValue,
+            format!("`{at}` takes {what}, not {value}"),
+        )
+    };
     Ok(match (value, attribute.kind, attribute.multi_valued) {
         (Json::Null, _, _) => None,
         (Json::Array(items), _, true) => {
@@ -185,7 +190,7 @@ fn coerce(value: &Json, attribute: &Attribute, at: &str) -> Result<Option<Json>,
             for (name, v) in map {
                 let Some(sub) = schema::find(attribute.sub_attributes, name) else {
                     return Err(ScimError::bad(
-                        "invalidValue",
+                        ScimType::InvalidValue,
                         format!("`{at}` has no sub-attribute `{name}`"),
                     ));
                 };

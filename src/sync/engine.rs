@@ -242,7 +242,7 @@ pub type Progress = Box<dyn Fn(usize, usize) + Send + Sync>;
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// use scimap::sync::{plan::Assignments, state::State, Engine, Source, Target, TargetConfig};
+/// use scimap::sync::{Assignments, state::State, Engine, Source, Target, TargetConfig};
 /// use scimap::Mapping;
 ///
 /// let target = Target::new(TargetConfig::new("https://app.example/scim/v2", "token"))?;

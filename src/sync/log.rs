@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 
 use super::target::{Attempt, TargetError};
 use crate::scim::diff::Change;
-use crate::scim::ObjectKind;
+use crate::scim::{ObjectKind, ScimType};
 
 /// An enum written as Entra's provisioning logs write its values.
 macro_rules! named {
@@ -134,7 +134,7 @@ pub struct ErrorInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub scim_type: Option<String>,
+    pub scim_type: Option<ScimType>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }

@@ -8,7 +8,7 @@ mod cycle;
 mod engine;
 pub mod log;
 mod object;
-pub mod plan;
+pub(crate) mod plan;
 mod required;
 pub mod source;
 pub mod state;
@@ -20,4 +20,5 @@ pub use engine::{
     QuarantinePolicy, Source, Stop, DELETION_THRESHOLD, MEMBER_BATCH,
 };
 pub use log::{LogRecord, ProvisioningAction, ProvisioningStatus, StepName};
-pub use target::{Answer, Attempt, Target, TargetConfig, TargetError};
+pub use plan::{Assignments, FINGERPRINT};
+pub use target::{Answer, Attempt, Target, TargetConfig, TargetError, Transport};

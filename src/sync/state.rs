@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value as Json;
 
-use super::plan::FINGERPRINT;
+use super::FINGERPRINT;
 use crate::scim::ObjectKind;
 use crate::sqlite::Database;
 

@@ -2,14 +2,18 @@
 //! connection reuse, a concurrency limit, a rate limit, timeouts, and retries with
 //! backoff and jitter that honour `Retry-After` on 429 and 503.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value as Json;
 use tokio::sync::{Mutex, Semaphore};
 
-/// How to talk to a target.
+use crate::scim::ScimType;
+
+/// How to talk to a target: `TargetConfig::new(url, token)`, then the fields to change.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TargetConfig {
     /// The SCIM base URL, such as `https://app.example.com/scim/v2`.
     pub base_url: String,
@@ -42,33 +46,76 @@ impl TargetConfig {
     }
 }
 
+/// A failure of the HTTP client: what happened, with its causes, and reqwest's error
+/// as the source.
+#[derive(Debug, Clone)]
+pub struct Transport {
+    reason: String,
+    source: Option<Arc<reqwest::Error>>,
+}
+
+impl Transport {
+    fn new(e: reqwest::Error) -> Transport {
+        Transport {
+            reason: chain(&e),
+            source: Some(Arc::new(e)),
+        }
+    }
+}
+
+impl PartialEq for Transport {
+    fn eq(&self, other: &Transport) -> bool {
+        self.reason == other.reason
+    }
+}
+
+impl Eq for Transport {}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for Transport {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
 /// Why a request to the target failed, after any retries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TargetError {
     /// No connection could be made (refused, no route, no such host): nothing was sent.
     #[error("the target cannot be reached: {0}")]
-    Unreachable(String),
+    Unreachable(#[source] Transport),
     /// The TLS handshake failed (a certificate not trusted, a protocol mismatch).
     #[error("TLS with the target failed: {0}")]
-    Tls(String),
+    Tls(#[source] Transport),
     #[error("the target did not answer within {0:?}")]
     Timeout(Duration),
     /// The request was sent and the connection closed before any answer.
     #[error("the connection closed before the target answered: {0}")]
-    Cut(String),
+    Cut(#[source] Transport),
     /// The target answered with a status, and the connection closed inside the body.
     #[error(
         "the target answered HTTP {status}, then the connection closed inside the body: {reason}"
     )]
-    CutMidResponse { status: u16, reason: String },
+    CutMidResponse {
+        status: u16,
+        #[source]
+        reason: Transport,
+    },
     #[error("the target refused the token (HTTP {0}): {1}")]
     Unauthorized(u16, String),
     /// An error in SCIM's shape: its status, `scimType` and `detail`.
     #[error("HTTP {status}{}: {detail}", scim_type.as_ref().map(|t| format!(" {t}")).unwrap_or_default())]
     Scim {
         status: u16,
-        scim_type: Option<String>,
+        scim_type: Option<ScimType>,
         detail: String,
     },
     /// An answer that is not SCIM at all (an HTML error page, a proxy's text).
@@ -163,7 +210,7 @@ impl Target {
             .timeout(config.timeout)
             .pool_max_idle_per_host(config.concurrency)
             .build()
-            .map_err(|e| TargetError::Unreachable(e.to_string()))?;
+            .map_err(|e| TargetError::Unreachable(Transport::new(e)))?;
         Ok(Target {
             client,
             in_flight: Semaphore::new(config.concurrency.max(1)),
@@ -291,7 +338,7 @@ impl Target {
                 true => TargetError::Timeout(self.config.timeout),
                 false => TargetError::CutMidResponse {
                     status: status.as_u16(),
-                    reason: chain(&e),
+                    reason: Transport::new(e),
                 },
             };
             (error, retry_after)
@@ -332,7 +379,10 @@ impl Target {
             Some(b) if b.get("schemas").is_some() || b.get("detail").is_some() => {
                 TargetError::Scim {
                     status: status.as_u16(),
-                    scim_type: b.get("scimType").and_then(Json::as_str).map(str::to_string),
+                    scim_type: b
+                        .get("scimType")
+                        .and_then(Json::as_str)
+                        .map(ScimType::from_name),
                     detail,
                 }
             }
@@ -347,8 +397,7 @@ impl Target {
     /// A failure before any answer: no connection (nothing sent), TLS, a timeout, or
     /// a connection closed after the request went out.
     fn transport(&self, e: reqwest::Error) -> TargetError {
-        let reason = chain(&e);
-        let lower = reason.to_lowercase();
+        let lower = chain(&e).to_lowercase();
         // A connection that failed below TLS (refused, no route, no such host) says so;
         // any other failure to connect to an https URL happened in TLS.
         let below_tls = ["tcp connect error", "dns error"]
@@ -361,11 +410,11 @@ impl Target {
         if e.is_timeout() {
             TargetError::Timeout(self.config.timeout)
         } else if e.is_connect() && tls {
-            TargetError::Tls(reason)
+            TargetError::Tls(Transport::new(e))
         } else if e.is_connect() {
-            TargetError::Unreachable(reason)
+            TargetError::Unreachable(Transport::new(e))
         } else {
-            TargetError::Cut(reason)
+            TargetError::Cut(Transport::new(e))
         }
     }
 }

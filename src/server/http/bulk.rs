@@ -1,6 +1,7 @@
 //! `/Bulk`: operations run in dependency order, `bulkId` references substituted, each
 //! operation answered apart.
 
+use crate::scim::ScimType;
 use std::collections::{HashMap, HashSet};
 
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -22,7 +23,7 @@ impl App {
             .and_then(Json::as_array)
             .ok_or_else(|| {
                 ScimError::bad(
-                    "invalidSyntax",
+                    ScimType::InvalidSyntax,
                     "a bulk request has an \"Operations\" array",
                 )
             })?;
@@ -124,7 +125,7 @@ impl App {
         };
         let outcome = match method.as_str() {
             _ if !resource_path => Err(ScimError::bad(
-                "invalidPath",
+                ScimType::InvalidPath,
                 format!("bulk operations address /Users or /Groups, not `{path}`"),
             )),
             "POST" | "PUT" | "PATCH" | "DELETE" => {
@@ -139,7 +140,7 @@ impl App {
                 })
             }
             _ => Err(ScimError::bad(
-                "invalidSyntax",
+                ScimType::InvalidSyntax,
                 format!("bulk method `{method}` is not POST, PUT, PATCH or DELETE"),
             )),
         };

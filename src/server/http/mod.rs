@@ -1,6 +1,7 @@
 //! The HTTP side: one dispatcher under `/scim/v2`, so that every answer, 404 and 405
 //! included, is a SCIM response with `application/scim+json`.
 
+use crate::scim::ScimType;
 use std::sync::{Arc, OnceLock};
 
 use axum::body::{to_bytes, Body};
@@ -23,8 +24,10 @@ use super::store::{ObjectKind, Store, StoreError, Stored};
 use super::tenants::{random_hex, Audit, Principal, Tenant, TokenHash};
 use crate::scim::apply_patch;
 
-/// How the server behaves.
+/// How the server behaves: `Config::default()`, or `Config::with_tokens` for a
+/// single tenant, then the fields to change.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Bearer tokens accepted for the tenant named `default` (made when missing): the
     /// single-tenant shortcut. Tenants made with `scimap tenant add` have their own
@@ -60,6 +63,16 @@ impl Default for Config {
             tenant_rate: None,
             public_url: "http://localhost".into(),
             body_timeout: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+impl Config {
+    /// The defaults, accepting these tokens for the `default` tenant.
+    pub fn with_tokens<T: Into<String>>(tokens: impl IntoIterator<Item = T>) -> Config {
+        Config {
+            tokens: tokens.into_iter().map(Into::into).collect(),
+            ..Config::default()
         }
     }
 }
@@ -365,12 +378,15 @@ impl Call {
 
     fn json(&self) -> Result<Json, ScimError> {
         let value: Json = serde_json::from_slice(&self.body).map_err(|e| {
-            ScimError::bad("invalidSyntax", format!("the body is not valid JSON: {e}"))
+            ScimError::bad(
+                ScimType::InvalidSyntax,
+                format!("the body is not valid JSON: {e}"),
+            )
         })?;
         match crate::bounds::too_deep(&value) {
             None => Ok(value),
             Some(at) => Err(ScimError::bad(
-                "invalidSyntax",
+                ScimType::InvalidSyntax,
                 format!(
                     "the body nests more than {} arrays and objects deep (the limit), at {at}",
                     crate::bounds::MAX_NESTING
@@ -419,7 +435,7 @@ fn version_header(headers: &HeaderMap, name: header::HeaderName) -> Result<Optio
     let digits = value.trim_start_matches("W/").trim_matches('"');
     digits.parse().map(Some).map_err(|_| {
         ScimError::bad(
-            "invalidValue",
+            ScimType::InvalidValue,
             format!("`{value}` is not a version this server gave (W/\"N\")"),
         )
     })
@@ -442,7 +458,7 @@ fn method_not_allowed(method: &Method, path: &str) -> ScimError {
 }
 
 fn projection(attributes: Option<&str>, excluded: Option<&str>) -> Result<Projection, ScimError> {
-    Projection::new(attributes, excluded).map_err(|e| ScimError::bad("invalidPath", e))
+    Projection::new(attributes, excluded).map_err(|e| ScimError::bad(ScimType::InvalidPath, e))
 }
 
 impl Call {

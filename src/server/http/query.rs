@@ -1,6 +1,7 @@
 //! Lists and queries: filters (with the indexed ones looked up, not scanned), sorting,
 //! paging, projection, and `/.search`.
 
+use crate::scim::ScimType;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value as Json};
@@ -23,8 +24,9 @@ impl App {
         let rt = resource_type(kind);
         let filter = match &query.filter {
             Some(text) => {
-                let filter = Filter::parse(text)
-                    .map_err(|e| ScimError::bad("invalidFilter", format!("`{text}`: {e}")))?;
+                let filter = Filter::parse(text).map_err(|e| {
+                    ScimError::bad(ScimType::InvalidFilter, format!("`{text}`: {e}"))
+                })?;
                 filter.check(rt)?;
                 Some(filter)
             }
@@ -49,10 +51,11 @@ impl App {
             found.retain(|s| filter.matches(&represent(s, kind, ""), rt));
         }
         if let Some(sort_by) = &query.sort_by {
-            let path = crate::scim::Path::parse(sort_by)
-                .map_err(|e| ScimError::bad("invalidPath", format!("sortBy `{sort_by}`: {e}")))?;
+            let path = crate::scim::Path::parse(sort_by).map_err(|e| {
+                ScimError::bad(ScimType::InvalidPath, format!("sortBy `{sort_by}`: {e}"))
+            })?;
             crate::scim::filter::resolve(&path.attr, rt)
-                .map_err(|e| ScimError::bad("invalidPath", e.0))?;
+                .map_err(|e| ScimError::bad(ScimType::InvalidPath, e.0))?;
             // Resources without the attribute come last, as RFC 7644 §3.4.2.3 asks.
             let key = |s: &Stored| -> (bool, String) {
                 let shown = represent(s, kind, "");
@@ -102,7 +105,9 @@ impl App {
             match self.matching(ctx, kind, query) {
                 Ok(found) => all.extend(found.into_iter().map(|s| (kind, s))),
                 // A filter naming an attribute one type lacks still searches the other.
-                Err(e) if e.scim_type == Some("invalidFilter") && query.filter.is_some() => {
+                Err(e)
+                    if e.scim_type == Some(ScimType::InvalidFilter) && query.filter.is_some() =>
+                {
                     continue
                 }
                 Err(e) => return Err(e),
