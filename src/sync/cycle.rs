@@ -13,7 +13,9 @@ use reqwest::Method;
 use serde_json::{json, Value as Json};
 
 use super::engine::{Cycle, CycleSummary, Engine, EngineError, Source, Stop, QUARANTINE_LIMIT};
-use super::log::{ErrorInfo, LogRecord, ProvisioningAction, ProvisioningStatus, Step, StepName};
+use super::log::{
+    ErrorInfo, LogRecord, ProvisioningAction, ProvisioningStatus, ProvisioningStep, StepName,
+};
 use super::object::encode;
 use super::plan::{plan, Action, Assignments, Linked, PlanOptions, Planned, PENDING_REASON};
 use super::required::Required;
@@ -402,7 +404,7 @@ impl Run<'_> {
                 display_name: None,
                 target_id: None,
                 reason: detail.clone(),
-                steps: vec![Step {
+                steps: vec![ProvisioningStep {
                     name: StepName::Import,
                     status,
                     detail: detail.clone(),

@@ -97,7 +97,7 @@ pub struct LogRecord {
     pub target_id: Option<String>,
     pub reason: String,
     /// import → scope → match → evaluate → provision, as far as the object went.
-    pub steps: Vec<Step>,
+    pub steps: Vec<ProvisioningStep>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub modified_properties: Vec<Modified>,
     /// Every request sent to the target for this object, each attempt on its own.
@@ -109,7 +109,7 @@ pub struct LogRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Step {
+pub struct ProvisioningStep {
     pub name: StepName,
     pub status: ProvisioningStatus,
     pub detail: String,

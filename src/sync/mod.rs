@@ -19,6 +19,6 @@ pub use engine::{
     Cycle, CycleSummary, Engine, EngineBuilder, EngineError, LogSink, Options, Progress,
     QuarantinePolicy, Source, Stop, DELETION_THRESHOLD, MEMBER_BATCH,
 };
-pub use log::{LogRecord, ProvisioningAction, ProvisioningStatus, StepName};
+pub use log::{LogRecord, ProvisioningAction, ProvisioningStatus, ProvisioningStep, StepName};
 pub use plan::{Assignments, FINGERPRINT};
 pub use target::{Answer, Attempt, Target, TargetConfig, TargetError, Transport};

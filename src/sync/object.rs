@@ -12,7 +12,8 @@ use serde_json::{json, Value as Json};
 use super::cycle::{lock, read, write, Run};
 use super::engine::MEMBER_BATCH;
 use super::log::{
-    ErrorInfo, LogRecord, Modified, ProvisioningAction, ProvisioningStatus, Step, StepName,
+    ErrorInfo, LogRecord, Modified, ProvisioningAction, ProvisioningStatus, ProvisioningStep,
+    StepName,
 };
 use super::plan::{fingerprint, Action, Planned, PENDING};
 use super::state::{Link, StateError};
@@ -51,7 +52,7 @@ pub(super) struct Trace {
 
 impl Trace {
     pub(super) fn step(&mut self, name: StepName, detail: impl Into<String>) {
-        self.log.steps.push(Step {
+        self.log.steps.push(ProvisioningStep {
             name,
             status: ProvisioningStatus::Success,
             detail: detail.into(),
@@ -205,7 +206,7 @@ impl Run<'_> {
     }
 
     fn fail(&self, trace: &mut Trace, error: ErrorInfo) -> Result<(), StateError> {
-        trace.log.steps.push(Step {
+        trace.log.steps.push(ProvisioningStep {
             name: trace.current,
             status: ProvisioningStatus::Failure,
             detail: error.reason.clone(),
