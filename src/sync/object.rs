@@ -576,14 +576,7 @@ impl Run<'_> {
         trace.at(StepName::Provision);
         match patch {
             Some(body) => {
-                let path = format!("{}/{id}", link.kind.endpoint());
-                for batch in in_batches(&body, MEMBER_BATCH) {
-                    let answer = self.send(trace, Method::PATCH, &path, Some(&batch)).await?;
-                    trace.step(
-                        StepName::Provision,
-                        format!("PATCH {path} -> {}", answer.status),
-                    );
-                }
+                self.send_patch(trace, link.kind, &id, &body).await?;
                 trace.log.modified_properties.extend(modified(&diff));
             }
             None if trace.log.action == ProvisioningAction::Create => {}
@@ -628,12 +621,7 @@ impl Run<'_> {
         trace.at(StepName::Provision);
         let diff = Diff::between(&link.exported, &disabled);
         if let Some(body) = diff.patch(self.engine.style) {
-            let path = format!("{}/{}", kind.endpoint(), link.target_id);
-            let answer = self.send(trace, Method::PATCH, &path, Some(&body)).await?;
-            trace.step(
-                StepName::Provision,
-                format!("PATCH {path} -> {}", answer.status),
-            );
+            self.send_patch(trace, kind, &link.target_id, &body).await?;
         }
         trace.log.modified_properties = modified(&diff);
         self.save(&Link {
@@ -661,6 +649,25 @@ impl Run<'_> {
         trace.step(StepName::Provision, format!("DELETE {path} -> {status}"));
         self.engine.state.remove_link(kind, source)?;
         write(&self.links).remove(source);
+        Ok(())
+    }
+
+    /// A PATCH, in several requests when it changes more members than one may carry.
+    async fn send_patch(
+        &self,
+        trace: &mut Trace,
+        kind: ObjectKind,
+        target_id: &str,
+        body: &Json,
+    ) -> Result<(), TargetError> {
+        let path = format!("{}/{target_id}", kind.endpoint());
+        for batch in in_batches(body, MEMBER_BATCH) {
+            let answer = self.send(trace, Method::PATCH, &path, Some(&batch)).await?;
+            trace.step(
+                StepName::Provision,
+                format!("PATCH {path} -> {}", answer.status),
+            );
+        }
         Ok(())
     }
 
