@@ -60,9 +60,14 @@ pub struct Function {
     pub asks_target: bool,
     /// Its value is hidden in logs.
     pub redacts: bool,
+    /// The PATCH operation Entra sends for its value on update, when it is not the
+    /// value replaced (app roles: added, or replacing the target's list).
+    pub(crate) update: Option<UpdateForm>,
 }
 
 /// Prepares a call site from its arguments as written.
+pub(crate) type UpdateForm = fn(&Value<'_>) -> Result<serde_json::Value, String>;
+
 pub(crate) type Prepare = fn(&Site<'_>) -> Result<Prepared, Diagnostic>;
 
 #[derive(Debug)]

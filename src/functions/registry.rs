@@ -104,12 +104,21 @@ const PLAIN: Function = Function {
     presence: None,
     asks_target: false,
     redacts: false,
+    update: None,
 };
 
 /// A function that prepares each call site once, from its constant arguments.
 const fn prepared(function: Function, prepare: super::Prepare) -> Function {
     Function {
         prepare: Some(prepare),
+        ..function
+    }
+}
+
+/// A function whose value Entra sends on update in an operation of its own.
+const fn updated_by(function: Function, update: super::UpdateForm) -> Function {
+    Function {
+        update: Some(update),
         ..function
     }
 }
@@ -139,22 +148,22 @@ pub static FUNCTIONS: &[Function] = &[
         &[],
         Native(roles::values),
     ),
-    fixed(
+    updated_by(fixed(
         "AppRoleAssignmentsComplex",
         &[APP_ROLES],
         "All of a user's app roles as SCIM `roles` values.",
         "Turns every app role assigned to the user into a SCIM role object `{\"primary\": false, \"type\": \"WindowsAzureActiveDirectoryRole\", \"displayName\", \"value\"}`. An assignment is an object with `value` and `displayName` (either alone stands for both) or a role name. Entra sends these roles as additions on update and never removes roles from the target; `functions::app_role_update` gives that update form (each role as a JSON string with its `id`, `value` and `displayName`, under an `Add` of `roles`).",
         &[ex("AppRoleAssignmentsComplex([appRoleAssignments])", r#"{"appRoleAssignments": [{"id": "06b07648-ecfe-589f-9d2f-6325724a46ee", "value": "Admin", "displayName": "Admin"}]}"#, r#"[{"primary": false, "type": "WindowsAzureActiveDirectoryRole", "displayName": "Admin", "value": "Admin"}]"#)],
         Native(roles::complex),
-    ),
-    fixed(
+    ), roles::added),
+    updated_by(fixed(
         "AssertiveAppRoleAssignmentsComplex",
         &[APP_ROLES],
         "All of a user's app roles, replacing the target's roles on update.",
         "Like `AppRoleAssignmentsComplex`, with the role's name under `display` as Entra's documented request shows it. On update Entra replaces the target's whole `roles` attribute with these, so roles no longer assigned are removed; `functions::app_role_update` gives that `replace` operation.",
         &[],
         Native(roles::assertive),
-    ),
+    ), roles::replaced),
     fixed(
         "BitAnd",
         &[p("value1", Number, "A whole number (`&H` hex allowed)."), p("value2", Number, "A whole number (`&H` hex allowed).")],

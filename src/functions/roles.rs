@@ -143,34 +143,39 @@ pub fn app_role_update(
     function: &str,
     assignments: &Value<'_>,
 ) -> Result<serde_json::Value, String> {
-    let roles = read_roles(assignments)?;
-    match function {
-        "AppRoleAssignmentsComplex" => {
-            let values: Vec<serde_json::Value> = roles
-                .into_iter()
-                .map(|r| {
-                    let mut role = serde_json::Map::new();
-                    if let Some(id) = r.id {
-                        role.insert("id".into(), id.into());
-                    }
-                    role.insert("value".into(), r.value.into());
-                    role.insert("displayName".into(), r.display.into());
-                    json!({ "value": serde_json::Value::Object(role).to_string() })
-                })
-                .collect();
-            Ok(json!({ "op": "Add", "path": "roles", "value": values }))
-        }
-        "AssertiveAppRoleAssignmentsComplex" => {
-            let values: Vec<serde_json::Value> = roles
-                .into_iter()
-                .filter_map(|r| scim_role(r, "display").to_json())
-                .collect();
-            Ok(json!({ "op": "replace", "path": "roles", "value": values }))
-        }
-        other => Err(format!(
-            "{other} has no update form; its value is sent as it is"
+    match super::Function::lookup(function).and_then(|f| f.update) {
+        Some(update) => update(assignments),
+        None => Err(format!(
+            "{function} has no update form; its value is sent as it is"
         )),
     }
+}
+
+/// `AppRoleAssignmentsComplex` on update: each role added, its `value` a JSON string of
+/// the role's `id`, `value` and `displayName`.
+pub(super) fn added(assignments: &Value<'_>) -> Result<serde_json::Value, String> {
+    let values: Vec<serde_json::Value> = read_roles(assignments)?
+        .into_iter()
+        .map(|r| {
+            let mut role = serde_json::Map::new();
+            if let Some(id) = r.id {
+                role.insert("id".into(), id.into());
+            }
+            role.insert("value".into(), r.value.into());
+            role.insert("displayName".into(), r.display.into());
+            json!({ "value": serde_json::Value::Object(role).to_string() })
+        })
+        .collect();
+    Ok(json!({ "op": "Add", "path": "roles", "value": values }))
+}
+
+/// `AssertiveAppRoleAssignmentsComplex` on update: `roles` replaced by every role.
+pub(super) fn replaced(assignments: &Value<'_>) -> Result<serde_json::Value, String> {
+    let values: Vec<serde_json::Value> = read_roles(assignments)?
+        .into_iter()
+        .filter_map(|r| scim_role(r, "display").to_json())
+        .collect();
+    Ok(json!({ "op": "replace", "path": "roles", "value": values }))
 }
 
 #[cfg(test)]
