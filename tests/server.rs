@@ -20,14 +20,15 @@ fn app() -> axum::Router {
     let mut config = Config::with_tokens(["old-token", TOKEN]);
     config.max_body = 64 << 10;
     config.public_url = "http://scim.test".into();
-    crate::scoped(Arc::new(Sqlite::in_memory().unwrap()), config)
+    crate::scoped(config)
 }
 
-/// The suite as it stands: the `--token` shortcut's tenant, under `/scim/v2`.
-/// `tests/server_tenant.rs` runs the same tests for a tenant of its own.
+/// The suite as it stands: the `--token` shortcut's tenant, under `/scim/v2`, on
+/// SQLite. `tests/server_tenant.rs` runs the same tests for a tenant of its own,
+/// `tests/server_postgres.rs` on PostgreSQL.
 #[allow(dead_code)]
-fn scoped(store: Arc<Sqlite>, config: Config) -> axum::Router {
-    router(store, config)
+fn scoped(config: Config) -> axum::Router {
+    router(Arc::new(Sqlite::in_memory().unwrap()), config)
 }
 
 /// Where the API is, as the server writes it into `Location` and `meta.location`.

@@ -18,7 +18,8 @@ const BASE: &str = "http://scim.test/tenants/contoso/scim/v2";
 /// The suite's requests, carrying its fixed tokens to `/scim/v2`, are sent with
 /// tenant contoso's token to its URL; other tokens (the suite's wrong ones) pass as
 /// they are.
-fn scoped(store: Arc<Sqlite>, config: Config) -> axum::Router {
+fn scoped(config: Config) -> axum::Router {
+    let store = Arc::new(Sqlite::in_memory().unwrap());
     let (_, token) = store.add_tenant("contoso").unwrap();
     let (fabrikam, _) = store.add_tenant("fabrikam").unwrap();
     for name in [

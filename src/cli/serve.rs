@@ -66,9 +66,13 @@ pub struct ServeArgs {
     /// comma-separated.
     #[arg(long = "token", value_name = "TOKEN")]
     tokens: Vec<String>,
-    /// The SQLite database file (made when missing).
-    #[arg(long, default_value = "scimap.db", value_name = "PATH")]
+    /// The SQLite database file (made when missing), or a postgres:// URL for a
+    /// PostgreSQL database that several replicas share (migrated at start).
+    #[arg(long, default_value = "scimap.db", value_name = "PATH|URL")]
     database: String,
+    /// Connections to PostgreSQL this replica keeps at most.
+    #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    database_connections: u32,
     /// Do not log each request.
     #[arg(long)]
     quiet: bool,
@@ -132,16 +136,16 @@ pub fn serve(args: ServeArgs) -> Outcome {
                 .map(str::to_string),
         );
     }
-    let store = match Sqlite::open(std::path::Path::new(&args.database)) {
-        Ok(store) => store,
+    let shown = shown_database(&args.database);
+    let (store, tenants) = match open_store(&args.database, args.database_connections) {
+        Ok(opened) => opened,
         Err(e) => {
-            eprintln!("error: cannot open the database {}: {e}", args.database);
+            eprintln!("error: cannot open the database {shown}: {e}");
             return Outcome::InputError;
         }
     };
-    let tenants = store.tenants().map(|t| t.len()).unwrap_or(0);
     if tokens.is_empty() && tenants == 0 {
-        eprintln!("error: no tenants in {} and no --token: add a tenant with `scimap tenant add NAME --database {}`, or give a token (--token, or SCIMAP_TOKENS); the server does not run open", args.database, args.database);
+        eprintln!("error: no tenants in {shown} and no --token: add a tenant with `scimap tenant add NAME --database {shown}`, or give a token (--token, or SCIMAP_TOKENS); the server does not run open");
         return Outcome::InputError;
     }
     if !args.quiet {
@@ -169,6 +173,41 @@ pub fn serve(args: ServeArgs) -> Outcome {
             public_url: public.unwrap_or_else(|| bound.to_string()),
             ..config
         };
-        server::router(Arc::new(store), config)
+        server::router(store, config)
     })
+}
+
+/// Whether `--database` names a PostgreSQL database rather than a SQLite file.
+pub(super) fn is_postgres(database: &str) -> bool {
+    database.starts_with("postgres://") || database.starts_with("postgresql://")
+}
+
+/// The database as messages show it: a URL without its password.
+pub(super) fn shown_database(database: &str) -> String {
+    if !is_postgres(database) {
+        return database.to_string();
+    }
+    let (scheme, rest) = database.split_once("://").unwrap_or(("", database));
+    match rest.split_once('@') {
+        Some((user, host)) => {
+            let user = user.split_once(':').map_or(user, |(name, _)| name);
+            format!("{scheme}://{user}:…@{host}")
+        }
+        None => database.to_string(),
+    }
+}
+
+/// The store `--database` names, and how many tenants it has.
+fn open_store(
+    database: &str,
+    connections: u32,
+) -> Result<(Arc<dyn server::Store>, usize), server::store::StoreError> {
+    if is_postgres(database) {
+        let store = server::Postgres::connect(database, connections)?;
+        let tenants = store.tenant_count()?;
+        return Ok((Arc::new(store), tenants));
+    }
+    let store = Sqlite::open(std::path::Path::new(database))?;
+    let tenants = store.tenants().map(|t| t.len()).unwrap_or(0);
+    Ok((Arc::new(store), tenants))
 }

@@ -12,8 +12,13 @@ use crate::server::Sqlite;
 
 #[derive(clap::Args)]
 pub struct TenantArgs {
-    /// The server's SQLite database (made when missing).
-    #[arg(long, default_value = "scimap.db", value_name = "PATH", global = true)]
+    /// The server's SQLite database (made when missing), or its postgres:// URL.
+    #[arg(
+        long,
+        default_value = "scimap.db",
+        value_name = "PATH|URL",
+        global = true
+    )]
     database: String,
     #[command(subcommand)]
     command: TenantCommand,
@@ -73,6 +78,9 @@ fn parse_overlap(text: &str) -> Result<SignedDuration, String> {
 }
 
 pub fn tenant(args: TenantArgs) -> Outcome {
+    if super::serve::is_postgres(&args.database) {
+        return on_postgres(&args.database, args.command);
+    }
     let store = match Sqlite::open(std::path::Path::new(&args.database)) {
         Ok(store) => store,
         Err(e) => {
@@ -92,15 +100,44 @@ pub fn tenant(args: TenantArgs) -> Outcome {
     }
 }
 
+/// Tenants in a PostgreSQL database: adding one, so far; the other commands say so.
+fn on_postgres(url: &str, command: TenantCommand) -> Outcome {
+    let shown = super::serve::shown_database(url);
+    let TenantCommand::Add { name } = command else {
+        eprintln!("error: on PostgreSQL ({shown}), `scimap tenant` can only add tenants so far; list, rotate, revoke, remove and audit work on SQLite databases");
+        return Outcome::InputError;
+    };
+    let added = crate::server::Postgres::connect(url, 1)
+        .map_err(TenantError::from)
+        .and_then(|store| store.add_tenant(&name));
+    match added {
+        Ok((tenant, token)) => {
+            announce(&tenant.name, &token);
+            Outcome::Ok
+        }
+        Err(e @ TenantError::Store(_)) => {
+            eprintln!("error: {shown}: {e}");
+            Outcome::InputError
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Outcome::CheckError
+        }
+    }
+}
+
+fn announce(name: &str, token: &IssuedToken) {
+    super::say(&format!(
+        "tenant {name}: its SCIM base URL is https://YOUR-HOST/tenants/{name}/scim/v2\n"
+    ));
+    show_token(token);
+}
+
 fn run(store: &Sqlite, command: TenantCommand) -> Result<(), TenantError> {
     match command {
         TenantCommand::Add { name } => {
             let (tenant, token) = store.add_tenant(&name)?;
-            super::say(&format!(
-                "tenant {}: its SCIM base URL is https://YOUR-HOST/tenants/{}/scim/v2\n",
-                tenant.name, tenant.name
-            ));
-            show_token(&token);
+            announce(&tenant.name, &token);
         }
         TenantCommand::List { json } => {
             for tenant in store.tenants()? {

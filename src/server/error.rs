@@ -10,6 +10,10 @@ use crate::scim::{FilterError, PatchError};
 
 pub const SCIM_JSON: &str = "application/scim+json";
 
+/// Seconds a client should wait before sending again a request the database could
+/// not serve.
+const RETRY_AFTER: &str = "2";
+
 /// An error the server answers with: its status, `scimType` and an actionable `detail`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScimError {
@@ -75,6 +79,13 @@ impl From<StoreError> for ScimError {
                 format!("the resource has changed (its version is now W/\"{current}\"); read it again and retry"),
             ),
             StoreError::Database(e) => ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string()),
+            #[cfg(feature = "postgres")]
+            StoreError::Postgres(e) => ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string()),
+            StoreError::Unavailable(why) => ScimError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                format!("the database is unavailable ({why}); send the request again shortly"),
+            ),
             StoreError::Corrupt(message) => ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, message),
             e @ StoreError::Newer { .. } => ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string()),
         }
@@ -102,6 +113,11 @@ impl IntoResponse for ScimError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -8,6 +8,8 @@ mod error;
 pub mod http;
 mod limits;
 pub mod listen;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
 mod resources;
 pub mod store;
 pub mod tenants;
@@ -15,5 +17,7 @@ pub mod tenants;
 pub use error::ScimError;
 pub use http::{router, Config};
 pub use listen::Connections;
+#[cfg(feature = "postgres")]
+pub use postgres::{Postgres, PostgresError, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION};
 pub use store::{Sqlite, Store};
 pub use tenants::{Tenant, TenantError, TenantId};

@@ -54,6 +54,14 @@ pub enum StoreError {
     /// tenant gone between two statements).
     #[error("storage: {0}")]
     Corrupt(String),
+    /// PostgreSQL failed; its error is kept.
+    #[cfg(feature = "postgres")]
+    #[error("storage: {0}")]
+    Postgres(#[source] super::postgres::PostgresError),
+    /// The database cannot be reached (down, restarting, too slow, every connection
+    /// busy): the request may be sent again.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     /// A newer scimap wrote the database.
     #[error("storage: the database has schema version {found}, newer than this scimap's {supported}: use a newer scimap")]
     Newer { found: i64, supported: i64 },
@@ -276,7 +284,7 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
 
 /// The indexed columns' values of a body: lower-cased where lookups ignore case
 /// (`externalId` is case-exact).
-fn columns(kind: ObjectKind, body: &Json) -> [Option<String>; 4] {
+pub(crate) fn columns(kind: ObjectKind, body: &Json) -> [Option<String>; 4] {
     let lower = |v: Option<&Json>| v.and_then(Json::as_str).map(str::to_lowercase);
     let work_email = field(body, "emails")
         .and_then(Json::as_array)
@@ -312,6 +320,12 @@ fn conflict(kind: ObjectKind, body: &Json, e: rusqlite::Error) -> StoreError {
     if !unique {
         return e.into();
     }
+    conflict_on(kind, body)
+}
+
+/// The conflict a unique index reports: on `userName` for users, `displayName` for
+/// groups.
+pub(crate) fn conflict_on(kind: ObjectKind, body: &Json) -> StoreError {
     let attribute = match kind {
         ObjectKind::User => "userName",
         ObjectKind::Group => "displayName",
@@ -557,7 +571,7 @@ fn record(
 
 /// An unguessable id: 128 bits from the operating system's random source, as 32
 /// hexadecimal digits.
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     super::tenants::random_hex(16)
 }
 

@@ -151,7 +151,7 @@ pub(crate) fn new_tenant_id() -> TenantId {
 
 /// A new token: `scimap_<id>_<secret>`, the id telling tokens apart in lists and
 /// logs, the secret 256 random bits.
-fn new_token() -> IssuedToken {
+pub(crate) fn new_token() -> IssuedToken {
     let id = random_hex(8);
     let secret = format!("scimap_{id}_{}", random_hex(32));
     IssuedToken { id, secret }
@@ -260,7 +260,7 @@ fn insert_token(connection: &Connection, tenant: &TenantId) -> Result<IssuedToke
 }
 
 /// An operator's audit entry (tenant made, token rotated, tenant removed).
-fn operator_entry(tenant: &Tenant, method: &str, token: Option<String>) -> AuditEntry {
+pub(crate) fn operator_entry(tenant: &Tenant, method: &str, token: Option<String>) -> AuditEntry {
     AuditEntry {
         time: now(),
         tenant: tenant.id.clone(),

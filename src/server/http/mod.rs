@@ -146,7 +146,7 @@ impl App {
         // A tenant named in the URL must be the token's: anything else is refused
         // exactly as a wrong token is, so that no tenant's existence shows.
         let (url_tenant, rest) = split_tenant(&path, &self.config.base_path);
-        let principal = match self.authorize(&parts.headers) {
+        let principal = match self.clone().authorize(&parts.headers).await {
             Ok(principal) if url_tenant.is_none_or(|name| name == principal.tenant.name) => {
                 principal
             }
@@ -262,7 +262,7 @@ impl App {
 
     /// The tenant and token of a request's bearer token. The scheme is matched without
     /// case (RFC 7235); a token is compared by its SHA-256 only.
-    fn authorize(&self, headers: &HeaderMap) -> Result<Principal, ScimError> {
+    async fn authorize(self: Arc<App>, headers: &HeaderMap) -> Result<Principal, ScimError> {
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -278,6 +278,22 @@ impl App {
             ));
         };
         let hash = TokenHash::of(given);
+        if self.shortcut.contains(&hash) {
+            if let Some(tenant) = self.default_tenant.get() {
+                return Ok(Principal {
+                    tenant: tenant.clone(),
+                    token: None,
+                });
+            }
+        }
+        // The database is asked on the blocking pool, as for the request itself.
+        match tokio::task::spawn_blocking(move || self.principal(hash)).await {
+            Ok(found) => found,
+            Err(_) => Err(internal_error()),
+        }
+    }
+
+    fn principal(&self, hash: TokenHash) -> Result<Principal, ScimError> {
         if self.shortcut.contains(&hash) {
             return Ok(Principal {
                 tenant: self.default_tenant()?,
