@@ -4,7 +4,7 @@
 
 // `scimap serve` as its own process, started as the benchmarks start it.
 #[path = "../benches/serve/mod.rs"]
-mod serve;
+pub(crate) mod serve;
 
 use std::sync::Arc;
 

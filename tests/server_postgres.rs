@@ -166,3 +166,153 @@ async fn the_server_answers_503_while_the_database_is_gone_then_recovers() {
     );
     let _ = BASE;
 }
+
+use suite::serve;
+
+const REPLICA_TOKEN: &str = "replica-token";
+
+/// A request over a fresh loopback connection: the status, the response's head and its
+/// body (null when empty).
+fn call(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    write!(
+        stream,
+        "{method} /scim/v2{path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {REPLICA_TOKEN}\r\n\
+         Content-Type: application/scim+json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let body = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+    (status, head.to_string(), body)
+}
+
+fn user(name: &str) -> String {
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name}).to_string()
+}
+
+/// Two `scimap serve` processes on one database, as behind a load balancer.
+#[test]
+fn replicas_behind_one_load_balancer() {
+    let url = pg::fresh_database();
+    let replica = || {
+        let flags = ["--public-url", "http://scim.test"];
+        let (child, host) = serve::start_with(std::path::Path::new(&url), REPLICA_TOKEN, &flags);
+        // Killed when the test ends, however it ends.
+        let server = serve::Server {
+            name: "replica",
+            host,
+            base: "/scim/v2",
+            child,
+        };
+        let at = server.host.clone();
+        (server, at)
+    };
+    let (mut a, at_a) = replica();
+    let (b, at_b) = replica();
+
+    // Written through one, read through the other.
+    let (status, _, made) = call(&at_a, "POST", "/Users", &[], &user("ada@contoso.com"));
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().unwrap().to_string();
+    let (status, head, read) = call(&at_b, "GET", &format!("/Users/{id}"), &[], "");
+    assert_eq!((status, &read), (200, &made));
+    assert!(head.to_lowercase().contains("etag: w/\"1\""), "{head}");
+
+    // One userName POSTed through both at once: one 201, one 409.
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        [&at_a, &at_b]
+            .map(|at| s.spawn(move || call(at, "POST", "/Users", &[], &user("Twin@contoso.com")).0))
+            .map(|t| t.join().unwrap())
+            .into_iter()
+            .collect()
+    });
+    let mut sorted = statuses.clone();
+    sorted.sort();
+    assert_eq!(sorted, [201, 409], "{statuses:?}");
+
+    // Two PATCHes with one If-Match, one through each: one wins, one is told it is late.
+    let patch = |title: &str| {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "replace", "path": "title", "value": title}]})
+        .to_string()
+    };
+    let path = format!("/Users/{id}");
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        [(&at_a, "a"), (&at_b, "b")]
+            .map(|(at, title)| {
+                let (path, body) = (&path, patch(title));
+                s.spawn(move || call(at, "PATCH", path, &[("If-Match", "W/\"1\"")], &body).0)
+            })
+            .map(|t| t.join().unwrap())
+            .into_iter()
+            .collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 412).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200 || **s == 204).count(),
+        1,
+        "{statuses:?}"
+    );
+
+    // One replica killed under load: every write it acknowledged is read through the other.
+    let acknowledged = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for w in 0..4 {
+            let (at_a, acknowledged) = (&at_a, &acknowledged);
+            s.spawn(move || {
+                for i in 0.. {
+                    let name = format!("w{w}-{i}@contoso.com");
+                    let Ok(answer) = std::panic::catch_unwind(|| {
+                        call(at_a, "POST", "/Users", &[], &user(&name))
+                    }) else {
+                        return; // the replica is gone
+                    };
+                    match answer.0 {
+                        201 => acknowledged.lock().unwrap().push(name),
+                        _ => return,
+                    }
+                }
+            });
+        }
+        while acknowledged.lock().unwrap().len() < 100 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        a.child.kill().unwrap(); // SIGKILL
+        a.child.wait().unwrap();
+    });
+    for name in acknowledged.into_inner().unwrap() {
+        let filter = format!(
+            "/Users?filter=userName%20eq%20%22{}%22",
+            name.replace('@', "%40")
+        );
+        let (status, _, found) = call(&at_b, "GET", &filter, &[], "");
+        assert_eq!(
+            (status, &found["totalResults"]),
+            (200, &json!(1)),
+            "{name} was acknowledged and is lost"
+        );
+    }
+    drop(b);
+}

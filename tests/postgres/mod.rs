@@ -10,7 +10,7 @@ pub fn cluster() -> String {
         panic!(
             "SCIMAP_TEST_POSTGRES is not set: these tests need a PostgreSQL cluster; \
              start one with `.ci/postgres start DIR` and set the URL it prints \
-             (`bash .ci/run` does both)"
+             (`bash .ci/test` does both)"
         )
     })
 }
