@@ -873,3 +873,43 @@ fn kill_9_mid_load_loses_nothing_acknowledged() {
     server.wait().unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn health_checks_need_no_token() {
+    let app = app();
+    for (path, word) in [("/healthz", "up"), ("/readyz", "ready")] {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: Json = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body, json!({"status": word}), "{path}");
+    }
+}
+
+/// SIGTERM, as an orchestrator stops a replica: the server stops accepting, finishes
+/// what is in flight and exits 0.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let dir = std::env::temp_dir().join(format!("scimap-sigterm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut server, address) = serve::start(&dir.join("scim.db"), TOKEN);
+    let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "term@contoso.com"});
+    assert_eq!(
+        http(&address, "POST", "/Users", &body.to_string())
+            .unwrap()
+            .0,
+        201
+    );
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = server.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

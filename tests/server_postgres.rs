@@ -316,3 +316,81 @@ fn replicas_behind_one_load_balancer() {
     }
     drop(b);
 }
+
+/// `/readyz` tells a load balancer when a replica cannot serve: its database gone, or
+/// at another schema; `/healthz` stays up meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_database() {
+    use tower::ServiceExt;
+    let url = pg::fresh_database();
+    let store = pg::off_runtime({
+        let url = url.clone();
+        move || Postgres::connect(&url, 1).unwrap()
+    });
+    let app = router(Arc::new(store), Config::with_tokens(["t"]));
+    let status = |path: &'static str| {
+        let app = app.clone();
+        async move {
+            let request = axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            app.oneshot(request).await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(
+        (status("/healthz").await, status("/readyz").await),
+        (200, 200)
+    );
+    let bumped = url.clone();
+    tokio::task::spawn_blocking(move || {
+        pg::sql(&bumped, "UPDATE scimap_schema SET version = version + 1")
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (status("/healthz").await, status("/readyz").await),
+        (200, 503)
+    );
+    let restored = url.clone();
+    tokio::task::spawn_blocking(move || {
+        pg::sql(&restored, "UPDATE scimap_schema SET version = version - 1")
+    })
+    .await
+    .unwrap();
+    assert_eq!(status("/readyz").await, 200);
+}
+
+/// `scimap serve --migrate-only`, as an operator migrates before a rollout: the schema
+/// made, then nothing else; a newer database refused with exit code 3 and a message.
+#[test]
+fn migrate_only_migrates_and_exits() {
+    let url = pg::fresh_database();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_scimap"))
+            .args(["serve", "--migrate-only", "--database", &url])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("migrated"));
+    let store = Postgres::connect(&url, 1).unwrap();
+    assert_eq!(
+        store.schema_version().unwrap(),
+        scimap::server::POSTGRES_SCHEMA_VERSION
+    );
+    drop(store);
+    pg::sql(&url, "UPDATE scimap_schema SET version = version + 1");
+    let out = run();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("newer than this scimap's"), "{stderr}");
+    assert!(
+        !stderr.contains("scimap@"),
+        "no credentials or user shown in full: {stderr}"
+    );
+}

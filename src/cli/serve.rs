@@ -52,7 +52,20 @@ pub fn run(
     })
 }
 
+/// Ctrl-C, or SIGTERM (how orchestrators stop a process): the server then stops
+/// accepting and finishes the requests in flight.
 async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
     let _ = tokio::signal::ctrl_c().await;
 }
 
@@ -70,6 +83,10 @@ pub struct ServeArgs {
     /// PostgreSQL database that several replicas share (migrated at start).
     #[arg(long, default_value = "scimap.db", value_name = "PATH|URL")]
     database: String,
+    /// Bring the database to this binary's schema, then exit (for operators who
+    /// migrate before they roll out replicas); without it, `serve` migrates at start.
+    #[arg(long)]
+    migrate_only: bool,
     /// Connections to PostgreSQL this replica keeps at most.
     #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     database_connections: u32,
@@ -144,6 +161,10 @@ pub fn serve(args: ServeArgs) -> Outcome {
             return Outcome::InputError;
         }
     };
+    if args.migrate_only {
+        super::say(&format!("{shown}: migrated, at this scimap's schema\n"));
+        return Outcome::Ok;
+    }
     if tokens.is_empty() && tenants == 0 {
         eprintln!("error: no tenants in {shown} and no --token: add a tenant with `scimap tenant add NAME --database {shown}`, or give a token (--token, or SCIMAP_TOKENS); the server does not run open");
         return Outcome::InputError;

@@ -87,6 +87,7 @@ impl From<StoreError> for ScimError {
                 format!("the database is unavailable ({why}); send the request again shortly"),
             ),
             StoreError::Corrupt(message) => ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, message),
+            e @ StoreError::Schema { .. } => ScimError::new(StatusCode::SERVICE_UNAVAILABLE, None, e.to_string()),
             e @ StoreError::Newer { .. } => ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string()),
         }
     }

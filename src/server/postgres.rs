@@ -529,6 +529,16 @@ impl Store for Postgres {
     fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         append_audit(&mut *self.connection()?, entry)
     }
+
+    fn ready(&self) -> Result<(), StoreError> {
+        match self.schema_version()? {
+            SCHEMA_VERSION => Ok(()),
+            found => Err(StoreError::Schema {
+                found: found.into(),
+                expected: SCHEMA_VERSION.into(),
+            }),
+        }
+    }
 }
 
 /// Operators' commands, each one transaction.

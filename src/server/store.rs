@@ -62,6 +62,10 @@ pub enum StoreError {
     /// busy): the request may be sent again.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The database is not at the schema this binary writes (migrated by another, or
+    /// not yet).
+    #[error("storage: the database has schema version {found}; this scimap needs {expected}")]
+    Schema { found: i64, expected: i64 },
     /// A newer scimap wrote the database.
     #[error("storage: the database has schema version {found}, newer than this scimap's {supported}: use a newer scimap")]
     Newer { found: i64, supported: i64 },
@@ -143,6 +147,10 @@ pub trait Store: Send + Sync {
     fn ensure_tenant(&self, name: &str) -> Result<Tenant, StoreError>;
     /// Appends one entry to the audit log.
     fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Whether the storage can serve now: reachable, and at this binary's schema.
+    fn ready(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// SQLite storage at a file path (or in memory for tests).
@@ -549,6 +557,19 @@ impl Store for Sqlite {
 
     fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         super::tenants::append_audit(&self.lock(), entry)
+    }
+
+    fn ready(&self) -> Result<(), StoreError> {
+        let version: i64 = self
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        match version {
+            SCHEMA_VERSION => Ok(()),
+            found => Err(StoreError::Schema {
+                found,
+                expected: SCHEMA_VERSION,
+            }),
+        }
     }
 }
 

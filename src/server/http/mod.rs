@@ -94,13 +94,17 @@ struct App {
 pub fn router(store: Arc<dyn Store>, config: Config) -> Router {
     let shortcut = config.tokens.iter().map(|t| TokenHash::of(t)).collect();
     let limits = TenantLimits::new(config.tenant_concurrency, config.tenant_rate);
-    Router::new().fallback(dispatch).with_state(Arc::new(App {
-        store,
-        config,
-        shortcut,
-        default_tenant: OnceLock::new(),
-        limits,
-    }))
+    Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/readyz", axum::routing::get(readyz))
+        .fallback(dispatch)
+        .with_state(Arc::new(App {
+            store,
+            config,
+            shortcut,
+            default_tenant: OnceLock::new(),
+            limits,
+        }))
 }
 
 type Reply = Result<Response, ScimError>;
@@ -128,6 +132,38 @@ impl Ctx {
             request: self.request.clone(),
         }
     }
+}
+
+/// The process is up (for a load balancer's liveness check): no token, no database.
+async fn healthz() -> Response {
+    health(StatusCode::OK, "up", None)
+}
+
+/// The replica can serve: its database answers and holds this binary's schema. No
+/// token; the answer says nothing about any tenant.
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    match tokio::task::spawn_blocking(move || app.store.ready()).await {
+        Ok(Ok(())) => health(StatusCode::OK, "ready", None),
+        Ok(Err(e)) => health(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready",
+            Some(e.to_string()),
+        ),
+        Err(_) => health(StatusCode::SERVICE_UNAVAILABLE, "not ready", None),
+    }
+}
+
+fn health(status: StatusCode, word: &str, why: Option<String>) -> Response {
+    let mut body = serde_json::json!({ "status": word });
+    if let Some(why) = why {
+        body["reason"] = why.into();
+    }
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 async fn dispatch(State(app): State<Arc<App>>, request: Request<Body>) -> Response {
