@@ -26,5 +26,5 @@ pub fn serve(listen: &str, dir: Option<&str>) -> Outcome {
     };
     let app = axum::Router::new().fallback_service(tower_http::services::ServeDir::new(dist));
     let limits = crate::server::Connections::default();
-    super::serve::run(listen, "scimap playground", "/", limits, |_| app)
+    super::serve::run(listen, "scimap playground", "/", limits, None, |_| app)
 }

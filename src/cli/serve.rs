@@ -6,7 +6,11 @@ use std::time::Duration;
 use jiff::SignedDuration;
 
 use super::Outcome;
+use crate::server::tls::Certificates;
 use crate::server::{self, Config, Connections, Sqlite};
+
+/// How often the certificate files are looked at for a renewal (SIGHUP reloads at once).
+const CERTIFICATE_CHECK: Duration = Duration::from_secs(10);
 
 /// Starts the app `make` builds for the address bound (its public URL), prints that
 /// URL, and serves until interrupted.
@@ -15,6 +19,7 @@ pub fn run(
     what: &str,
     path: &str,
     limits: Connections,
+    tls: Option<Arc<Certificates>>,
     make: impl FnOnce(&str) -> axum::Router,
 ) -> Outcome {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -39,10 +44,14 @@ pub fn run(
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_else(|_| listen.to_string());
-        let url = format!("http://{address}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{address}");
         let app = make(&url);
         super::say(&format!("{what}: {url}{path}\n"));
-        match server::listen::serve(listener, app, limits, interrupted()).await {
+        if let Some(tls) = &tls {
+            tokio::spawn(tls.clone().watch(CERTIFICATE_CHECK));
+        }
+        match server::listen::serve_tls(listener, app, limits, tls, interrupted()).await {
             Ok(()) => Outcome::Ok,
             Err(e) => {
                 eprintln!("error: the server stopped: {e}");
@@ -83,6 +92,14 @@ pub struct ServeArgs {
     /// PostgreSQL database that several replicas share (migrated at start).
     #[arg(long, default_value = "scimap.db", value_name = "PATH|URL")]
     database: String,
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first);
+    /// read again on SIGHUP and when the file changes. Without it, plain HTTP, for
+    /// loopback or behind a proxy that terminates TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     /// Bring the database to this binary's schema, then exit (for operators who
     /// migrate before they roll out replicas); without it, `serve` migrates at start.
     #[arg(long)]
@@ -153,6 +170,16 @@ pub fn serve(args: ServeArgs) -> Outcome {
                 .map(str::to_string),
         );
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(certificate), Some(key)) => match Certificates::load(certificate, key) {
+            Ok(loaded) => Some(Arc::new(loaded)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Outcome::InputError;
+            }
+        },
+        _ => None,
+    };
     let shown = shown_database(&args.database);
     let (store, tenants) = match open_store(&args.database, args.database_connections) {
         Ok(opened) => opened,
@@ -189,13 +216,20 @@ pub fn serve(args: ServeArgs) -> Outcome {
     };
     let base = config.base_path.clone();
     let public = args.public_url;
-    run(&args.listen, "scimap serve", &base, limits, move |bound| {
-        let config = Config {
-            public_url: public.unwrap_or_else(|| bound.to_string()),
-            ..config
-        };
-        server::router(store, config)
-    })
+    run(
+        &args.listen,
+        "scimap serve",
+        &base,
+        limits,
+        tls,
+        move |bound| {
+            let config = Config {
+                public_url: public.unwrap_or_else(|| bound.to_string()),
+                ..config
+            };
+            server::router(store, config)
+        },
+    )
 }
 
 /// Whether `--database` names a PostgreSQL database rather than a SQLite file.

@@ -17,6 +17,8 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tower::ServiceExt as _;
 
+use super::tls::Certificates;
+
 /// How long connections may wait and how many there may be. The defaults are in
 /// `docs/server.md`.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +52,18 @@ pub async fn serve(
     limits: Connections,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    serve_tls(listener, app, limits, None, shutdown).await
+}
+
+/// [`serve`], over TLS with `tls`'s certificate when given: the handshake has the
+/// request head's timeout.
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    limits: Connections,
+    tls: Option<Arc<Certificates>>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop, stopping) = watch::channel(false);
     tokio::pin!(shutdown);
@@ -73,8 +87,19 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let mut stopping = stopping.clone();
+        let acceptor = tls.as_ref().map(|tls| tls.acceptor());
         tokio::spawn(async move {
-            connection(stream, app, limits, &mut stopping).await;
+            match acceptor {
+                None => connection(stream, app, limits, &mut stopping).await,
+                Some(acceptor) => {
+                    let handshake = acceptor.accept(stream);
+                    match tokio::time::timeout(limits.header_timeout, handshake).await {
+                        Ok(Ok(stream)) => connection(stream, app, limits, &mut stopping).await,
+                        Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                }
+            }
             drop(permit);
         });
     }
@@ -84,12 +109,14 @@ pub async fn serve(
     Ok(())
 }
 
-async fn connection(
-    stream: TcpStream,
+async fn connection<S>(
+    stream: S,
     app: Router,
     limits: Connections,
     stopping: &mut watch::Receiver<bool>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let phase = Arc::new(Phase::new());
     let io = TokioIo::new(Watched::new(stream, phase.clone(), limits));
     let service = hyper::service::service_fn(move |request| {

@@ -13,6 +13,7 @@ pub(crate) mod postgres;
 mod resources;
 pub mod store;
 pub mod tenants;
+pub mod tls;
 
 pub use error::ScimError;
 pub use http::{router, Config};
