@@ -913,3 +913,27 @@ fn sigterm_stops_the_server_cleanly() {
     assert!(status.success(), "{status:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_without_ids() {
+    let app = app();
+    let id = create_user(&app, "metrics@contoso.com").await;
+    assert_eq!(get(&app, &format!("/Users/{id}")).await.status, 200);
+    assert_eq!(get(&app, "/Users").await.status, 200);
+    let request = Request::get("/metrics").body(Body::empty()).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    for line in [
+        r#"scimap_http_requests_total{route="/Users",method="POST",status="201"} 1"#,
+        r#"scimap_http_requests_total{route="/Users/{id}",method="GET",status="200"} 1"#,
+        r#"scimap_http_requests_total{route="/Users",method="GET",status="200"} 1"#,
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+    assert!(!text.contains(&id), "no resource id in the metrics");
+    assert!(!text.contains("contoso"), "no tenant in the metrics");
+}

@@ -164,6 +164,25 @@ async fn the_server_answers_503_while_the_database_is_gone_then_recovers() {
         200,
         "recovered without a restart: {statuses:?}"
     );
+    let metrics = {
+        use tower::ServiceExt;
+        let request = axum::http::Request::get("/metrics")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    };
+    assert!(
+        metrics.contains(r#"scimap_store_errors_total{kind="unavailable"}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("scimap_database_connections "),
+        "{metrics}"
+    );
     let _ = BASE;
 }
 

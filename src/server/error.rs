@@ -20,6 +20,8 @@ pub struct ScimError {
     pub status: StatusCode,
     pub scim_type: Option<ScimType>,
     pub detail: String,
+    /// The kind of store error it comes from, counted in the metrics.
+    store: Option<&'static str>,
 }
 
 impl ScimError {
@@ -32,6 +34,7 @@ impl ScimError {
             status,
             scim_type,
             detail: detail.into(),
+            store: None,
         }
     }
 
@@ -66,6 +69,22 @@ impl From<PatchError> for ScimError {
 
 impl From<StoreError> for ScimError {
     fn from(e: StoreError) -> ScimError {
+        let kind = match &e {
+            StoreError::Conflict { .. } | StoreError::NotFound | StoreError::Stale(_) => None,
+            StoreError::Unavailable(_) => Some("unavailable"),
+            StoreError::Corrupt(_) => Some("corrupt"),
+            StoreError::Schema { .. } | StoreError::Newer { .. } => Some("schema"),
+            _ => Some("database"),
+        };
+        ScimError {
+            store: kind,
+            ..ScimError::from_store(e)
+        }
+    }
+}
+
+impl ScimError {
+    fn from_store(e: StoreError) -> ScimError {
         match e {
             StoreError::Conflict { .. } => ScimError::new(
                 StatusCode::CONFLICT,
@@ -114,6 +133,11 @@ impl IntoResponse for ScimError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+        if let Some(kind) = self.store {
+            response
+                .extensions_mut()
+                .insert(super::metrics::StoreFailure(kind));
+        }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

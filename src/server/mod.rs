@@ -8,6 +8,7 @@ mod error;
 pub mod http;
 mod limits;
 pub mod listen;
+pub mod metrics;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 mod resources;

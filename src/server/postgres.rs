@@ -530,6 +530,14 @@ impl Store for Postgres {
         append_audit(&mut *self.connection()?, entry)
     }
 
+    fn pool_use(&self) -> Option<super::metrics::PoolUse> {
+        let state = self.pool.as_ref()?.state();
+        Some(super::metrics::PoolUse {
+            connections: state.connections,
+            idle: state.idle_connections,
+        })
+    }
+
     fn ready(&self) -> Result<(), StoreError> {
         match self.schema_version()? {
             SCHEMA_VERSION => Ok(()),

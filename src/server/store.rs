@@ -147,6 +147,10 @@ pub trait Store: Send + Sync {
     fn ensure_tenant(&self, name: &str) -> Result<Tenant, StoreError>;
     /// Appends one entry to the audit log.
     fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// How many connections a pooled store holds, for the metrics.
+    fn pool_use(&self) -> Option<super::metrics::PoolUse> {
+        None
+    }
     /// Whether the storage can serve now: reachable, and at this binary's schema.
     fn ready(&self) -> Result<(), StoreError> {
         Ok(())

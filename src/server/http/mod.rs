@@ -19,6 +19,7 @@ use query::{list_response, ListQuery};
 use super::discovery;
 use super::error::{ScimError, SCIM_JSON};
 use super::limits::TenantLimits;
+use super::metrics::{self, Metrics, StoreFailure};
 use super::resources::{etag, normalize, represent, resource_type, Projection};
 use super::store::{ObjectKind, Store, StoreError, Stored};
 use super::tenants::{random_hex, Audit, Principal, Tenant, TokenHash};
@@ -88,6 +89,7 @@ struct App {
     /// The shortcut tokens' tenant, looked up (or made) on first use.
     default_tenant: OnceLock<Tenant>,
     limits: TenantLimits,
+    metrics: Metrics,
 }
 
 /// The SCIM service as an axum router.
@@ -97,6 +99,7 @@ pub fn router(store: Arc<dyn Store>, config: Config) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(readyz))
+        .route("/metrics", axum::routing::get(metrics))
         .fallback(dispatch)
         .with_state(Arc::new(App {
             store,
@@ -104,6 +107,7 @@ pub fn router(store: Arc<dyn Store>, config: Config) -> Router {
             shortcut,
             default_tenant: OnceLock::new(),
             limits,
+            metrics: Metrics::new(),
         }))
 }
 
@@ -166,9 +170,31 @@ fn health(status: StatusCode, word: &str, why: Option<String>) -> Response {
     response
 }
 
+/// Prometheus's text format; no token, and nothing in it names a tenant or a resource.
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let text = app.metrics.render(app.store.pool_use());
+    let mut response = (StatusCode::OK, text).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
 async fn dispatch(State(app): State<Arc<App>>, request: Request<Body>) -> Response {
     let request_id = random_hex(8);
-    let mut response = app.serve(request, &request_id).await;
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = metrics::route(split_tenant(request.uri().path(), &app.config.base_path).1);
+    let mut response = app.clone().serve(request, &request_id).await;
+    let failure = response.extensions().get::<StoreFailure>().copied();
+    app.metrics.observe(
+        route,
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed(),
+        failure,
+    );
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
     }
