@@ -77,14 +77,39 @@ fn parse_overlap(text: &str) -> Result<SignedDuration, String> {
     Ok(overlap)
 }
 
-pub fn tenant(args: TenantArgs) -> Outcome {
-    if super::serve::is_postgres(&args.database) {
-        return on_postgres(&args.database, args.command);
+/// The database an operator's command runs on.
+enum Database {
+    Sqlite(Sqlite),
+    Postgres(crate::server::Postgres),
+}
+
+/// The same call on either database.
+macro_rules! on {
+    ($database:expr, $store:ident => $call:expr) => {
+        match $database {
+            Database::Sqlite($store) => $call,
+            Database::Postgres($store) => $call,
+        }
+    };
+}
+
+fn open(database: &str) -> Result<Database, crate::server::store::StoreError> {
+    if super::serve::is_postgres(database) {
+        return Ok(Database::Postgres(crate::server::Postgres::connect(
+            database, 1,
+        )?));
     }
-    let store = match Sqlite::open(std::path::Path::new(&args.database)) {
+    Ok(Database::Sqlite(Sqlite::open(std::path::Path::new(
+        database,
+    ))?))
+}
+
+pub fn tenant(args: TenantArgs) -> Outcome {
+    let shown = super::serve::shown_database(&args.database);
+    let store = match open(&args.database) {
         Ok(store) => store,
         Err(e) => {
-            eprintln!("error: cannot open the database {}: {e}", args.database);
+            eprintln!("error: cannot open the database {shown}: {e}");
             return Outcome::InputError;
         }
     };
@@ -100,32 +125,6 @@ pub fn tenant(args: TenantArgs) -> Outcome {
     }
 }
 
-/// Tenants in a PostgreSQL database: adding one, so far; the other commands say so.
-fn on_postgres(url: &str, command: TenantCommand) -> Outcome {
-    let shown = super::serve::shown_database(url);
-    let TenantCommand::Add { name } = command else {
-        eprintln!("error: on PostgreSQL ({shown}), `scimap tenant` can only add tenants so far; list, rotate, revoke, remove and audit work on SQLite databases");
-        return Outcome::InputError;
-    };
-    let added = crate::server::Postgres::connect(url, 1)
-        .map_err(TenantError::from)
-        .and_then(|store| store.add_tenant(&name));
-    match added {
-        Ok((tenant, token)) => {
-            announce(&tenant.name, &token);
-            Outcome::Ok
-        }
-        Err(e @ TenantError::Store(_)) => {
-            eprintln!("error: {shown}: {e}");
-            Outcome::InputError
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Outcome::CheckError
-        }
-    }
-}
-
 fn announce(name: &str, token: &IssuedToken) {
     super::say(&format!(
         "tenant {name}: its SCIM base URL is https://YOUR-HOST/tenants/{name}/scim/v2\n"
@@ -133,14 +132,14 @@ fn announce(name: &str, token: &IssuedToken) {
     show_token(token);
 }
 
-fn run(store: &Sqlite, command: TenantCommand) -> Result<(), TenantError> {
+fn run(store: &Database, command: TenantCommand) -> Result<(), TenantError> {
     match command {
         TenantCommand::Add { name } => {
-            let (tenant, token) = store.add_tenant(&name)?;
+            let (tenant, token) = on!(store, s => s.add_tenant(&name))?;
             announce(&tenant.name, &token);
         }
         TenantCommand::List { json } => {
-            for tenant in store.tenants()? {
+            for tenant in on!(store, s => s.tenants())? {
                 if json {
                     let line = serde_json::to_string(&tenant).expect("tenants serialize");
                     super::say(&format!("{line}\n"));
@@ -174,15 +173,15 @@ fn run(store: &Sqlite, command: TenantCommand) -> Result<(), TenantError> {
             let until = Timestamp::now()
                 .checked_add(overlap)
                 .map_err(|e| TenantError::Token(format!("--overlap is too long: {e}")))?;
-            let new = store.rotate_token(&name, token.as_deref(), &until.to_string())?;
+            let new = on!(store, s => s.rotate_token(&name, token.as_deref(), &until.to_string()))?;
             super::say(&format!(
                 "the replaced token works until {until}; give tenant {name}'s Entra admin the new one:\n"
             ));
             show_token(&new);
         }
-        TenantCommand::AddToken { name } => show_token(&store.add_token(&name)?),
+        TenantCommand::AddToken { name } => show_token(&on!(store, s => s.add_token(&name))?),
         TenantCommand::RevokeToken { name, token } => {
-            store.revoke_token(&name, &token)?;
+            on!(store, s => s.revoke_token(&name, &token))?;
             super::say(&format!("token {token} of tenant {name} is revoked\n"));
         }
         TenantCommand::Remove { name, export } => {
@@ -190,7 +189,7 @@ fn run(store: &Sqlite, command: TenantCommand) -> Result<(), TenantError> {
                 Some(path) => {
                     let file = std::fs::File::create(&path).map_err(TenantError::Export)?;
                     let mut out = std::io::BufWriter::new(file);
-                    let removed = store.remove_tenant(&name, Some(&mut out));
+                    let removed = on!(store, s => s.remove_tenant(&name, Some(&mut out)));
                     if removed.is_err() {
                         drop(out);
                         let _ = std::fs::remove_file(&path);
@@ -199,7 +198,7 @@ fn run(store: &Sqlite, command: TenantCommand) -> Result<(), TenantError> {
                     super::say(&format!("exported to {path}\n"));
                     removed
                 }
-                None => store.remove_tenant(&name, None)?,
+                None => on!(store, s => s.remove_tenant(&name, None))?,
             };
             super::say(&format!(
                 "tenant {name} removed with {removed} resources and its tokens\n"
@@ -207,7 +206,7 @@ fn run(store: &Sqlite, command: TenantCommand) -> Result<(), TenantError> {
         }
         TenantCommand::Audit { name, limit } => {
             let mut out = std::io::stdout().lock();
-            for entry in store.audit_log(&name, limit)? {
+            for entry in on!(store, s => s.audit_log(&name, limit))? {
                 let line = serde_json::to_string(&entry).expect("entries serialize");
                 if writeln!(out, "{line}").is_err() {
                     break;

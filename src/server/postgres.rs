@@ -21,8 +21,9 @@ use super::store::{
     columns, conflict_on, new_id, now, Indexed, ObjectKind, Store, StoreError, Stored,
 };
 use super::tenants::{
-    check_name, new_tenant_id, new_token, operator_entry, Audit, AuditEntry, IssuedToken,
-    Principal, Tenant, TenantError, TenantId, TokenHash,
+    check_name, new_tenant_id, new_token, not_revocable, operator_entry, rotated, write_export,
+    Audit, AuditEntry, Exported, IssuedToken, Principal, Tenant, TenantError, TenantId, TenantInfo,
+    TokenHash, TokenInfo,
 };
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
@@ -579,18 +580,7 @@ impl Postgres {
         if inserted.map_err(StoreError::from)? == 0 {
             return Err(TenantError::Exists(name.into()));
         }
-        let token = new_token();
-        transaction
-            .execute(
-                "INSERT INTO tokens (id, tenant, hash, created) VALUES ($1, $2, $3, $4)",
-                &[
-                    &token.id,
-                    &tenant.id.as_str(),
-                    &&TokenHash::of(&token.secret).0[..],
-                    &now(),
-                ],
-            )
-            .map_err(StoreError::from)?;
+        let token = insert_token(&mut transaction, &tenant.id)?;
         append_audit(
             &mut transaction,
             &operator_entry(&tenant, "ADD", Some(token.id.clone())),
@@ -598,4 +588,224 @@ impl Postgres {
         transaction.commit().map_err(StoreError::from)?;
         Ok((tenant, token))
     }
+
+    pub fn tenants(&self) -> Result<Vec<TenantInfo>, TenantError> {
+        let mut connection = self.connection()?;
+        let rows = connection
+            .query(
+                "SELECT tenants.id, name, created, (SELECT COUNT(*) FROM resources WHERE tenant = tenants.id)
+                 FROM tenants ORDER BY name",
+                &[],
+            )
+            .map_err(StoreError::from)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let id: String = row.get(0);
+            let tokens = connection
+                .query(
+                    "SELECT id, created, expires, revoked FROM tokens WHERE tenant = $1 ORDER BY created, id",
+                    &[&id],
+                )
+                .map_err(StoreError::from)?
+                .iter()
+                .map(|r| TokenInfo {
+                    id: r.get(0),
+                    created: r.get(1),
+                    expires: r.get(2),
+                    revoked: r.get(3),
+                })
+                .collect();
+            out.push(TenantInfo {
+                name: row.get(1),
+                created: row.get(2),
+                resources: row.get::<_, i64>(3) as u64,
+                tokens,
+            });
+        }
+        Ok(out)
+    }
+
+    /// As [`Sqlite::rotate_token`](super::Sqlite::rotate_token); the tenant's row is
+    /// locked, so two operators rotating at once are told apart.
+    pub fn rotate_token(
+        &self,
+        name: &str,
+        token: Option<&str>,
+        overlap_until: &str,
+    ) -> Result<IssuedToken, TenantError> {
+        let mut connection = self.connection()?;
+        let mut transaction = connection.transaction().map_err(StoreError::from)?;
+        let tenant = locked_tenant(&mut transaction, name)?;
+        let current: Vec<String> = transaction
+            .query(
+                "SELECT id FROM tokens WHERE tenant = $1 AND revoked IS NULL AND expires IS NULL ORDER BY created",
+                &[&tenant.id.as_str()],
+            )
+            .map_err(StoreError::from)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let overlapping = match token {
+            Some(_) => None,
+            None => transaction
+                .query_opt(
+                    "SELECT id, expires FROM tokens WHERE tenant = $1 AND revoked IS NULL AND expires > $2 LIMIT 1",
+                    &[&tenant.id.as_str(), &now()],
+                )
+                .map_err(StoreError::from)?
+                .map(|r| (r.get(0), r.get(1))),
+        };
+        let old = rotated(name, token, &current, overlapping)?;
+        transaction
+            .execute(
+                "UPDATE tokens SET expires = $2 WHERE id = $1",
+                &[&old, &overlap_until],
+            )
+            .map_err(StoreError::from)?;
+        let new = insert_token(&mut transaction, &tenant.id)?;
+        append_audit(
+            &mut transaction,
+            &operator_entry(&tenant, "ROTATE", Some(old)),
+        )?;
+        transaction.commit().map_err(StoreError::from)?;
+        Ok(new)
+    }
+
+    pub fn add_token(&self, name: &str) -> Result<IssuedToken, TenantError> {
+        let mut connection = self.connection()?;
+        let mut transaction = connection.transaction().map_err(StoreError::from)?;
+        let tenant = locked_tenant(&mut transaction, name)?;
+        let token = insert_token(&mut transaction, &tenant.id)?;
+        append_audit(
+            &mut transaction,
+            &operator_entry(&tenant, "ADD-TOKEN", Some(token.id.clone())),
+        )?;
+        transaction.commit().map_err(StoreError::from)?;
+        Ok(token)
+    }
+
+    pub fn revoke_token(&self, name: &str, token: &str) -> Result<(), TenantError> {
+        let mut connection = self.connection()?;
+        let mut transaction = connection.transaction().map_err(StoreError::from)?;
+        let tenant = locked_tenant(&mut transaction, name)?;
+        let changed = transaction
+            .execute(
+                "UPDATE tokens SET revoked = $3 WHERE id = $1 AND tenant = $2 AND revoked IS NULL",
+                &[&token, &tenant.id.as_str(), &now()],
+            )
+            .map_err(StoreError::from)?;
+        if changed == 0 {
+            return Err(not_revocable(name, token));
+        }
+        append_audit(
+            &mut transaction,
+            &operator_entry(&tenant, "REVOKE", Some(token.into())),
+        )?;
+        transaction.commit().map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// As [`Sqlite::remove_tenant`](super::Sqlite::remove_tenant), in one transaction.
+    pub fn remove_tenant(
+        &self,
+        name: &str,
+        export: Option<&mut dyn std::io::Write>,
+    ) -> Result<u64, TenantError> {
+        let mut connection = self.connection()?;
+        let mut transaction = connection.transaction().map_err(StoreError::from)?;
+        let tenant = locked_tenant(&mut transaction, name)?;
+        if let Some(out) = export {
+            let rows = transaction
+                .query(
+                    "SELECT kind, id, version, created, modified, body FROM resources WHERE tenant = $1 ORDER BY seq",
+                    &[&tenant.id.as_str()],
+                )
+                .map_err(StoreError::from)?;
+            let resources = rows.iter().map(|r| {
+                Ok(Exported {
+                    kind: r.get(0),
+                    id: r.get(1),
+                    version: r.get(2),
+                    created: r.get(3),
+                    modified: r.get(4),
+                    body: r.get(5),
+                })
+            });
+            write_export(&tenant, resources, out)?;
+        }
+        let removed = transaction
+            .execute(
+                "DELETE FROM resources WHERE tenant = $1",
+                &[&tenant.id.as_str()],
+            )
+            .map_err(StoreError::from)?;
+        transaction
+            .execute("DELETE FROM tenants WHERE id = $1", &[&tenant.id.as_str()])
+            .map_err(StoreError::from)?;
+        append_audit(&mut transaction, &operator_entry(&tenant, "REMOVE", None))?;
+        transaction.commit().map_err(StoreError::from)?;
+        Ok(removed)
+    }
+
+    /// The tenant's audit entries, newest last, at most `limit` of the latest.
+    pub fn audit_log(&self, name: &str, limit: usize) -> Result<Vec<AuditEntry>, TenantError> {
+        let mut connection = self.connection()?;
+        let rows = connection
+            .query(
+                "SELECT time, tenant, tenant_name, token, method, path, resource, status, request FROM
+                 (SELECT * FROM audit WHERE tenant_name = $1 ORDER BY seq DESC LIMIT $2) AS latest ORDER BY seq",
+                &[&name, &(limit as i64)],
+            )
+            .map_err(StoreError::from)?;
+        let entries: Vec<AuditEntry> = rows
+            .iter()
+            .map(|r| AuditEntry {
+                time: r.get(0),
+                tenant: TenantId(r.get(1)),
+                tenant_name: r.get(2),
+                token: r.get(3),
+                method: r.get(4),
+                path: r.get(5),
+                resource: r.get(6),
+                status: r.get::<_, i32>(7) as u16,
+                request: r.get(8),
+            })
+            .collect();
+        if entries.is_empty() && tenant_by_name(&mut *connection, name)?.is_none() {
+            return Err(TenantError::Unknown(name.into()));
+        }
+        Ok(entries)
+    }
+}
+
+/// The tenant of this name, its row locked until the transaction ends.
+fn locked_tenant(client: &mut impl GenericClient, name: &str) -> Result<Tenant, TenantError> {
+    let row = client
+        .query_opt(
+            "SELECT id, name FROM tenants WHERE name = $1 FOR UPDATE",
+            &[&name],
+        )
+        .map_err(StoreError::from)?;
+    row.map(|r| Tenant {
+        id: TenantId(r.get(0)),
+        name: r.get(1),
+    })
+    .ok_or_else(|| TenantError::Unknown(name.into()))
+}
+
+fn insert_token(
+    client: &mut impl GenericClient,
+    tenant: &TenantId,
+) -> Result<IssuedToken, StoreError> {
+    let token = new_token();
+    client.execute(
+        "INSERT INTO tokens (id, tenant, hash, created) VALUES ($1, $2, $3, $4)",
+        &[
+            &token.id,
+            &tenant.as_str(),
+            &&TokenHash::of(&token.secret).0[..],
+            &now(),
+        ],
+    )?;
+    Ok(token)
 }

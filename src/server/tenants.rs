@@ -354,43 +354,17 @@ impl Sqlite {
             )?
             .query_map(params![tenant.id.as_str()], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        if token.is_none() {
-            let overlapping: Option<(String, String)> = transaction
+        let overlapping: Option<(String, String)> = match token {
+            Some(_) => None,
+            None => transaction
                 .query_row(
                     "SELECT id, expires FROM tokens WHERE tenant = ?1 AND revoked IS NULL AND expires > ?2 LIMIT 1",
                     params![tenant.id.as_str(), now()],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
-                .optional()?;
-            // Most likely another operator rotated a moment ago: rotating again would
-            // cut short the token just handed out.
-            if let Some((id, until)) = overlapping {
-                return Err(TenantError::Token(format!(
-                    "a rotation of tenant `{name}` is under way (token {id} works until {until}): name the token to rotate with --token, or revoke {id} first"
-                )));
-            }
-        }
-        let old = match (token, current.as_slice()) {
-            (Some(id), _) if current.iter().any(|c| c == id) => id.to_string(),
-            (Some(id), _) => {
-                return Err(TenantError::Token(format!(
-                    "tenant `{name}` has no current token `{id}`: it does not exist, was revoked, or was rotated already"
-                )))
-            }
-            (None, [one]) => one.clone(),
-            (None, []) => {
-                return Err(TenantError::Token(format!(
-                    "tenant `{name}` has no current token to rotate"
-                )))
-            }
-            (None, _) => {
-                return Err(TenantError::Token(format!(
-                    "tenant `{name}` has {} current tokens ({}): name the one to rotate with --token",
-                    current.len(),
-                    current.join(", ")
-                )))
-            }
+                .optional()?,
         };
+        let old = rotated(name, token, &current, overlapping)?;
         transaction.execute(
             "UPDATE tokens SET expires = ?2 WHERE id = ?1",
             params![old, overlap_until],
@@ -428,9 +402,7 @@ impl Sqlite {
             params![token, tenant.id.as_str(), now()],
         )?;
         if changed == 0 {
-            return Err(TenantError::Token(format!(
-                "tenant `{name}` has no token `{token}` that is not revoked already"
-            )));
+            return Err(not_revocable(name, token));
         }
         append_audit(
             &transaction,
@@ -496,11 +468,58 @@ impl Sqlite {
     }
 }
 
-/// One JSON line for the tenant, then one per resource (`kind`, `id`, `version`,
-/// `created`, `modified`, `body`), flushed to the end.
-fn export_tenant(
-    connection: &Connection,
+/// Which token a rotation replaces: the one named, or the tenant's only current one.
+/// Without a name, a rotation still overlapping (most likely another operator's a
+/// moment ago) stops it: rotating again would cut short the token just handed out.
+pub(crate) fn rotated(
+    name: &str,
+    token: Option<&str>,
+    current: &[String],
+    overlapping: Option<(String, String)>,
+) -> Result<String, TenantError> {
+    if let Some((id, until)) = overlapping {
+        return Err(TenantError::Token(format!(
+            "a rotation of tenant `{name}` is under way (token {id} works until {until}): name the token to rotate with --token, or revoke {id} first"
+        )));
+    }
+    match (token, current) {
+        (Some(id), _) if current.iter().any(|c| c == id) => Ok(id.to_string()),
+        (Some(id), _) => Err(TenantError::Token(format!(
+            "tenant `{name}` has no current token `{id}`: it does not exist, was revoked, or was rotated already"
+        ))),
+        (None, [one]) => Ok(one.clone()),
+        (None, []) => Err(TenantError::Token(format!(
+            "tenant `{name}` has no current token to rotate"
+        ))),
+        (None, _) => Err(TenantError::Token(format!(
+            "tenant `{name}` has {} current tokens ({}): name the one to rotate with --token",
+            current.len(),
+            current.join(", ")
+        ))),
+    }
+}
+
+/// What revoking a token that is not there (or revoked already) says.
+pub(crate) fn not_revocable(name: &str, token: &str) -> TenantError {
+    TenantError::Token(format!(
+        "tenant `{name}` has no token `{token}` that is not revoked already"
+    ))
+}
+
+/// One resource of an export, as a JSON line.
+pub(crate) struct Exported {
+    pub kind: String,
+    pub id: String,
+    pub version: i64,
+    pub created: String,
+    pub modified: String,
+    pub body: String,
+}
+
+/// Writes an export: one JSON line for the tenant, then one per resource, flushed.
+pub(crate) fn write_export(
     tenant: &Tenant,
+    resources: impl Iterator<Item = Result<Exported, TenantError>>,
     out: &mut dyn Write,
 ) -> Result<(), TenantError> {
     let mut write = |value: Json| -> std::io::Result<()> {
@@ -508,26 +527,46 @@ fn export_tenant(
         out.write_all(b"\n")
     };
     write(json!({"tenant": tenant.name})).map_err(TenantError::Export)?;
-    let mut statement = connection.prepare(
-        "SELECT kind, id, version, created, modified, body FROM resources WHERE tenant = ?1 ORDER BY seq",
-    )?;
-    let mut rows = statement.query(params![tenant.id.as_str()])?;
-    while let Some(r) = rows.next()? {
-        let body: String = r.get(5)?;
-        let body: Json = serde_json::from_str(&body).map_err(|e| {
+    for resource in resources {
+        let r = resource?;
+        let body: Json = serde_json::from_str(&r.body).map_err(|e| {
             TenantError::Store(StoreError::Corrupt(format!(
                 "resource {} holds invalid JSON: {e}",
-                r.get::<_, String>(1).unwrap_or_default()
+                r.id
             )))
         })?;
         write(json!({
-            "kind": r.get::<_, String>(0)?, "id": r.get::<_, String>(1)?,
-            "version": r.get::<_, i64>(2)?, "created": r.get::<_, String>(3)?,
-            "modified": r.get::<_, String>(4)?, "body": body,
+            "kind": r.kind, "id": r.id, "version": r.version, "created": r.created,
+            "modified": r.modified, "body": body,
         }))
         .map_err(TenantError::Export)?;
     }
     out.flush().map_err(TenantError::Export)
+}
+
+/// One JSON line for the tenant, then one per resource (`kind`, `id`, `version`,
+/// `created`, `modified`, `body`), flushed to the end.
+fn export_tenant(
+    connection: &Connection,
+    tenant: &Tenant,
+    out: &mut dyn Write,
+) -> Result<(), TenantError> {
+    let mut statement = connection.prepare(
+        "SELECT kind, id, version, created, modified, body FROM resources WHERE tenant = ?1 ORDER BY seq",
+    )?;
+    let resources = statement
+        .query_map(params![tenant.id.as_str()], |r| {
+            Ok(Exported {
+                kind: r.get(0)?,
+                id: r.get(1)?,
+                version: r.get(2)?,
+                created: r.get(3)?,
+                modified: r.get(4)?,
+                body: r.get(5)?,
+            })
+        })?
+        .map(|row| row.map_err(TenantError::from));
+    write_export(tenant, resources, out)
 }
 
 #[cfg(test)]
