@@ -445,12 +445,7 @@ impl Store for Postgres {
         column: Indexed,
         value: &str,
     ) -> Result<Vec<Stored>, StoreError> {
-        let (name, value) = match column {
-            Indexed::UserName => ("user_name", value.to_lowercase()),
-            Indexed::ExternalId => ("external_id", value.to_string()),
-            Indexed::DisplayName => ("display_name", value.to_lowercase()),
-            Indexed::WorkEmail => ("work_email", value.to_lowercase()),
-        };
+        let (name, value) = column.lookup(value);
         let rows = self.connection()?.query(
             &format!("{SELECT} WHERE tenant = $1 AND kind = $2 AND {name} = $3 ORDER BY seq"),
             &[&tenant.as_str(), &kind.as_str(), &value],

@@ -296,6 +296,19 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
 
 /// The indexed columns' values of a body: lower-cased where lookups ignore case
 /// (`externalId` is case-exact).
+impl Indexed {
+    /// The column an indexed attribute is kept in, and a value as that column holds
+    /// it (lower-cased where look-ups ignore case; `externalId` is case-exact).
+    pub(crate) fn lookup(self, value: &str) -> (&'static str, String) {
+        match self {
+            Indexed::UserName => ("user_name", value.to_lowercase()),
+            Indexed::ExternalId => ("external_id", value.to_string()),
+            Indexed::DisplayName => ("display_name", value.to_lowercase()),
+            Indexed::WorkEmail => ("work_email", value.to_lowercase()),
+        }
+    }
+}
+
 pub(crate) fn columns(kind: ObjectKind, body: &Json) -> [Option<String>; 4] {
     let lower = |v: Option<&Json>| v.and_then(Json::as_str).map(str::to_lowercase);
     let work_email = field(body, "emails")
@@ -494,12 +507,7 @@ impl Store for Sqlite {
         column: Indexed,
         value: &str,
     ) -> Result<Vec<Stored>, StoreError> {
-        let (name, value) = match column {
-            Indexed::UserName => ("user_name", value.to_lowercase()),
-            Indexed::ExternalId => ("external_id", value.to_string()),
-            Indexed::DisplayName => ("display_name", value.to_lowercase()),
-            Indexed::WorkEmail => ("work_email", value.to_lowercase()),
-        };
+        let (name, value) = column.lookup(value);
         let connection = self.lock();
         let mut statement = connection.prepare_cached(&format!(
             "{SELECT} WHERE tenant = ?3 AND kind = ?1 AND {name} = ?2 ORDER BY seq"
