@@ -937,3 +937,56 @@ async fn metrics_count_requests_by_route_without_ids() {
     assert!(!text.contains(&id), "no resource id in the metrics");
     assert!(!text.contains("contoso"), "no tenant in the metrics");
 }
+
+/// `--log-format json`: one JSON object per request on standard error, with the
+/// request's method, path, status, tenant and id, for a log pipeline.
+#[cfg(unix)]
+#[test]
+fn requests_are_logged_as_json_lines() {
+    use std::io::{BufRead, BufReader};
+    let dir = std::env::temp_dir().join(format!("scimap-jsonlog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_scimap"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--token",
+            TOKEN,
+            "--log-format",
+            "json",
+        ])
+        .arg("--database")
+        .arg(dir.join("scim.db"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .trim_start_matches("scimap serve: http://")
+        .trim_end_matches("/scim/v2")
+        .to_string();
+    assert_eq!(http(&address, "GET", "/Users", "").unwrap().0, 200);
+    let mut logged = String::new();
+    BufReader::new(server.stderr.take().unwrap())
+        .read_line(&mut logged)
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let entry: Json = serde_json::from_str(&logged).expect(&logged);
+    assert_eq!(entry["method"], "GET", "{entry}");
+    assert_eq!(entry["path"], "/scim/v2/Users", "{entry}");
+    assert_eq!(entry["status"], 200, "{entry}");
+    assert_eq!(entry["tenant"], "default", "{entry}");
+    assert_eq!(entry["level"], "INFO", "{entry}");
+    assert!(
+        entry["request"].is_string() && entry["timestamp"].is_string(),
+        "{entry}"
+    );
+}

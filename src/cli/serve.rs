@@ -110,6 +110,10 @@ pub struct ServeArgs {
     /// Do not log each request.
     #[arg(long)]
     quiet: bool,
+    /// How each request is logged on standard error: text, or one JSON object per
+    /// line for a log pipeline.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
     /// Requests one tenant may have in progress at once (more get 429).
     #[arg(long, default_value_t = 32, value_name = "N")]
     tenant_concurrency: usize,
@@ -135,6 +139,12 @@ pub struct ServeArgs {
     /// Connections open at once; more wait in the listen backlog.
     #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 /// An http or https URL with a host, and neither query nor fragment.
@@ -197,10 +207,14 @@ pub fn serve(args: ServeArgs) -> Outcome {
         return Outcome::InputError;
     }
     if !args.quiet {
-        tracing_subscriber::fmt()
+        let logs = tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
-            .with_target(false)
-            .init();
+            .with_target(false);
+        match args.log_format {
+            LogFormat::Text => logs.init(),
+            // One object per line: time, level, and the request's fields at the top.
+            LogFormat::Json => logs.json().flatten_event(true).init(),
+        }
     }
     let config = Config {
         tokens,
