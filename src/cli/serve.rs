@@ -257,11 +257,11 @@ pub(super) fn shown_database(database: &str) -> String {
         return database.to_string();
     }
     let (scheme, rest) = database.split_once("://").unwrap_or(("", database));
-    match rest.split_once('@') {
-        Some((user, host)) => {
-            let user = user.split_once(':').map_or(user, |(name, _)| name);
-            format!("{scheme}://{user}:…@{host}")
-        }
+    match rest.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{scheme}://{name}:…@{host}"),
+            None => database.to_string(),
+        },
         None => database.to_string(),
     }
 }
@@ -279,4 +279,22 @@ fn open_store(
     let store = Sqlite::open(std::path::Path::new(database))?;
     let tenants = store.tenants().map(|t| t.len()).unwrap_or(0);
     Ok((Arc::new(store), tenants))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_are_shown_without_their_password() {
+        assert_eq!(
+            shown_database("postgres://scimap:s3cr@t@db:5432/scim"),
+            "postgres://scimap:…@db:5432/scim"
+        );
+        assert_eq!(
+            shown_database("postgresql://scimap@db/scim"),
+            "postgresql://scimap@db/scim"
+        );
+        assert_eq!(shown_database("/var/lib/scim.db"), "/var/lib/scim.db");
+    }
 }
