@@ -946,7 +946,7 @@ fn requests_are_logged_as_json_lines() {
     use std::io::{BufRead, BufReader};
     let dir = std::env::temp_dir().join(format!("scimap-jsonlog-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_scimap"))
+    let server = std::process::Command::new(env!("CARGO_BIN_EXE_scimap"))
         .args([
             "serve",
             "--listen",
@@ -962,15 +962,7 @@ fn requests_are_logged_as_json_lines() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .trim_start_matches("scimap serve: http://")
-        .trim_end_matches("/scim/v2")
-        .to_string();
+    let (mut server, address) = serve::listening(server);
     assert_eq!(http(&address, "GET", "/Users", "").unwrap().0, 200);
     let mut logged = String::new();
     BufReader::new(server.stderr.take().unwrap())

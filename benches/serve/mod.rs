@@ -48,7 +48,7 @@ pub fn start_with(database: &std::path::Path, token: &str, flags: &[&str]) -> (C
     } else {
         vec!["--token", token]
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scimap"))
+    let child = Command::new(env!("CARGO_BIN_EXE_scimap"))
         .args(["serve", "--listen", "127.0.0.1:0", "--quiet"])
         .args(tokens)
         .args(flags)
@@ -57,6 +57,12 @@ pub fn start_with(database: &std::path::Path, token: &str, flags: &[&str]) -> (C
         .stdout(Stdio::piped())
         .spawn()
         .expect("scimap serve starts");
+    listening(child)
+}
+
+/// A `scimap serve` spawned with its standard output piped, and the address it
+/// listens on, read from the line it prints first.
+pub fn listening(mut child: Child) -> (Child, String) {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)

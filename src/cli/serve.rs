@@ -277,7 +277,7 @@ fn open_store(
         return Ok((Arc::new(store), tenants));
     }
     let store = Sqlite::open(std::path::Path::new(database))?;
-    let tenants = store.tenants().map(|t| t.len()).unwrap_or(0);
+    let tenants = store.tenant_count()?;
     Ok((Arc::new(store), tenants))
 }
 

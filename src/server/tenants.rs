@@ -301,6 +301,14 @@ impl Sqlite {
         Ok((tenant, token))
     }
 
+    /// How many tenants there are.
+    pub fn tenant_count(&self) -> Result<usize, StoreError> {
+        let count: i64 = self
+            .lock()
+            .query_row("SELECT COUNT(*) FROM tenants", [], |r| r.get(0))?;
+        Ok(count as usize)
+    }
+
     pub fn tenants(&self) -> Result<Vec<TenantInfo>, TenantError> {
         let connection = self.lock();
         let mut statement = connection.prepare(
