@@ -10,6 +10,7 @@ mod serve;
 mod snapshot;
 mod sync;
 mod tenant;
+mod worker;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -114,8 +115,9 @@ enum Command {
     /// target attribute, and which objects would enter or leave scope.
     Diff(population::DiffArgs),
     /// Provision from a directory snapshot to a SCIM target: cycles every --interval,
-    /// one with --once, or one object on demand with --only.
-    Sync(sync::SyncArgs),
+    /// one with --once, or one object on demand with --only. `scimap sync jobs` and
+    /// `scimap sync worker` share many jobs between workers through PostgreSQL.
+    Sync(sync::SyncCommand),
     /// Serve the playground (built by `bash playground/build.sh`) on localhost.
     Playground {
         /// The address to listen on; port 0 picks a free one.
@@ -290,7 +292,23 @@ pub fn main() -> ExitCode {
         Command::Test { file } => mappings::test(&file, color),
         Command::Convert { file, out } => mappings::convert(&file, out.as_deref(), color),
         Command::Playground { listen, dir } => playground::serve(&listen, dir.as_deref()),
-        Command::Sync(args) => sync::sync(args, color),
+        Command::Sync(sync::SyncCommand {
+            command: Some(sync::Shared::Jobs(args)),
+            ..
+        }) => worker::jobs(args, color),
+        Command::Sync(sync::SyncCommand {
+            command: Some(sync::Shared::Worker(args)),
+            ..
+        }) => worker::worker(args),
+        Command::Sync(sync::SyncCommand {
+            args: Some(args), ..
+        }) => sync::sync(args, color),
+        Command::Sync(_) => {
+            eprintln!(
+                "error: scimap sync needs --users and --target, or a subcommand (jobs, worker)"
+            );
+            Outcome::InputError
+        }
         Command::Snapshot(args) => snapshot::snapshot(args, color),
         Command::Diff(args) => population::diff(args, color),
         Command::Serve(args) => serve::serve(args),

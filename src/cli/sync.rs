@@ -18,6 +18,24 @@ use crate::sync::state::State;
 use crate::sync::{Cycle, Engine, EngineError, Options, QuarantinePolicy, Source};
 use crate::sync::{Target, TargetConfig};
 
+/// `scimap sync`: one job from its flags, or a subcommand for jobs shared by workers.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SyncCommand {
+    #[command(subcommand)]
+    pub command: Option<Shared>,
+    #[command(flatten)]
+    pub args: Option<SyncArgs>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Shared {
+    /// Store the jobs of a jobs file in PostgreSQL, for workers to run.
+    Jobs(super::worker::JobsArgs),
+    /// Run the stored jobs: take a due one with a lease, run a cycle, give it back.
+    Worker(super::worker::WorkerArgs),
+}
+
 #[derive(Debug, clap::Args)]
 pub struct SyncArgs {
     /// The mapping file; Entra's default SCIM mapping when absent.
@@ -123,7 +141,7 @@ fn parse_ratio(text: &str) -> Result<f64, String> {
 
 /// The snapshot a cycle reads: files read again before each cycle, their records kept
 /// packed as text so that a million users fit in memory.
-struct Snapshot {
+pub(super) struct Snapshot {
     users: Read,
     groups: Read,
     assignments: Assignments,
@@ -156,17 +174,19 @@ impl Read {
 impl Snapshot {
     /// Reads the files; a file that cannot be read to its end is an error, and nothing
     /// is sent.
-    fn read(args: &SyncArgs) -> Result<Snapshot, String> {
+    pub(super) fn read(
+        users: &str,
+        groups: Option<&str>,
+        assigned: Option<&str>,
+    ) -> Result<Snapshot, String> {
         let mut unreadable = Vec::new();
-        let users = records_of(&args.users, ObjectKind::User, &mut unreadable)?;
-        let groups = match args.groups.as_deref() {
+        let users = records_of(users, ObjectKind::User, &mut unreadable)?;
+        let groups = match groups {
             Some(path) => records_of(path, ObjectKind::Group, &mut unreadable)?,
             None => Read::default(),
         };
         Ok(Snapshot {
-            assignments: args
-                .assignments
-                .as_deref()
+            assignments: assigned
                 .map(assignments)
                 .transpose()?
                 .unwrap_or(Assignments::All),
@@ -176,7 +196,7 @@ impl Snapshot {
         })
     }
 
-    fn source(&self) -> Source<'_> {
+    pub(super) fn source(&self) -> Source<'_> {
         Source {
             unreadable: &self.unreadable,
             ..Source::packed(&self.users.records, &self.groups.records, &self.assignments)
@@ -184,7 +204,7 @@ impl Snapshot {
     }
 
     /// Two records with one id, named by their places in the files.
-    fn twice(&self, twice: &Duplicate) -> String {
+    pub(super) fn twice(&self, twice: &Duplicate) -> String {
         let read = match twice.kind {
             ObjectKind::Group => &self.groups,
             ObjectKind::User => &self.users,
@@ -290,7 +310,11 @@ pub fn sync(args: SyncArgs, color: bool) -> Outcome {
     }
     // Read before anything else so that a file that cannot be read stops us with the
     // state untouched.
-    let snapshot = match Snapshot::read(&args) {
+    let snapshot = match Snapshot::read(
+        &args.users,
+        args.groups.as_deref(),
+        args.assignments.as_deref(),
+    ) {
         Ok(snapshot) => snapshot,
         Err(e) => return fail(e),
     };
@@ -415,7 +439,11 @@ async fn run(engine: Engine, bar: Bar, args: SyncArgs, mut snapshot: Snapshot) -
             _ = tokio::signal::ctrl_c() => return Outcome::Ok,
         }
         started = tokio::time::Instant::now();
-        cycle = match Snapshot::read(&args) {
+        cycle = match Snapshot::read(
+            &args.users,
+            args.groups.as_deref(),
+            args.assignments.as_deref(),
+        ) {
             Ok(read) => {
                 snapshot = read;
                 Some(one_cycle(&engine, &bar, &snapshot).await)
@@ -507,38 +535,32 @@ fn finish(cycle: Result<Cycle, EngineError>, report: bool) -> Outcome {
     for note in &cycle.notes {
         eprintln!("note: {note}");
     }
-    let s = &cycle.summary;
-    eprintln!(
-        "cycle {}: {} created, {} updated, {} disabled, {} deleted, {} skipped, {} failed{}{}{}",
-        cycle.id,
-        s.created,
-        s.updated,
-        s.disabled,
-        s.deleted,
-        s.skipped,
-        s.failed,
-        if s.warnings > 0 {
-            format!(", {} warnings", s.warnings)
-        } else {
-            String::new()
-        },
-        if s.staged > 0 {
-            format!(", {} staged", s.staged)
-        } else {
-            String::new()
-        },
-        if s.not_run > 0 {
-            format!(", {} not run", s.not_run)
-        } else {
-            String::new()
-        },
-    );
+    eprintln!("{}", summary_line(&cycle));
     match &cycle.stop {
         Some(stop) => {
             eprintln!("stopped: {stop}");
             Outcome::Stopped
         }
-        None if s.failed > 0 => Outcome::EvalError,
+        None if cycle.summary.failed > 0 => Outcome::EvalError,
         None => Outcome::Ok,
     }
+}
+
+/// "cycle 3: 2 created, …", with the counts that are not zero past the usual ones.
+pub(super) fn summary_line(cycle: &Cycle) -> String {
+    let s = &cycle.summary;
+    let mut line = format!(
+        "cycle {}: {} created, {} updated, {} disabled, {} deleted, {} skipped, {} failed",
+        cycle.id, s.created, s.updated, s.disabled, s.deleted, s.skipped, s.failed
+    );
+    for (count, what) in [
+        (s.warnings, "warnings"),
+        (s.staged, "staged"),
+        (s.not_run, "not run"),
+    ] {
+        if count > 0 {
+            line.push_str(&format!(", {count} {what}"));
+        }
+    }
+    line
 }

@@ -233,6 +233,9 @@ pub enum EngineError {
 /// Takes each log record as its object finishes.
 pub type LogSink = Box<dyn Fn(&LogRecord) + Send + Sync>;
 
+/// Whether the engine may still write to the target; see [`EngineBuilder::fence`].
+pub type Fence = std::sync::Arc<dyn Fn() -> Result<(), StateError> + Send + Sync>;
+
 /// Told (objects done, objects planned) as a cycle goes.
 pub type Progress = Box<dyn Fn(usize, usize) + Send + Sync>;
 
@@ -263,6 +266,7 @@ pub struct Engine {
     pub(super) dry_run: bool,
     pub(super) progress: Option<Progress>,
     pub(super) on_log: Option<LogSink>,
+    pub(super) fence: Option<Fence>,
 }
 
 /// What an [`Engine`] is built with beyond its mapping, state and target.
@@ -304,6 +308,13 @@ impl EngineBuilder {
         self
     }
 
+    /// Asked before every write request; an error stops the cycle before the request
+    /// is sent (a worker whose lease on the job is no longer sure).
+    pub fn fence(mut self, fence: Fence) -> EngineBuilder {
+        self.engine.fence = Some(fence);
+        self
+    }
+
     pub fn build(self) -> Engine {
         self.engine
     }
@@ -321,6 +332,7 @@ impl Engine {
                 dry_run: false,
                 progress: None,
                 on_log: None,
+                fence: None,
             },
         }
     }

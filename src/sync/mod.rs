@@ -6,6 +6,8 @@
 
 mod cycle;
 mod engine;
+#[cfg(feature = "postgres")]
+pub mod jobs;
 pub mod log;
 mod object;
 pub(crate) mod plan;
@@ -16,7 +18,7 @@ mod target;
 mod unique;
 
 pub use engine::{
-    Cycle, CycleSummary, Engine, EngineBuilder, EngineError, LogSink, Options, Progress,
+    Cycle, CycleSummary, Engine, EngineBuilder, EngineError, Fence, LogSink, Options, Progress,
     QuarantinePolicy, Source, Stop, DELETION_THRESHOLD, MEMBER_BATCH,
 };
 pub use log::{LogRecord, ProvisioningAction, ProvisioningStatus, ProvisioningStep, StepName};

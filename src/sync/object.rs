@@ -486,6 +486,8 @@ impl Run<'_> {
     ) -> Result<String, Failure> {
         let path = kind.endpoint();
         let error = match self.send(trace, Method::POST, path, Some(resource)).await {
+            Err(Failure::Target(e)) if e.outcome_unknown() => e,
+            Err(e) => return Err(e),
             Ok(created) => {
                 let id = created.body.as_ref().and_then(|b| b["id"].as_str());
                 if let Some(id) = id {
@@ -506,8 +508,6 @@ impl Run<'_> {
                     excerpt: "a created resource without an id".into(),
                 }
             }
-            Err(e) if e.outcome_unknown() => e,
-            Err(e) => return Err(e.into()),
         };
         trace.step(
             StepName::Provision,
@@ -643,8 +643,8 @@ impl Run<'_> {
         let path = format!("{}/{}", kind.endpoint(), link.target_id);
         let status = match self.send(trace, Method::DELETE, &path, None).await {
             Ok(answer) => answer.status,
-            Err(TargetError::Scim { status: 404, .. }) => 404,
-            Err(e) => return Err(e.into()),
+            Err(Failure::Target(TargetError::Scim { status: 404, .. })) => 404,
+            Err(e) => return Err(e),
         };
         trace.step(StepName::Provision, format!("DELETE {path} -> {status}"));
         self.engine.state.remove_link(kind, source)?;
@@ -659,7 +659,7 @@ impl Run<'_> {
         kind: ObjectKind,
         target_id: &str,
         body: &Json,
-    ) -> Result<(), TargetError> {
+    ) -> Result<(), Failure> {
         let path = format!("{}/{target_id}", kind.endpoint());
         for batch in in_batches(body, MEMBER_BATCH) {
             let answer = self.send(trace, Method::PATCH, &path, Some(&batch)).await?;
@@ -692,7 +692,8 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// A request to the target, each attempt logged in the object's record. In a dry
+    /// A request to the target, each attempt logged in the object's record. A write
+    /// goes out only while the engine's fence allows it (a worker's lease). In a dry
     /// run a write request is only recorded, with an answer made up so that the cycle
     /// goes on (a created object gets the id `dry-run-N`); reads still go out.
     pub(super) async fn send(
@@ -701,11 +702,16 @@ impl Run<'_> {
         method: Method,
         path: &str,
         body: Option<&Json>,
-    ) -> Result<Answer, TargetError> {
+    ) -> Result<Answer, Failure> {
+        if method != Method::GET {
+            if let Some(fence) = &self.engine.fence {
+                fence()?;
+            }
+        }
         if !self.engine.dry_run || method == Method::GET {
             let (outcome, attempts) = self.engine.target.exchange(method, path, body).await;
             trace.log.requests.extend(attempts);
-            return outcome;
+            return Ok(outcome?);
         }
         let mut sent = lock(&self.would_send);
         sent.push(json!({"method": method.as_str(), "path": path, "body": body}));

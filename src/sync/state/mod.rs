@@ -1,16 +1,22 @@
-//! What the provisioning engine remembers between cycles, in SQLite: which source object
-//! is which target object and what was last exported to it (for PATCH diffs), objects
-//! in escrow with their retry schedule, and the history of cycles.
+//! What the provisioning engine remembers between cycles: which source object is which
+//! target object and what was last exported to it (for PATCH diffs), objects in escrow
+//! with their retry schedule, quarantine, and the history of cycles. One job's state
+//! lives in a SQLite file (`sqlite`) or, for workers sharing jobs, in PostgreSQL beside
+//! the job's lease (`postgres`), where every write checks that the lease is still held.
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+mod sqlite;
 
 use std::path::Path;
 
 use jiff::{SignedDuration, Timestamp};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value as Json;
 
 use super::FINGERPRINT;
 use crate::scim::ObjectKind;
-use crate::sqlite::Database;
+use sqlite::Sqlite;
+pub use sqlite::SCHEMA_VERSION;
 
 /// A source object linked to a target object.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +68,18 @@ pub enum StateError {
     /// A time past what a timestamp can hold (an escrow's next attempt).
     #[error("sync state: {0}")]
     Time(#[from] jiff::Error),
+    /// A newer scimap wrote the state.
+    #[error("sync state: schema version {found}, newer than this scimap's {supported}: use a newer scimap")]
+    Newer { found: i64, supported: i64 },
+    #[error("sync state (PostgreSQL): {0}")]
+    Postgres(String),
+    /// The database cannot be reached now; a later attempt may succeed.
+    #[error("sync state: the database cannot be reached: {0}")]
+    Unavailable(String),
+    /// The worker no longer holds the job's lease (it expired, or another worker took
+    /// the job over): nothing more is written for the job.
+    #[error("the lease on job `{job}` was lost (expired or taken over); this worker stopped writing for it")]
+    LeaseLost { job: String },
 }
 
 /// How long after its `attempts`-th failure an object is tried again: 6 h, 12 h, then
@@ -76,63 +94,60 @@ pub fn retry_delay(attempts: u32) -> Option<SignedDuration> {
     (waited <= 28 * 24).then(|| SignedDuration::from_hours(delay(attempts)))
 }
 
+/// Where a job's state lives: each backend stores and reads; [`State`] holds the rules.
+pub(super) trait Backend: Send + Sync {
+    fn link(&self, kind: ObjectKind, source_id: &str) -> Result<Option<Link>, StateError>;
+    fn links(&self, kind: ObjectKind) -> Result<Vec<Link>, StateError>;
+    fn heads(&self, kind: ObjectKind, each: &mut dyn FnMut(LinkHead)) -> Result<(), StateError>;
+    fn has_links(&self) -> Result<bool, StateError>;
+    fn save_link(&self, link: &Link) -> Result<(), StateError>;
+    fn remove_link(&self, kind: ObjectKind, source_id: &str) -> Result<(), StateError>;
+    fn put_escrow(&self, entry: &Escrow) -> Result<(), StateError>;
+    fn escrow(&self, kind: ObjectKind, source_id: &str) -> Result<Option<Escrow>, StateError>;
+    fn clear(&self, kind: ObjectKind, source_id: &str) -> Result<(), StateError>;
+    fn escrows(&self) -> Result<Vec<Escrow>, StateError>;
+    /// One of the job's own values (`quarantine`, `fingerprint`); `None` removes it.
+    fn value(&self, key: &str) -> Result<Option<String>, StateError>;
+    fn set_value(&self, key: &str, value: Option<&str>) -> Result<(), StateError>;
+    /// Escrow and quarantine cleared together.
+    fn restart(&self) -> Result<(), StateError>;
+    fn begin_cycle(&self, now: Timestamp) -> Result<i64, StateError>;
+    fn finish_cycle(&self, id: i64, now: Timestamp, summary: &Json) -> Result<(), StateError>;
+    fn cycles(&self) -> Result<Vec<Json>, StateError>;
+    fn last_cycle(&self) -> Result<Option<i64>, StateError>;
+}
+
+/// What one job remembers: in a SQLite file ([`State::open`]) for `scimap sync`, or in
+/// PostgreSQL beside the job's lease for `scimap sync worker`.
 pub struct State {
-    database: Database,
+    backend: Box<dyn Backend>,
     /// How the fingerprints in this state were made, when not as now.
     migrated_from: Option<String>,
 }
 
-const SCHEMA: &str = "
-PRAGMA journal_mode = WAL;
-PRAGMA synchronous = NORMAL;
-CREATE TABLE IF NOT EXISTS links (
-    kind        TEXT NOT NULL,
-    source_id   TEXT NOT NULL,
-    target_id   TEXT NOT NULL,
-    exported    TEXT NOT NULL,
-    source_hash INTEGER NOT NULL,
-    active      INTEGER NOT NULL,
-    PRIMARY KEY (kind, source_id)
-);
-CREATE TABLE IF NOT EXISTS escrow (
-    kind         TEXT NOT NULL,
-    source_id    TEXT NOT NULL,
-    attempts     INTEGER NOT NULL,
-    next_attempt TEXT NOT NULL,
-    error        TEXT NOT NULL,
-    PRIMARY KEY (kind, source_id)
-);
-CREATE TABLE IF NOT EXISTS job (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS cycles (
-    id       INTEGER PRIMARY KEY AUTOINCREMENT,
-    started  TEXT NOT NULL,
-    finished TEXT,
-    summary  TEXT
-);
-";
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State").finish_non_exhaustive()
+    }
+}
 
 impl State {
+    /// The state in a SQLite file, made or migrated to this binary's schema; a file a
+    /// newer scimap wrote is refused.
     pub fn open(path: &Path) -> Result<State, StateError> {
-        State::with(Database::open(Some(path), SCHEMA)?)
+        State::with(Box::new(Sqlite::open(Some(path))?))
     }
 
     pub fn in_memory() -> Result<State, StateError> {
-        State::with(Database::open(None, SCHEMA)?)
+        State::with(Box::new(Sqlite::open(None)?))
     }
 
-    fn with(database: Database) -> Result<State, StateError> {
-        let migrated_from = fingerprint_migration(&database.lock())?;
+    pub(super) fn with(backend: Box<dyn Backend>) -> Result<State, StateError> {
+        let migrated_from = fingerprint_migration(&*backend)?;
         Ok(State {
-            database,
+            backend,
             migrated_from,
         })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.database.lock()
     }
 
     /// How this state's fingerprints were made before it was opened, when that was
@@ -144,7 +159,7 @@ impl State {
 
     /// A copy in memory of the links, for a dry run that must leave this state alone.
     pub fn copy_in_memory(&self) -> Result<State, StateError> {
-        let copy = State::in_memory()?;
+        let copy = Sqlite::open(None)?;
         for kind in ObjectKind::ALL {
             for link in self.links(kind)? {
                 copy.save_link(&link)?;
@@ -153,85 +168,40 @@ impl State {
         for entry in self.escrows()? {
             copy.put_escrow(&entry)?;
         }
-        if let Some(quarantine) = self.quarantine()? {
-            copy.set_quarantine(&quarantine)?;
+        if let Some(quarantine) = self.backend.value(QUARANTINE)? {
+            copy.set_value(QUARANTINE, Some(&quarantine))?;
         }
-        // Numbered on from here, so that a dry run's log names the cycle it would be.
-        let last: Option<i64> = self
-            .lock()
-            .query_row("SELECT MAX(id) FROM cycles", [], |r| r.get(0))?;
-        if let Some(last) = last {
-            copy.lock().execute(
-                "INSERT INTO cycles (id, started) VALUES (?1, '')",
-                params![last],
-            )?;
+        if let Some(last) = self.backend.last_cycle()? {
+            copy.continue_after(last)?;
         }
-        Ok(copy)
+        State::with(Box::new(copy))
     }
 
     pub fn link(&self, kind: ObjectKind, source_id: &str) -> Result<Option<Link>, StateError> {
-        Ok(self
-            .lock()
-            .query_row(
-                "SELECT kind, source_id, target_id, exported, source_hash, active FROM links WHERE kind = ?1 AND source_id = ?2",
-                params![kind.as_str(), source_id],
-                link_row,
-            )
-            .optional()?)
+        self.backend.link(kind, source_id)
     }
 
     pub fn links(&self, kind: ObjectKind) -> Result<Vec<Link>, StateError> {
-        let connection = self.lock();
-        let mut statement = connection.prepare_cached(
-            "SELECT kind, source_id, target_id, exported, source_hash, active FROM links WHERE kind = ?1 ORDER BY source_id",
-        )?;
-        let links = statement
-            .query_map(params![kind.as_str()], link_row)?
-            .collect::<Result<_, _>>()?;
-        Ok(links)
+        self.backend.links(kind)
     }
 
-    /// The links of a kind without their exports, which are read only for the objects
-    /// a cycle acts on.
-    /// Hands each link of a kind to `each`, without what it exported: a million links
-    /// are read without being held twice.
+    /// Hands each link of a kind to `each`, without what it exported (read only for
+    /// the objects a cycle acts on): a million links are read without being held twice.
     pub fn heads(
         &self,
         kind: ObjectKind,
         mut each: impl FnMut(LinkHead),
     ) -> Result<(), StateError> {
-        let connection = self.lock();
-        let mut statement = connection.prepare_cached(
-            "SELECT source_id, target_id, source_hash, active FROM links WHERE kind = ?1",
-        )?;
-        let mut rows = statement.query(params![kind.as_str()])?;
-        while let Some(r) = rows.next()? {
-            each(LinkHead {
-                source_id: r.get(0)?,
-                target_id: r.get(1)?,
-                source_hash: r.get::<_, i64>(2)? as u64,
-                active: r.get(3)?,
-            });
-        }
-        Ok(())
+        self.backend.heads(kind, &mut each)
     }
 
     /// Records a link, replacing the one for the same source object.
     pub fn save_link(&self, link: &Link) -> Result<(), StateError> {
-        self.lock().execute(
-            "INSERT INTO links (kind, source_id, target_id, exported, source_hash, active) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (kind, source_id) DO UPDATE SET target_id = ?3, exported = ?4, source_hash = ?5, active = ?6",
-            params![link.kind.as_str(), link.source_id, link.target_id, link.exported.to_string(), link.source_hash as i64, link.active],
-        )?;
-        Ok(())
+        self.backend.save_link(link)
     }
 
     pub fn remove_link(&self, kind: ObjectKind, source_id: &str) -> Result<(), StateError> {
-        self.lock().execute(
-            "DELETE FROM links WHERE kind = ?1 AND source_id = ?2",
-            params![kind.as_str(), source_id],
-        )?;
-        Ok(())
+        self.backend.remove_link(kind, source_id)
     }
 
     /// Puts an object in escrow after a failure (or records one more failure), with its
@@ -257,58 +227,26 @@ impl State {
             next_attempt,
             error: error.into(),
         };
-        self.put_escrow(&entry)?;
+        self.backend.put_escrow(&entry)?;
         Ok(Some(entry))
     }
 
-    fn put_escrow(&self, entry: &Escrow) -> Result<(), StateError> {
-        self.lock().execute(
-            "INSERT INTO escrow (kind, source_id, attempts, next_attempt, error) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (kind, source_id) DO UPDATE SET attempts = ?3, next_attempt = ?4, error = ?5",
-            params![entry.kind.as_str(), entry.source_id, entry.attempts, entry.next_attempt.to_string(), entry.error],
-        )?;
-        Ok(())
-    }
-
     pub fn escrow(&self, kind: ObjectKind, source_id: &str) -> Result<Option<Escrow>, StateError> {
-        Ok(self
-            .lock()
-            .query_row(
-                "SELECT kind, source_id, attempts, next_attempt, error FROM escrow WHERE kind = ?1 AND source_id = ?2",
-                params![kind.as_str(), source_id],
-                escrow_row,
-            )
-            .optional()?)
+        self.backend.escrow(kind, source_id)
     }
 
     /// Takes an object out of escrow (it succeeded, or it is gone).
     pub fn clear(&self, kind: ObjectKind, source_id: &str) -> Result<(), StateError> {
-        self.lock().execute(
-            "DELETE FROM escrow WHERE kind = ?1 AND source_id = ?2",
-            params![kind.as_str(), source_id],
-        )?;
-        Ok(())
+        self.backend.clear(kind, source_id)
     }
 
     /// Every object in escrow.
     pub fn escrows(&self) -> Result<Vec<Escrow>, StateError> {
-        let connection = self.lock();
-        let mut statement = connection.prepare_cached(
-            "SELECT kind, source_id, attempts, next_attempt, error FROM escrow ORDER BY kind, source_id",
-        )?;
-        let entries = statement
-            .query_map([], escrow_row)?
-            .collect::<Result<_, _>>()?;
-        Ok(entries)
+        self.backend.escrows()
     }
 
     pub fn quarantine(&self) -> Result<Option<Quarantine>, StateError> {
-        let value: Option<String> = self
-            .lock()
-            .query_row("SELECT value FROM job WHERE key = 'quarantine'", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
+        let value = self.backend.value(QUARANTINE)?;
         Ok(value.and_then(|v| {
             let (since, reason) = v.split_once(' ')?;
             Some(Quarantine {
@@ -319,141 +257,73 @@ impl State {
     }
 
     pub fn set_quarantine(&self, quarantine: &Quarantine) -> Result<(), StateError> {
-        self.lock().execute(
-            "INSERT INTO job (key, value) VALUES ('quarantine', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = ?1",
-            params![format!("{} {}", quarantine.since, quarantine.reason)],
-        )?;
-        Ok(())
+        let value = format!("{} {}", quarantine.since, quarantine.reason);
+        self.backend.set_value(QUARANTINE, Some(&value))
     }
 
     pub fn lift_quarantine(&self) -> Result<(), StateError> {
-        self.lock()
-            .execute("DELETE FROM job WHERE key = 'quarantine'", [])?;
-        Ok(())
+        self.backend.set_value(QUARANTINE, None)
     }
 
     /// Entra's "restart provisioning": escrow and quarantine cleared, links kept.
     pub fn restart(&self) -> Result<(), StateError> {
-        self.lock()
-            .execute_batch("DELETE FROM escrow; DELETE FROM job WHERE key = 'quarantine';")?;
-        Ok(())
+        self.backend.restart()
     }
 
-    /// Starts a cycle; its id.
     /// Starts a cycle, recording [`FINGERPRINT`] as the algorithm of the fingerprints
-    /// it writes.
+    /// it writes; the cycle's id.
     pub fn begin_cycle(&self, now: Timestamp) -> Result<i64, StateError> {
-        self.lock().execute(
-            "INSERT INTO job (key, value) VALUES ('fingerprint', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = ?1",
-            params![FINGERPRINT],
-        )?;
-        let connection = self.lock();
-        connection.execute(
-            "INSERT INTO cycles (started) VALUES (?1)",
-            params![now.to_string()],
-        )?;
-        Ok(connection.last_insert_rowid())
+        self.backend.set_value(FINGERPRINT_KEY, Some(FINGERPRINT))?;
+        self.backend.begin_cycle(now)
     }
 
     pub fn finish_cycle(&self, id: i64, now: Timestamp, summary: &Json) -> Result<(), StateError> {
-        self.lock().execute(
-            "UPDATE cycles SET finished = ?2, summary = ?3 WHERE id = ?1",
-            params![id, now.to_string(), summary.to_string()],
-        )?;
-        Ok(())
+        self.backend.finish_cycle(id, now, summary)
     }
 
     /// Finished cycles, oldest first, as `{"id", "started", "finished", "summary"}`.
     pub fn cycles(&self) -> Result<Vec<Json>, StateError> {
-        let connection = self.lock();
-        let mut statement = connection
-            .prepare_cached("SELECT id, started, finished, summary FROM cycles WHERE finished IS NOT NULL ORDER BY id")?;
-        let cycles = statement
-            .query_map([], |r| {
-                let summary: String = r.get(3)?;
-                Ok(serde_json::json!({
-                    "id": r.get::<_, i64>(0)?,
-                    "started": r.get::<_, String>(1)?,
-                    "finished": r.get::<_, String>(2)?,
-                    "summary": serde_json::from_str::<Json>(&summary).unwrap_or(Json::Null),
-                }))
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(cycles)
+        self.backend.cycles()
     }
+}
+
+const QUARANTINE: &str = "quarantine";
+const FINGERPRINT_KEY: &str = "fingerprint";
+
+/// A finished cycle as [`State::cycles`] gives it.
+fn cycle_entry(id: i64, started: String, finished: String, summary: &str) -> Json {
+    serde_json::json!({
+        "id": id,
+        "started": started,
+        "finished": finished,
+        "summary": serde_json::from_str::<Json>(summary).unwrap_or(Json::Null),
+    })
 }
 
 /// The algorithm the state's links were fingerprinted with, when not [`FINGERPRINT`]
 /// (states from before it was recorded used Rust's `DefaultHasher`, whose algorithm
 /// may change with the toolchain). Read only: a dry run leaves the state alone.
-fn fingerprint_migration(connection: &Connection) -> Result<Option<String>, StateError> {
-    let stored: Option<String> = connection
-        .query_row("SELECT value FROM job WHERE key = 'fingerprint'", [], |r| {
-            r.get(0)
-        })
-        .optional()?;
+fn fingerprint_migration(backend: &dyn Backend) -> Result<Option<String>, StateError> {
+    let stored = backend.value(FINGERPRINT_KEY)?;
     if stored.as_deref() == Some(FINGERPRINT) {
         return Ok(None);
     }
-    let linked: bool =
-        connection.query_row("SELECT EXISTS (SELECT 1 FROM links)", [], |r| r.get(0))?;
-    Ok(linked.then(|| stored.unwrap_or_else(|| "Rust's DefaultHasher (not recorded)".into())))
+    Ok(backend
+        .has_links()?
+        .then(|| stored.unwrap_or_else(|| "Rust's DefaultHasher (not recorded)".into())))
 }
 
-/// A row's kind, which only this module writes.
-fn kind_at(r: &rusqlite::Row<'_>, table: &str, source_id: &str) -> rusqlite::Result<ObjectKind> {
-    let kind: String = r.get(0)?;
-    ObjectKind::from_name(&kind)
-        .ok_or_else(|| corrupt(table, &kind, source_id, 0, "kind", "not User or Group"))
-}
-
-fn link_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Link> {
-    let source_id: String = r.get(1)?;
-    let kind = kind_at(r, "links", &source_id)?;
-    let exported: String = r.get(3)?;
-    let exported = serde_json::from_str(&exported)
-        .map_err(|e| corrupt("links", kind.as_str(), &source_id, 3, "exported", e))?;
-    Ok(Link {
-        target_id: r.get(2)?,
-        exported,
-        source_hash: r.get::<_, i64>(4)? as u64,
-        active: r.get(5)?,
-        kind,
-        source_id,
-    })
-}
-
-fn escrow_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Escrow> {
-    let source_id: String = r.get(1)?;
-    let kind = kind_at(r, "escrow", &source_id)?;
-    let next: String = r.get(3)?;
-    let next_attempt = next
-        .parse()
-        .map_err(|e| corrupt("escrow", kind.as_str(), &source_id, 3, "next_attempt", e))?;
-    Ok(Escrow {
-        attempts: r.get(2)?,
-        next_attempt,
-        error: r.get(4)?,
-        kind,
-        source_id,
-    })
-}
-
-/// A row whose stored value cannot be read: an error naming the table, the object and
-/// the column, never a silent default (a null export would resend everything; an
+/// A stored value that cannot be read: a message naming the table, the object and the
+/// column, never a silent default (a null export would resend everything; an
 /// unreadable retry time would ignore escrow).
-fn corrupt(
+fn corrupt_message(
     table: &str,
     kind: &str,
     source_id: &str,
-    column: usize,
     name: &str,
     e: impl std::fmt::Display,
-) -> rusqlite::Error {
-    let message = format!("the {table} row of {kind} {source_id}: `{name}` cannot be read: {e}");
-    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, message.into())
+) -> String {
+    format!("the {table} row of {kind} {source_id}: `{name}` cannot be read: {e}")
 }
 
 #[cfg(test)]
@@ -584,26 +454,19 @@ mod tests {
 
     #[test]
     fn corrupt_rows_are_errors_that_name_them() {
-        let state = State::in_memory().unwrap();
-        state
-            .lock()
-            .execute(
-                "INSERT INTO links VALUES ('User', 'u-17', 't', '{not json', 5, 1)",
-                [],
+        let raw = Sqlite::open(None).unwrap();
+        raw.lock()
+            .execute_batch(
+                "INSERT INTO links VALUES ('User', 'u-17', 't', '{not json', 5, 1);
+                 INSERT INTO escrow VALUES ('User', 'u-18', 1, 'soon', 'x');",
             )
             .unwrap();
+        let state = State::with(Box::new(raw)).unwrap();
         let error = state.links(ObjectKind::User).unwrap_err().to_string();
         assert!(
             error.contains("the links row of User u-17: `exported`"),
             "{error}"
         );
-        state
-            .lock()
-            .execute(
-                "INSERT INTO escrow VALUES ('User', 'u-18', 1, 'soon', 'x')",
-                [],
-            )
-            .unwrap();
         let error = state.escrows().unwrap_err().to_string();
         assert!(
             error.contains("the escrow row of User u-18: `next_attempt`"),
@@ -617,7 +480,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("state.db");
         {
-            let old = State::open(&path).unwrap();
+            let old = Sqlite::open(Some(&path)).unwrap();
             old.lock()
                 .execute(
                     "INSERT INTO links VALUES ('User', 'u1', 't1', '{}', 42, 1)",
@@ -635,6 +498,41 @@ mod tests {
         assert_eq!(
             State::open(&path).unwrap().fingerprints_migrated_from(),
             None
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_state_file_from_a_newer_scimap_is_refused_and_old_files_migrate() {
+        let dir = std::env::temp_dir().join(format!("scimap-sv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (old, newer) = (dir.join("old.db"), dir.join("newer.db"));
+        {
+            // A file from before versions were recorded: the tables, version 0.
+            let connection = rusqlite::Connection::open(&old).unwrap();
+            connection
+                .execute_batch(&sqlite::tests::VERSION_1.replace("IF NOT EXISTS ", ""))
+                .unwrap();
+            connection
+                .execute(
+                    "INSERT INTO links VALUES ('User', 'u1', 't1', '{}', 42, 1)",
+                    [],
+                )
+                .unwrap();
+            let connection = rusqlite::Connection::open(&newer).unwrap();
+            connection
+                .execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1))
+                .unwrap();
+        }
+        let state = State::open(&old).unwrap();
+        assert_eq!(state.links(ObjectKind::User).unwrap().len(), 1);
+        let error = State::open(&newer).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!(
+                "schema version {}, newer than this scimap's {SCHEMA_VERSION}",
+                SCHEMA_VERSION + 1
+            )),
+            "{error}"
         );
         std::fs::remove_dir_all(dir).unwrap();
     }
