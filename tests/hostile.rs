@@ -550,7 +550,7 @@ fn small_requests_are_answered_while_large_patches_run() {
 struct Panicking(scimap::server::Sqlite);
 
 mod panicking {
-    use scimap::server::store::{Indexed, ObjectKind, Store, StoreError, Stored};
+    use scimap::server::store::{Narrow, ObjectKind, Order, Store, StoreError, Stored};
     use scimap::server::tenants::{Audit, AuditEntry, Principal, TokenHash};
     use scimap::server::{Tenant, TenantId};
     use serde_json::Value as Json;
@@ -596,31 +596,24 @@ mod panicking {
         ) -> Result<(), StoreError> {
             self.0.delete(tenant, kind, id, if_version, audit)
         }
-        fn find(
+        fn count(
             &self,
             tenant: &TenantId,
             kind: ObjectKind,
-            column: Indexed,
-            value: &str,
-        ) -> Result<Vec<Stored>, StoreError> {
-            self.0.find(tenant, kind, column, value)
+            narrow: Option<&Narrow>,
+        ) -> Result<usize, StoreError> {
+            self.0.count(tenant, kind, narrow)
         }
-        fn scan(
+        fn select(
             &self,
             tenant: &TenantId,
             kind: ObjectKind,
+            narrow: Option<&Narrow>,
+            order: Order,
+            window: Option<(usize, usize)>,
             each: &mut dyn FnMut(Stored),
         ) -> Result<(), StoreError> {
-            self.0.scan(tenant, kind, each)
-        }
-        fn page(
-            &self,
-            tenant: &TenantId,
-            kind: ObjectKind,
-            offset: usize,
-            limit: usize,
-        ) -> Result<(usize, Vec<Stored>), StoreError> {
-            self.0.page(tenant, kind, offset, limit)
+            self.0.select(tenant, kind, narrow, order, window, each)
         }
         fn authenticate(
             &self,

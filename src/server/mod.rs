@@ -12,6 +12,7 @@ pub mod metrics;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 mod resources;
+mod select;
 pub mod store;
 pub mod tenants;
 pub mod tls;

@@ -17,8 +17,10 @@ use postgres::{GenericClient, NoTls};
 use r2d2_postgres::PostgresConnectionManager;
 use serde_json::Value as Json;
 
+use super::select::{Dialect, Sql};
 use super::store::{
-    columns, conflict_on, new_id, now, Indexed, ObjectKind, Store, StoreError, Stored,
+    bound, columns, conflict_on, limit, new_id, now, Narrow, ObjectKind, Order, Store, StoreError,
+    Stored,
 };
 use super::tenants::{
     check_name, new_tenant_id, new_token, not_revocable, operator_entry, rotated, write_export,
@@ -30,7 +32,7 @@ type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 type Connection = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
 
 /// The schema version this binary writes on PostgreSQL; a newer database is refused.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// How long one statement may run before the database cancels it.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,7 +40,9 @@ const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request waits for a connection before it is answered 503.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The migrations, in order: `MIGRATIONS[n]` brings version `n` to `n + 1`.
+/// The migrations, in order: `MIGRATIONS[n]` brings version `n` to `n + 1`. Version 2
+/// orders the lookup indexes in code point order ("C"), as filters compare, so that
+/// prefixes, ranges and sorting read them whatever the database's collation.
 const MIGRATIONS: &[&str] = &["
 CREATE TABLE tenants (
     id      TEXT PRIMARY KEY,
@@ -90,7 +94,15 @@ CREATE INDEX by_tenant ON resources(tenant, kind, seq);
 CREATE INDEX by_external_id ON resources(tenant, kind, external_id);
 CREATE INDEX by_display_name ON resources(tenant, kind, display_name);
 CREATE INDEX by_work_email ON resources(tenant, kind, work_email);
-"];
+", r#"
+DROP INDEX by_external_id;
+DROP INDEX by_display_name;
+DROP INDEX by_work_email;
+CREATE INDEX by_user_name ON resources(tenant, kind, (user_name COLLATE "C"), seq);
+CREATE INDEX by_external_id ON resources(tenant, kind, (external_id COLLATE "C"), seq);
+CREATE INDEX by_display_name ON resources(tenant, kind, (display_name COLLATE "C"), seq);
+CREATE INDEX by_work_email ON resources(tenant, kind, (work_email COLLATE "C"), seq);
+"#];
 
 /// The advisory lock replicas take to migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x5c1a_0001;
@@ -228,6 +240,14 @@ impl Postgres {
         transaction.commit()?;
         Ok(())
     }
+}
+
+/// Parameters as the client takes them.
+fn params<'a>(values: &'a [&'a str]) -> Vec<&'a (dyn postgres::types::ToSql + Sync)> {
+    values
+        .iter()
+        .map(|v| v as &(dyn postgres::types::ToSql + Sync))
+        .collect()
 }
 
 fn version(client: &mut impl GenericClient) -> Result<i32, StoreError> {
@@ -438,63 +458,43 @@ impl Store for Postgres {
         Ok(())
     }
 
-    fn find(
+    fn count(
         &self,
         tenant: &TenantId,
         kind: ObjectKind,
-        column: Indexed,
-        value: &str,
-    ) -> Result<Vec<Stored>, StoreError> {
-        let (name, value) = column.lookup(value);
-        let rows = self.connection()?.query(
-            &format!("{SELECT} WHERE tenant = $1 AND kind = $2 AND {name} = $3 ORDER BY seq"),
-            &[&tenant.as_str(), &kind.as_str(), &value],
-        )?;
-        Ok(rows.iter().map(stored).collect())
+        narrow: Option<&Narrow>,
+    ) -> Result<usize, StoreError> {
+        let mut sql = Sql::new(Dialect::Postgres);
+        let text = format!("SELECT COUNT(*) FROM resources {}", sql.filter(narrow));
+        let row = self
+            .connection()?
+            .query_one(&text, &params(&bound(tenant, kind, &sql)))?;
+        Ok(row.get::<_, i64>(0) as usize)
     }
 
-    fn scan(
+    fn select(
         &self,
         tenant: &TenantId,
         kind: ObjectKind,
+        narrow: Option<&Narrow>,
+        order: Order,
+        window: Option<(usize, usize)>,
         each: &mut dyn FnMut(Stored),
     ) -> Result<(), StoreError> {
+        let mut sql = Sql::new(Dialect::Postgres);
+        let text = format!(
+            "{SELECT} {} {}{}",
+            sql.filter(narrow),
+            sql.order(order),
+            limit(window)
+        );
         let mut connection = self.connection()?;
-        let rows = connection.query_raw(
-            &format!("{SELECT} WHERE tenant = $1 AND kind = $2 ORDER BY seq"),
-            [tenant.as_str(), kind.as_str()],
-        )?;
-        let mut rows = rows;
+        // Rows are handed on as they arrive: a scan of a million holds one at a time.
+        let mut rows = connection.query_raw(&text, bound(tenant, kind, &sql))?;
         while let Some(row) = postgres::fallible_iterator::FallibleIterator::next(&mut rows)? {
             each(stored(&row));
         }
         Ok(())
-    }
-
-    fn page(
-        &self,
-        tenant: &TenantId,
-        kind: ObjectKind,
-        offset: usize,
-        limit: usize,
-    ) -> Result<(usize, Vec<Stored>), StoreError> {
-        let mut connection = self.connection()?;
-        let total: i64 = connection
-            .query_one(
-                "SELECT COUNT(*) FROM resources WHERE tenant = $1 AND kind = $2",
-                &[&tenant.as_str(), &kind.as_str()],
-            )?
-            .get(0);
-        let rows = connection.query(
-            &format!("{SELECT} WHERE tenant = $1 AND kind = $2 ORDER BY seq LIMIT $3 OFFSET $4"),
-            &[
-                &tenant.as_str(),
-                &kind.as_str(),
-                &(limit as i64),
-                &(offset as i64),
-            ],
-        )?;
-        Ok((total as usize, rows.iter().map(stored).collect()))
     }
 
     fn authenticate(&self, hash: &TokenHash, now: &str) -> Result<Option<Principal>, StoreError> {

@@ -3,18 +3,21 @@
 
 use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use serde_json::Value as Json;
 
+pub use super::select::{Bound, Narrow, Order};
+use super::select::{Dialect, Sql};
 use super::tenants::{Audit, AuditEntry, Principal, Tenant, TenantId, TokenHash};
 use crate::json::field;
 use crate::sqlite::Database;
 
 pub use crate::scim::ObjectKind;
 
-/// The attributes kept in indexed columns, for `eq` filters that need no scan.
+/// The attributes kept in indexed columns, for filters that need no scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Indexed {
+    Id,
     UserName,
     ExternalId,
     DisplayName,
@@ -116,30 +119,71 @@ pub trait Store: Send + Sync {
         if_version: Option<u64>,
         audit: Option<&Audit>,
     ) -> Result<(), StoreError>;
-    /// Resources whose indexed attribute equals `value`, without regard to case.
+    /// How many resources of a kind meet `narrow` (all of them when `None`).
+    fn count(
+        &self,
+        tenant: &TenantId,
+        kind: ObjectKind,
+        narrow: Option<&Narrow>,
+    ) -> Result<usize, StoreError>;
+    /// The resources of a kind that meet `narrow`, in `order`, `window` (offset,
+    /// limit) of them when given, handed to `each` as they are read.
+    fn select(
+        &self,
+        tenant: &TenantId,
+        kind: ObjectKind,
+        narrow: Option<&Narrow>,
+        order: Order,
+        window: Option<(usize, usize)>,
+        each: &mut dyn FnMut(Stored),
+    ) -> Result<(), StoreError>;
+    /// Resources whose indexed attribute equals `value` (without regard to case where
+    /// the attribute has none), in creation order.
     fn find(
         &self,
         tenant: &TenantId,
         kind: ObjectKind,
         column: Indexed,
         value: &str,
-    ) -> Result<Vec<Stored>, StoreError>;
+    ) -> Result<Vec<Stored>, StoreError> {
+        let narrow = Narrow::Compare(column, Bound::Eq, value.to_string());
+        let mut found = Vec::new();
+        self.select(
+            tenant,
+            kind,
+            Some(&narrow),
+            Order::Created,
+            None,
+            &mut |s| found.push(s),
+        )?;
+        Ok(found)
+    }
     /// Every resource of a kind, in creation order, handed to `each`.
     fn scan(
         &self,
         tenant: &TenantId,
         kind: ObjectKind,
         each: &mut dyn FnMut(Stored),
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.select(tenant, kind, None, Order::Created, None, each)
+    }
     /// How many resources of a kind there are, and `limit` of them from `offset` in
-    /// creation order: an unfiltered list without reading every row.
+    /// creation order.
     fn page(
         &self,
         tenant: &TenantId,
         kind: ObjectKind,
         offset: usize,
         limit: usize,
-    ) -> Result<(usize, Vec<Stored>), StoreError>;
+    ) -> Result<(usize, Vec<Stored>), StoreError> {
+        let total = self.count(tenant, kind, None)?;
+        let mut page = Vec::new();
+        let window = Some((offset, limit));
+        self.select(tenant, kind, None, Order::Created, window, &mut |s| {
+            page.push(s)
+        })?;
+        Ok((total, page))
+    }
     /// The tenant and token a bearer token's hash belongs to, if the token is known,
     /// not revoked and not past its end at `now`.
     fn authenticate(&self, hash: &TokenHash, now: &str) -> Result<Option<Principal>, StoreError>;
@@ -301,6 +345,7 @@ impl Indexed {
     /// it (lower-cased where look-ups ignore case; `externalId` is case-exact).
     pub(crate) fn lookup(self, value: &str) -> (&'static str, String) {
         match self {
+            Indexed::Id => ("id", value.to_string()),
             Indexed::UserName => ("user_name", value.to_lowercase()),
             Indexed::ExternalId => ("external_id", value.to_string()),
             Indexed::DisplayName => ("display_name", value.to_lowercase()),
@@ -334,6 +379,20 @@ pub(crate) fn columns(kind: ObjectKind, body: &Json) -> [Option<String>; 4] {
         lower(field(body, "displayName")),
         work_email,
     ]
+}
+
+/// The tenant, the kind, then the condition's values: a statement's parameters.
+pub(crate) fn bound<'a>(tenant: &'a TenantId, kind: ObjectKind, sql: &'a Sql) -> Vec<&'a str> {
+    let mut all = vec![tenant.as_str(), kind.as_str()];
+    all.extend(sql.params.iter().map(String::as_str));
+    all
+}
+
+/// ` LIMIT … OFFSET …` for a window (numbers, never text a client wrote).
+pub(crate) fn limit(window: Option<(usize, usize)>) -> String {
+    window.map_or(String::new(), |(offset, limit)| {
+        format!(" LIMIT {limit} OFFSET {offset}")
+    })
 }
 
 pub(crate) fn now() -> String {
@@ -500,63 +559,43 @@ impl Store for Sqlite {
         }
     }
 
-    fn find(
+    fn count(
         &self,
         tenant: &TenantId,
         kind: ObjectKind,
-        column: Indexed,
-        value: &str,
-    ) -> Result<Vec<Stored>, StoreError> {
-        let (name, value) = column.lookup(value);
+        narrow: Option<&Narrow>,
+    ) -> Result<usize, StoreError> {
+        let mut sql = Sql::new(Dialect::Sqlite);
+        let text = format!("SELECT COUNT(*) FROM resources {}", sql.filter(narrow));
         let connection = self.lock();
-        let mut statement = connection.prepare_cached(&format!(
-            "{SELECT} WHERE tenant = ?3 AND kind = ?1 AND {name} = ?2 ORDER BY seq"
-        ))?;
-        let found = statement
-            .query_map(params![kind.as_str(), value, tenant.as_str()], row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(found)
+        let mut statement = connection.prepare_cached(&text)?;
+        let total: i64 =
+            statement.query_row(params_from_iter(bound(tenant, kind, &sql)), |r| r.get(0))?;
+        Ok(total as usize)
     }
 
-    fn scan(
+    fn select(
         &self,
         tenant: &TenantId,
         kind: ObjectKind,
+        narrow: Option<&Narrow>,
+        order: Order,
+        window: Option<(usize, usize)>,
         each: &mut dyn FnMut(Stored),
     ) -> Result<(), StoreError> {
+        let mut sql = Sql::new(Dialect::Sqlite);
+        let text = format!(
+            "{SELECT} {} {}{}",
+            sql.filter(narrow),
+            sql.order(order),
+            limit(window)
+        );
         let connection = self.lock();
-        let mut statement = connection.prepare_cached(&format!(
-            "{SELECT} WHERE tenant = ?2 AND kind = ?1 ORDER BY seq"
-        ))?;
-        for stored in statement.query_map(params![kind.as_str(), tenant.as_str()], row)? {
+        let mut statement = connection.prepare_cached(&text)?;
+        for stored in statement.query_map(params_from_iter(bound(tenant, kind, &sql)), row)? {
             each(stored?);
         }
         Ok(())
-    }
-
-    fn page(
-        &self,
-        tenant: &TenantId,
-        kind: ObjectKind,
-        offset: usize,
-        limit: usize,
-    ) -> Result<(usize, Vec<Stored>), StoreError> {
-        let connection = self.lock();
-        let total: i64 = connection.query_row(
-            "SELECT COUNT(*) FROM resources WHERE tenant = ?2 AND kind = ?1",
-            params![kind.as_str(), tenant.as_str()],
-            |r| r.get(0),
-        )?;
-        let mut statement = connection.prepare_cached(&format!(
-            "{SELECT} WHERE tenant = ?4 AND kind = ?1 ORDER BY seq LIMIT ?2 OFFSET ?3"
-        ))?;
-        let page = statement
-            .query_map(
-                params![kind.as_str(), limit as i64, offset as i64, tenant.as_str()],
-                row,
-            )?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((total as usize, page))
     }
 
     fn authenticate(&self, hash: &TokenHash, now: &str) -> Result<Option<Principal>, StoreError> {

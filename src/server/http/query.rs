@@ -11,16 +11,31 @@ use crate::scim::filter::values;
 use crate::scim::{AttrPath, CompValue, CompareOp, Filter};
 use crate::server::error::ScimError;
 use crate::server::resources::{represent, resource_type, Projection};
-use crate::server::store::{Indexed, ObjectKind, Stored};
+use crate::server::store::{Bound, Indexed, Narrow, ObjectKind, Order, Stored};
 
-impl App {
-    /// Resources matching a query, sorted; all of them, before paging.
-    fn matching(
-        &self,
-        ctx: &Ctx,
-        kind: ObjectKind,
-        query: &ListQuery,
-    ) -> Result<Vec<Stored>, ScimError> {
+/// The most comparisons a filter hands the database; a longer one (a client may send
+/// a thousand) is decided by the filter alone, since SQLite refuses expressions deeper
+/// than 1,000 and planning grows with each term.
+const MAX_NARROW_TERMS: usize = 64;
+
+/// A list's query checked: its filter parsed and narrowed to the indexed columns, and
+/// its sort order.
+struct Plan {
+    filter: Option<Filter>,
+    /// What the database can select by; `exact` when it is the whole filter.
+    narrow: Option<Narrow>,
+    exact: bool,
+    sort: Option<Sort>,
+}
+
+struct Sort {
+    path: crate::scim::Path,
+    /// The same order by an indexed column, when there is one.
+    column: Option<Indexed>,
+}
+
+impl Plan {
+    fn new(kind: ObjectKind, query: &ListQuery) -> Result<Plan, ScimError> {
         let rt = resource_type(kind);
         let filter = match &query.filter {
             Some(text) => {
@@ -32,66 +47,120 @@ impl App {
             }
             None => None,
         };
-        let mut found = Vec::new();
-        match filter.as_ref().and_then(|f| indexed(f, kind)) {
-            Some((Lookup::Id, id)) => {
-                found.extend(self.store.get(&ctx.principal.tenant.id, kind, &id)?)
-            }
-            Some((Lookup::Column(column), value)) => {
-                found = self
-                    .store
-                    .find(&ctx.principal.tenant.id, kind, column, &value)?
-            }
-            None => self
-                .store
-                .scan(&ctx.principal.tenant.id, kind, &mut |s| found.push(s))?,
-        }
-        if let Some(filter) = &filter {
-            // Filters see the resource as it is shown: with its `id` and `meta`.
-            found.retain(|s| filter.matches(&represent(s, kind, ""), rt));
-        }
-        if let Some(sort_by) = &query.sort_by {
-            let path = crate::scim::Path::parse(sort_by).map_err(|e| {
-                ScimError::bad(ScimType::InvalidPath, format!("sortBy `{sort_by}`: {e}"))
-            })?;
-            crate::scim::filter::resolve(&path.attr, rt)
-                .map_err(|e| ScimError::bad(ScimType::InvalidPath, e.0))?;
-            // Resources without the attribute come last, as RFC 7644 §3.4.2.3 asks.
-            let key = |s: &Stored| -> (bool, String) {
-                let shown = represent(s, kind, "");
-                match values(&shown, &path.attr).first() {
-                    Some(Json::String(t)) => (false, t.to_lowercase()),
-                    Some(other) => (false, other.to_string()),
-                    None => (true, String::new()),
+        let (narrow, exact) = match &filter {
+            Some(filter) => match narrow(filter, kind) {
+                Some((narrow, exact)) if narrow.terms() <= MAX_NARROW_TERMS => {
+                    (Some(narrow), exact)
                 }
-            };
-            found.sort_by_cached_key(key);
-            if query.descending {
-                found.reverse();
+                _ => (None, false),
+            },
+            None => (None, true),
+        };
+        let sort = match &query.sort_by {
+            Some(sort_by) => {
+                let path = crate::scim::Path::parse(sort_by).map_err(|e| {
+                    ScimError::bad(ScimType::InvalidPath, format!("sortBy `{sort_by}`: {e}"))
+                })?;
+                crate::scim::filter::resolve(&path.attr, rt)
+                    .map_err(|e| ScimError::bad(ScimType::InvalidPath, e.0))?;
+                // The columns that hold the value lower-cased, as the sort compares.
+                let column = match column(&path.attr, kind) {
+                    Some(c @ (Indexed::UserName | Indexed::DisplayName)) => Some(c),
+                    _ => None,
+                };
+                Some(Sort { path, column })
             }
+            None => None,
+        };
+        Ok(Plan {
+            filter,
+            narrow,
+            exact,
+            sort,
+        })
+    }
+
+    /// The database's order, when the database can sort as the query asks.
+    fn order(&self, query: &ListQuery) -> Option<Order> {
+        match &self.sort {
+            None => Some(Order::Created),
+            Some(Sort {
+                column: Some(column),
+                ..
+            }) => Some(Order::By(*column, query.descending)),
+            Some(_) => None,
+        }
+    }
+}
+
+impl App {
+    /// Resources matching a query, sorted; all of them, before paging. The database
+    /// selects by what it can, and the filter decides.
+    fn matching(
+        &self,
+        ctx: &Ctx,
+        kind: ObjectKind,
+        plan: &Plan,
+        query: &ListQuery,
+    ) -> Result<Vec<Stored>, ScimError> {
+        let rt = resource_type(kind);
+        let tenant = &ctx.principal.tenant.id;
+        let mut found = Vec::new();
+        let order = plan.order(query).unwrap_or(Order::Created);
+        self.store
+            .select(tenant, kind, plan.narrow.as_ref(), order, None, &mut |s| {
+                // Filters see the resource as it is shown: with its `id` and `meta`.
+                let keep = plan.exact
+                    || plan
+                        .filter
+                        .as_ref()
+                        .is_none_or(|f| f.matches(&represent(&s, kind, ""), rt));
+                if keep {
+                    found.push(s);
+                }
+            })?;
+        match &plan.sort {
+            Some(sort) if plan.order(query).is_none() => {
+                // Resources without the attribute come last, as RFC 7644 §3.4.2.3 asks.
+                let key = |s: &Stored| -> (bool, String) {
+                    let shown = represent(s, kind, "");
+                    match values(&shown, &sort.path.attr).first() {
+                        Some(Json::String(t)) => (false, t.to_lowercase()),
+                        Some(other) => (false, other.to_string()),
+                        None => (true, String::new()),
+                    }
+                };
+                found.sort_by_cached_key(key);
+                if query.descending {
+                    found.reverse();
+                }
+            }
+            _ => {}
         }
         Ok(found)
     }
 
     pub(super) fn list(&self, ctx: &Ctx, kind: ObjectKind, query: &ListQuery) -> Reply {
         let base = ctx.base.as_str();
-        if query.filter.is_none() && query.sort_by.is_none() {
-            // Unfiltered and unsorted: the page alone is read.
-            let count = self.count(query);
-            let (total, stored) = self.store.page(
-                &ctx.principal.tenant.id,
-                kind,
-                query.start_index() - 1,
-                count,
-            )?;
+        let plan = Plan::new(kind, query)?;
+        if let (true, Some(order)) = (plan.exact, plan.order(query)) {
+            // The database answers the whole query: it counts, sorts and pages.
+            let tenant = &ctx.principal.tenant.id;
+            let total = self.store.count(tenant, kind, plan.narrow.as_ref())?;
+            let window = Some((query.start_index() - 1, self.count(query)));
             let projection = &query.projection;
-            let page = stored
-                .iter()
-                .map(|s| projection.apply(represent(s, kind, base)))
-                .collect();
+            let mut page = Vec::new();
+            self.store.select(
+                tenant,
+                kind,
+                plan.narrow.as_ref(),
+                order,
+                window,
+                &mut |s| page.push(projection.apply(represent(&s, kind, base))),
+            )?;
             return Ok(list_response_paged(page, total, query.start_index()));
         }
-        let found = self.matching(ctx, kind, query)?;
+        let found = self.matching(ctx, kind, &plan, query)?;
         let total = found.len();
         let page = self.page(found.into_iter().map(|s| (kind, s)).collect(), query, base);
         Ok(list_response_paged(page, total, query.start_index()))
@@ -102,7 +171,9 @@ impl App {
         let base = ctx.base.as_str();
         let mut all = Vec::new();
         for kind in [ObjectKind::User, ObjectKind::Group] {
-            match self.matching(ctx, kind, query) {
+            let found =
+                Plan::new(kind, query).and_then(|plan| self.matching(ctx, kind, &plan, query));
+            match found {
                 Ok(found) => all.extend(found.into_iter().map(|s| (kind, s))),
                 // A filter naming an attribute one type lacks still searches the other.
                 Err(e)
@@ -137,30 +208,65 @@ impl App {
     }
 }
 
-/// How an `eq` filter is answered without a scan.
-enum Lookup {
-    Id,
-    Column(Indexed),
+/// The indexed column a simple attribute path is kept in, for a resource type.
+fn column(attr: &AttrPath, kind: ObjectKind) -> Option<Indexed> {
+    if attr.urn.is_some() || attr.sub.is_some() {
+        return None;
+    }
+    match (kind, attr.name.to_ascii_lowercase().as_str()) {
+        (_, "id") => Some(Indexed::Id),
+        (ObjectKind::User, "username") => Some(Indexed::UserName),
+        (_, "externalid") => Some(Indexed::ExternalId),
+        (_, "displayname") => Some(Indexed::DisplayName),
+        _ => None,
+    }
 }
 
-/// An `eq` on `id` or an indexed attribute: answered from the index, not a scan.
-fn indexed(filter: &Filter, kind: ObjectKind) -> Option<(Lookup, String)> {
-    let eq = |attr: &AttrPath, value: &CompValue| match value {
-        CompValue::Str(s) if attr.urn.is_none() && attr.sub.is_none() => {
-            let lookup = match (kind, attr.name.to_ascii_lowercase().as_str()) {
-                (_, "id") => Lookup::Id,
-                (ObjectKind::User, "username") => Lookup::Column(Indexed::UserName),
-                (_, "externalid") => Lookup::Column(Indexed::ExternalId),
-                (_, "displayname") => Lookup::Column(Indexed::DisplayName),
+/// A filter narrowed to the indexed columns: a condition every resource it matches
+/// meets, and whether the condition is the whole filter (then the filter need not run).
+/// Comparisons of strings on indexed attributes narrow exactly, since the columns hold
+/// the values as the filter compares them (lower-cased where case is ignored); `and`
+/// narrows by the parts that narrow, `or` only when every part does.
+fn narrow(filter: &Filter, kind: ObjectKind) -> Option<(Narrow, bool)> {
+    match filter {
+        Filter::Compare(attr, op, CompValue::Str(value)) => {
+            let bound = match op {
+                CompareOp::Eq => Bound::Eq,
+                CompareOp::Sw => Bound::Prefix,
+                CompareOp::Gt => Bound::Gt,
+                CompareOp::Ge => Bound::Ge,
+                CompareOp::Lt => Bound::Lt,
+                CompareOp::Le => Bound::Le,
                 _ => return None,
             };
-            Some((lookup, s.clone()))
+            let column = column(attr, kind)?;
+            if column == Indexed::Id && bound != Bound::Eq {
+                return None;
+            }
+            Some((Narrow::Compare(column, bound, value.clone()), true))
         }
-        _ => None,
-    };
-    match filter {
-        Filter::Compare(attr, CompareOp::Eq, value) => eq(attr, value),
-        Filter::And(all) => all.iter().find_map(|f| indexed(f, kind)),
+        Filter::Present(attr) => {
+            let column = column(attr, kind).filter(|c| *c != Indexed::Id)?;
+            Some((Narrow::Present(column), true))
+        }
+        Filter::And(all) => {
+            let parts: Vec<Option<(Narrow, bool)>> = all.iter().map(|f| narrow(f, kind)).collect();
+            let exact = parts.iter().all(|p| p.as_ref().is_some_and(|(_, e)| *e));
+            let narrowed: Vec<Narrow> = parts.into_iter().flatten().map(|(n, _)| n).collect();
+            (!narrowed.is_empty()).then_some((Narrow::And(narrowed), exact))
+        }
+        Filter::Or(all) => {
+            let parts: Option<Vec<(Narrow, bool)>> = all.iter().map(|f| narrow(f, kind)).collect();
+            let parts = parts?;
+            let exact = parts.iter().all(|(_, e)| *e);
+            Some((
+                Narrow::Or(parts.into_iter().map(|(n, _)| n).collect()),
+                exact,
+            ))
+        }
+        // The column holds a user's first work email, so the filter still decides among
+        // the users it finds (a user found only by a second work email is not found,
+        // as before: Entra sends one).
         Filter::ValuePath {
             attr,
             filter,
@@ -174,7 +280,10 @@ fn indexed(filter: &Filter, kind: ObjectKind) -> Option<(Lookup, String)> {
             && matches!(&**filter, Filter::Compare(t, CompareOp::Eq, CompValue::Str(w))
                     if t.name.eq_ignore_ascii_case("type") && w.eq_ignore_ascii_case("work")) =>
         {
-            Some((Lookup::Column(Indexed::WorkEmail), value.clone()))
+            Some((
+                Narrow::Compare(Indexed::WorkEmail, Bound::Eq, value.clone()),
+                false,
+            ))
         }
         _ => None,
     }
