@@ -652,3 +652,154 @@ fn scans(url: &str) -> (i64, i64) {
         (row.get(0), row.get(1))
     })
 }
+
+/// The database stopped and started again under load (a cluster of the test's own):
+/// two replicas answer 503 with `Retry-After` meanwhile (or 500 for
+/// a write whose commit was cut, whose outcome is unknown), never anything else, and
+/// take writes again afterwards without being restarted; every write they
+/// acknowledged, before, during or after, is there, and nothing they refused with 503.
+#[test]
+fn replicas_ride_out_a_database_restart() {
+    struct Cluster(std::path::PathBuf);
+    impl Drop for Cluster {
+        fn drop(&mut self) {
+            let _ = postgres_script("stop", &self.0);
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    fn postgres_script(command: &str, dir: &std::path::Path) -> String {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/postgres");
+        let out = std::process::Command::new("bash")
+            .args([script, command, dir.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            ".ci/postgres {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+    let dir = std::env::temp_dir().join(format!("scimap-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let url = postgres_script("start", &dir);
+    let cluster = Cluster(dir);
+    let replica = || {
+        let flags = ["--public-url", "http://scim.test"];
+        let (child, host) = serve::start_with(std::path::Path::new(&url), REPLICA_TOKEN, &flags);
+        let at = host.clone();
+        let server = serve::Server {
+            name: "replica",
+            host,
+            base: "/scim/v2",
+            child,
+        };
+        (server, at)
+    };
+    let (a, at_a) = replica();
+    let (b, at_b) = replica();
+    let acknowledged = std::sync::Mutex::new(Vec::new());
+    let unknown = std::sync::Mutex::new(Vec::new());
+    let statuses = std::sync::Mutex::new(std::collections::BTreeMap::<u16, usize>::new());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let restarted = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for w in 0..4 {
+            let at = if w % 2 == 0 { &at_a } else { &at_b };
+            let restarted = &restarted;
+            let (acknowledged, unknown, statuses, stop) =
+                (&acknowledged, &unknown, &statuses, &stop);
+            s.spawn(move || {
+                for i in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
+                    let name = format!("w{w}-{i}@contoso.com");
+                    let (status, head, body) = call(at, "POST", "/Users", &[], &user(&name));
+                    *statuses.lock().unwrap().entry(status).or_default() += 1;
+                    match status {
+                        201 => acknowledged.lock().unwrap().push((
+                            name,
+                            w % 2,
+                            restarted.load(std::sync::atomic::Ordering::SeqCst),
+                        )),
+                        503 => {
+                            assert!(head.to_lowercase().contains("retry-after: 2"), "{head}");
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                        }
+                        500 if body["detail"]
+                            .as_str()
+                            .is_some_and(|d| d.contains("may or may not have been made")) =>
+                        {
+                            unknown.lock().unwrap().push(name)
+                        }
+                        other => panic!("{name}: {other} {head} {body}"),
+                    }
+                }
+            });
+        }
+        let count = || acknowledged.lock().unwrap().len();
+        while count() < 50 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        postgres_script("stop", &cluster.0);
+        let refused = || statuses.lock().unwrap().get(&503).copied().unwrap_or(0);
+        let mut waited = 0;
+        while refused() < 8 && waited < 3000 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            waited += 1;
+        }
+        postgres_script("resume", &cluster.0);
+        restarted.store(true, std::sync::atomic::Ordering::SeqCst);
+        let after_restart = count();
+        // Writes are acknowledged again, by both replicas, without restarting them.
+        let mut waited = 0;
+        while count() < after_restart + 100 && waited < 3000 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            waited += 1;
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let statuses = statuses.into_inner().unwrap();
+    assert!(
+        statuses.get(&503).is_some_and(|n| *n > 0),
+        "the outage was seen: {statuses:?}"
+    );
+    let acknowledged = acknowledged.into_inner().unwrap();
+    let mut taken_after = [0; 2];
+    let acknowledged: Vec<String> = acknowledged
+        .into_iter()
+        .map(|(name, replica, after)| {
+            if after {
+                taken_after[replica] += 1;
+            }
+            name
+        })
+        .collect();
+    assert!(
+        taken_after.iter().all(|n| *n > 0),
+        "both replicas took writes after the restart: {taken_after:?} {statuses:?}"
+    );
+    for name in &acknowledged {
+        let filter = format!(
+            "/Users?filter=userName%20eq%20%22{}%22",
+            name.replace('@', "%40")
+        );
+        let (status, _, found) = call(&at_a, "GET", &filter, &[], "");
+        assert_eq!(
+            (status, &found["totalResults"]),
+            (200, &json!(1)),
+            "{name} was acknowledged and is lost"
+        );
+    }
+    let (status, _, list) = call(&at_b, "GET", "/Users?count=0", &[], "");
+    let total = list["totalResults"].as_u64().unwrap() as usize;
+    let unknown = unknown.into_inner().unwrap().len();
+    assert_eq!(status, 200);
+    assert!(
+        (acknowledged.len()..=acknowledged.len() + unknown).contains(&total),
+        "{total} stored, {} acknowledged, {unknown} of unknown outcome: a 503 wrote nothing",
+        acknowledged.len()
+    );
+    drop((a, b));
+}

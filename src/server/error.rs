@@ -71,7 +71,7 @@ impl From<StoreError> for ScimError {
     fn from(e: StoreError) -> ScimError {
         let kind = match &e {
             StoreError::Conflict { .. } | StoreError::NotFound | StoreError::Stale(_) => None,
-            StoreError::Unavailable(_) => Some("unavailable"),
+            StoreError::Unavailable(_) | StoreError::Indeterminate(_) => Some("unavailable"),
             StoreError::Corrupt(_) => Some("corrupt"),
             StoreError::Schema { .. } | StoreError::Newer { .. } => Some("schema"),
             _ => Some("database"),
@@ -104,6 +104,12 @@ impl ScimError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 None,
                 format!("the database is unavailable ({why}); send the request again shortly"),
+            ),
+            // Not 503, which tells a client that nothing was done and it may resend.
+            StoreError::Indeterminate(why) => ScimError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                format!("the database connection was lost while the change was committed ({why}): it may or may not have been made; read the resource before sending the request again"),
             ),
             StoreError::Corrupt(message) => ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, message),
             e @ StoreError::Schema { .. } => ScimError::new(StatusCode::SERVICE_UNAVAILABLE, None, e.to_string()),

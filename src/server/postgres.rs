@@ -242,6 +242,15 @@ impl Postgres {
     }
 }
 
+/// Commits a resource's change. A connection lost during the commit leaves its outcome
+/// unknown: the change may be in the database, so the client is not told to resend.
+fn commit(transaction: postgres::Transaction<'_>) -> Result<(), StoreError> {
+    transaction.commit().map_err(|e| match StoreError::from(e) {
+        StoreError::Unavailable(why) => StoreError::Indeterminate(why),
+        other => other,
+    })
+}
+
 /// Parameters as the client takes them.
 fn params<'a>(values: &'a [&'a str]) -> Vec<&'a (dyn postgres::types::ToSql + Sync)> {
     values
@@ -371,7 +380,7 @@ impl Store for Postgres {
             )
             .map_err(|e| written(kind, &body, e))?;
         record(&mut transaction, tenant, audit, &id, &time)?;
-        transaction.commit()?;
+        commit(transaction)?;
         Ok(Stored {
             id,
             version: 1,
@@ -420,7 +429,7 @@ impl Store for Postgres {
             return Err(missed(&mut transaction, tenant, kind, id));
         };
         record(&mut transaction, tenant, audit, id, &time)?;
-        transaction.commit()?;
+        commit(transaction)?;
         Ok(Stored {
             id: id.to_string(),
             version: row.get::<_, i64>(0) as u64,
@@ -454,7 +463,7 @@ impl Store for Postgres {
             return Err(missed(&mut transaction, tenant, kind, id));
         }
         record(&mut transaction, tenant, audit, id, &now())?;
-        transaction.commit()?;
+        commit(transaction)?;
         Ok(())
     }
 

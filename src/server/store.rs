@@ -65,6 +65,10 @@ pub enum StoreError {
     /// busy): the request may be sent again.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The connection was lost while a change was being committed: the change may have
+    /// been made or not, so the request must not be sent again blindly.
+    #[error("the database connection was lost while the change was committed: {0}")]
+    Indeterminate(String),
     /// The database is not at the schema this binary writes (migrated by another, or
     /// not yet).
     #[error("storage: the database has schema version {found}; this scimap needs {expected}")]
