@@ -94,9 +94,11 @@ pub struct Waiting {
     pub next_due: Option<Duration>,
 }
 
-/// The jobs table, seen by one worker.
+/// The jobs table, seen by one worker: leases through one session, whose commits wait
+/// for the disk, and the jobs' state through another, whose commits do not.
 pub struct Queue {
     session: Arc<Session>,
+    state: Arc<Session>,
     worker: String,
 }
 
@@ -104,10 +106,11 @@ impl Queue {
     /// Connects to the database at `url` and brings its sync tables to this binary's
     /// schema (a newer schema is refused).
     pub fn open(url: &str, worker: impl Into<String>) -> Result<Queue, StateError> {
-        let session = Session::connect(url)?;
+        let session = Session::connect(url, true)?;
         session.migrate()?;
         Ok(Queue {
             session: Arc::new(session),
+            state: Arc::new(Session::connect(url, false)?),
             worker: worker.into(),
         })
     }
@@ -241,7 +244,7 @@ impl Queue {
 
     /// The state of a claimed job; its writes hold the claim's lease.
     pub fn state(&self, claim: &Claim) -> Result<State, StateError> {
-        State::postgres(self.session.clone(), claim.holder.clone())
+        State::postgres(self.state.clone(), claim.holder.clone())
     }
 }
 

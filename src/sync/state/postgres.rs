@@ -106,16 +106,20 @@ impl Connector {
 
 impl Session {
     /// A session with the database at `url`; the first connection is made here, so a
-    /// wrong URL or a database that is down is an error now.
-    pub fn connect(url: &str) -> Result<Session, StateError> {
+    /// wrong URL or a database that is down is an error now. A session that is not
+    /// `durable` does not wait for the disk at each commit: right for links and escrow
+    /// (a link lost with the database's last moments is found again by the next cycle's
+    /// matching, never created twice), wrong for leases.
+    pub fn connect(url: &str, durable: bool) -> Result<Session, StateError> {
         let mut config: postgres::Config = url
             .parse()
             .map_err(|e: postgres::Error| StateError::Postgres(format!("the URL: {e}")))?;
         config
             .connect_timeout(CONNECT_TIMEOUT)
             .options(&format!(
-                "-c statement_timeout={}",
-                STATEMENT_TIMEOUT.as_millis()
+                "-c statement_timeout={} -c synchronous_commit={}",
+                STATEMENT_TIMEOUT.as_millis(),
+                if durable { "on" } else { "off" }
             ))
             .application_name("scimap sync");
         let (tasks, queue) = mpsc::channel::<Task>();
