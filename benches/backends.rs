@@ -10,58 +10,17 @@
 //! workers alone.
 
 mod load;
+#[path = "../tests/postgres/mod.rs"]
+mod pg;
 mod serve;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use load::{load, report, resolve_ids, user, REQUESTS};
+use pg::{sql, Cluster};
 use serve::{Server, TOKEN};
-
-struct Cluster {
-    dir: PathBuf,
-    url: String,
-}
-
-impl Cluster {
-    fn start(dir: &Path) -> Cluster {
-        let dir = dir.join("postgres");
-        let url = script("start", &dir);
-        Cluster { dir, url }
-    }
-
-    /// A new database in the cluster, and its URL.
-    fn database(&self, name: &str) -> String {
-        sql(&self.url, &format!("CREATE DATABASE {name}"));
-        format!("{}/{name}", self.url.rsplit_once('/').unwrap().0)
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        script("stop", &self.dir);
-    }
-}
-
-fn script(command: &str, dir: &Path) -> String {
-    let out = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/postgres"))
-        .args([command, dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        ".ci/postgres {command}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn sql(url: &str, statement: &str) {
-    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
-    client.batch_execute(statement).unwrap();
-}
 
 fn replica(name: &'static str, database: &str) -> Server {
     let (child, host) = serve::start_with(Path::new(database), TOKEN, &[]);
@@ -263,7 +222,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let cluster = Cluster::start(&dir);
+    let cluster = Cluster::start("backends");
     println!(
         "{} connections, {REQUESTS} requests a phase (half for POST and PATCH)",
         load::CONNECTIONS

@@ -227,25 +227,43 @@ fn user(name: &str) -> String {
     json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name}).to_string()
 }
 
+/// A `scimap serve` process on the database at `url` (killed when dropped, however the
+/// test ends), and its address.
+fn replica(url: &str) -> (serve::Server, String) {
+    let flags = ["--public-url", "http://scim.test"];
+    let (child, host) = serve::start_with(std::path::Path::new(url), REPLICA_TOKEN, &flags);
+    let at = host.clone();
+    let server = serve::Server {
+        name: "replica",
+        host,
+        base: "/scim/v2",
+        child,
+    };
+    (server, at)
+}
+
+/// Every user named is stored once, read through the replica at `at`.
+fn all_there(at: &str, names: &[String]) {
+    for name in names {
+        let filter = format!(
+            "/Users?filter=userName%20eq%20%22{}%22",
+            name.replace('@', "%40")
+        );
+        let (status, _, found) = call(at, "GET", &filter, &[], "");
+        assert_eq!(
+            (status, &found["totalResults"]),
+            (200, &json!(1)),
+            "{name} was acknowledged and is lost"
+        );
+    }
+}
+
 /// Two `scimap serve` processes on one database, as behind a load balancer.
 #[test]
 fn replicas_behind_one_load_balancer() {
     let url = pg::fresh_database();
-    let replica = || {
-        let flags = ["--public-url", "http://scim.test"];
-        let (child, host) = serve::start_with(std::path::Path::new(&url), REPLICA_TOKEN, &flags);
-        // Killed when the test ends, however it ends.
-        let server = serve::Server {
-            name: "replica",
-            host,
-            base: "/scim/v2",
-            child,
-        };
-        let at = server.host.clone();
-        (server, at)
-    };
-    let (mut a, at_a) = replica();
-    let (b, at_b) = replica();
+    let (mut a, at_a) = replica(&url);
+    let (b, at_b) = replica(&url);
 
     // Written through one, read through the other.
     let (status, _, made) = call(&at_a, "POST", "/Users", &[], &user("ada@contoso.com"));
@@ -321,18 +339,7 @@ fn replicas_behind_one_load_balancer() {
         a.child.kill().unwrap(); // SIGKILL
         a.child.wait().unwrap();
     });
-    for name in acknowledged.into_inner().unwrap() {
-        let filter = format!(
-            "/Users?filter=userName%20eq%20%22{}%22",
-            name.replace('@', "%40")
-        );
-        let (status, _, found) = call(&at_b, "GET", &filter, &[], "");
-        assert_eq!(
-            (status, &found["totalResults"]),
-            (200, &json!(1)),
-            "{name} was acknowledged and is lost"
-        );
-    }
+    all_there(&at_b, &acknowledged.into_inner().unwrap());
     drop(b);
 }
 
@@ -660,44 +667,9 @@ fn scans(url: &str) -> (i64, i64) {
 /// acknowledged, before, during or after, is there, and nothing they refused with 503.
 #[test]
 fn replicas_ride_out_a_database_restart() {
-    struct Cluster(std::path::PathBuf);
-    impl Drop for Cluster {
-        fn drop(&mut self) {
-            let _ = postgres_script("stop", &self.0);
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    fn postgres_script(command: &str, dir: &std::path::Path) -> String {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/postgres");
-        let out = std::process::Command::new("bash")
-            .args([script, command, dir.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            ".ci/postgres {command}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-    let dir = std::env::temp_dir().join(format!("scimap-restart-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let url = postgres_script("start", &dir);
-    let cluster = Cluster(dir);
-    let replica = || {
-        let flags = ["--public-url", "http://scim.test"];
-        let (child, host) = serve::start_with(std::path::Path::new(&url), REPLICA_TOKEN, &flags);
-        let at = host.clone();
-        let server = serve::Server {
-            name: "replica",
-            host,
-            base: "/scim/v2",
-            child,
-        };
-        (server, at)
-    };
-    let (a, at_a) = replica();
-    let (b, at_b) = replica();
+    let cluster = pg::Cluster::start("restart");
+    let (a, at_a) = replica(&cluster.url);
+    let (b, at_b) = replica(&cluster.url);
     let acknowledged = std::sync::Mutex::new(Vec::new());
     let unknown = std::sync::Mutex::new(Vec::new());
     let statuses = std::sync::Mutex::new(std::collections::BTreeMap::<u16, usize>::new());
@@ -742,14 +714,14 @@ fn replicas_ride_out_a_database_restart() {
         while count() < 50 {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        postgres_script("stop", &cluster.0);
+        cluster.run("stop");
         let refused = || statuses.lock().unwrap().get(&503).copied().unwrap_or(0);
         let mut waited = 0;
         while refused() < 8 && waited < 3000 {
             std::thread::sleep(std::time::Duration::from_millis(10));
             waited += 1;
         }
-        postgres_script("resume", &cluster.0);
+        cluster.run("resume");
         restarted.store(true, std::sync::atomic::Ordering::SeqCst);
         let after_restart = count();
         // Writes are acknowledged again, by both replicas, without restarting them.
@@ -780,18 +752,7 @@ fn replicas_ride_out_a_database_restart() {
         taken_after.iter().all(|n| *n > 0),
         "both replicas took writes after the restart: {taken_after:?} {statuses:?}"
     );
-    for name in &acknowledged {
-        let filter = format!(
-            "/Users?filter=userName%20eq%20%22{}%22",
-            name.replace('@', "%40")
-        );
-        let (status, _, found) = call(&at_a, "GET", &filter, &[], "");
-        assert_eq!(
-            (status, &found["totalResults"]),
-            (200, &json!(1)),
-            "{name} was acknowledged and is lost"
-        );
-    }
+    all_there(&at_a, &acknowledged);
     let (status, _, list) = call(&at_b, "GET", "/Users?count=0", &[], "");
     let total = list["totalResults"].as_u64().unwrap() as usize;
     let unknown = unknown.into_inner().unwrap().len();

@@ -66,3 +66,55 @@ pub fn cut_connections(url: &str) {
         panic!("the connections did not end within 5 s");
     })
 }
+
+/// A PostgreSQL cluster of one test's (or benchmark's) own, made by `.ci/postgres` in
+/// a temporary directory: for stopping and starting the database under load. Stopped
+/// and removed when dropped.
+pub struct Cluster {
+    pub dir: std::path::PathBuf,
+    pub url: String,
+}
+
+impl Cluster {
+    pub fn start(name: &str) -> Cluster {
+        let dir = std::env::temp_dir().join(format!("scimap-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let url = Cluster::script("start", &dir);
+        Cluster { dir, url }
+    }
+
+    /// `.ci/postgres stop` or `resume`.
+    pub fn run(&self, command: &str) {
+        Cluster::script(command, &self.dir);
+    }
+
+    /// A new database in the cluster, and its URL.
+    pub fn database(&self, name: &str) -> String {
+        sql(&self.url, &format!("CREATE DATABASE {name}"));
+        format!("{}/{name}", self.url.rsplit_once('/').unwrap().0)
+    }
+
+    fn script(command: &str, dir: &std::path::Path) -> String {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/postgres");
+        let out = std::process::Command::new("bash")
+            .args([script, command, dir.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            ".ci/postgres {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/postgres");
+        let _ = std::process::Command::new("bash")
+            .args([script, "stop", self.dir.to_str().unwrap()])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
