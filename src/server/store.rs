@@ -905,17 +905,33 @@ mod tests {
         let mut statements = Vec::new();
         for source in [include_str!("store.rs"), include_str!("tenants.rs")] {
             let code = &source[..source.find("#[cfg(test)]").unwrap()];
-            statements.extend(code.split('"').filter(|s| {
+            let parts: Vec<&str> = code.split('"').collect();
+            for (i, s) in parts.iter().enumerate() {
                 let s = s.trim_start();
                 let query = ["SELECT", "UPDATE", "DELETE", "INSERT", "{SELECT}"]
                     .iter()
                     .any(|k| s.starts_with(k));
-                query && (s.contains("resources") || s.starts_with("{SELECT}")) && s != SELECT
-            }));
+                if query && (s.contains("resources") || s.starts_with("{SELECT}")) && s != SELECT {
+                    // A list's `WHERE` is `Sql::filter`'s, which names the tenant first.
+                    let filtered = parts
+                        .get(i + 1)
+                        .and_then(|after| after.split(';').next())
+                        .is_some_and(|args| {
+                            args.trim_start().starts_with(',') && args.contains("sql.filter(")
+                        });
+                    statements.push((s, filtered));
+                }
+            }
         }
         assert!(statements.len() >= 12, "{statements:?}");
-        for statement in statements {
-            assert!(statement.contains("tenant"), "{statement}");
+        for (statement, filtered) in statements {
+            assert!(statement.contains("tenant") || filtered, "{statement}");
+        }
+        let mut sql = Sql::new(Dialect::Sqlite);
+        for narrow in [None, Some(&Narrow::Present(Indexed::UserName))] {
+            assert!(sql
+                .filter(narrow)
+                .starts_with("WHERE tenant = ?1 AND kind = ?2"));
         }
     }
 
