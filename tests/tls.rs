@@ -159,6 +159,31 @@ async fn https_and_a_renewed_certificate_without_a_restart() {
     assert_eq!(users(&trusting(&second), &url).await.unwrap(), 200);
 }
 
+/// A renewal written over the files (as certbot or a Kubernetes secret does) is served
+/// without a signal: the files are looked at every 10 seconds.
+#[tokio::test]
+async fn a_renewed_certificate_is_noticed_without_a_signal() {
+    let dir = Dir::new("poll");
+    let (first, second) = (pair(1, 30), pair(1, 90));
+    let (certificate, key) = dir.write(&first);
+    let (_server, url) = start(&dir.0, &certificate, &key);
+    assert_eq!(users(&trusting(&first), &url).await.unwrap(), 200);
+    // A later modification time than the first files', whatever the file system's
+    // time resolution.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    dir.write(&second);
+    let mut served = false;
+    for _ in 0..300 {
+        if users(&trusting(&second), &url).await.is_ok() {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served, "the renewed certificate is served within 30 s");
+    assert!(users(&trusting(&first), &url).await.is_err());
+}
+
 #[test]
 fn certificates_that_cannot_be_served_are_refused() {
     let dir = Dir::new("refused");

@@ -719,22 +719,25 @@ impl Postgres {
         let mut transaction = connection.transaction().map_err(StoreError::from)?;
         let tenant = locked_tenant(&mut transaction, name)?;
         if let Some(out) = export {
+            // Rows are written as they arrive: a tenant of a million is never held whole.
             let rows = transaction
-                .query(
+                .query_raw(
                     "SELECT kind, id, version, created, modified, body FROM resources WHERE tenant = $1 ORDER BY seq",
-                    &[&tenant.id.as_str()],
+                    [tenant.id.as_str()],
                 )
                 .map_err(StoreError::from)?;
-            let resources = rows.iter().map(|r| {
-                Ok(Exported {
-                    kind: r.get(0),
-                    id: r.get(1),
-                    version: r.get(2),
-                    created: r.get(3),
-                    modified: r.get(4),
-                    body: r.get(5),
-                })
-            });
+            let resources =
+                postgres::fallible_iterator::FallibleIterator::iterator(rows).map(|r| {
+                    let r = r.map_err(StoreError::from)?;
+                    Ok(Exported {
+                        kind: r.get(0),
+                        id: r.get(1),
+                        version: r.get(2),
+                        created: r.get(3),
+                        modified: r.get(4),
+                        body: r.get(5),
+                    })
+                });
             write_export(&tenant, resources, out)?;
         }
         let removed = transaction
