@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use load::{load, report, resolve_ids, user, REQUESTS};
+use load::{filtered, load, report, resolve_ids, user, REQUESTS};
 use pg::{sql, Cluster};
 use serve::{Server, TOKEN};
 
@@ -29,16 +29,6 @@ fn replica(name: &'static str, database: &str) -> Server {
         host,
         base: "/scim/v2",
         child,
-    }
-}
-
-fn filtered(stored: usize) -> impl Fn(usize) -> (String, String, String) + Sync {
-    move |i| {
-        let path = format!(
-            "/Users?filter=userName%20eq%20%22user{}%40contoso.com%22",
-            (i * 7919) % stored
-        );
-        ("GET".into(), path, String::new())
     }
 }
 

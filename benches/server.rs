@@ -9,7 +9,7 @@
 mod load;
 mod serve;
 
-use load::{load, report, resolve_ids, user, CONNECTIONS, REQUESTS};
+use load::{filtered, load, report, resolve_ids, user, CONNECTIONS, REQUESTS};
 use serve::{scimap, Server, TOKEN};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -59,18 +59,10 @@ fn measure(server: &Server, preload: usize) {
             ("POST".into(), "/Users".into(), user(i))
         }),
     );
-    let filter = |i: usize| {
-        format!(
-            "/Users?filter=userName%20eq%20%22user{}%40contoso.com%22",
-            (i * 7919) % REQUESTS
-        )
-    };
     report(
         server.name,
         "GET filter userName eq",
-        load(&[server], REQUESTS, |i| {
-            ("GET".into(), filter(i), String::new())
-        }),
+        load(&[server], REQUESTS, filtered(REQUESTS)),
     );
     let ids = resolve_ids(server, 1000);
     let patch = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"title","value":"Engineer"}]}"#;
@@ -94,18 +86,10 @@ fn measure(server: &Server, preload: usize) {
             "{:<22} (stored {preload} users at {rate:.0} req/s)",
             server.name
         );
-        let filter = |i: usize| {
-            format!(
-                "/Users?filter=userName%20eq%20%22user{}%40contoso.com%22",
-                (i * 7919) % preload
-            )
-        };
         report(
             server.name,
             &format!("GET filter, {preload} users"),
-            load(&[server], REQUESTS, |i| {
-                ("GET".into(), filter(i), String::new())
-            }),
+            load(&[server], REQUESTS, filtered(preload)),
         );
     }
 }

@@ -145,6 +145,18 @@ pub fn load(
     )
 }
 
+/// Request `i` of a load of Entra's matching query (`userName eq`) over users
+/// `0..stored`, spread over them.
+pub fn filtered(stored: usize) -> impl Fn(usize) -> (String, String, String) + Sync {
+    move |i| {
+        let path = format!(
+            "/Users?filter=userName%20eq%20%22user{}%40contoso.com%22",
+            (i * 7919) % stored
+        );
+        ("GET".into(), path, String::new())
+    }
+}
+
 pub fn user(i: usize) -> String {
     format!(
         r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"user{i}@contoso.com","externalId":"e{i}","active":true,"displayName":"User {i}","emails":[{{"type":"work","primary":true,"value":"user{i}@contoso.com"}}]}}"#

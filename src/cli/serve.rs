@@ -63,7 +63,7 @@ pub fn run(
 
 /// Ctrl-C, or SIGTERM (how orchestrators stop a process): the server then stops
 /// accepting and finishes the requests in flight.
-async fn interrupted() {
+pub(super) async fn interrupted() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -285,7 +285,7 @@ fn assignments(path: &str) -> Result<Assignments, String> {
     })
 }
 
-fn fail(message: impl std::fmt::Display) -> Outcome {
+pub(super) fn fail(message: impl std::fmt::Display) -> Outcome {
     eprintln!("error: {message}");
     Outcome::InputError
 }

@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
-use super::sync::{summary_line, Snapshot};
+use super::sync::{fail, summary_line, Snapshot};
 use super::Outcome;
 use crate::mapping::Mapping;
 use crate::scim::PatchStyle;
@@ -90,11 +90,6 @@ fn default_interval() -> String {
 #[serde(deny_unknown_fields)]
 struct JobsFile {
     jobs: Vec<FileJob>,
-}
-
-fn fail(message: impl std::fmt::Display) -> Outcome {
-    eprintln!("error: {message}");
-    Outcome::InputError
 }
 
 /// `scimap sync jobs FILE --state URL`: stores each job of the file, checked first;
@@ -287,14 +282,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 async fn stop_on_signal(stopping: Arc<AtomicBool>, current: Arc<Mutex<Option<Arc<Lease>>>>) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => return,
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    super::serve::interrupted().await;
     eprintln!("stopping: no more writes; the job under way is given back");
     stopping.store(true, Ordering::SeqCst);
     if let Some(lease) = lock(&current).as_ref() {
@@ -379,8 +367,7 @@ impl Drop for Renewal {
 fn renew(queue: Arc<Queue>, claim: &Claim, lease: Arc<Lease>) -> Renewal {
     let (stop, stopped) = mpsc::channel::<()>();
     let holder = claim.holder.clone();
-    let every = lease.renew_every();
-    let length = every * 4;
+    let (every, length) = (lease.renew_every(), lease.length());
     let thread = std::thread::spawn(move || {
         while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
             let sent = Instant::now();

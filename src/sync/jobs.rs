@@ -274,6 +274,11 @@ impl Lease {
         length * 3 / 4
     }
 
+    /// How long the lease lasts from each renewal.
+    pub fn length(&self) -> Duration {
+        self.length
+    }
+
     /// How often to renew: twice before writes would stop.
     pub fn renew_every(&self) -> Duration {
         self.length / 4

@@ -106,9 +106,10 @@ impl App {
         let rt = resource_type(kind);
         let tenant = &ctx.principal.tenant.id;
         let mut found = Vec::new();
-        let order = plan.order(query).unwrap_or(Order::Created);
+        let order = plan.order(query);
+        let read = order.unwrap_or(Order::Created);
         self.store
-            .select(tenant, kind, plan.narrow.as_ref(), order, None, &mut |s| {
+            .select(tenant, kind, plan.narrow.as_ref(), read, None, &mut |s| {
                 // Filters see the resource as it is shown: with its `id` and `meta`.
                 let keep = plan.exact
                     || plan
@@ -120,7 +121,7 @@ impl App {
                 }
             })?;
         match &plan.sort {
-            Some(sort) if plan.order(query).is_none() => {
+            Some(sort) if order.is_none() => {
                 // Resources without the attribute come last, as RFC 7644 §3.4.2.3 asks.
                 let key = |s: &Stored| -> (bool, String) {
                     let shown = represent(s, kind, "");
