@@ -680,6 +680,15 @@ async fn a_panic_is_a_500_and_a_bulk_request_is_still_reported_whole() {
         .map(|o| o["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["201", "500", "201"], "{body}");
+    // This store has no transactions: a request that needs one is refused whole.
+    let atomic = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "failOnErrors": 1,
+        "Operations": [{"method": "POST", "path": "/Users", "data": user("atomic@contoso.com")}]});
+    let (status, _, body) = send("POST", "/Bulk", atomic).await;
+    assert_eq!(status, 501, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("one transaction"),
+        "{body}"
+    );
     let (status, _, body) = send("GET", "/Users", Json::Null).await;
     assert_eq!(
         (status, body["totalResults"].as_u64()),

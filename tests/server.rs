@@ -786,6 +786,163 @@ async fn bulk_ids_resolve_in_dependency_order() {
     );
 }
 
+/// A bulk request's statuses, in order.
+fn statuses(reply: &Reply) -> Vec<&str> {
+    reply.body["Operations"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", reply.body))
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect()
+}
+
+fn bulk_request(fail_on_errors: Json, operations: Json) -> Option<Json> {
+    Some(json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "failOnErrors": fail_on_errors,
+        "Operations": operations,
+    }))
+}
+
+async fn users_named(app: &axum::Router, user_name: &str) -> u64 {
+    let filter = format!("/Users?filter=userName%20eq%20%22{user_name}%22");
+    get(app, &filter).await.body["totalResults"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn bulk_with_fail_on_errors_keeps_all_or_nothing() {
+    let app = app();
+    let kept = create_user(&app, "kept@contoso.com").await;
+    let doomed = create_user(&app, "doomed@contoso.com").await;
+    let rename = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Renamed"}]});
+    let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Atomic", "members": [{"value": "bulkId:u"}]});
+    // The fifth operation fails: with failOnErrors 1, the four before it are undone.
+    let reply = send(&app, "POST", "/Bulk", bulk_request(json!(1), json!([
+        {"method": "POST", "path": "/Users", "bulkId": "u", "data": entra_user("atomic@contoso.com")},
+        {"method": "POST", "path": "/Groups", "bulkId": "g", "data": group},
+        {"method": "PATCH", "path": format!("/Users/{kept}"), "data": rename},
+        {"method": "DELETE", "path": format!("/Users/{doomed}")},
+        {"method": "POST", "path": "/Users", "data": entra_user("kept@contoso.com")},
+        {"method": "POST", "path": "/Users", "data": entra_user("never@contoso.com")},
+    ])), &[]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        statuses(&reply),
+        ["424", "424", "424", "424", "409"],
+        "{}",
+        reply.body
+    );
+    let ops = reply.body["Operations"].as_array().unwrap();
+    let detail = ops[0]["response"]["detail"].as_str().unwrap();
+    assert!(detail.contains("failOnErrors (1 errors)"), "{detail}");
+    assert_eq!(ops[1]["bulkId"], "g");
+    assert!(
+        ops.iter().all(|o| o.get("location").is_none()),
+        "nothing made: {}",
+        reply.body
+    );
+    assert_eq!(users_named(&app, "atomic@contoso.com").await, 0);
+    assert_eq!(
+        users_named(&app, "never@contoso.com").await,
+        0,
+        "not run after the limit"
+    );
+    assert_eq!(get(&app, "/Groups").await.body["totalResults"], 0);
+    let still = get(&app, &format!("/Users/{kept}")).await;
+    assert_eq!(
+        still.headers[header::ETAG],
+        "W/\"1\"",
+        "the PATCH was undone"
+    );
+    assert_eq!(
+        get(&app, &format!("/Users/{doomed}")).await.status,
+        StatusCode::OK
+    );
+
+    // Under the limit, what succeeded is kept, together.
+    let reply = send(
+        &app,
+        "POST",
+        "/Bulk",
+        bulk_request(
+            json!(2),
+            json!([
+                {"method": "POST", "path": "/Users", "data": entra_user("second@contoso.com")},
+                {"method": "POST", "path": "/Users", "data": entra_user("kept@contoso.com")},
+                {"method": "DELETE", "path": format!("/Users/{doomed}")},
+            ]),
+        ),
+        &[],
+    )
+    .await;
+    assert_eq!(statuses(&reply), ["201", "409", "204"], "{}", reply.body);
+    assert_eq!(users_named(&app, "second@contoso.com").await, 1);
+    assert_eq!(
+        get(&app, &format!("/Users/{doomed}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // A reference cycle counts as errors too.
+    let cyclic = |name: &str, other: &str| {
+        json!({"method": "POST", "path": "/Groups", "bulkId": name,
+        "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name,
+                 "members": [{"value": format!("bulkId:{other}")}]}})
+    };
+    let reply = send(
+        &app,
+        "POST",
+        "/Bulk",
+        bulk_request(
+            json!(2),
+            json!([
+                {"method": "POST", "path": "/Users", "data": entra_user("third@contoso.com")},
+                cyclic("a", "b"),
+                cyclic("b", "a"),
+            ]),
+        ),
+        &[],
+    )
+    .await;
+    assert_eq!(statuses(&reply), ["424", "409", "409"], "{}", reply.body);
+    assert_eq!(users_named(&app, "third@contoso.com").await, 0);
+}
+
+#[tokio::test]
+async fn fail_on_errors_is_a_count_of_one_or_more() {
+    let app = app();
+    for given in [json!(0), json!(-1), json!("1"), json!(1.5)] {
+        let reply = send(
+            &app,
+            "POST",
+            "/Bulk",
+            bulk_request(
+                given.clone(),
+                json!([
+                    {"method": "POST", "path": "/Users", "data": entra_user("counted@contoso.com")},
+                ]),
+            ),
+            &[],
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{given}: {}",
+            reply.body
+        );
+        assert_eq!(reply.body["scimType"], "invalidValue");
+        assert!(reply.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("failOnErrors"));
+    }
+    assert_eq!(users_named(&app, "counted@contoso.com").await, 0);
+}
+
 /// A request over a fresh loopback connection: the status and the body.
 fn http(address: &str, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};

@@ -343,6 +343,62 @@ fn replicas_behind_one_load_balancer() {
     drop(b);
 }
 
+/// Bulk requests with `failOnErrors` through two replicas at once, both creating one
+/// `userName`: each is one transaction, so one is kept whole and the other not at all.
+#[test]
+fn bulk_transactions_on_two_replicas_are_all_or_nothing() {
+    let url = pg::fresh_database();
+    let (a, at_a) = replica(&url);
+    let (b, at_b) = replica(&url);
+    let bulk = |own: &str, shared: &str| {
+        let post = |name: &str| json!({"method": "POST", "path": "/Users", "data": serde_json::from_str::<serde_json::Value>(&user(name)).unwrap()});
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "failOnErrors": 1,
+               "Operations": [post(own), post(shared)]})
+        .to_string()
+    };
+    for round in 0..5 {
+        let shared = format!("shared{round}@contoso.com");
+        let answers: Vec<(String, Vec<String>)> = std::thread::scope(|s| {
+            [(&at_a, "a"), (&at_b, "b")]
+                .map(|(at, side)| {
+                    let own = format!("{side}{round}@contoso.com");
+                    let body = bulk(&own, &shared);
+                    s.spawn(move || {
+                        let (status, _, reply) = call(at, "POST", "/Bulk", &[], &body);
+                        assert_eq!(status, 200, "{reply}");
+                        let statuses = reply["Operations"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|o| o["status"].as_str().unwrap().to_string())
+                            .collect();
+                        (own, statuses)
+                    })
+                })
+                .map(|t| t.join().unwrap())
+                .into_iter()
+                .collect()
+        });
+        let won: Vec<&(String, Vec<String>)> = answers
+            .iter()
+            .filter(|(_, s)| s == &["201", "201"])
+            .collect();
+        let lost: Vec<&(String, Vec<String>)> = answers
+            .iter()
+            .filter(|(_, s)| s == &["424", "409"])
+            .collect();
+        assert_eq!((won.len(), lost.len()), (1, 1), "{answers:?}");
+        all_there(&at_b, &[won[0].0.clone(), shared.clone()]);
+        let filter = format!(
+            "/Users?filter=userName%20eq%20%22{}%22",
+            lost[0].0.replace('@', "%40")
+        );
+        let (_, _, found) = call(&at_a, "GET", &filter, &[], "");
+        assert_eq!(found["totalResults"], 0, "{} was rolled back", lost[0].0);
+    }
+    drop((a, b));
+}
+
 /// `/readyz` tells a load balancer when a replica cannot serve: its database gone, or
 /// at another schema; `/healthz` stays up meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -445,6 +445,47 @@ async fn every_write_is_audited() {
     );
 }
 
+#[tokio::test]
+async fn a_bulk_request_rolled_back_is_audited_all_the_same() {
+    let (app, store, tokens) = app(&["contoso"], Config::default());
+    let token = &tokens[0].secret;
+    create(&app, token, "/scim/v2/Users", "taken@contoso.com").await;
+    let bulk = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "failOnErrors": 1, "Operations": [
+        {"method": "POST", "path": "/Users", "data": user("undone@contoso.com")},
+        {"method": "POST", "path": "/Users", "data": user("taken@contoso.com")},
+    ]});
+    let done = send(&app, token, "POST", "/scim/v2/Bulk", Some(bulk)).await;
+    let statuses: Vec<&str> = done.body["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["424", "409"], "{}", done.body);
+    let log = store.audit_log("contoso", 10).unwrap();
+    let seen: Vec<(&str, &str, Option<&str>, u16)> = log
+        .iter()
+        .map(|e| {
+            (
+                e.method.as_str(),
+                e.path.as_str(),
+                e.resource.as_deref(),
+                e.status,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen[2..],
+        [
+            ("POST", "/scim/v2/Users", None, 409),
+            ("POST", "/scim/v2/Users", None, 424),
+        ],
+        "{seen:?}"
+    );
+    let request = done.headers["x-request-id"].to_str().unwrap();
+    assert!(log[2..].iter().all(|e| e.request == request));
+}
+
 // --- the operator's commands, against a running `scimap serve` ---
 
 fn scimap(args: &[&str]) -> Output {

@@ -70,7 +70,10 @@ impl From<PatchError> for ScimError {
 impl From<StoreError> for ScimError {
     fn from(e: StoreError) -> ScimError {
         let kind = match &e {
-            StoreError::Conflict { .. } | StoreError::NotFound | StoreError::Stale(_) => None,
+            StoreError::Conflict { .. }
+            | StoreError::NotFound
+            | StoreError::Stale(_)
+            | StoreError::Unsupported(_) => None,
             StoreError::Unavailable(_) | StoreError::Indeterminate(_) => Some("unavailable"),
             StoreError::Corrupt(_) => Some("corrupt"),
             StoreError::Schema { .. } | StoreError::Newer { .. } => Some("schema"),
@@ -112,6 +115,7 @@ impl ScimError {
                 format!("the database connection was lost while the change was committed ({why}): it may or may not have been made; read the resource before sending the request again"),
             ),
             StoreError::Corrupt(message) => ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, message),
+            StoreError::Unsupported(what) => ScimError::new(StatusCode::NOT_IMPLEMENTED, None, what),
             e @ StoreError::Schema { .. } => ScimError::new(StatusCode::SERVICE_UNAVAILABLE, None, e.to_string()),
             e @ StoreError::Newer { .. } => ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string()),
         }

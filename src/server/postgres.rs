@@ -19,8 +19,8 @@ use serde_json::Value as Json;
 
 use super::select::{Dialect, Sql};
 use super::store::{
-    bound, columns, conflict_on, limit, new_id, now, Narrow, ObjectKind, Order, Store, StoreError,
-    Stored,
+    bound, columns, conflict_on, limit, new_id, now, Deferred, Finish, Narrow, ObjectKind, Order,
+    Store, StoreError, Stored,
 };
 use super::tenants::{
     check_name, new_tenant_id, new_token, not_revocable, operator_entry, rotated, write_export,
@@ -165,6 +165,14 @@ impl From<postgres::Error> for StoreError {
             }
             Some(code) if code.code().starts_with("08") || code.code().starts_with("57P") => {
                 StoreError::Unavailable(e.to_string())
+            }
+            // Two transactions waiting on each other (Bulk requests on two replicas):
+            // the one the database cancelled may simply be sent again.
+            Some(code)
+                if code == &SqlState::T_R_DEADLOCK_DETECTED
+                    || code == &SqlState::T_R_SERIALIZATION_FAILURE =>
+            {
+                StoreError::Unavailable(format!("the database undid it to break a deadlock: {e}"))
             }
             _ => StoreError::Postgres(PostgresError(Arc::new(e))),
         }
@@ -359,178 +367,232 @@ fn version_bound(if_version: Option<u64>) -> Option<i64> {
     if_version.map(|v| v as i64)
 }
 
-impl Store for Postgres {
-    fn create(
-        &self,
-        tenant: &TenantId,
-        kind: ObjectKind,
-        body: Json,
-        audit: Option<&Audit>,
-    ) -> Result<Stored, StoreError> {
-        let id = new_id();
-        let time = now();
-        let [user_name, external_id, display_name, work_email] = columns(kind, &body);
-        let mut connection = self.connection()?;
-        let mut transaction = connection.transaction()?;
-        transaction
-            .execute(
-                "INSERT INTO resources (tenant, kind, id, version, created, modified, body, user_name, external_id, display_name, work_email)
-                 VALUES ($1, $2, $3, 1, $4, $4, $5, $6, $7, $8, $9)",
-                &[&tenant.as_str(), &kind.as_str(), &id, &time, &body.to_string(), &user_name, &external_id, &display_name, &work_email],
-            )
-            .map_err(|e| written(kind, &body, e))?;
-        record(&mut transaction, tenant, audit, &id, &time)?;
-        commit(transaction)?;
-        Ok(Stored {
-            id,
-            version: 1,
-            created: time.clone(),
-            modified: time,
-            body,
-        })
-    }
+/// The statements of a [`Store`] on one client: a pooled connection, or a transaction
+/// of [`Store::atomically`]. Each write runs in a transaction of its own, nested (a
+/// savepoint) inside an open one.
+fn insert(
+    client: &mut impl GenericClient,
+    tenant: &TenantId,
+    kind: ObjectKind,
+    body: Json,
+    audit: Option<&Audit>,
+) -> Result<Stored, StoreError> {
+    let id = new_id();
+    let time = now();
+    let [user_name, external_id, display_name, work_email] = columns(kind, &body);
+    let mut transaction = client.transaction()?;
+    transaction
+        .execute(
+            "INSERT INTO resources (tenant, kind, id, version, created, modified, body, user_name, external_id, display_name, work_email)
+             VALUES ($1, $2, $3, 1, $4, $4, $5, $6, $7, $8, $9)",
+            &[&tenant.as_str(), &kind.as_str(), &id, &time, &body.to_string(), &user_name, &external_id, &display_name, &work_email],
+        )
+        .map_err(|e| written(kind, &body, e))?;
+    record(&mut transaction, tenant, audit, &id, &time)?;
+    commit(transaction)?;
+    Ok(Stored {
+        id,
+        version: 1,
+        created: time.clone(),
+        modified: time,
+        body,
+    })
+}
 
-    fn get(
-        &self,
-        tenant: &TenantId,
-        kind: ObjectKind,
-        id: &str,
-    ) -> Result<Option<Stored>, StoreError> {
-        let row = self.connection()?.query_opt(
-            &format!("{SELECT} WHERE tenant = $1 AND kind = $2 AND id = $3"),
-            &[&tenant.as_str(), &kind.as_str(), &id],
-        )?;
-        Ok(row.as_ref().map(stored))
-    }
+fn fetch(
+    client: &mut impl GenericClient,
+    tenant: &TenantId,
+    kind: ObjectKind,
+    id: &str,
+) -> Result<Option<Stored>, StoreError> {
+    let row = client.query_opt(
+        &format!("{SELECT} WHERE tenant = $1 AND kind = $2 AND id = $3"),
+        &[&tenant.as_str(), &kind.as_str(), &id],
+    )?;
+    Ok(row.as_ref().map(stored))
+}
 
-    fn replace(
-        &self,
-        tenant: &TenantId,
-        kind: ObjectKind,
-        id: &str,
-        body: Json,
-        if_version: Option<u64>,
-        audit: Option<&Audit>,
-    ) -> Result<Stored, StoreError> {
-        let time = now();
-        let [user_name, external_id, display_name, work_email] = columns(kind, &body);
-        let mut connection = self.connection()?;
-        let mut transaction = connection.transaction()?;
-        let updated = transaction
-            .query_opt(
-                "UPDATE resources SET version = version + 1, modified = $4, body = $5, user_name = $6,
-                 external_id = $7, display_name = $8, work_email = $9
-                 WHERE tenant = $1 AND kind = $2 AND id = $3 AND ($10::BIGINT IS NULL OR version = $10)
-                 RETURNING version, created",
-                &[&tenant.as_str(), &kind.as_str(), &id, &time, &body.to_string(), &user_name, &external_id, &display_name, &work_email, &version_bound(if_version)],
-            )
-            .map_err(|e| written(kind, &body, e))?;
-        let Some(row) = updated else {
-            return Err(missed(&mut transaction, tenant, kind, id));
-        };
-        record(&mut transaction, tenant, audit, id, &time)?;
-        commit(transaction)?;
-        Ok(Stored {
-            id: id.to_string(),
-            version: row.get::<_, i64>(0) as u64,
-            created: row.get(1),
-            modified: time,
-            body,
-        })
-    }
-
-    fn delete(
-        &self,
-        tenant: &TenantId,
-        kind: ObjectKind,
-        id: &str,
-        if_version: Option<u64>,
-        audit: Option<&Audit>,
-    ) -> Result<(), StoreError> {
-        let mut connection = self.connection()?;
-        let mut transaction = connection.transaction()?;
-        let deleted = transaction.execute(
-            "DELETE FROM resources WHERE tenant = $1 AND kind = $2 AND id = $3
-             AND ($4::BIGINT IS NULL OR version = $4)",
+fn update(
+    client: &mut impl GenericClient,
+    tenant: &TenantId,
+    kind: ObjectKind,
+    id: &str,
+    body: Json,
+    if_version: Option<u64>,
+    audit: Option<&Audit>,
+) -> Result<Stored, StoreError> {
+    let time = now();
+    let [user_name, external_id, display_name, work_email] = columns(kind, &body);
+    let mut transaction = client.transaction()?;
+    let updated = transaction
+        .query_opt(
+            "UPDATE resources SET version = version + 1, modified = $4, body = $5, user_name = $6,
+             external_id = $7, display_name = $8, work_email = $9
+             WHERE tenant = $1 AND kind = $2 AND id = $3 AND ($10::BIGINT IS NULL OR version = $10)
+             RETURNING version, created",
             &[
                 &tenant.as_str(),
                 &kind.as_str(),
                 &id,
+                &time,
+                &body.to_string(),
+                &user_name,
+                &external_id,
+                &display_name,
+                &work_email,
                 &version_bound(if_version),
             ],
-        )?;
-        if deleted == 0 {
-            return Err(missed(&mut transaction, tenant, kind, id));
+        )
+        .map_err(|e| written(kind, &body, e))?;
+    let Some(row) = updated else {
+        return Err(missed(&mut transaction, tenant, kind, id));
+    };
+    record(&mut transaction, tenant, audit, id, &time)?;
+    commit(transaction)?;
+    Ok(Stored {
+        id: id.to_string(),
+        version: row.get::<_, i64>(0) as u64,
+        created: row.get(1),
+        modified: time,
+        body,
+    })
+}
+
+fn remove(
+    client: &mut impl GenericClient,
+    tenant: &TenantId,
+    kind: ObjectKind,
+    id: &str,
+    if_version: Option<u64>,
+    audit: Option<&Audit>,
+) -> Result<(), StoreError> {
+    let mut transaction = client.transaction()?;
+    let deleted = transaction.execute(
+        "DELETE FROM resources WHERE tenant = $1 AND kind = $2 AND id = $3
+         AND ($4::BIGINT IS NULL OR version = $4)",
+        &[
+            &tenant.as_str(),
+            &kind.as_str(),
+            &id,
+            &version_bound(if_version),
+        ],
+    )?;
+    if deleted == 0 {
+        return Err(missed(&mut transaction, tenant, kind, id));
+    }
+    record(&mut transaction, tenant, audit, id, &now())?;
+    commit(transaction)?;
+    Ok(())
+}
+
+fn count(
+    client: &mut impl GenericClient,
+    tenant: &TenantId,
+    kind: ObjectKind,
+    narrow: Option<&Narrow>,
+) -> Result<usize, StoreError> {
+    let mut sql = Sql::new(Dialect::Postgres);
+    let text = format!("SELECT COUNT(*) FROM resources {}", sql.filter(narrow));
+    let row = client.query_one(&text, &params(&bound(tenant, kind, &sql)))?;
+    Ok(row.get::<_, i64>(0) as usize)
+}
+
+fn select(
+    client: &mut impl GenericClient,
+    tenant: &TenantId,
+    kind: ObjectKind,
+    narrow: Option<&Narrow>,
+    order: Order,
+    window: Option<(usize, usize)>,
+    each: &mut dyn FnMut(Stored),
+) -> Result<(), StoreError> {
+    let mut sql = Sql::new(Dialect::Postgres);
+    let text = format!(
+        "{SELECT} {} {}{}",
+        sql.filter(narrow),
+        sql.order(order),
+        limit(window)
+    );
+    // Rows are handed on as they arrive: a scan of a million holds one at a time.
+    let mut rows = client.query_raw(&text, bound(tenant, kind, &sql))?;
+    while let Some(row) = postgres::fallible_iterator::FallibleIterator::next(&mut rows)? {
+        each(stored(&row));
+    }
+    Ok(())
+}
+
+fn authenticate(
+    client: &mut impl GenericClient,
+    hash: &TokenHash,
+    now: &str,
+) -> Result<Option<Principal>, StoreError> {
+    let row = client.query_opt(
+        "SELECT tokens.id, tenants.id, tenants.name FROM tokens JOIN tenants ON tenants.id = tokens.tenant
+         WHERE tokens.hash = $1 AND tokens.revoked IS NULL AND (tokens.expires IS NULL OR tokens.expires > $2)",
+        &[&&hash.0[..], &now],
+    )?;
+    Ok(row.map(|r| Principal {
+        token: Some(r.get(0)),
+        tenant: Tenant {
+            id: TenantId(r.get(1)),
+            name: r.get(2),
+        },
+    }))
+}
+
+fn ensure_tenant(client: &mut impl GenericClient, name: &str) -> Result<Tenant, StoreError> {
+    client.execute(
+        "INSERT INTO tenants (id, name, created) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        &[&new_tenant_id().as_str(), &name, &now()],
+    )?;
+    tenant_by_name(client, name)?
+        .ok_or_else(|| StoreError::Corrupt(format!("tenant {name} vanished")))
+}
+
+/// [`Store`] over `self.on(…)`, written once for the pool ([`Postgres`]) and for a
+/// transaction ([`Held`]); `$more` are the methods that differ.
+macro_rules! on_client {
+    ($store:ty { $($more:item)* }) => {
+        impl Store for $store {
+            fn create(&self, tenant: &TenantId, kind: ObjectKind, body: Json, audit: Option<&Audit>) -> Result<Stored, StoreError> {
+                self.on(|c| insert(c, tenant, kind, body, audit))
+            }
+            fn get(&self, tenant: &TenantId, kind: ObjectKind, id: &str) -> Result<Option<Stored>, StoreError> {
+                self.on(|c| fetch(c, tenant, kind, id))
+            }
+            fn replace(&self, tenant: &TenantId, kind: ObjectKind, id: &str, body: Json, if_version: Option<u64>, audit: Option<&Audit>) -> Result<Stored, StoreError> {
+                self.on(|c| update(c, tenant, kind, id, body, if_version, audit))
+            }
+            fn delete(&self, tenant: &TenantId, kind: ObjectKind, id: &str, if_version: Option<u64>, audit: Option<&Audit>) -> Result<(), StoreError> {
+                self.on(|c| remove(c, tenant, kind, id, if_version, audit))
+            }
+            fn count(&self, tenant: &TenantId, kind: ObjectKind, narrow: Option<&Narrow>) -> Result<usize, StoreError> {
+                self.on(|c| count(c, tenant, kind, narrow))
+            }
+            fn select(&self, tenant: &TenantId, kind: ObjectKind, narrow: Option<&Narrow>, order: Order, window: Option<(usize, usize)>, each: &mut dyn FnMut(Stored)) -> Result<(), StoreError> {
+                self.on(|c| select(c, tenant, kind, narrow, order, window, each))
+            }
+            fn authenticate(&self, hash: &TokenHash, now: &str) -> Result<Option<Principal>, StoreError> {
+                self.on(|c| authenticate(c, hash, now))
+            }
+            fn ensure_tenant(&self, name: &str) -> Result<Tenant, StoreError> {
+                self.on(|c| ensure_tenant(c, name))
+            }
+            $($more)*
         }
-        record(&mut transaction, tenant, audit, id, &now())?;
-        commit(transaction)?;
-        Ok(())
-    }
+    };
+}
 
-    fn count(
+impl Postgres {
+    fn on<T>(
         &self,
-        tenant: &TenantId,
-        kind: ObjectKind,
-        narrow: Option<&Narrow>,
-    ) -> Result<usize, StoreError> {
-        let mut sql = Sql::new(Dialect::Postgres);
-        let text = format!("SELECT COUNT(*) FROM resources {}", sql.filter(narrow));
-        let row = self
-            .connection()?
-            .query_one(&text, &params(&bound(tenant, kind, &sql)))?;
-        Ok(row.get::<_, i64>(0) as usize)
+        work: impl FnOnce(&mut postgres::Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        work(&mut *self.connection()?)
     }
+}
 
-    fn select(
-        &self,
-        tenant: &TenantId,
-        kind: ObjectKind,
-        narrow: Option<&Narrow>,
-        order: Order,
-        window: Option<(usize, usize)>,
-        each: &mut dyn FnMut(Stored),
-    ) -> Result<(), StoreError> {
-        let mut sql = Sql::new(Dialect::Postgres);
-        let text = format!(
-            "{SELECT} {} {}{}",
-            sql.filter(narrow),
-            sql.order(order),
-            limit(window)
-        );
-        let mut connection = self.connection()?;
-        // Rows are handed on as they arrive: a scan of a million holds one at a time.
-        let mut rows = connection.query_raw(&text, bound(tenant, kind, &sql))?;
-        while let Some(row) = postgres::fallible_iterator::FallibleIterator::next(&mut rows)? {
-            each(stored(&row));
-        }
-        Ok(())
-    }
-
-    fn authenticate(&self, hash: &TokenHash, now: &str) -> Result<Option<Principal>, StoreError> {
-        let row = self.connection()?.query_opt(
-            "SELECT tokens.id, tenants.id, tenants.name FROM tokens JOIN tenants ON tenants.id = tokens.tenant
-             WHERE tokens.hash = $1 AND tokens.revoked IS NULL AND (tokens.expires IS NULL OR tokens.expires > $2)",
-            &[&&hash.0[..], &now],
-        )?;
-        Ok(row.map(|r| Principal {
-            token: Some(r.get(0)),
-            tenant: Tenant {
-                id: TenantId(r.get(1)),
-                name: r.get(2),
-            },
-        }))
-    }
-
-    fn ensure_tenant(&self, name: &str) -> Result<Tenant, StoreError> {
-        let mut connection = self.connection()?;
-        connection.execute(
-            "INSERT INTO tenants (id, name, created) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-            &[&new_tenant_id().as_str(), &name, &now()],
-        )?;
-        tenant_by_name(&mut *connection, name)?
-            .ok_or_else(|| StoreError::Corrupt(format!("tenant {name} vanished")))
-    }
-
+on_client!(Postgres {
     fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         append_audit(&mut *self.connection()?, entry)
     }
@@ -552,7 +614,64 @@ impl Store for Postgres {
             }),
         }
     }
+
+    /// One pooled connection carries the transaction from start to end; other
+    /// replicas' writes to the rows it changed wait for it (each statement at most
+    /// the statement timeout).
+    fn atomically(&self, work: &mut dyn FnMut(&dyn Store) -> Finish) -> Result<Finish, StoreError> {
+        let mut connection = self.connection()?;
+        let (finish, ended, deferred) = {
+            let held = Held {
+                transaction: std::sync::Mutex::new(connection.transaction()?),
+                deferred: Deferred::default(),
+            };
+            let finish = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&held)));
+            let deferred = held.deferred.take();
+            let transaction = held.transaction.into_inner().unwrap_or_else(|p| p.into_inner());
+            let ended = match finish {
+                Ok(Finish::Commit) => commit(transaction),
+                _ => transaction.rollback().map_err(StoreError::from),
+            };
+            (finish, ended, deferred)
+        };
+        for entry in &deferred {
+            append_audit(&mut *connection, entry)?;
+        }
+        match finish {
+            Ok(finish) => ended.map(|()| finish),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+});
+
+/// A PostgreSQL transaction's view of the store, for [`Store::atomically`].
+struct Held<'c> {
+    transaction: std::sync::Mutex<postgres::Transaction<'c>>,
+    deferred: Deferred,
 }
+
+impl Held<'_> {
+    /// Runs `work` in a savepoint, so that a statement that fails (a conflict, a
+    /// timeout) is undone alone and leaves the transaction usable: PostgreSQL would
+    /// otherwise refuse every later statement and turn the `COMMIT` into a rollback.
+    fn on<T>(
+        &self,
+        work: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut transaction = self.transaction.lock().unwrap_or_else(|p| p.into_inner());
+        let mut savepoint = transaction.transaction()?;
+        let done = work(&mut savepoint)?;
+        savepoint.commit()?;
+        Ok(done)
+    }
+}
+
+on_client!(Held<'_> {
+    fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.deferred.push(entry);
+        Ok(())
+    }
+});
 
 /// Operators' commands, each one transaction.
 impl Postgres {

@@ -73,6 +73,9 @@ pub enum StoreError {
     /// not yet).
     #[error("storage: the database has schema version {found}; this scimap needs {expected}")]
     Schema { found: i64, expected: i64 },
+    /// The storage cannot do what was asked (see [`Store::atomically`]).
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// A newer scimap wrote the database.
     #[error("storage: the database has schema version {found}, newer than this scimap's {supported}: use a newer scimap")]
     Newer { found: i64, supported: i64 },
@@ -203,6 +206,43 @@ pub trait Store: Send + Sync {
     fn ready(&self) -> Result<(), StoreError> {
         Ok(())
     }
+    /// Runs `work` in one transaction, handing it the store to use meanwhile: the
+    /// writes it makes through that store are kept together when it answers
+    /// [`Finish::Commit`], and none of them when it answers [`Finish::Rollback`] (or
+    /// panics). Each write still succeeds or fails alone, so a failed one leaves the
+    /// transaction usable. Audit entries appended meanwhile are kept either way.
+    ///
+    /// A store that cannot (the default) answers [`StoreError::Unsupported`].
+    fn atomically(&self, work: &mut dyn FnMut(&dyn Store) -> Finish) -> Result<Finish, StoreError> {
+        let _ = work;
+        Err(StoreError::Unsupported(
+            "this storage cannot run several writes in one transaction",
+        ))
+    }
+}
+
+/// How the work of [`Store::atomically`] ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    Commit,
+    Rollback,
+}
+
+/// Audit entries appended during a transaction, written when it ends, whichever way.
+#[derive(Default)]
+pub(crate) struct Deferred(std::sync::Mutex<Vec<AuditEntry>>);
+
+impl Deferred {
+    pub(crate) fn push(&self, entry: &AuditEntry) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(entry.clone());
+    }
+
+    pub(crate) fn take(&self) -> Vec<AuditEntry> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 /// SQLite storage at a file path (or in memory for tests).
@@ -306,7 +346,7 @@ impl Sqlite {
         Ok(Sqlite(database))
     }
 
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.0.lock()
     }
 }
@@ -438,185 +478,208 @@ fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
 
 const SELECT: &str = "SELECT id, version, created, modified, body FROM resources";
 
-impl Store for Sqlite {
-    fn create(
-        &self,
-        tenant: &TenantId,
-        kind: ObjectKind,
-        body: Json,
-        audit: Option<&Audit>,
-    ) -> Result<Stored, StoreError> {
-        let id = new_id();
-        let time = now();
-        let [user_name, external_id, display_name, work_email] = columns(kind, &body);
-        let mut connection = self.lock();
-        let transaction = connection.transaction()?;
-        transaction
-            .execute(
-                "INSERT INTO resources (tenant, kind, id, version, created, modified, body, user_name, external_id, display_name, work_email)
-                 VALUES (?9, ?1, ?2, 1, ?3, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![kind.as_str(), id, time, body.to_string(), user_name, external_id, display_name, work_email, tenant.as_str()],
-            )
-            .map_err(|e| conflict(kind, &body, e))?;
-        record(&transaction, tenant, audit, &id, &time)?;
-        transaction.commit()?;
-        Ok(Stored {
-            id,
-            version: 1,
-            created: time.clone(),
-            modified: time,
-            body,
-        })
-    }
+/// The statements of a [`Store`] on one SQLite connection. Each write runs in a
+/// savepoint: a transaction of its own on the database's connection, a nested one
+/// inside [`Store::atomically`].
+fn insert(
+    connection: &mut Connection,
+    tenant: &TenantId,
+    kind: ObjectKind,
+    body: Json,
+    audit: Option<&Audit>,
+) -> Result<Stored, StoreError> {
+    let id = new_id();
+    let time = now();
+    let [user_name, external_id, display_name, work_email] = columns(kind, &body);
+    let savepoint = connection.savepoint()?;
+    savepoint
+        .execute(
+            "INSERT INTO resources (tenant, kind, id, version, created, modified, body, user_name, external_id, display_name, work_email)
+             VALUES (?9, ?1, ?2, 1, ?3, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![kind.as_str(), id, time, body.to_string(), user_name, external_id, display_name, work_email, tenant.as_str()],
+        )
+        .map_err(|e| conflict(kind, &body, e))?;
+    record(&savepoint, tenant, audit, &id, &time)?;
+    savepoint.commit()?;
+    Ok(Stored {
+        id,
+        version: 1,
+        created: time.clone(),
+        modified: time,
+        body,
+    })
+}
 
-    fn get(
-        &self,
-        tenant: &TenantId,
-        kind: ObjectKind,
-        id: &str,
-    ) -> Result<Option<Stored>, StoreError> {
-        Ok(self
-            .lock()
-            .query_row(
-                &format!("{SELECT} WHERE tenant = ?3 AND kind = ?1 AND id = ?2"),
-                params![kind.as_str(), id, tenant.as_str()],
-                row,
-            )
-            .optional()?)
-    }
+fn fetch(
+    connection: &Connection,
+    tenant: &TenantId,
+    kind: ObjectKind,
+    id: &str,
+) -> Result<Option<Stored>, StoreError> {
+    Ok(connection
+        .query_row(
+            &format!("{SELECT} WHERE tenant = ?3 AND kind = ?1 AND id = ?2"),
+            params![kind.as_str(), id, tenant.as_str()],
+            row,
+        )
+        .optional()?)
+}
 
-    fn replace(
-        &self,
-        tenant: &TenantId,
-        kind: ObjectKind,
-        id: &str,
-        body: Json,
-        if_version: Option<u64>,
-        audit: Option<&Audit>,
-    ) -> Result<Stored, StoreError> {
-        let mut connection = self.lock();
-        let transaction = connection.transaction()?;
-        let current: Option<(i64, String)> = transaction
-            .query_row(
-                "SELECT version, created FROM resources WHERE tenant = ?3 AND kind = ?1 AND id = ?2",
-                params![kind.as_str(), id, tenant.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((version, created)) = current else {
-            return Err(StoreError::NotFound);
-        };
-        if if_version.is_some_and(|v| v != version as u64) {
-            return Err(StoreError::Stale(version.to_string()));
+fn update(
+    connection: &mut Connection,
+    tenant: &TenantId,
+    kind: ObjectKind,
+    id: &str,
+    body: Json,
+    if_version: Option<u64>,
+    audit: Option<&Audit>,
+) -> Result<Stored, StoreError> {
+    let savepoint = connection.savepoint()?;
+    let current: Option<(i64, String)> = savepoint
+        .query_row(
+            "SELECT version, created FROM resources WHERE tenant = ?3 AND kind = ?1 AND id = ?2",
+            params![kind.as_str(), id, tenant.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((version, created)) = current else {
+        return Err(StoreError::NotFound);
+    };
+    if if_version.is_some_and(|v| v != version as u64) {
+        return Err(StoreError::Stale(version.to_string()));
+    }
+    let time = now();
+    let [user_name, external_id, display_name, work_email] = columns(kind, &body);
+    savepoint
+        .execute(
+            "UPDATE resources SET version = version + 1, modified = ?3, body = ?4, user_name = ?5,
+             external_id = ?6, display_name = ?7, work_email = ?8 WHERE tenant = ?9 AND kind = ?1 AND id = ?2",
+            params![kind.as_str(), id, time, body.to_string(), user_name, external_id, display_name, work_email, tenant.as_str()],
+        )
+        .map_err(|e| conflict(kind, &body, e))?;
+    record(&savepoint, tenant, audit, id, &time)?;
+    savepoint.commit()?;
+    Ok(Stored {
+        id: id.to_string(),
+        version: version as u64 + 1,
+        created,
+        modified: time,
+        body,
+    })
+}
+
+fn remove(
+    connection: &mut Connection,
+    tenant: &TenantId,
+    kind: ObjectKind,
+    id: &str,
+    if_version: Option<u64>,
+    audit: Option<&Audit>,
+) -> Result<(), StoreError> {
+    let savepoint = connection.savepoint()?;
+    let version: Option<i64> = savepoint
+        .query_row(
+            "SELECT version FROM resources WHERE tenant = ?3 AND kind = ?1 AND id = ?2",
+            params![kind.as_str(), id, tenant.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match version {
+        None => Err(StoreError::NotFound),
+        Some(v) if if_version.is_some_and(|w| w != v as u64) => {
+            Err(StoreError::Stale(v.to_string()))
         }
-        let time = now();
-        let [user_name, external_id, display_name, work_email] = columns(kind, &body);
-        transaction
-            .execute(
-                "UPDATE resources SET version = version + 1, modified = ?3, body = ?4, user_name = ?5,
-                 external_id = ?6, display_name = ?7, work_email = ?8 WHERE tenant = ?9 AND kind = ?1 AND id = ?2",
-                params![kind.as_str(), id, time, body.to_string(), user_name, external_id, display_name, work_email, tenant.as_str()],
-            )
-            .map_err(|e| conflict(kind, &body, e))?;
-        record(&transaction, tenant, audit, id, &time)?;
-        transaction.commit()?;
-        Ok(Stored {
-            id: id.to_string(),
-            version: version as u64 + 1,
-            created,
-            modified: time,
-            body,
-        })
-    }
-
-    fn delete(
-        &self,
-        tenant: &TenantId,
-        kind: ObjectKind,
-        id: &str,
-        if_version: Option<u64>,
-        audit: Option<&Audit>,
-    ) -> Result<(), StoreError> {
-        let mut connection = self.lock();
-        let transaction = connection.transaction()?;
-        let version: Option<i64> = transaction
-            .query_row(
-                "SELECT version FROM resources WHERE tenant = ?3 AND kind = ?1 AND id = ?2",
+        Some(_) => {
+            savepoint.execute(
+                "DELETE FROM resources WHERE tenant = ?3 AND kind = ?1 AND id = ?2",
                 params![kind.as_str(), id, tenant.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match version {
-            None => Err(StoreError::NotFound),
-            Some(v) if if_version.is_some_and(|w| w != v as u64) => {
-                Err(StoreError::Stale(v.to_string()))
+            )?;
+            record(&savepoint, tenant, audit, id, &now())?;
+            savepoint.commit()?;
+            Ok(())
+        }
+    }
+}
+
+fn count(
+    connection: &Connection,
+    tenant: &TenantId,
+    kind: ObjectKind,
+    narrow: Option<&Narrow>,
+) -> Result<usize, StoreError> {
+    let mut sql = Sql::new(Dialect::Sqlite);
+    let text = format!("SELECT COUNT(*) FROM resources {}", sql.filter(narrow));
+    let mut statement = connection.prepare_cached(&text)?;
+    let total: i64 =
+        statement.query_row(params_from_iter(bound(tenant, kind, &sql)), |r| r.get(0))?;
+    Ok(total as usize)
+}
+
+fn select(
+    connection: &Connection,
+    tenant: &TenantId,
+    kind: ObjectKind,
+    narrow: Option<&Narrow>,
+    order: Order,
+    window: Option<(usize, usize)>,
+    each: &mut dyn FnMut(Stored),
+) -> Result<(), StoreError> {
+    let mut sql = Sql::new(Dialect::Sqlite);
+    let text = format!(
+        "{SELECT} {} {}{}",
+        sql.filter(narrow),
+        sql.order(order),
+        limit(window)
+    );
+    let mut statement = connection.prepare_cached(&text)?;
+    for stored in statement.query_map(params_from_iter(bound(tenant, kind, &sql)), row)? {
+        each(stored?);
+    }
+    Ok(())
+}
+
+/// [`Store`] over `self.connection()`, written once for the database's own connection
+/// ([`Sqlite`]) and for a transaction's ([`Held`]); `$more` are the methods that differ.
+macro_rules! on_connection {
+    ($store:ty { $($more:item)* }) => {
+        impl Store for $store {
+            fn create(&self, tenant: &TenantId, kind: ObjectKind, body: Json, audit: Option<&Audit>) -> Result<Stored, StoreError> {
+                insert(&mut self.connection(), tenant, kind, body, audit)
             }
-            Some(_) => {
-                transaction.execute(
-                    "DELETE FROM resources WHERE tenant = ?3 AND kind = ?1 AND id = ?2",
-                    params![kind.as_str(), id, tenant.as_str()],
-                )?;
-                record(&transaction, tenant, audit, id, &now())?;
-                transaction.commit()?;
-                Ok(())
+            fn get(&self, tenant: &TenantId, kind: ObjectKind, id: &str) -> Result<Option<Stored>, StoreError> {
+                fetch(&self.connection(), tenant, kind, id)
             }
+            fn replace(&self, tenant: &TenantId, kind: ObjectKind, id: &str, body: Json, if_version: Option<u64>, audit: Option<&Audit>) -> Result<Stored, StoreError> {
+                update(&mut self.connection(), tenant, kind, id, body, if_version, audit)
+            }
+            fn delete(&self, tenant: &TenantId, kind: ObjectKind, id: &str, if_version: Option<u64>, audit: Option<&Audit>) -> Result<(), StoreError> {
+                remove(&mut self.connection(), tenant, kind, id, if_version, audit)
+            }
+            fn count(&self, tenant: &TenantId, kind: ObjectKind, narrow: Option<&Narrow>) -> Result<usize, StoreError> {
+                count(&self.connection(), tenant, kind, narrow)
+            }
+            fn select(&self, tenant: &TenantId, kind: ObjectKind, narrow: Option<&Narrow>, order: Order, window: Option<(usize, usize)>, each: &mut dyn FnMut(Stored)) -> Result<(), StoreError> {
+                select(&self.connection(), tenant, kind, narrow, order, window, each)
+            }
+            fn authenticate(&self, hash: &TokenHash, now: &str) -> Result<Option<Principal>, StoreError> {
+                super::tenants::authenticate(&self.connection(), hash, now)
+            }
+            fn ensure_tenant(&self, name: &str) -> Result<Tenant, StoreError> {
+                super::tenants::ensure_tenant(&self.connection(), name)
+            }
+            $($more)*
         }
-    }
+    };
+}
 
-    fn count(
-        &self,
-        tenant: &TenantId,
-        kind: ObjectKind,
-        narrow: Option<&Narrow>,
-    ) -> Result<usize, StoreError> {
-        let mut sql = Sql::new(Dialect::Sqlite);
-        let text = format!("SELECT COUNT(*) FROM resources {}", sql.filter(narrow));
-        let connection = self.lock();
-        let mut statement = connection.prepare_cached(&text)?;
-        let total: i64 =
-            statement.query_row(params_from_iter(bound(tenant, kind, &sql)), |r| r.get(0))?;
-        Ok(total as usize)
-    }
-
-    fn select(
-        &self,
-        tenant: &TenantId,
-        kind: ObjectKind,
-        narrow: Option<&Narrow>,
-        order: Order,
-        window: Option<(usize, usize)>,
-        each: &mut dyn FnMut(Stored),
-    ) -> Result<(), StoreError> {
-        let mut sql = Sql::new(Dialect::Sqlite);
-        let text = format!(
-            "{SELECT} {} {}{}",
-            sql.filter(narrow),
-            sql.order(order),
-            limit(window)
-        );
-        let connection = self.lock();
-        let mut statement = connection.prepare_cached(&text)?;
-        for stored in statement.query_map(params_from_iter(bound(tenant, kind, &sql)), row)? {
-            each(stored?);
-        }
-        Ok(())
-    }
-
-    fn authenticate(&self, hash: &TokenHash, now: &str) -> Result<Option<Principal>, StoreError> {
-        super::tenants::authenticate(&self.lock(), hash, now)
-    }
-
-    fn ensure_tenant(&self, name: &str) -> Result<Tenant, StoreError> {
-        super::tenants::ensure_tenant(&self.lock(), name)
-    }
-
+on_connection!(Sqlite {
     fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        super::tenants::append_audit(&self.lock(), entry)
+        super::tenants::append_audit(&self.connection(), entry)
     }
 
     fn ready(&self) -> Result<(), StoreError> {
         let version: i64 = self
-            .lock()
+            .connection()
             .query_row("PRAGMA user_version", [], |r| r.get(0))?;
         match version {
             SCHEMA_VERSION => Ok(()),
@@ -626,7 +689,68 @@ impl Store for Sqlite {
             }),
         }
     }
+
+    /// The connection is held from `BEGIN IMMEDIATE` to the end: other requests wait,
+    /// and another process writing the file waits or gets busy.
+    fn atomically(&self, work: &mut dyn FnMut(&dyn Store) -> Finish) -> Result<Finish, StoreError> {
+        let mut connection = self.connection();
+        connection.execute_batch("BEGIN IMMEDIATE")?;
+        let held = Held {
+            connection: std::sync::Mutex::new(&mut connection),
+            deferred: Deferred::default(),
+        };
+        let finish = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&held)));
+        let deferred = held.deferred.take();
+        let ended = match finish {
+            Ok(Finish::Commit) => connection.execute_batch("COMMIT"),
+            _ => connection.execute_batch("ROLLBACK"),
+        };
+        if !connection.is_autocommit() {
+            let _ = connection.execute_batch("ROLLBACK");
+        }
+        for entry in &deferred {
+            super::tenants::append_audit(&connection, entry)?;
+        }
+        match finish {
+            Ok(finish) => ended.map(|()| finish).map_err(StoreError::from),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+});
+
+/// A SQLite transaction's view of the store, for [`Store::atomically`].
+struct Held<'c> {
+    connection: std::sync::Mutex<&'c mut Connection>,
+    deferred: Deferred,
 }
+
+impl<'c> Held<'c> {
+    fn connection(&self) -> Reborrow<'_, 'c> {
+        Reborrow(self.connection.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+struct Reborrow<'g, 'c>(std::sync::MutexGuard<'g, &'c mut Connection>);
+
+impl std::ops::Deref for Reborrow<'_, '_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reborrow<'_, '_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.0
+    }
+}
+
+on_connection!(Held<'_> {
+    fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.deferred.push(entry);
+        Ok(())
+    }
+});
 
 /// Appends a write's audit entry, in the write's transaction.
 fn record(
@@ -794,6 +918,44 @@ mod tests {
             1,
             "nothing half-written"
         );
+    }
+
+    #[test]
+    fn atomically_keeps_all_or_nothing() {
+        let store = Sqlite::in_memory().unwrap();
+        let t = &store_tenant(&store);
+        let user = |name: &str| json!({ "userName": name });
+        let users = |store: &dyn Store| store.count(t, ObjectKind::User, None).unwrap();
+        let work = |finish| {
+            move |held: &dyn Store| {
+                held.create(t, ObjectKind::User, user("ann"), None).unwrap();
+                let taken = held.create(t, ObjectKind::User, user("ANN"), None);
+                assert!(matches!(taken, Err(StoreError::Conflict { .. })));
+                assert_eq!(users(held), 1, "a failed write is undone alone");
+                finish
+            }
+        };
+        assert_eq!(
+            store.atomically(&mut work(Finish::Rollback)),
+            Ok(Finish::Rollback)
+        );
+        assert_eq!(users(&store), 0);
+        assert_eq!(
+            store.atomically(&mut work(Finish::Commit)),
+            Ok(Finish::Commit)
+        );
+        assert_eq!(users(&store), 1);
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.atomically(&mut |held| {
+                held.create(t, ObjectKind::User, user("bob"), None).unwrap();
+                panic!("a bug, for the test")
+            })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(users(&store), 1, "a panic rolls back");
+        store
+            .create(t, ObjectKind::User, user("bob"), None)
+            .expect("the connection is usable after a panic");
     }
 
     #[test]

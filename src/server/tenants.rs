@@ -279,7 +279,7 @@ impl Sqlite {
     /// A new tenant with its first token.
     pub fn add_tenant(&self, name: &str) -> Result<(Tenant, IssuedToken), TenantError> {
         check_name(name)?;
-        let mut connection = self.lock();
+        let mut connection = self.connection();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if tenant_by_name(&transaction, name)?.is_some() {
             return Err(TenantError::Exists(name.into()));
@@ -304,13 +304,13 @@ impl Sqlite {
     /// How many tenants there are.
     pub fn tenant_count(&self) -> Result<usize, StoreError> {
         let count: i64 = self
-            .lock()
+            .connection()
             .query_row("SELECT COUNT(*) FROM tenants", [], |r| r.get(0))?;
         Ok(count as usize)
     }
 
     pub fn tenants(&self) -> Result<Vec<TenantInfo>, TenantError> {
-        let connection = self.lock();
+        let connection = self.connection();
         let mut statement = connection.prepare(
             "SELECT tenants.id, name, created, (SELECT COUNT(*) FROM resources WHERE tenant = tenants.id)
              FROM tenants ORDER BY name",
@@ -353,7 +353,7 @@ impl Sqlite {
         token: Option<&str>,
         overlap_until: &str,
     ) -> Result<IssuedToken, TenantError> {
-        let mut connection = self.lock();
+        let mut connection = self.connection();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let tenant = existing_tenant(&transaction, name)?;
         let current: Vec<String> = transaction
@@ -388,7 +388,7 @@ impl Sqlite {
 
     /// Another token for the tenant, beside those it has.
     pub fn add_token(&self, name: &str) -> Result<IssuedToken, TenantError> {
-        let mut connection = self.lock();
+        let mut connection = self.connection();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let tenant = existing_tenant(&transaction, name)?;
         let token = insert_token(&transaction, &tenant.id)?;
@@ -402,7 +402,7 @@ impl Sqlite {
 
     /// Revokes a token at once: the next request with it is refused.
     pub fn revoke_token(&self, name: &str, token: &str) -> Result<(), TenantError> {
-        let mut connection = self.lock();
+        let mut connection = self.connection();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let tenant = existing_tenant(&transaction, name)?;
         let changed = transaction.execute(
@@ -428,7 +428,7 @@ impl Sqlite {
         name: &str,
         export: Option<&mut dyn Write>,
     ) -> Result<u64, TenantError> {
-        let mut connection = self.lock();
+        let mut connection = self.connection();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let tenant = existing_tenant(&transaction, name)?;
         if let Some(out) = export {
@@ -449,7 +449,7 @@ impl Sqlite {
 
     /// The tenant's audit entries, newest last, at most `limit` of the latest.
     pub fn audit_log(&self, name: &str, limit: usize) -> Result<Vec<AuditEntry>, TenantError> {
-        let connection = self.lock();
+        let connection = self.connection();
         let mut statement = connection.prepare(
             "SELECT time, tenant, tenant_name, token, method, path, resource, status, request FROM
              (SELECT * FROM audit WHERE tenant_name = ?1 ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
@@ -608,14 +608,15 @@ mod tests {
         assert!(token.secret.starts_with(&format!("scimap_{}_", token.id)));
         assert_eq!(token.secret.len(), "scimap_".len() + 16 + 1 + 64);
         let stored: Vec<u8> = store
-            .lock()
+            .connection()
             .query_row("SELECT hash FROM tokens", [], |r| r.get(0))
             .unwrap();
         assert_eq!(stored, TokenHash::of(&token.secret).0);
-        let found = authenticate(&store.lock(), &TokenHash::of(&token.secret), &now()).unwrap();
+        let found =
+            authenticate(&store.connection(), &TokenHash::of(&token.secret), &now()).unwrap();
         assert_eq!(found.unwrap().tenant, tenant);
         assert_eq!(
-            authenticate(&store.lock(), &TokenHash::of("scimap_x_y"), &now()).unwrap(),
+            authenticate(&store.connection(), &TokenHash::of("scimap_x_y"), &now()).unwrap(),
             None
         );
     }
@@ -627,7 +628,7 @@ mod tests {
         let later = "2999-01-01T00:00:00Z";
         let second = store.rotate_token("contoso", None, later).unwrap();
         let works = |t: &IssuedToken| {
-            authenticate(&store.lock(), &TokenHash::of(&t.secret), &now())
+            authenticate(&store.connection(), &TokenHash::of(&t.secret), &now())
                 .unwrap()
                 .is_some()
         };
@@ -649,7 +650,7 @@ mod tests {
     fn the_audit_log_is_append_only() {
         let store = Sqlite::in_memory().unwrap();
         store.add_tenant("contoso").unwrap();
-        let connection = store.lock();
+        let connection = store.connection();
         assert!(connection.execute("DELETE FROM audit", []).is_err());
         assert!(connection
             .execute("UPDATE audit SET status = 1", [])

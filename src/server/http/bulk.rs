@@ -9,14 +9,21 @@ use serde_json::{json, Value as Json};
 
 use crate::server::error::ScimError;
 
-use super::{internal_error, scim_json, App, Call, Ctx, Reply, MAX_BULK_OPERATIONS};
+use crate::server::store::{Finish, Store};
+
+use super::{failure_entry, internal_error, scim_json, App, Call, Ctx, Reply, MAX_BULK_OPERATIONS};
 
 impl App {
     /// Bulk (RFC 7644 §3.7): operations run in the order given, except that one
     /// referring to `bulkId:x` waits until the POST with `bulkId` x has run. A
     /// reference to a bulkId nobody declares, to a POST that failed, or in a cycle is
     /// answered 409 for that operation. Results keep the request's order.
-    pub(super) fn bulk(&self, ctx: &Ctx, call: &Call) -> Reply {
+    ///
+    /// With `failOnErrors` N, the request is one transaction: it stops at the Nth
+    /// error and then keeps nothing, each operation that had succeeded answered 424;
+    /// with fewer errors, the operations that succeeded are kept together. Without it,
+    /// each operation is kept or not on its own.
+    pub(super) fn bulk(&self, store: &dyn Store, ctx: &Ctx, call: &Call) -> Reply {
         let request = call.json()?;
         let operations = request
             .get("Operations")
@@ -34,10 +41,66 @@ impl App {
                 format!("a bulk request holds at most {MAX_BULK_OPERATIONS} operations"),
             ));
         }
-        let fail_on = request
-            .get("failOnErrors")
-            .and_then(Json::as_u64)
-            .unwrap_or(u64::MAX);
+        let results = match fail_on_errors(&request)? {
+            None => self.run_bulk(store, ctx, operations, u64::MAX).results,
+            Some(limit) => self.bulk_atomically(store, ctx, operations, limit)?,
+        };
+        Ok(scim_json(
+            StatusCode::OK,
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"],
+                    "Operations": results.into_iter().flatten().map(|r| r.json).collect::<Vec<_>>()}),
+        ))
+    }
+
+    /// The operations in one transaction, rolled back when they reach `limit` errors.
+    fn bulk_atomically(
+        &self,
+        store: &dyn Store,
+        ctx: &Ctx,
+        operations: &[Json],
+        limit: u64,
+    ) -> Result<Vec<Option<BulkResult>>, ScimError> {
+        let mut run = None;
+        store.atomically(&mut |transaction| {
+            let done = self.run_bulk(transaction, ctx, operations, limit);
+            let finish = if done.errors >= limit {
+                Finish::Rollback
+            } else {
+                Finish::Commit
+            };
+            run = Some(done);
+            finish
+        })?;
+        let Some(mut run) = run else {
+            return Err(internal_error());
+        };
+        if run.errors < limit {
+            return Ok(run.results);
+        }
+        for (result, operation) in run.results.iter_mut().zip(operations) {
+            let Some(BulkResult {
+                call: Some(call), ..
+            }) = result
+            else {
+                continue;
+            };
+            let error = ScimError::new(
+                StatusCode::FAILED_DEPENDENCY,
+                None,
+                format!("not kept: the request reached failOnErrors ({limit} errors), so none of its changes were kept"),
+            );
+            if let Some(entry) = failure_entry(ctx, call, error.status) {
+                if let Err(e) = store.audit(&entry) {
+                    tracing::error!(request = %ctx.request, "the audit log cannot be written: {e}");
+                }
+            }
+            *result = Some(BulkResult::failed(operation, error));
+        }
+        Ok(run.results)
+    }
+
+    /// Runs the operations until `fail_on` of them have failed.
+    fn run_bulk(&self, store: &dyn Store, ctx: &Ctx, operations: &[Json], fail_on: u64) -> Run {
         let declared: HashSet<&str> = operations
             .iter()
             .filter_map(|o| o.get("bulkId").and_then(Json::as_str))
@@ -46,7 +109,8 @@ impl App {
         let references: Vec<Vec<&str>> = operations.iter().map(referenced).collect();
         // bulkId → the id made for it, or `None` when its operation failed.
         let mut made: HashMap<String, Option<String>> = HashMap::new();
-        let mut results: Vec<Option<Json>> = vec![None; operations.len()];
+        let mut results: Vec<Option<BulkResult>> = Vec::new();
+        results.resize_with(operations.len(), || None);
         let mut waiting: Vec<usize> = (0..operations.len()).collect();
         let mut errors = 0;
         loop {
@@ -58,7 +122,7 @@ impl App {
                     break;
                 }
                 let result = match bulk_references(&references[index], &declared, &made) {
-                    References::Ready => self.bulk_operation(ctx, operation, &made),
+                    References::Ready => self.bulk_operation(store, ctx, operation, &made),
                     References::Waiting => {
                         still.push(index);
                         continue;
@@ -71,8 +135,8 @@ impl App {
                 if let Some(bulk_id) = operation.get("bulkId").and_then(Json::as_str) {
                     made.insert(bulk_id.to_string(), result.id.clone());
                 }
-                errors += u64::from(result.failed);
-                results[index] = Some(result.json);
+                errors += u64::from(result.call.is_none());
+                results[index] = Some(result);
             }
             waiting = still;
             if waiting.is_empty() || waiting.len() == before || errors >= fail_on {
@@ -86,18 +150,16 @@ impl App {
                     None,
                     "the operation's bulkId references form a cycle, so none of them can run first",
                 );
-                results[index] = Some(BulkResult::failed(&operations[index], error).json);
+                results[index] = Some(BulkResult::failed(&operations[index], error));
+                errors += 1;
             }
         }
-        Ok(scim_json(
-            StatusCode::OK,
-            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"],
-                    "Operations": results.into_iter().flatten().collect::<Vec<_>>()}),
-        ))
+        Run { results, errors }
     }
 
     fn bulk_operation(
         &self,
+        store: &dyn Store,
         ctx: &Ctx,
         operation: &Json,
         made: &HashMap<String, Option<String>>,
@@ -132,7 +194,7 @@ impl App {
                 // A panic in one operation fails that operation alone: the ones before
                 // it are committed and must be reported.
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    self.write(ctx, &inner)
+                    self.write(store, ctx, &inner)
                 }))
                 .unwrap_or_else(|_| {
                     tracing::error!(request = %ctx.request, path = %path, "a bulk operation panicked");
@@ -173,16 +235,23 @@ impl App {
                 .as_deref()
                 .and_then(|l| l.rsplit('/').next())
                 .map(str::to_string),
-            failed: false,
+            call: Some(inner),
         }
     }
+}
+
+/// What the operations of a bulk request came to, and how many failed.
+struct Run {
+    results: Vec<Option<BulkResult>>,
+    errors: u64,
 }
 
 struct BulkResult {
     json: Json,
     /// The id of the resource a POST made.
     id: Option<String>,
-    failed: bool,
+    /// The request the operation made, when it succeeded.
+    call: Option<Call>,
 }
 
 impl BulkResult {
@@ -194,8 +263,21 @@ impl BulkResult {
         BulkResult {
             json,
             id: None,
-            failed: true,
+            call: None,
         }
+    }
+}
+
+/// `failOnErrors`, when given: a count of errors, at least one.
+fn fail_on_errors(request: &Json) -> Result<Option<u64>, ScimError> {
+    match request.get("failOnErrors") {
+        None | Some(Json::Null) => Ok(None),
+        Some(given) => given.as_u64().filter(|&n| n >= 1).map(Some).ok_or_else(|| {
+            ScimError::bad(
+                ScimType::InvalidValue,
+                format!("failOnErrors is a number of errors, 1 or more, not {given}"),
+            )
+        }),
     }
 }
 

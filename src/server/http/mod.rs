@@ -22,7 +22,7 @@ use super::limits::TenantLimits;
 use super::metrics::{self, Metrics, StoreFailure};
 use super::resources::{etag, normalize, represent, resource_type, Projection};
 use super::store::{ObjectKind, Store, StoreError, Stored};
-use super::tenants::{random_hex, Audit, Principal, Tenant, TokenHash};
+use super::tenants::{random_hex, Audit, AuditEntry, Principal, Tenant, TokenHash};
 use crate::scim::apply_patch;
 
 /// How the server behaves: `Config::default()`, or `Config::with_tokens` for a
@@ -76,6 +76,24 @@ impl Config {
             ..Config::default()
         }
     }
+}
+
+/// The audit entry of a write to a resource that ended in `status` without being
+/// made; `None` for a request that writes nothing.
+fn failure_entry(ctx: &Ctx, call: &Call, status: StatusCode) -> Option<AuditEntry> {
+    let segments: Vec<&str> = call.path.split('/').filter(|s| !s.is_empty()).collect();
+    let writes = matches!(
+        call.method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) && matches!(segments.first(), Some(s) if kind_of(s).is_some())
+        && segments.get(1) != Some(&".search");
+    writes.then(|| {
+        ctx.audit(call, status).entry(
+            &ctx.principal.tenant.id,
+            segments.get(1).map(|s| s.to_string()),
+            &super::store::now(),
+        )
+    })
 }
 
 /// The tenant of the `--token` shortcut.
@@ -280,7 +298,7 @@ impl App {
         // GETs). A panic there is answered with a 500, never a dropped connection.
         let app = self.clone();
         let (ctx, call, response) = match tokio::task::spawn_blocking(move || {
-            let response = app.write(&ctx, &call);
+            let response = app.write(&*app.store, &ctx, &call);
             (ctx, call, response)
         })
         .await
@@ -301,21 +319,14 @@ impl App {
 
     /// Handles a request. A write that succeeds is audited by the store in its own
     /// transaction; one that fails is audited here.
-    fn write(&self, ctx: &Ctx, call: &Call) -> Reply {
-        let result = self.handle(ctx, call);
-        let segments: Vec<&str> = call.path.split('/').filter(|s| !s.is_empty()).collect();
-        let writes = matches!(
-            call.method,
-            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-        ) && matches!(segments.first(), Some(s) if kind_of(s).is_some())
-            && segments.get(1) != Some(&".search");
-        if let (true, Err(e)) = (writes, &result) {
-            let entry = ctx.audit(call, e.status).entry(
-                &ctx.principal.tenant.id,
-                segments.get(1).map(|s| s.to_string()),
-                &super::store::now(),
-            );
-            if let Err(e) = self.store.audit(&entry) {
+    fn write(&self, store: &dyn Store, ctx: &Ctx, call: &Call) -> Reply {
+        let result = self.handle(store, ctx, call);
+        if let Some(entry) = result
+            .as_ref()
+            .err()
+            .and_then(|e| failure_entry(ctx, call, e.status))
+        {
+            if let Err(e) = store.audit(&entry) {
                 tracing::error!(request = %ctx.request, "the audit log cannot be written: {e}");
             }
         }
@@ -561,7 +572,7 @@ fn kind_of(segment: &str) -> Option<ObjectKind> {
 
 impl App {
     /// Answers a request of `ctx`'s tenant; `call.path` is below the API's base path.
-    fn handle(&self, ctx: &Ctx, call: &Call) -> Reply {
+    fn handle(&self, store: &dyn Store, ctx: &Ctx, call: &Call) -> Reply {
         let segments: Vec<&str> = call.path.split('/').filter(|s| !s.is_empty()).collect();
         let base = ctx.base.as_str();
         let m = &call.method;
@@ -569,13 +580,14 @@ impl App {
             ([kind], _) if kind_of(kind).is_some() => {
                 let kind = kind_of(kind).expect("checked");
                 match *m {
-                    Method::GET => self.list(ctx, kind, &ListQuery::from_params(call)?),
-                    Method::POST => self.create(ctx, kind, call),
+                    Method::GET => self.list(store, ctx, kind, &ListQuery::from_params(call)?),
+                    Method::POST => self.create(store, ctx, kind, call),
                     _ => Err(method_not_allowed(m, &call.path)),
                 }
             }
             ([kind, search], &Method::POST) if kind_of(kind).is_some() && *search == ".search" => {
                 self.list(
+                    store,
                     ctx,
                     kind_of(kind).expect("checked"),
                     &ListQuery::from_body(&call.json()?)?,
@@ -584,12 +596,12 @@ impl App {
             ([kind, id], _) if kind_of(kind).is_some() => {
                 let kind = kind_of(kind).expect("checked");
                 match *m {
-                    Method::GET => self.get(ctx, kind, id, call),
-                    Method::PUT => self.replace(ctx, kind, id, call),
-                    Method::PATCH => self.patch(ctx, kind, id, call),
+                    Method::GET => self.get(store, ctx, kind, id, call),
+                    Method::PUT => self.replace(store, ctx, kind, id, call),
+                    Method::PATCH => self.patch(store, ctx, kind, id, call),
                     Method::DELETE => {
                         let audit = ctx.audit(call, StatusCode::NO_CONTENT);
-                        self.store.delete(
+                        store.delete(
                             &ctx.principal.tenant.id,
                             kind,
                             id,
@@ -603,9 +615,9 @@ impl App {
             }
             ([".search"], &Method::POST) => {
                 let query = ListQuery::from_body(&call.json()?)?;
-                self.search_all(ctx, &query)
+                self.search_all(store, ctx, &query)
             }
-            (["Bulk"], &Method::POST) => self.bulk(ctx, call),
+            (["Bulk"], &Method::POST) => self.bulk(store, ctx, call),
             (["Schemas"], &Method::GET) => Ok(list_response(discovery::schemas(base), 1)),
             (["Schemas", id], &Method::GET) => discovery::schemas(base)
                 .into_iter()
@@ -660,22 +672,19 @@ impl App {
         response
     }
 
-    fn create(&self, ctx: &Ctx, kind: ObjectKind, call: &Call) -> Reply {
+    fn create(&self, store: &dyn Store, ctx: &Ctx, kind: ObjectKind, call: &Call) -> Reply {
         let projection = call.projection()?;
         let base = ctx.base.as_str();
         let body = normalize(&call.json()?, kind)?;
         let audit = ctx.audit(call, StatusCode::CREATED);
-        let stored = self
-            .store
-            .create(&ctx.principal.tenant.id, kind, body, Some(&audit))?;
+        let stored = store.create(&ctx.principal.tenant.id, kind, body, Some(&audit))?;
         Ok(self.respond(StatusCode::CREATED, &stored, kind, &projection, base))
     }
 
-    fn get(&self, ctx: &Ctx, kind: ObjectKind, id: &str, call: &Call) -> Reply {
+    fn get(&self, store: &dyn Store, ctx: &Ctx, kind: ObjectKind, id: &str, call: &Call) -> Reply {
         let projection = call.projection()?;
         let base = ctx.base.as_str();
-        let stored = self
-            .store
+        let stored = store
             .get(&ctx.principal.tenant.id, kind, id)?
             .ok_or_else(|| ScimError::not_found(&format!("{} {id}", kind.as_str())))?;
         if version_header(&call.headers, header::IF_NONE_MATCH)? == Some(stored.version) {
@@ -684,13 +693,19 @@ impl App {
         Ok(self.respond(StatusCode::OK, &stored, kind, &projection, base))
     }
 
-    fn replace(&self, ctx: &Ctx, kind: ObjectKind, id: &str, call: &Call) -> Reply {
+    fn replace(
+        &self,
+        store: &dyn Store,
+        ctx: &Ctx,
+        kind: ObjectKind,
+        id: &str,
+        call: &Call,
+    ) -> Reply {
         let projection = call.projection()?;
         let base = ctx.base.as_str();
         let body = normalize(&call.json()?, kind)?;
         let audit = ctx.audit(call, StatusCode::OK);
-        let stored = self
-            .store
+        let stored = store
             .replace(
                 &ctx.principal.tenant.id,
                 kind,
@@ -706,7 +721,14 @@ impl App {
         Ok(self.respond(StatusCode::OK, &stored, kind, &projection, base))
     }
 
-    fn patch(&self, ctx: &Ctx, kind: ObjectKind, id: &str, call: &Call) -> Reply {
+    fn patch(
+        &self,
+        store: &dyn Store,
+        ctx: &Ctx,
+        kind: ObjectKind,
+        id: &str,
+        call: &Call,
+    ) -> Reply {
         let projection = call.projection()?;
         let base = ctx.base.as_str();
         let request = call.json()?;
@@ -726,8 +748,7 @@ impl App {
         let mut attempts = 0;
         let stored = loop {
             attempts += 1;
-            let current = self
-                .store
+            let current = store
                 .get(&ctx.principal.tenant.id, kind, id)?
                 .ok_or_else(|| ScimError::not_found(&format!("{} {id}", kind.as_str())))?;
             if wanted.is_some_and(|v| v != current.version) {
@@ -736,7 +757,7 @@ impl App {
             let mut body = current.body.clone();
             apply_patch(&mut body, &request, resource_type(kind))?;
             let body = normalize(&body, kind)?;
-            match self.store.replace(
+            match store.replace(
                 &ctx.principal.tenant.id,
                 kind,
                 id,

@@ -11,7 +11,7 @@ use crate::scim::filter::values;
 use crate::scim::{AttrPath, CompValue, CompareOp, Filter};
 use crate::server::error::ScimError;
 use crate::server::resources::{represent, resource_type, Projection};
-use crate::server::store::{Bound, Indexed, Narrow, ObjectKind, Order, Stored};
+use crate::server::store::{Bound, Indexed, Narrow, ObjectKind, Order, Store, Stored};
 
 /// The most comparisons a filter hands the database; a longer one (a client may send
 /// a thousand) is decided by the filter alone, since SQLite refuses expressions deeper
@@ -98,6 +98,7 @@ impl App {
     /// selects by what it can, and the filter decides.
     fn matching(
         &self,
+        store: &dyn Store,
         ctx: &Ctx,
         kind: ObjectKind,
         plan: &Plan,
@@ -108,18 +109,17 @@ impl App {
         let mut found = Vec::new();
         let order = plan.order(query);
         let read = order.unwrap_or(Order::Created);
-        self.store
-            .select(tenant, kind, plan.narrow.as_ref(), read, None, &mut |s| {
-                // Filters see the resource as it is shown: with its `id` and `meta`.
-                let keep = plan.exact
-                    || plan
-                        .filter
-                        .as_ref()
-                        .is_none_or(|f| f.matches(&represent(&s, kind, ""), rt));
-                if keep {
-                    found.push(s);
-                }
-            })?;
+        store.select(tenant, kind, plan.narrow.as_ref(), read, None, &mut |s| {
+            // Filters see the resource as it is shown: with its `id` and `meta`.
+            let keep = plan.exact
+                || plan
+                    .filter
+                    .as_ref()
+                    .is_none_or(|f| f.matches(&represent(&s, kind, ""), rt));
+            if keep {
+                found.push(s);
+            }
+        })?;
         match &plan.sort {
             Some(sort) if order.is_none() => {
                 // Resources without the attribute come last, as RFC 7644 §3.4.2.3 asks.
@@ -141,17 +141,23 @@ impl App {
         Ok(found)
     }
 
-    pub(super) fn list(&self, ctx: &Ctx, kind: ObjectKind, query: &ListQuery) -> Reply {
+    pub(super) fn list(
+        &self,
+        store: &dyn Store,
+        ctx: &Ctx,
+        kind: ObjectKind,
+        query: &ListQuery,
+    ) -> Reply {
         let base = ctx.base.as_str();
         let plan = Plan::new(kind, query)?;
         if let (true, Some(order)) = (plan.exact, plan.order(query)) {
             // The database answers the whole query: it counts, sorts and pages.
             let tenant = &ctx.principal.tenant.id;
-            let total = self.store.count(tenant, kind, plan.narrow.as_ref())?;
+            let total = store.count(tenant, kind, plan.narrow.as_ref())?;
             let window = Some((query.start_index() - 1, self.count(query)));
             let projection = &query.projection;
             let mut page = Vec::new();
-            self.store.select(
+            store.select(
                 tenant,
                 kind,
                 plan.narrow.as_ref(),
@@ -161,19 +167,19 @@ impl App {
             )?;
             return Ok(list_response_paged(page, total, query.start_index()));
         }
-        let found = self.matching(ctx, kind, &plan, query)?;
+        let found = self.matching(store, ctx, kind, &plan, query)?;
         let total = found.len();
         let page = self.page(found.into_iter().map(|s| (kind, s)).collect(), query, base);
         Ok(list_response_paged(page, total, query.start_index()))
     }
 
     /// `POST /.search`: users and groups together.
-    pub(super) fn search_all(&self, ctx: &Ctx, query: &ListQuery) -> Reply {
+    pub(super) fn search_all(&self, store: &dyn Store, ctx: &Ctx, query: &ListQuery) -> Reply {
         let base = ctx.base.as_str();
         let mut all = Vec::new();
         for kind in [ObjectKind::User, ObjectKind::Group] {
-            let found =
-                Plan::new(kind, query).and_then(|plan| self.matching(ctx, kind, &plan, query));
+            let found = Plan::new(kind, query)
+                .and_then(|plan| self.matching(store, ctx, kind, &plan, query));
             match found {
                 Ok(found) => all.extend(found.into_iter().map(|s| (kind, s))),
                 // A filter naming an attribute one type lacks still searches the other.
