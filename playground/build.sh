@@ -21,6 +21,20 @@ wasm-bindgen --target web --no-typescript --remove-name-section --remove-produce
   target/wasm32-unknown-unknown/wasm/scimap_playground.wasm
 cp playground/web/* playground/dist/
 
+# Compressed copies for `scimap playground` to send to browsers that take them.
+for file in playground/dist/*.wasm playground/dist/*.js playground/dist/*.css playground/dist/*.html; do
+  gzip -9 -k -n -f "$file"
+done
+if command -v node >/dev/null; then
+  node -e '
+    const fs = require("fs"), zlib = require("zlib");
+    for (const file of process.argv.slice(1)) {
+      const options = { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } };
+      fs.writeFileSync(file + ".br", zlib.brotliCompressSync(fs.readFileSync(file), options));
+    }' playground/dist/*.wasm playground/dist/*.js playground/dist/*.css playground/dist/*.html
+fi
+
 raw=$(wc -c < playground/dist/scimap_bg.wasm)
-gz=$(gzip -9 -c playground/dist/scimap_bg.wasm | wc -c)
-echo "== playground/dist: wasm $raw bytes, $gz bytes gzipped"
+gz=$(wc -c < playground/dist/scimap_bg.wasm.gz)
+br=$( [ -f playground/dist/scimap_bg.wasm.br ] && wc -c < playground/dist/scimap_bg.wasm.br || echo "no")
+echo "== playground/dist: wasm $raw bytes, $gz bytes gzipped, $br bytes with brotli"

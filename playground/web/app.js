@@ -3,17 +3,31 @@ import { samples } from "./samples.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_INPUT = 1 << 20; // characters per editor; larger pastes are refused, not evaluated
+// An answer's time is counted from when the engine is ready, never during its download.
 const TIMEOUT_MS = 3000;
 
 // ---- the worker -----------------------------------------------------------------
 
 let worker = null;
+let ready = false;
+let loadFailures = 0;
 let nextId = 0;
 const pending = new Map();
 
+function setStatus(text, state) {
+  const status = $("status");
+  status.textContent = text;
+  status.dataset.state = state;
+}
+
 function startWorker() {
+  ready = false;
   worker = new Worker("worker.js", { type: "module" });
   worker.onmessage = ({ data }) => {
+    if ("ready" in data) {
+      engineLoaded(data);
+      return;
+    }
     const request = pending.get(data.id);
     if (!request) return;
     pending.delete(data.id);
@@ -23,11 +37,39 @@ function startWorker() {
   };
   worker.onerror = (event) => {
     event.preventDefault();
-    failAll(new Error("the evaluator stopped: " + (event.message || "unknown error")));
+    const why = event.message || "unknown error";
+    if (ready) restart(new Error("the evaluator stopped: " + why));
+    else engineLoaded({ ready: false, failure: why });
   };
 }
 
-function failAll(error) {
+/// The engine loaded, or failed to (offline, a broken download): then it is fetched
+/// again after a pause that grows, and what waits for it keeps waiting.
+function engineLoaded({ ready: ok, failure }) {
+  if (!ok) {
+    loadFailures += 1;
+    const wait = Math.min(30, 2 ** loadFailures);
+    setStatus(`the engine did not load (${failure}); trying again in ${wait} s`, "error");
+    worker.terminate();
+    setTimeout(startWorker, wait * 1000);
+    return;
+  }
+  ready = true;
+  loadFailures = 0;
+  if (firstResult) setStatus("engine loaded", "loading");
+  for (const [id, request] of pending) send(id, request);
+}
+
+function send(id, request) {
+  request.timer = setTimeout(
+    () => restart(new Error(`stopped after ${TIMEOUT_MS / 1000} s without an answer`)),
+    TIMEOUT_MS,
+  );
+  worker.postMessage({ id, op: request.op, args: request.args });
+}
+
+/// A hung evaluation: what waits fails, and a fresh engine starts (its wasm now cached).
+function restart(error) {
   for (const request of pending.values()) {
     clearTimeout(request.timer);
     request.reject(error);
@@ -40,13 +82,24 @@ function failAll(error) {
 function call(op, ...args) {
   const id = nextId++;
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => failAll(new Error(`stopped after ${TIMEOUT_MS / 1000} s without an answer`)),
-      TIMEOUT_MS,
-    );
-    pending.set(id, { resolve, reject, timer });
-    worker.postMessage({ id, op, args });
+    const request = { op, args, resolve, reject, timer: null };
+    pending.set(id, request);
+    if (ready) send(id, request);
   });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/// Asks until it is answered: the function table and the default mapping must not stay
+/// empty for the session because one attempt met a restart.
+async function untilAnswered(op) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call(op);
+    } catch {
+      await sleep(Math.min(5000, 250 * 2 ** attempt));
+    }
+  }
 }
 
 // ---- state in the URL -----------------------------------------------------------
@@ -171,6 +224,10 @@ async function run() {
     if (mode === "expression") {
       const out = await call("evaluate", $("expr").value, $("record").value, options());
       if (mine === generation) showEvaluation(out);
+    } else if (!$("mapping").value && !defaultMappingLoaded) {
+      $("outcome-kind").textContent = "loading Entra's default mapping…";
+      $("outcome-kind").className = "kind";
+      return;
     } else {
       const out = await call("apply", $("mapping").value, $("record").value, $("exported").value,
         JSON.stringify({ object: $("object").value, now: new Date().toISOString(), seed: 7 }));
@@ -182,7 +239,7 @@ async function run() {
   if (firstResult && mine === generation) {
     firstResult = false;
     window.__firstResultMs = performance.now();
-    $("status").textContent = "ready";
+    setStatus("ready", "ready");
   }
 }
 
@@ -355,7 +412,10 @@ function setMode(next) {
   schedule();
 }
 
+let defaultMappingLoaded = false;
+
 async function main() {
+  setStatus("loading the engine…", "loading");
   startWorker();
   const sample = $("sample");
   for (const name of Object.keys(samples)) sample.add(new Option(name, name));
@@ -367,7 +427,13 @@ async function main() {
     for (const id of editors) if (typeof state[id] === "string") $(id).value = state[id];
     if (state.object) $("object").value = state.object;
   }
-  if (!$("mapping").value) $("mapping").value = await call("default_mapping").catch(() => "");
+  untilAnswered("default_mapping").then((text) => {
+    defaultMappingLoaded = true;
+    if (!$("mapping").value) {
+      $("mapping").value = text;
+      if (mode === "mapping") schedule();
+    }
+  });
 
   $("tab-expression").onclick = () => setMode("expression");
   $("tab-mapping").onclick = () => setMode("mapping");
@@ -379,9 +445,9 @@ async function main() {
   $("expr").addEventListener("scroll", () => { $("expr-highlight").scrollTop = $("expr").scrollTop; });
   $("function-filter").addEventListener("input", renderReference);
 
-  catalog = await call("functions").catch(() => []);
-  renderReference();
   setMode(state && state.mode === "mapping" ? "mapping" : "expression");
+  catalog = await untilAnswered("functions");
+  renderReference();
 }
 
 main();

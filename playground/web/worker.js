@@ -1,19 +1,25 @@
-// Runs the wasm off the page's thread, so that no input can freeze the tab: the page
-// ends this worker and starts another when an answer takes too long.
-import init, { evaluate, apply, functions, default_mapping } from "./scimap.js";
+// Runs the wasm off the page's thread, so that no input can freeze the tab. It says
+// when the engine is ready (or failed to load): the page starts counting an answer's
+// time only from then, so a slow download is never taken for a hung evaluation.
+import init, { evaluate, apply, compile, functions, default_mapping } from "./scimap.js";
 
-const ready = init();
+const ops = {
+  evaluate: (...args) => JSON.parse(evaluate(...args)),
+  apply: (...args) => JSON.parse(apply(...args)),
+  compile: (...args) => JSON.parse(compile(...args)),
+  functions: () => JSON.parse(functions()),
+  default_mapping: () => default_mapping(),
+};
 
-self.onmessage = async (event) => {
+init().then(
+  () => self.postMessage({ ready: true }),
+  (error) => self.postMessage({ ready: false, failure: String(error && error.message ? error.message : error) }),
+);
+
+self.onmessage = (event) => {
   const { id, op, args } = event.data;
   try {
-    await ready;
-    let result;
-    if (op === "evaluate") result = JSON.parse(evaluate(...args));
-    else if (op === "apply") result = JSON.parse(apply(...args));
-    else if (op === "functions") result = JSON.parse(functions());
-    else result = default_mapping();
-    self.postMessage({ id, result });
+    self.postMessage({ id, result: ops[op](...args) });
   } catch (error) {
     self.postMessage({ id, failure: String(error && error.message ? error.message : error) });
   }

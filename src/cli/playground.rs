@@ -24,7 +24,28 @@ pub fn serve(listen: &str, dir: Option<&str>) -> Outcome {
         eprintln!("error: the playground is not built; run `bash playground/build.sh` first");
         return Outcome::InputError;
     };
-    let app = axum::Router::new().fallback_service(tower_http::services::ServeDir::new(dist));
+    let app = files(&dist);
     let limits = crate::server::Connections::default();
     super::serve::run(listen, "scimap playground", "/", limits, None, |_| app)
+}
+
+/// The built files, each sent compressed when `build.sh` left a `.br` or `.gz` beside it
+/// and the browser takes it. Every answer carries `Last-Modified` and `no-cache`: the
+/// browser keeps the wasm and asks again each time, getting `304` while it is current.
+fn files(dist: &std::path::Path) -> axum::Router {
+    use axum::http::{header, HeaderValue};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let served = tower_http::services::ServeDir::new(dist)
+        .precompressed_br()
+        .precompressed_gzip();
+    axum::Router::new()
+        .fallback_service(served)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        ))
+        .layer(SetResponseHeaderLayer::appending(
+            header::VARY,
+            HeaderValue::from_static("accept-encoding"),
+        ))
 }
