@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the playground into playground/dist/: the core compiled to wasm (size-optimised),
 # its JavaScript bindings made by the wasm-bindgen CLI of the same version as the crate
-# (installed when missing), and the static page.
+# (installed when missing), and the page: its modules and CodeMirror 6 (from npm, at the
+# versions in playground/web/package-lock.json) bundled by esbuild into one app.js.
+# Needs Node.js and npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +21,10 @@ rm -rf playground/dist
 mkdir -p playground/dist
 wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section --out-dir playground/dist --out-name scimap \
   target/wasm32-unknown-unknown/wasm/scimap_playground.wasm
-cp playground/web/* playground/dist/
+echo "== bundling the page (CodeMirror 6, esbuild)"
+(cd playground/web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
+rm -f playground/dist/meta.json
+cp playground/web/index.html playground/web/style.css playground/web/worker.js playground/dist/
 
 # Compressed copies for `scimap playground` to send to browsers that take them.
 for file in playground/dist/*.wasm playground/dist/*.js playground/dist/*.css playground/dist/*.html; do
@@ -38,3 +43,6 @@ raw=$(wc -c < playground/dist/scimap_bg.wasm)
 gz=$(wc -c < playground/dist/scimap_bg.wasm.gz)
 br=$( [ -f playground/dist/scimap_bg.wasm.br ] && wc -c < playground/dist/scimap_bg.wasm.br || echo "no")
 echo "== playground/dist: wasm $raw bytes, $gz bytes gzipped, $br bytes with brotli"
+js=$(wc -c < playground/dist/app.js)
+jsgz=$(wc -c < playground/dist/app.js.gz)
+echo "== playground/dist: app.js $js bytes, $jsgz bytes gzipped"

@@ -26,6 +26,13 @@ pub fn default_mapping() -> String {
     scimap::mapping::DEFAULT_MAPPING.to_string()
 }
 
+/// Entra's attribute names for users and groups, for completion inside `[`.
+#[wasm_bindgen]
+pub fn attributes() -> String {
+    use scimap::mapping::entra::{GROUP_ATTRIBUTES, USER_ATTRIBUTES};
+    json!({"User": USER_ATTRIBUTES, "Group": GROUP_ATTRIBUTES}).to_string()
+}
+
 /// Checks and compiles an expression: its diagnostics (warnings included) and, when it
 /// compiles, its bytecode listing.
 #[wasm_bindgen]
@@ -40,7 +47,8 @@ pub fn compile(expression: &str) -> String {
 }
 
 /// Checks and evaluates an expression over one record (JSON text; empty for none).
-/// `options` is `{"now": RFC 3339, "seed": n, "tenantDomain": "…"}`, all optional.
+/// `options` is `{"now": RFC 3339, "seed": n, "tenantDomain": "…", "taken": […]}`,
+/// all optional (`taken`: values `SelectUniqueValue` finds already used).
 #[wasm_bindgen]
 pub fn evaluate(expression: &str, record: &str, options: &str) -> String {
     let context = match context(options) {
@@ -185,7 +193,14 @@ fn context(options: &str) -> Result<Context, String> {
     context.tenant_domain = options
         .get("tenantDomain")
         .and_then(Json::as_str)
+        .filter(|d| !d.is_empty())
         .map(str::to_string);
+    if let Some(taken) = options.get("taken").and_then(Json::as_array) {
+        let values = taken.iter().filter_map(Json::as_str);
+        context.existing = Some(std::sync::Arc::new(scimap::context::ExistingSet::new(
+            values,
+        )));
+    }
     Ok(context)
 }
 
@@ -293,6 +308,30 @@ mod tests {
             parse(compile("ToUpper("))["diagnostics"][0]["severity"],
             "error"
         );
+    }
+
+    #[test]
+    fn settings_reach_the_evaluation() {
+        let unique = r#"SelectUniqueValue(Join("@", [a], "x.com"), Join("@", [b], "x.com"))"#;
+        let record = r#"{"a": "ann", "b": "bo"}"#;
+        let out = parse(evaluate(unique, record, r#"{"taken": ["ANN@x.com"]}"#));
+        assert_eq!(out["result"]["value"], "bo@x.com");
+        let out = parse(evaluate("DefaultDomain()", "", r#"{"tenantDomain": ""}"#));
+        assert_eq!(
+            out["result"]["kind"], "error",
+            "an empty domain is no domain"
+        );
+        let out = parse(evaluate(
+            "DefaultDomain()",
+            "",
+            r#"{"tenantDomain": "c.com"}"#,
+        ));
+        assert_eq!(out["result"]["value"], "c.com");
+        let names = parse(attributes());
+        assert!(names["User"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("givenName")));
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub fn default_domain<'a>(args: &mut Args<'a, '_>) -> Result<Value<'a>, Fault> {
         None => Err(Fault::new(
             Code::Argument,
             None,
-            "the tenant's default domain is not known; pass it (--tenant-domain, Context::tenant_domain)",
+            "the tenant's default domain is not known: set the tenant domain of this evaluation",
         )),
     }
 }
