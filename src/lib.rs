@@ -53,6 +53,7 @@ mod bytecode;
 mod check;
 pub mod context;
 pub mod diagnostic;
+pub mod explain;
 pub mod functions;
 pub mod graph_tree;
 mod json;

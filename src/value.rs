@@ -87,6 +87,20 @@ impl<'a> Value<'a> {
         matches!(self, Value::Null)
     }
 
+    /// The kind's name, as the playground and `explain` show it.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Ignored => "ignored",
+            Value::Bool(_) => "boolean",
+            Value::Int(_) => "number",
+            Value::Str(_) => "string",
+            Value::DateTime(_) => "date-time",
+            Value::List(_) => "list",
+            Value::Object(_) => "object",
+        }
+    }
+
     /// Null, or a string with no characters.
     pub fn is_null_or_empty(&self) -> bool {
         match self {

@@ -238,6 +238,33 @@ fn explain_prints_tree_and_bytecode() {
 }
 
 #[test]
+fn explain_with_a_record_gives_each_node_its_value() {
+    let out = scimap(
+        &[
+            "explain",
+            "--record",
+            "-",
+            r#"IIF(IsPresent([department]), [department], "none")"#,
+        ],
+        Some(br#"{"department": ""}"#),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let values = &stdout[stdout.find("values:").expect("a values section")..];
+    assert!(values.contains(r#"→  string "none""#), "{values}");
+    assert!(
+        values.contains("(the condition does not hold: the third argument)"),
+        "{values}"
+    );
+    assert!(
+        values.contains(r#"      [department]  →  string """#),
+        "{values}"
+    );
+    let bad = scimap(&["explain", "--record", "-", "[a]"], Some(b"[1]"));
+    assert_eq!(bad.status.code(), Some(3), "a record that is not an object");
+}
+
+#[test]
 fn huge_and_deep_inputs_fail_cleanly() {
     let long = format!(r#"Append("{}", "")"#, "x".repeat(100_000));
     let (code, out) = eval_json(&long, None);

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use scimap::mapping::{ApplyOptions, Mapping, Phase};
 use scimap::scim::PatchStyle;
-use scimap::{Batch, Context, Diagnostic, Program, Value};
+use scimap::{Batch, Context, Diagnostic, Program};
 use serde_json::{json, Value as Json};
 use wasm_bindgen::prelude::wasm_bindgen;
 
@@ -80,10 +80,40 @@ pub fn evaluate(expression: &str, record: &str, options: &str) -> String {
     );
     near_misses.extend(warnings);
     let result = match program.eval_batch(&batch, &context).remove(0) {
-        Ok(value) => json!({"kind": kind(&value), "value": value.to_json()}),
+        Ok(value) => json!({"kind": value.kind_name(), "value": value.to_json()}),
         Err(e) => json!({"kind": "error", "error": diagnostic(e.diagnostic(), expression)}),
     };
     json!({"diagnostics": near_misses, "result": result}).to_string()
+}
+
+/// Explains an expression for one record: every node of its syntax tree with its value
+/// and a note where a function chose, and the bytecode listing (spans in UTF-16 units).
+#[wasm_bindgen]
+pub fn explain(expression: &str, record: &str, options: &str) -> String {
+    let context = match context(options) {
+        Ok(context) => context,
+        Err(message) => return json!({"inputError": message}).to_string(),
+    };
+    let record = match parse_record(record) {
+        Ok(record) => record,
+        Err(message) => return json!({"recordError": message}).to_string(),
+    };
+    let batch = match Batch::from_json(std::slice::from_ref(&record)) {
+        Ok(batch) => batch,
+        Err(e) => return json!({"recordError": e.to_string()}).to_string(),
+    };
+    match scimap::explain::explain(expression, &batch, &context) {
+        Ok(mut explanation) => {
+            for step in &mut explanation.steps {
+                step.span = (
+                    utf16(expression, step.span.0),
+                    utf16(expression, step.span.1),
+                );
+            }
+            serde_json::to_string(&explanation).expect("explanations serialize")
+        }
+        Err(diagnostics) => json!({"diagnostics": all(&diagnostics.0, expression)}).to_string(),
+    }
 }
 
 /// Applies a mapping (native or a Graph schema) to one record: the resource on
@@ -204,19 +234,6 @@ fn context(options: &str) -> Result<Context, String> {
     Ok(context)
 }
 
-fn kind(value: &Value<'_>) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Ignored => "ignored",
-        Value::Bool(_) => "boolean",
-        Value::Int(_) => "number",
-        Value::Str(_) => "string",
-        Value::DateTime(_) => "date-time",
-        Value::List(_) => "list",
-        Value::Object(_) => "object",
-    }
-}
-
 fn all(diagnostics: &[Diagnostic], source: &str) -> Vec<Json> {
     diagnostics.iter().map(|d| diagnostic(d, source)).collect()
 }
@@ -332,6 +349,18 @@ mod tests {
             .as_array()
             .unwrap()
             .contains(&json!("givenName")));
+    }
+
+    #[test]
+    fn explains_with_utf16_spans() {
+        let out = parse(explain(r#"Join("ë", [a], [b])"#, r#"{"a": "x"}"#, ""));
+        assert_eq!(out["steps"][0]["note"], "skipped, being null or empty: [b]");
+        assert_eq!(out["steps"][2]["span"], json!([10, 13]));
+        assert!(out["listing"].as_str().unwrap().contains("load"));
+        assert_eq!(
+            parse(explain("Join(", "", ""))["diagnostics"][0]["severity"],
+            "error"
+        );
     }
 
     #[test]

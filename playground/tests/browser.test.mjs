@@ -181,8 +181,33 @@ test("a broken expression is marked where it breaks, with hover text and a jump"
   await set(page, "expr", 'Join("x", [a]');
   await page.waitForFunction(() => /unclosed/.test(document.querySelector("#diagnostics").textContent));
   assert.equal(await page.locator("#diagnostics li").count(), 1, "only the current error is listed");
+  // A regex error points into the pattern, with nothing about lookaround.
+  await set(page, "expr", 'Replace("abc", , "a(b", , "x", , )');
+  await page.waitForFunction(() => /invalid-regex/.test(document.querySelector("#diagnostics").textContent));
+  assert.match(await page.textContent("#diagnostics li"), /at 1:20/);
+  assert.doesNotMatch(await page.textContent("#diagnostics"), /lookaround|look-around/i);
   await page.screenshot({ path: path.join(artifacts, "diagnostic.png") });
   await axe(page, "error");
+  await page.close();
+});
+
+test("explain shows the tree with each node's value, why a Switch fell to its default, and the bytecode", async () => {
+  const { page } = await open();
+  await set(page, "record", JSON.stringify({ country: "BR", givenName: "Ada", surname: "Lovelace" }));
+  await set(page, "expr", 'Switch([country], "Other", "DE", "Germany", "US", "United States")');
+  await resultIs(page, '"Other"');
+  await page.click("#explain summary");
+  await page.waitForFunction(() => document.querySelectorAll("#explain-tree li").length === 7);
+  const first = page.locator("#explain-tree li").first();
+  assert.match(await first.textContent(), /no key matched "BR": the default/);
+  assert.match(await page.locator("#explain-tree li").nth(1).textContent(), /\[country\] string "BR"/);
+  assert.match(await page.textContent("#explain-listing"), /\[country\]/);
+  await page.locator("#explain-tree li .node").nth(1).click();
+  assert.equal(await page.evaluate(() => window.playground.selected("expr")), "[country]");
+  await set(page, "expr", 'Join(" ", [givenName], [middleName], [surname])');
+  await page.waitForFunction(() => /skipped, being null or empty: \[middleName\]/.test(document.querySelector("#explain-tree").textContent));
+  await page.screenshot({ path: path.join(artifacts, "explain.png"), fullPage: true });
+  await axe(page, "explain");
   await page.close();
 });
 
@@ -403,6 +428,13 @@ test("the keyboard alone reaches and drives everything", async () => {
   await resultIs(page, '"by keyboard"');
   await page.keyboard.press("Tab"); // out of the editor, not an indent
   assert.ok(!(await page.evaluate(() => document.activeElement.closest("#expr"))));
+  // The panes' divider moves with the arrow keys.
+  await page.focus("#divider");
+  const before = (await page.locator("#inputs").boundingBox()).width;
+  await page.keyboard.press("ArrowRight");
+  await page.keyboard.press("ArrowRight");
+  assert.equal(await page.getAttribute("#divider", "aria-valuenow"), "60");
+  assert.ok((await page.locator("#inputs").boundingBox()).width > before + 50, "the inputs grew");
   await page.close();
 });
 

@@ -1,12 +1,13 @@
 // Runs the wasm off the page's thread, so that no input can freeze the tab. It says
 // when the engine is ready (or failed to load): the page starts counting an answer's
 // time only from then, so a slow download is never taken for a hung evaluation.
-import init, { evaluate, apply, compile, functions, default_mapping, attributes } from "./scimap.js";
+import init, { evaluate, apply, compile, explain, functions, default_mapping, attributes } from "./scimap.js";
 
 const ops = {
   evaluate: (...args) => JSON.parse(evaluate(...args)),
   apply: (...args) => JSON.parse(apply(...args)),
   compile: (...args) => JSON.parse(compile(...args)),
+  explain: (...args) => JSON.parse(explain(...args)),
   functions: () => JSON.parse(functions()),
   default_mapping: () => default_mapping(),
   attributes: () => JSON.parse(attributes()),

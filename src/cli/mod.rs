@@ -53,10 +53,16 @@ enum Command {
         #[command(flatten)]
         context: ContextArgs,
     },
-    /// Print an expression's syntax tree and bytecode.
+    /// Print an expression's syntax tree and bytecode; with a record, each node's value
+    /// for it and why a function chose what it chose.
     Explain {
         /// The expression.
         expression: String,
+        /// A JSON file with the source record (`-` for standard input).
+        #[arg(long, short, value_name = "FILE|-")]
+        record: Option<String>,
+        #[command(flatten)]
+        context: ContextArgs,
     },
     /// Map source records to SCIM resources, one JSON line each.
     Apply {
@@ -246,7 +252,11 @@ pub fn main() -> ExitCode {
             let format = if json { Format::Json } else { format };
             eval(&expression, record.as_deref(), &context, format, color)
         }
-        Command::Explain { expression } => explain(&expression, color),
+        Command::Explain {
+            expression,
+            record,
+            context,
+        } => explain(&expression, record.as_deref(), &context, color),
         Command::Apply {
             mapping,
             inputs,
@@ -395,21 +405,60 @@ fn human(value: &Value<'_>) -> String {
     }
 }
 
-fn explain(source: &str, color: bool) -> Outcome {
+fn explain(source: &str, record: Option<&str>, context: &ContextArgs, color: bool) -> Outcome {
     match crate::syntax::parse(source) {
         Ok(parsed) => {
             say(&format!("syntax:\n{}", indent(&parsed.expr.pretty())));
         }
         Err(errors) => return report_check(source, &Diagnostics(errors), Format::Human, color),
     }
-    match Program::compile(source) {
-        Ok(program) => {
-            render_warnings(source, program.warnings(), color);
-            say(&format!("bytecode:\n{}", indent(&program.disassemble())));
+    let program = match Program::compile(source) {
+        Ok(program) => program,
+        Err(diagnostics) => return report_check(source, &diagnostics, Format::Human, color),
+    };
+    render_warnings(source, program.warnings(), color);
+    say(&format!("bytecode:\n{}", indent(&program.disassemble())));
+    if record.is_none() {
+        return Outcome::Ok;
+    }
+    let (batch, ctx) = match (input::read_record(record), context_from(context)) {
+        (Ok(batch), Ok(ctx)) => (batch, ctx),
+        (Err(error), _) | (_, Err(error)) => return report_input(&error, Format::Human),
+    };
+    match crate::explain::explain(source, &batch, &ctx) {
+        Ok(explanation) => {
+            say(&format!("values:\n{}", indent(&trace(&explanation))));
             Outcome::Ok
         }
         Err(diagnostics) => report_check(source, &diagnostics, Format::Human, color),
     }
+}
+
+/// Each node of an explanation on a line of its own, indented by depth, with its value
+/// and the note on why a function chose what it chose.
+fn trace(explanation: &crate::explain::Explanation) -> String {
+    let mut out = String::new();
+    for step in &explanation.steps {
+        let text = if step.kind == "empty" {
+            "(left out)"
+        } else {
+            step.text.as_str()
+        };
+        let value = match (step.value_kind, &step.value, &step.error) {
+            (Some("error"), _, Some(message)) => format!("error: {message}"),
+            (Some(kind), Some(value), _) => format!("{kind} {value}"),
+            (Some(kind), None, _) => kind.to_string(),
+            (None, _, _) => "(not evaluated)".to_string(),
+        };
+        out.push_str(&format!("{}{text}  →  {value}\n", "  ".repeat(step.depth)));
+        if let Some(note) = &step.note {
+            out.push_str(&format!("{}  ({note})\n", "  ".repeat(step.depth)));
+        }
+    }
+    if let Some(cut) = &explanation.cut {
+        out.push_str(&format!("({cut})\n"));
+    }
+    out
 }
 
 fn indent(text: &str) -> String {

@@ -105,6 +105,13 @@ function mark(id, diagnostics) {
   view.contentDOM.setAttribute("aria-invalid", String(invalid));
 }
 
+function select(id, from, to) {
+  const view = views[id];
+  const length = view.state.doc.length;
+  view.dispatch({ selection: { anchor: Math.min(from, length), head: Math.min(to, length) }, scrollIntoView: true });
+  view.focus();
+}
+
 function jump(id, offset) {
   const view = views[id];
   const at = Math.min(offset, view.state.doc.length);
@@ -219,7 +226,7 @@ async function run() {
       const out = await call("evaluate", text("expr"), text("record"), JSON.stringify(options()));
       if (mine === generation) showEvaluation(out);
       if (explainOpen()) {
-        const explained = await call("compile", text("expr"));
+        const explained = await call("explain", text("expr"), text("record"), JSON.stringify(options()));
         if (mine === generation) showExplain(explained);
       }
     } else if (!text("mapping") && defaultMapping === null) {
@@ -389,6 +396,37 @@ const explainOpen = () => $("explain").open;
 
 function showExplain(out) {
   $("explain-listing").textContent = out.listing || "(the expression does not compile; see its errors)";
+  $("explain-cut").textContent = out.cut || (out.recordError ? `record: ${out.recordError}` : "");
+  $("explain-tree").replaceChildren(...(out.steps || []).map((step) => {
+    const li = document.createElement("li");
+    li.style.setProperty("--depth", step.depth);
+    const node = document.createElement("button");
+    node.type = "button";
+    node.className = "node";
+    node.textContent = step.kind === "empty" ? "(left out)" : step.text;
+    node.title = "Select it in the expression";
+    node.onclick = () => select("expr", step.span[0], step.span[1]);
+    li.append(node, " ");
+    if (step.valueKind) {
+      const kind = document.createElement("span");
+      kind.className = step.valueKind === "error" ? "kind error" : "kind";
+      kind.textContent = step.valueKind;
+      li.append(kind, " ");
+      const shown = step.valueKind === "error" ? step.error : step.value === undefined || step.value === null ? "" : JSON.stringify(step.value);
+      if (shown) {
+        const value = document.createElement("code");
+        value.textContent = shown.length > 200 ? shown.slice(0, 200) + "…" : shown;
+        li.append(value);
+      }
+    }
+    if (step.note) {
+      const note = document.createElement("div");
+      note.className = "note";
+      note.textContent = step.note;
+      li.append(note);
+    }
+    return li;
+  }));
 }
 
 // ---- attribute names for completion inside [ ---------------------------------------------
@@ -753,6 +791,10 @@ window.playground = {
     view.dispatch({ changes: { from: at, insert: value }, selection: { anchor: at + value.length }, userEvent: "input.type" });
   },
   cursor: (id) => views[id].state.selection.main.head,
+  selected: (id) => {
+    const { from, to } = views[id].state.selection.main;
+    return views[id].state.doc.sliceString(from, to);
+  },
   state: () => currentState(),
 };
 
