@@ -128,6 +128,17 @@ test("typing an expression and a record shows the result, its kind and its lengt
   assert.equal(await page.textContent("#result-note"), "2 values");
   await set(page, "expr", "[department]");
   await kindIs(page, "null: not sent");
+  // A huge result is cut on the page with a note; Copy still copies all of it.
+  await set(page, "record", JSON.stringify({ a: "x".repeat(60_000) }));
+  await set(page, "expr", 'Join("", [a], [a])');
+  await page.waitForFunction(() => /cut here: the result has 120,000 characters/.test(document.querySelector("#result-note").textContent));
+  assert.ok((await page.textContent("#result-value")).length <= 100_002);
+  await page.click("#copy-result");
+  await page.waitForFunction(() => document.querySelector("#copy-result-note").textContent === "copied");
+  assert.equal((await page.evaluate(() => navigator.clipboard.readText())).length, 120_000);
+  // Screen readers hear each result.
+  await set(page, "expr", '"heard"');
+  await page.waitForFunction(() => document.querySelector("#announce").textContent === 'string: "heard"');
   await page.close();
 });
 
@@ -166,12 +177,13 @@ test("a broken expression is marked where it breaks, with hover text and a jump"
   const marked = page.locator("#expr .cm-lintRange-error");
   await marked.first().waitFor();
   assert.equal(await marked.first().textContent(), "toLower");
+  assert.equal(await page.textContent("#expr .tok-invalid"), "toLower", "a name the table lacks is marked");
   assert.equal(await page.getAttribute("#expr .cm-content", "aria-invalid"), "true");
   await marked.first().hover();
   const tip = page.locator(".cm-tooltip-lint");
   await tip.waitFor();
   assert.match(await tip.textContent(), /unknown function `toLower`/);
-  const item = page.locator("#diagnostics li").first();
+  const item = page.locator("#expr-problems li").first();
   assert.match(await item.textContent(), /error\[unknown-function\] at 1:11/);
   assert.match(await item.textContent(), /did you mean `ToLower`\?/);
   assert.equal(await page.textContent("#result-kind"), "does not check");
@@ -179,13 +191,13 @@ test("a broken expression is marked where it breaks, with hover text and a jump"
   const head = await page.evaluate(() => window.playground.cursor("expr"));
   assert.equal(head, 10, "the cursor moved to the error");
   await set(page, "expr", 'Join("x", [a]');
-  await page.waitForFunction(() => /unclosed/.test(document.querySelector("#diagnostics").textContent));
-  assert.equal(await page.locator("#diagnostics li").count(), 1, "only the current error is listed");
+  await page.waitForFunction(() => /unclosed/.test(document.querySelector("#expr-problems").textContent));
+  assert.equal(await page.locator("#expr-problems li").count(), 1, "only the current error is listed");
   // A regex error points into the pattern, with nothing about lookaround.
   await set(page, "expr", 'Replace("abc", , "a(b", , "x", , )');
-  await page.waitForFunction(() => /invalid-regex/.test(document.querySelector("#diagnostics").textContent));
-  assert.match(await page.textContent("#diagnostics li"), /at 1:20/);
-  assert.doesNotMatch(await page.textContent("#diagnostics"), /lookaround|look-around/i);
+  await page.waitForFunction(() => /invalid-regex/.test(document.querySelector("#expr-problems").textContent));
+  assert.match(await page.textContent("#expr-problems li"), /at 1:20/);
+  assert.doesNotMatch(await page.textContent("#expr-problems"), /lookaround|look-around/i);
   await page.screenshot({ path: path.join(artifacts, "diagnostic.png") });
   await axe(page, "error");
   await page.close();
@@ -214,8 +226,8 @@ test("explain shows the tree with each node's value, why a Switch fell to its de
 test("bad input gets a clear message and never freezes the page", async () => {
   const { page } = await open();
   await set(page, "record", '{"givenName": "Zoë",');
-  await page.waitForFunction(() => !document.querySelector("#record-error").hidden);
-  assert.match(await page.textContent("#record-error"), /record: invalid JSON/);
+  await page.waitForFunction(() => !document.querySelector("#record-problems").hidden);
+  assert.match(await page.textContent("#record-problems"), /record: invalid JSON/);
   await page.locator("#record .cm-lintRange-error").waitFor();
   // Past the evaluation bounds: six copies of 200,000 characters exceed the 1 MiB limit.
   await set(page, "record", JSON.stringify({ a: "x".repeat(200_000) }));
@@ -282,10 +294,10 @@ test("mapping mode shows the resource, both PATCH shapes and a diff side by side
   await page.screenshot({ path: path.join(artifacts, "mapping.png"), fullPage: true });
   await axe(page, "mapping");
   await set(page, "mapping", '{"objects": [');
-  await page.waitForFunction(() => /invalid mapping file/.test(document.querySelector("#mapping-diagnostics").textContent));
+  await page.waitForFunction(() => /invalid mapping file/.test(document.querySelector("#mapping-problems").textContent));
   await page.locator("#mapping .cm-lintRange-error").waitFor();
   await page.click("#load-default");
-  await page.waitForFunction(() => document.querySelector("#mapping-diagnostics").textContent === "");
+  await page.waitForFunction(() => document.querySelector("#mapping-problems").textContent === "");
   await page.click("#undo");
   assert.equal(await text(page, "mapping"), '{"objects": [');
   await page.close();
@@ -316,6 +328,14 @@ test("links are compact, restore the session, and a link pasted in the same tab 
   const fresh = await context.newPage();
   await fresh.goto(base);
   await fresh.waitForFunction(() => document.querySelector("#result-value").textContent === '"Ada-Lovelace"');
+  // A session too large for a link is kept in this browser, and the page says so.
+  await page.evaluate(() => {
+    const noise = Array.from({ length: 60_000 }, () => Math.random().toString(36).slice(2, 4)).join("");
+    window.playground.set("record", JSON.stringify({ noise }));
+  });
+  await page.waitForFunction(() => location.hash === "");
+  await page.click("#copy-link");
+  await page.waitForFunction(() => /too large for a link/.test(document.querySelector("#copy-note").textContent));
   // Links from before (plain base64 JSON) still open.
   const old = Buffer.from(JSON.stringify({ mode: "expression", expr: '"old link"' })).toString("base64url");
   const { page: legacy } = await open(`${base}#${old}`);
@@ -367,6 +387,18 @@ test("settings change Now(), the tenant domain, taken values and PATCH shapes, a
   await page.click("#settings-form button[type=submit]");
   assert.match(await page.textContent("#settings-error"), /date and time/);
   await page.click("#settings-dialog .close");
+  await page.waitForTimeout(500);
+  // Reference ids fill [manager] in mapping mode.
+  await page.click("#settings");
+  await page.fill("#setting-now", "");
+  await page.fill("#setting-ids", "m1=target-9");
+  await page.click("#settings-form button[type=submit]");
+  await page.click("#tab-mapping");
+  await set(page, "record", JSON.stringify({ userPrincipalName: "z@contoso.com", manager: "m1" }));
+  await page.waitForFunction(() => document.querySelector("#resource").textContent.includes('"value": "target-9"'));
+  await page.click("#tab-expression");
+  await set(page, "record", JSON.stringify({ givenName: "Zoë", surname: "Müller" }));
+  await resultIs(page, '"Zoe@contoso.com"');
   await page.waitForTimeout(500);
   const { page: again } = await open(page.url());
   await resultIs(again, '"Zoe@contoso.com"');
@@ -428,6 +460,12 @@ test("the keyboard alone reaches and drives everything", async () => {
   await resultIs(page, '"by keyboard"');
   await page.keyboard.press("Tab"); // out of the editor, not an indent
   assert.ok(!(await page.evaluate(() => document.activeElement.closest("#expr"))));
+  // The list of keys.
+  await page.focus("#shortcuts");
+  await page.keyboard.press("Enter");
+  assert.match(await page.textContent("#shortcuts-dialog"), /Ctrl\+Enter\s*run now/);
+  await page.keyboard.press("Escape");
+  assert.ok(!(await page.evaluate(() => document.querySelector("#shortcuts-dialog").open)));
   // The panes' divider moves with the arrow keys.
   await page.focus("#divider");
   const before = (await page.locator("#inputs").boundingBox()).width;
@@ -480,7 +518,7 @@ test("a slow first load starts one engine and fills in everything", async () => 
   await page.waitForFunction(() => document.querySelectorAll("#function-list dt").length > 40, null, { timeout: 30_000 });
   await page.click("#tab-mapping");
   await page.waitForFunction(() => document.querySelector("#resource").textContent.includes('"userName"'), null, { timeout: 30_000 });
-  assert.equal(await page.textContent("#mapping-diagnostics"), "");
+  assert.equal(await page.textContent("#mapping-problems"), "");
   assert.equal(wasmFetches.length, 1, `the wasm was fetched ${wasmFetches.length} times`);
   assert.deepEqual(errors, []);
   timings.slowLink = { link: "1.6 Mbit/s, 150 ms", visibleMs, firstResultMs };

@@ -28,6 +28,9 @@ const CLASSES = {
   variableName: "tok-variable", paren: "tok-punctuation", operator: "tok-operator",
 };
 
+/// The function table's names (Entra spells them exactly); empty until the engine has sent it.
+export const knownFunctions = new Set();
+
 /// One token of an expression from `stream`, as CodeMirror's stream parsers read it.
 function token(stream) {
   if (stream.eatSpace()) return null;
@@ -52,19 +55,26 @@ function token(stream) {
   }
   if (/[A-Za-z_]/.test(ch)) {
     stream.eatWhile(/[A-Za-z0-9_]/);
-    return stream.match(/^\s*\(/, false) ? "fn" : "variableName";
+    if (!stream.match(/^\s*\(/, false)) return "variableName";
+    // Names the function table lacks are marked, once the table is known.
+    const name = stream.current();
+    return knownFunctions.size && !knownFunctions.has(name) ? "invalid" : "fn";
   }
   if (/[()]/.test(ch)) return "paren";
   if (/[,<>=!&]/.test(ch)) return "operator";
   return "invalid";
 }
 
-export const entraLanguage = StreamLanguage.define({
-  name: "entra",
-  token,
-  tokenTable: { fn: tags.function(tags.variableName) },
-  languageData: { closeBrackets: { brackets: ["(", "[", '"'] } },
-});
+/// The language for the expression editor. A new one is made when the function table
+/// arrives, so that the text is read again with the table's names.
+export function entraLanguage() {
+  return StreamLanguage.define({
+    name: "entra",
+    token,
+    tokenTable: { fn: tags.function(tags.variableName) },
+    languageData: { closeBrackets: { brackets: ["(", "[", '"'] } },
+  });
+}
 
 /// The tokens of `text` as [from, to, type] (for highlighting inside JSON strings).
 export function tokens(text) {

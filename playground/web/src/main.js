@@ -10,7 +10,7 @@ import { setDiagnostics, lintKeymap } from "@codemirror/lint";
 import { json } from "@codemirror/lang-json";
 
 import { startEngine, call, untilAnswered } from "./engine.js";
-import { entraLanguage, highlighter, completeExpression, signatureHint, expressionsInJson } from "./expression.js";
+import { entraLanguage, highlighter, completeExpression, signatureHint, expressionsInJson, knownFunctions } from "./expression.js";
 import { encode, decode, withoutDefaults, withDefaults, remember, recalled, MAX_LINK } from "./link.js";
 import { samples } from "./samples.js";
 import { recipes } from "./recipes.js";
@@ -42,7 +42,10 @@ let defaultMapping = null;
 
 const views = {};
 
+const languages = {};
+
 function editor(id, { doc, language, lines, wrap, extra = [] }) {
+  languages[id] = new Compartment();
   const view = new EditorView({
     parent: $(id),
     state: EditorState.create({
@@ -55,7 +58,7 @@ function editor(id, { doc, language, lines, wrap, extra = [] }) {
         bracketMatching(),
         closeBrackets(),
         syntaxHighlighting(highlighter),
-        language,
+        languages[id].of(language),
         wrap ? EditorView.lineWrapping : [],
         keymap.of([
           { key: "Mod-Enter", run: () => { runNow(); return true; } },
@@ -63,7 +66,7 @@ function editor(id, { doc, language, lines, wrap, extra = [] }) {
         ]),
         EditorView.contentAttributes.of({
           "aria-labelledby": `${id}-label`,
-          "aria-describedby": `${id}-help`,
+          "aria-describedby": `${id}-help ${id}-problems`,
           "aria-multiline": "true",
           // Focusable by Tab, so that a long document's scrolling area is reachable.
           tabindex: "0",
@@ -182,7 +185,7 @@ function jsonErrorOffset(source, message) {
 }
 
 function recordProblem(message) {
-  const p = $("record-error");
+  const p = $("record-problems");
   p.hidden = !message;
   p.textContent = message ? `record: ${message}` : "";
   const at = message ? jsonErrorOffset(text("record"), message) : null;
@@ -272,12 +275,20 @@ function setKind(id, words, error) {
 
 let shownValue = "";
 
-function showValue(textValue, note) {
+/// Says the result to screen readers, briefly: its kind and its start.
+function announce(words) {
+  $("announce").textContent = words.length > 160 ? words.slice(0, 160) + "…" : words;
+}
+
+/// Shows `textValue` (cut past MAX_SHOWN characters); `length` is the value's own
+/// length, which for a string leaves out the quotes it is shown in.
+function showValue(textValue, note, length = textValue.length) {
   shownValue = textValue;
+  announce(`${$("result-kind").textContent}${textValue ? ": " + textValue : ""}`);
   const cut = textValue.length > MAX_SHOWN;
   $("result-value").textContent = cut ? textValue.slice(0, MAX_SHOWN) : textValue;
   $("result-note").textContent = cut
-    ? `cut here: the result has ${textValue.length.toLocaleString("en")} characters; Copy copies all of them`
+    ? `cut here: the result has ${length.toLocaleString("en")} characters; Copy copies all of them`
     : note || "";
 }
 
@@ -285,7 +296,7 @@ function showEvaluation(out) {
   const diagnostics = out.diagnostics || [];
   const shown = out.result && out.result.kind === "error" ? [...diagnostics, out.result.error] : diagnostics;
   mark("expr", shown);
-  listDiagnostics($("diagnostics"), shown, "expr");
+  listDiagnostics($("expr-problems"), shown, "expr");
   recordProblem(out.recordError || out.inputError);
   if (!out.result) {
     setKind("result-kind", diagnostics.some((d) => d.severity === "error") ? "does not check" : "no result", true);
@@ -298,7 +309,8 @@ function showEvaluation(out) {
   if (r.kind === "error") {
     showValue(r.error.message);
   } else if (r.kind === "string") {
-    showValue(JSON.stringify(r.value), `${[...r.value].length} characters`);
+    const length = [...r.value].length;
+    showValue(JSON.stringify(r.value), `${length} characters`, length);
     shownValue = r.value;
   } else if (r.kind === "null" || r.kind === "ignored") {
     showValue("");
@@ -313,7 +325,7 @@ const pretty = (v) => (v == null ? "(no change)" : JSON.stringify(v, null, 2));
 function showMapping(out) {
   const diagnostics = out.diagnostics || [];
   mark("mapping", diagnostics);
-  listDiagnostics($("mapping-diagnostics"), diagnostics, text("mapping") ? "mapping" : null);
+  listDiagnostics($("mapping-problems"), diagnostics, text("mapping") ? "mapping" : null);
   recordProblem(out.recordError || out.inputError);
   const o = out.outcome;
   let resource = null;
@@ -381,12 +393,12 @@ function showFailure(message) {
     setKind("result-kind", "stopped", true);
     showValue(message);
     mark("expr", []);
-    listDiagnostics($("diagnostics"), [], null);
+    listDiagnostics($("expr-problems"), [], null);
   } else {
     setKind("outcome-kind", "stopped", true);
     $("resource").textContent = message;
     mark("mapping", []);
-    listDiagnostics($("mapping-diagnostics"), [], null);
+    listDiagnostics($("mapping-problems"), [], null);
   }
 }
 
@@ -716,7 +728,7 @@ async function main() {
     autocompletion({ override: [completeExpression(() => catalog, attributeNames)], icons: false }),
     signatureHint(() => catalog),
   ];
-  editor("expr", { doc: DEFAULTS.expr, language: entraLanguage, wrap: true, extra: expressionExtras });
+  editor("expr", { doc: DEFAULTS.expr, language: entraLanguage(), wrap: true, extra: expressionExtras });
   editor("record", { doc: DEFAULTS.record, language: json(), lines: true });
   editor("mapping", { doc: "", language: json(), lines: true, wrap: true, extra: [expressionsInJson] });
   editor("exported", { doc: "", language: json(), lines: true });
@@ -777,6 +789,9 @@ async function main() {
   });
   untilAnswered("attributes").then((names) => { entraAttributes = names; });
   catalog = await untilAnswered("functions");
+  for (const f of catalog) knownFunctions.add(f.name);
+  // The expression is tokenized again, now that unknown names can be told apart.
+  views.expr.dispatch({ effects: languages.expr.reconfigure(entraLanguage()) });
   renderReference();
 }
 
