@@ -276,6 +276,9 @@ test("mapping mode shows the resource, both PATCH shapes and a diff side by side
   const { page } = await open();
   await page.click("#tab-mapping");
   await page.waitForFunction(() => window.playground.text("mapping").includes('"objects"'));
+  // Expressions inside the mapping's strings are highlighted as expressions.
+  await page.waitForFunction(() => [...document.querySelectorAll("#mapping .in-expr.tok-function")].some((e) => e.textContent === "Switch"));
+  await page.locator("#mapping .in-expr.tok-property").first().waitFor();
   await set(page, "record", JSON.stringify({ objectId: "u1", userPrincipalName: "zoe@contoso.com", givenName: "Zoë", surname: "Müller", mail: "zoe@contoso.com", accountEnabled: false }));
   await page.waitForFunction(() => document.querySelector("#resource").textContent.includes('"userName": "zoe@contoso.com"'));
   const resource = JSON.parse(await page.textContent("#resource"));

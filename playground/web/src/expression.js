@@ -83,6 +83,7 @@ export function tokens(text) {
   const stream = {
     string: text, pos: 0, start: 0,
     eol() { return this.pos >= this.string.length; },
+    current() { return this.string.slice(this.start, this.pos); },
     peek() { return this.string.charAt(this.pos) || undefined; },
     next() { return this.pos < this.string.length ? this.string.charAt(this.pos++) : undefined; },
     eat(match) {
@@ -282,7 +283,7 @@ export const expressionsInJson = ViewPlugin.fromClass(
       this.decorations = this.build(view);
     }
     update(update) {
-      if (update.docChanged || update.viewportChanged || syntaxTree(update.startState) !== syntaxTree(update.state)) {
+      if (update.docChanged || update.viewportChanged || update.geometryChanged || syntaxTree(update.startState) !== syntaxTree(update.state)) {
         this.decorations = this.build(update.view);
       }
     }
