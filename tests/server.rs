@@ -796,12 +796,14 @@ fn statuses(reply: &Reply) -> Vec<&str> {
         .collect()
 }
 
-fn bulk_request(fail_on_errors: Json, operations: Json) -> Option<Json> {
-    Some(json!({
+/// A bulk request with `failOnErrors`, answered.
+async fn bulk(app: &axum::Router, fail_on_errors: Json, operations: Json) -> Reply {
+    let request = json!({
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
         "failOnErrors": fail_on_errors,
         "Operations": operations,
-    }))
+    });
+    send(app, "POST", "/Bulk", Some(request), &[]).await
 }
 
 async fn users_named(app: &axum::Router, user_name: &str) -> u64 {
@@ -821,14 +823,14 @@ async fn bulk_with_fail_on_errors_keeps_all_or_nothing() {
     let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
         "displayName": "Atomic", "members": [{"value": "bulkId:u"}]});
     // The fifth operation fails: with failOnErrors 1, the four before it are undone.
-    let reply = send(&app, "POST", "/Bulk", bulk_request(json!(1), json!([
+    let reply = bulk(&app, json!(1), json!([
         {"method": "POST", "path": "/Users", "bulkId": "u", "data": entra_user("atomic@contoso.com")},
         {"method": "POST", "path": "/Groups", "bulkId": "g", "data": group},
         {"method": "PATCH", "path": format!("/Users/{kept}"), "data": rename},
         {"method": "DELETE", "path": format!("/Users/{doomed}")},
         {"method": "POST", "path": "/Users", "data": entra_user("kept@contoso.com")},
         {"method": "POST", "path": "/Users", "data": entra_user("never@contoso.com")},
-    ])), &[]).await;
+    ])).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
         statuses(&reply),
@@ -864,19 +866,14 @@ async fn bulk_with_fail_on_errors_keeps_all_or_nothing() {
     );
 
     // Under the limit, what succeeded is kept, together.
-    let reply = send(
+    let reply = bulk(
         &app,
-        "POST",
-        "/Bulk",
-        bulk_request(
-            json!(2),
-            json!([
+        json!(2),
+        json!([
                 {"method": "POST", "path": "/Users", "data": entra_user("second@contoso.com")},
                 {"method": "POST", "path": "/Users", "data": entra_user("kept@contoso.com")},
                 {"method": "DELETE", "path": format!("/Users/{doomed}")},
-            ]),
-        ),
-        &[],
+        ]),
     )
     .await;
     assert_eq!(statuses(&reply), ["201", "409", "204"], "{}", reply.body);
@@ -892,19 +889,14 @@ async fn bulk_with_fail_on_errors_keeps_all_or_nothing() {
         "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name,
                  "members": [{"value": format!("bulkId:{other}")}]}})
     };
-    let reply = send(
+    let reply = bulk(
         &app,
-        "POST",
-        "/Bulk",
-        bulk_request(
-            json!(2),
-            json!([
+        json!(2),
+        json!([
                 {"method": "POST", "path": "/Users", "data": entra_user("third@contoso.com")},
                 cyclic("a", "b"),
                 cyclic("b", "a"),
-            ]),
-        ),
-        &[],
+        ]),
     )
     .await;
     assert_eq!(statuses(&reply), ["424", "409", "409"], "{}", reply.body);
@@ -915,17 +907,10 @@ async fn bulk_with_fail_on_errors_keeps_all_or_nothing() {
 async fn fail_on_errors_is_a_count_of_one_or_more() {
     let app = app();
     for given in [json!(0), json!(-1), json!("1"), json!(1.5)] {
-        let reply = send(
+        let reply = bulk(
             &app,
-            "POST",
-            "/Bulk",
-            bulk_request(
-                given.clone(),
-                json!([
-                    {"method": "POST", "path": "/Users", "data": entra_user("counted@contoso.com")},
-                ]),
-            ),
-            &[],
+            given.clone(),
+            json!([{"method": "POST", "path": "/Users", "data": entra_user("counted@contoso.com")}]),
         )
         .await;
         assert_eq!(

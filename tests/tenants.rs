@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use scimap::server::tenants::IssuedToken;
+use scimap::server::tenants::{AuditEntry, IssuedToken};
 use scimap::server::{router, Config, Sqlite, Store};
 use serde_json::{json, Value as Json};
 use tower::ServiceExt;
@@ -381,6 +381,20 @@ async fn a_flood_from_one_tenant_leaves_the_others_working() {
     );
 }
 
+/// What the audit log says of each write: method, path, resource, status.
+fn logged(log: &[AuditEntry]) -> Vec<(&str, &str, Option<&str>, u16)> {
+    log.iter()
+        .map(|e| {
+            (
+                e.method.as_str(),
+                e.path.as_str(),
+                e.resource.as_deref(),
+                e.status,
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn every_write_is_audited() {
     let (app, store, tokens) = app(&["contoso"], Config::default());
@@ -398,34 +412,14 @@ async fn every_write_is_audited() {
     )
     .await;
     let log = store.audit_log("contoso", 10).unwrap();
-    let seen: Vec<(String, String, Option<String>, u16)> = log
-        .iter()
-        .map(|e| {
-            (
-                e.method.clone(),
-                e.path.clone(),
-                e.resource.clone(),
-                e.status,
-            )
-        })
-        .collect();
+    let user = format!("/scim/v2/Users/{id}");
     assert_eq!(
-        seen,
-        vec![
-            ("ADD".into(), "(scimap tenant)".into(), None, 0),
-            (
-                "POST".into(),
-                "/scim/v2/Users".into(),
-                Some(id.to_string()),
-                201
-            ),
-            ("POST".into(), "/scim/v2/Users".into(), None, 409),
-            (
-                "DELETE".into(),
-                format!("/scim/v2/Users/{id}"),
-                Some(id.to_string()),
-                204
-            ),
+        logged(&log),
+        [
+            ("ADD", "(scimap tenant)", None, 0),
+            ("POST", "/scim/v2/Users", Some(id), 201),
+            ("POST", "/scim/v2/Users", None, 409),
+            ("DELETE", user.as_str(), Some(id), 204),
         ]
     );
     assert!(log[1..]
@@ -463,17 +457,7 @@ async fn a_bulk_request_rolled_back_is_audited_all_the_same() {
         .collect();
     assert_eq!(statuses, ["424", "409"], "{}", done.body);
     let log = store.audit_log("contoso", 10).unwrap();
-    let seen: Vec<(&str, &str, Option<&str>, u16)> = log
-        .iter()
-        .map(|e| {
-            (
-                e.method.as_str(),
-                e.path.as_str(),
-                e.resource.as_deref(),
-                e.status,
-            )
-        })
-        .collect();
+    let seen = logged(&log);
     assert_eq!(
         seen[2..],
         [
