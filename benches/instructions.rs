@@ -3,7 +3,8 @@
 //! can count the instructions: a figure that, unlike time, does not move with the load on
 //! the machine. docs/performance.md has the command.
 //!
-//! Usage: instructions join|replace|switch|iif|date scimap|closure ITERATIONS
+//! Usage: instructions join|replace|switch|iif|date scimap|closure|compile ITERATIONS
+//! (`compile`: parse, check and compile the expression, ITERATIONS times).
 
 use std::hint::black_box;
 
@@ -22,7 +23,9 @@ fn main() {
         .filter(|a| a != "--bench")
         .collect();
     let [which, side, iterations] = args.as_slice() else {
-        eprintln!("usage: instructions join|replace|switch|iif|date scimap|closure ITERATIONS");
+        eprintln!(
+            "usage: instructions join|replace|switch|iif|date scimap|closure|compile ITERATIONS"
+        );
         std::process::exit(2);
     };
     let iterations: usize = iterations.parse().expect("ITERATIONS is a number");
@@ -40,6 +43,7 @@ fn main() {
     for _ in 0..iterations {
         match (side.as_str(), which.as_str()) {
             ("scimap", _) => drop(black_box(program.eval_batch(&batch, &ctx))),
+            ("compile", _) => drop(black_box(Program::compile(black_box(source)))),
             (_, "join") => drop(black_box(maps.iter().map(join_closure).collect::<Vec<_>>())),
             (_, "replace") => drop(black_box(
                 maps.iter().map(replace_closure).collect::<Vec<_>>(),

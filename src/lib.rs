@@ -47,6 +47,9 @@ macro_rules! internal {
     )*};
 }
 
+// pest_derive without `std` (see Cargo.toml) names `alloc` in the parsers it writes.
+extern crate alloc;
+
 mod batch;
 pub mod bounds;
 mod bytecode;

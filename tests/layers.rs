@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["syntax"],
     &["check", "bytecode", "batch"],
     &["compile", "vm"],
-    &["graph_tree", "records", "scim"],
+    &["graph_tree", "explain", "records", "scim"],
     &["mapping", "sqlite"],
     &["sync", "server"],
     &["cli"],
