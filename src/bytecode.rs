@@ -61,6 +61,15 @@ pub enum Op {
     },
     /// Pop a key; if it equals the Switch source below it, pop the source and jump.
     Case(u32),
+    /// `Join` of a constant separator and attributes, in one step: it reads the
+    /// attributes' strings where they are and writes the result once. A value that is
+    /// not a string or null (a list, a number), or a result past the limit, takes the
+    /// general way: the attributes pushed and `f` called at `site`, as `Call` does.
+    JoinSlots {
+        f: NativeFn,
+        site: u32,
+        join: u32,
+    },
     Pop,
     Return,
 }
@@ -88,6 +97,12 @@ pub struct CallSite {
     pub slots: Box<[Slot]>,
     pub span: Span,
     pub arg_spans: Box<[Span]>,
+}
+
+/// What a `JoinSlots` joins: the separator and the attribute slots.
+pub struct JoinPlan {
+    pub separator: Box<str>,
+    pub slots: Box<[u32]>,
 }
 
 /// The cases of a Switch whose keys are all constants.
@@ -169,6 +184,7 @@ pub struct Program {
     pub(crate) sites: Vec<CallSite>,
     pub(crate) tables: Vec<SwitchTable>,
     pub(crate) lookups: Vec<LookupTable>,
+    pub(crate) joins: Vec<JoinPlan>,
     pub(crate) max_stack: usize,
     pub(crate) redacted: bool,
     /// The function the whole expression is a call of.
@@ -347,6 +363,20 @@ impl Program {
                         out,
                         "lookup     {table}     ; [{}]",
                         self.slots[slot as usize]
+                    )
+                }
+                Op::JoinSlots { join, .. } => {
+                    let plan = &self.joins[join as usize];
+                    let names: Vec<String> = plan
+                        .slots
+                        .iter()
+                        .map(|&slot| format!("[{}]", self.slots[slot as usize]))
+                        .collect();
+                    writeln!(
+                        out,
+                        "join       {:?} ; {}",
+                        &*plan.separator,
+                        names.join(", ")
                     )
                 }
                 Op::Pop => writeln!(out, "pop"),

@@ -2,7 +2,7 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::bytecode::{CallSite, LookupTable, Op, Program, SwitchTable};
+use crate::bytecode::{CallSite, JoinPlan, LookupTable, Op, Program, SwitchTable};
 use crate::check::{self, Checked};
 use crate::context::Context;
 use crate::diagnostic::{Diagnostics, Span};
@@ -60,6 +60,7 @@ impl Compiler {
                 sites: Vec::new(),
                 tables: Vec::new(),
                 lookups: Vec::new(),
+                joins: Vec::new(),
                 max_stack: 0,
                 redacted,
                 root: None,
@@ -131,6 +132,7 @@ impl Compiler {
         let effect: isize = match op {
             Op::Null | Op::Const(_) | Op::Load(_) => 1,
             Op::Call { argc, .. } => 1 - argc as isize,
+            Op::JoinSlots { .. } => 1,
             Op::Compare(_) | Op::Branch { .. } | Op::Case(_) | Op::Pop | Op::SwitchTable(_) => -1,
             Op::Lookup(_) => 0,
             Op::LookupSlot { .. } => 1,
@@ -235,6 +237,7 @@ impl Compiler {
             .map_or(0, |i| i + 1);
         let mut slots = Vec::with_capacity(used);
         let mut argc = 0;
+        let args_start = self.program.code.len();
         for i in 0..used {
             let start = self.program.code.len();
             self.arg(call, i);
@@ -277,15 +280,56 @@ impl Compiler {
             }
         }
         let site_index = self.program.sites.len() as u32;
+        let join = self.join_plan(&site, args_start, argc);
         self.program.sites.push(site);
-        self.emit(
-            Op::Call {
-                f,
-                site: site_index,
-                argc,
-            },
-            span,
-        );
+        match join {
+            Some(plan) => {
+                // The loads go: the fused instruction reads the attributes itself.
+                self.program.code.truncate(args_start);
+                self.program.spans.truncate(args_start);
+                self.depth -= argc as usize;
+                self.program.joins.push(plan);
+                let join = self.program.joins.len() as u32 - 1;
+                let site = site_index;
+                self.emit(Op::JoinSlots { f, site, join }, span)
+            }
+            None => self.emit(
+                Op::Call {
+                    f,
+                    site: site_index,
+                    argc,
+                },
+                span,
+            ),
+        };
+    }
+
+    /// A `Join` of a constant separator and attributes only, as one instruction.
+    fn join_plan(&self, site: &CallSite, args_start: usize, argc: u32) -> Option<JoinPlan> {
+        if site.function.name != "Join" || argc == 0 {
+            return None;
+        }
+        let separator = match site.slots.first()? {
+            Slot::Fixed(Value::Str(s)) => s.to_string(),
+            Slot::Fixed(Value::Null) => String::new(),
+            _ => return None,
+        };
+        let loads = &self.program.code[args_start..];
+        // Every source is an attribute, each its own stack argument, in order.
+        let sources_are_loads = site.slots[1..].iter().enumerate().all(|(i, slot)| {
+            matches!(slot, Slot::Stack(n) if *n as usize == i)
+        }) && loads.len() == argc as usize;
+        let slots = loads
+            .iter()
+            .map(|op| match op {
+                Op::Load(slot) => Some(*slot),
+                _ => None,
+            })
+            .collect::<Option<Box<[u32]>>>()?;
+        sources_are_loads.then(|| JoinPlan {
+            separator: separator.into(),
+            slots,
+        })
     }
 
     /// `cond; branch else/end; then; jump end; else: otherwise; end:`

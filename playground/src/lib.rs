@@ -356,7 +356,7 @@ mod tests {
         let out = parse(explain(r#"Join("ë", [a], [b])"#, r#"{"a": "x"}"#, ""));
         assert_eq!(out["steps"][0]["note"], "skipped, being null or empty: [b]");
         assert_eq!(out["steps"][2]["span"], json!([10, 13]));
-        assert!(out["listing"].as_str().unwrap().contains("load"));
+        assert!(out["listing"].as_str().unwrap().contains("[a]"));
         assert_eq!(
             parse(explain("Join(", "", ""))["diagnostics"][0]["severity"],
             "error"

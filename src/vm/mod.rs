@@ -1,7 +1,7 @@
 //! The virtual machine: runs a compiled program over every record of a batch.
 
 use crate::batch::{Batch, Column};
-use crate::bytecode::{Op, Program};
+use crate::bytecode::{JoinPlan, Op, Program};
 use crate::context::Context;
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::functions::{self, Args, Fault};
@@ -156,23 +156,22 @@ impl Program {
                 Op::Const(i) => stack.push(self.consts[i as usize].reborrow()),
                 Op::Load(slot) => stack.push(load(binding, slot, row)),
                 Op::Call { f, site, argc } => {
-                    let base = stack.len() - argc as usize;
-                    let args = &mut stack[base..];
-                    let result = if args.iter().any(|v| matches!(v, Value::Ignored)) {
-                        Value::Ignored
-                    } else {
-                        let site = &self.sites[site as usize];
-                        let mut args = Args {
-                            values: args,
-                            slots: &site.slots,
-                            prepared: &site.prepared,
-                            ctx,
-                            rng,
-                        };
-                        f(&mut args).map_err(trap(pc))?
-                    };
-                    stack.truncate(base);
-                    stack.push(result);
+                    let result = self.call(f, site, argc, stack, ctx, rng);
+                    stack.push(result.map_err(trap(pc))?);
+                }
+                Op::JoinSlots { f, site, join } => {
+                    let plan = &self.joins[join as usize];
+                    match join_texts(binding, row, plan, ctx.limits.max_text_bytes) {
+                        Some(value) => stack.push(value),
+                        None => {
+                            for &slot in plan.slots.iter() {
+                                stack.push(load(binding, slot, row));
+                            }
+                            let argc = plan.slots.len() as u32;
+                            let result = self.call(f, site, argc, stack, ctx, rng);
+                            stack.push(result.map_err(trap(pc))?);
+                        }
+                    }
                 }
                 Op::Compare(op) => {
                     let rhs = stack.pop().expect("compare has two operands");
@@ -274,10 +273,40 @@ impl Program {
     }
 
     /// Attaches the location of the failing instruction (or argument) to a fault.
+    /// Calls `f` on the top `argc` values of the stack, taking them off.
+    #[inline]
+    fn call<'a>(
+        &'a self,
+        f: crate::functions::NativeFn,
+        site: u32,
+        argc: u32,
+        stack: &mut Vec<Value<'a>>,
+        ctx: &Context,
+        rng: &mut fastrand::Rng,
+    ) -> Result<Value<'a>, Fault> {
+        let base = stack.len() - argc as usize;
+        let args = &mut stack[base..];
+        let result = if args.iter().any(|v| matches!(v, Value::Ignored)) {
+            Ok(Value::Ignored)
+        } else {
+            let site = &self.sites[site as usize];
+            let mut args = Args {
+                values: args,
+                slots: &site.slots,
+                prepared: &site.prepared,
+                ctx,
+                rng,
+            };
+            f(&mut args)
+        };
+        stack.truncate(base);
+        result
+    }
+
     fn error(&self, pc: usize, fault: Fault) -> EvalError {
         let fault = fault.into_data();
         let (span, message) = match (self.code[pc], fault.arg) {
-            (Op::Call { site, .. }, Some(arg)) => {
+            (Op::Call { site, .. } | Op::JoinSlots { site, .. }, Some(arg)) => {
                 let site = &self.sites[site as usize];
                 let param = site.function.param(arg).map_or("?", |p| p.name);
                 let span = site.arg_spans.get(arg).copied().unwrap_or(site.span);
@@ -289,7 +318,7 @@ impl Program {
                     ),
                 )
             }
-            (Op::Call { site, .. }, None) => {
+            (Op::Call { site, .. } | Op::JoinSlots { site, .. }, None) => {
                 let site = &self.sites[site as usize];
                 (
                     site.span,
@@ -310,6 +339,51 @@ fn load<'a>(binding: &Binding<'a>, slot: u32, row: usize) -> Value<'a> {
         Some(column) => column.get(row, binding.lists),
         None => Value::Null,
     }
+}
+
+/// The most attributes `join_texts` takes on; past it, the general way.
+const JOIN_MAX: usize = 8;
+
+/// `Join` as `functions::multi::join` computes it, for attributes that are strings or
+/// null, straight from the batch's columns; `None` for anything else (a list, a
+/// number, more than JOIN_MAX attributes, a result past `max` bytes), which the
+/// general way then handles, errors included.
+#[inline]
+fn join_texts<'a>(binding: &Binding<'a>, row: usize, plan: &JoinPlan, max: usize) -> Option<Value<'a>> {
+    let mut parts: [&str; JOIN_MAX] = [""; JOIN_MAX];
+    let (mut count, mut bytes, mut all_null) = (0, 0, true);
+    if plan.slots.len() > JOIN_MAX {
+        return None;
+    }
+    for &slot in plan.slots.iter() {
+        match load(binding, slot, row) {
+            Value::Null => {}
+            Value::Str(std::borrow::Cow::Borrowed(text)) => {
+                all_null = false;
+                if !text.is_empty() {
+                    parts[count] = text;
+                    count += 1;
+                    bytes += text.len();
+                }
+            }
+            _ => return None,
+        }
+    }
+    if count == 0 {
+        return Some(if all_null { Value::Null } else { Value::str("") });
+    }
+    let total = bytes + plan.separator.len() * (count - 1);
+    if total > max {
+        return None;
+    }
+    let mut out = String::with_capacity(total);
+    for (i, part) in parts[..count].iter().enumerate() {
+        if i > 0 {
+            out.push_str(&plan.separator);
+        }
+        out.push_str(part);
+    }
+    Some(Value::string(out))
 }
 
 /// The text a Switch compares: null matches the key `""`.
