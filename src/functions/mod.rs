@@ -7,7 +7,7 @@ mod context;
 mod date;
 mod diacritics;
 mod logic;
-mod multi;
+pub(crate) mod multi;
 mod netformat;
 // .NET's regex dialect; public for the fuzz targets only.
 #[cfg(feature = "unstable-internals")]

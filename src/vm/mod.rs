@@ -4,7 +4,7 @@ use crate::batch::{Batch, Column};
 use crate::bytecode::{JoinPlan, Op, Program};
 use crate::context::Context;
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::functions::{self, Args, Fault};
+use crate::functions::{self, multi, Args, Fault};
 use crate::syntax::ast::CmpOp;
 use crate::value::Value;
 use std::cmp::Ordering;
@@ -370,18 +370,15 @@ fn join_texts<'a>(binding: &Binding<'a>, row: usize, plan: &JoinPlan, max: usize
         }
     }
     if count == 0 {
-        return Some(if all_null { Value::Null } else { Value::str("") });
+        return Some(multi::joined_nothing(all_null));
     }
-    let total = bytes + plan.separator.len() * (count - 1);
+    let total = multi::joined_len(&plan.separator, count, bytes);
     if total > max {
         return None;
     }
     let mut out = String::with_capacity(total);
-    for (i, part) in parts[..count].iter().enumerate() {
-        if i > 0 {
-            out.push_str(&plan.separator);
-        }
-        out.push_str(part);
+    for part in &parts[..count] {
+        multi::push_joined(&mut out, &plan.separator, part);
     }
     Some(Value::string(out))
 }
