@@ -1,6 +1,7 @@
 //! Compile time per expression, and evaluation throughput over one 10,000-record batch
-//! of synthetic users, each beside a hand-written closure doing the same work by
-//! reading fields by name from a `serde_json` map.
+//! of synthetic users, each beside two hand-written closures doing the same work: one
+//! reading fields by name from a `serde_json` map, one reading a typed struct's fields
+//! (the physical limit).
 //!
 //! `cargo bench --bench expressions`; results are in docs/performance.md.
 
@@ -67,10 +68,11 @@ fn batch(c: &mut Criterion) {
 
 fn eval(c: &mut Criterion) {
     let (_, maps, batch) = inputs();
+    let typed = typed_users(&maps);
     let ctx = Context::default();
 
     macro_rules! pair {
-        ($name:literal, $source:expr, $closure:expr) => {{
+        ($name:literal, $source:expr, $closure:expr, $typed:expr) => {{
             let program = Program::compile($source).unwrap();
             let mut group = c.benchmark_group(concat!("eval/", $name));
             group.throughput(Throughput::Elements(RECORDS as u64));
@@ -80,14 +82,17 @@ fn eval(c: &mut Criterion) {
             group.bench_function("closure", |b| {
                 b.iter(|| black_box(&maps).iter().map($closure).collect::<Vec<_>>())
             });
+            group.bench_function("typed", |b| {
+                b.iter(|| black_box(&typed).iter().map($typed).collect::<Vec<_>>())
+            });
             group.finish();
         }};
     }
-    pair!("join", JOIN, join_closure);
-    pair!("replace", REPLACE, replace_closure);
-    pair!("switch", SWITCH, switch_closure);
-    pair!("iif", IIF, iif_closure);
-    pair!("date", DATE, date_closure);
+    pair!("join", JOIN, join_closure, join_typed);
+    pair!("replace", REPLACE, replace_closure, replace_typed);
+    pair!("switch", SWITCH, switch_closure, switch_typed);
+    pair!("iif", IIF, iif_closure, iif_typed);
+    pair!("date", DATE, date_closure, date_typed);
 }
 
 /// The closures and the programs must agree, or the comparison means nothing.
@@ -112,6 +117,19 @@ fn same_results() {
         let program = Program::compile(source).unwrap();
         for (result, user) in program.eval_batch(&batch, &ctx).iter().zip(&users) {
             assert_eq!(text(result), closure(user.as_object().unwrap()), "{source}");
+        }
+    }
+    for (source, typed) in [
+        (JOIN, &join_typed as &dyn Fn(&User) -> Option<String>),
+        (REPLACE, &replace_typed),
+        (SWITCH, &|u| Some(switch_typed(u).to_string())),
+        (IIF, &|u| Some(iif_typed(u).to_string())),
+        (DATE, &date_typed),
+    ] {
+        let program = Program::compile(source).unwrap();
+        for (result, user) in program.eval_batch(&batch, &ctx).iter().zip(&users) {
+            let user = User::from_map(user.as_object().unwrap());
+            assert_eq!(text(result), typed(&user), "{source}");
         }
     }
 }

@@ -3,8 +3,9 @@
 //! can count the instructions: a figure that, unlike time, does not move with the load on
 //! the machine. docs/performance.md has the command.
 //!
-//! Usage: instructions join|replace|switch|iif|date scimap|closure|compile ITERATIONS
-//! (`compile`: parse, check and compile the expression, ITERATIONS times).
+//! Usage: instructions join|replace|switch|iif|date scimap|closure|typed|compile ITERATIONS
+//! (`typed`: the closure over a typed struct; `compile`: parse, check and compile the
+//! expression, ITERATIONS times).
 
 use std::hint::black_box;
 
@@ -24,12 +25,13 @@ fn main() {
         .collect();
     let [which, side, iterations] = args.as_slice() else {
         eprintln!(
-            "usage: instructions join|replace|switch|iif|date scimap|closure|compile ITERATIONS"
+            "usage: instructions join|replace|switch|iif|date scimap|closure|typed|compile ITERATIONS"
         );
         std::process::exit(2);
     };
     let iterations: usize = iterations.parse().expect("ITERATIONS is a number");
     let (_, maps, batch) = inputs();
+    let typed = typed_users(&maps);
     let source = match which.as_str() {
         "join" => JOIN,
         "replace" => REPLACE,
@@ -44,6 +46,15 @@ fn main() {
         match (side.as_str(), which.as_str()) {
             ("scimap", _) => drop(black_box(program.eval_batch(&batch, &ctx))),
             ("compile", _) => drop(black_box(Program::compile(black_box(source)))),
+            ("typed", "join") => drop(black_box(typed.iter().map(join_typed).collect::<Vec<_>>())),
+            ("typed", "replace") => drop(black_box(
+                typed.iter().map(replace_typed).collect::<Vec<_>>(),
+            )),
+            ("typed", "switch") => drop(black_box(
+                typed.iter().map(switch_typed).collect::<Vec<_>>(),
+            )),
+            ("typed", "date") => drop(black_box(typed.iter().map(date_typed).collect::<Vec<_>>())),
+            ("typed", _) => drop(black_box(typed.iter().map(iif_typed).collect::<Vec<_>>())),
             (_, "join") => drop(black_box(maps.iter().map(join_closure).collect::<Vec<_>>())),
             (_, "replace") => drop(black_box(
                 maps.iter().map(replace_closure).collect::<Vec<_>>(),

@@ -184,3 +184,80 @@ pub fn date_closure(r: &Map<String, Json>) -> Option<String> {
         .ok()?;
     Some(later.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
+
+/// A user as a typed Rust struct, its fields read once from the JSON: the closures over
+/// it are the physical limit of each expression's work, with no lookup by name.
+pub struct User {
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub mail: Option<String>,
+    pub country: Option<String>,
+    pub department: Option<String>,
+    pub hire_date: Option<String>,
+}
+
+impl User {
+    pub fn from_map(r: &Map<String, Json>) -> User {
+        let text = |name| field(r, name).map(str::to_string);
+        User {
+            given_name: text("givenName"),
+            surname: text("surname"),
+            mail: text("mail"),
+            country: text("country"),
+            department: text("department"),
+            hire_date: text("hireDate"),
+        }
+    }
+}
+
+pub fn typed_users(maps: &[Map<String, Json>]) -> Vec<User> {
+    maps.iter().map(User::from_map).collect()
+}
+
+pub fn join_typed(u: &User) -> Option<String> {
+    let given = u.given_name.as_deref().filter(|s| !s.is_empty());
+    let surname = u.surname.as_deref().filter(|s| !s.is_empty());
+    match (given, surname) {
+        (Some(g), Some(s)) => {
+            let mut out = String::with_capacity(g.len() + 1 + s.len());
+            out.push_str(g);
+            out.push(' ');
+            out.push_str(s);
+            Some(out)
+        }
+        (Some(one), None) | (None, Some(one)) => Some(one.to_string()),
+        (None, None) => None,
+    }
+}
+
+pub fn replace_typed(u: &User) -> Option<String> {
+    u.mail
+        .as_deref()
+        .map(|m| m.replace("@contoso.com", "@fabrikam.com").to_lowercase())
+}
+
+pub fn switch_typed(u: &User) -> &'static str {
+    match u.country.as_deref().unwrap_or("") {
+        "US" => "United States",
+        "DE" => "Germany",
+        "FR" => "France",
+        "IN" => "India",
+        "JP" => "Japan",
+        _ => "Unknown",
+    }
+}
+
+pub fn iif_typed(u: &User) -> &str {
+    match u.department.as_deref() {
+        Some(d) if !d.is_empty() => d,
+        _ => "none",
+    }
+}
+
+pub fn date_typed(u: &User) -> Option<String> {
+    let hired: jiff::Timestamp = u.hire_date.as_deref()?.parse().ok()?;
+    let later = hired
+        .checked_add(jiff::SignedDuration::from_hours(7 * 24))
+        .ok()?;
+    Some(later.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
