@@ -461,6 +461,12 @@ async fn paging_sorting_and_filters() {
         last["Resources"][0],
         json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": last["Resources"][0]["id"], "userName": "eve@contoso.com"})
     );
+    // The last page, shorter than its window: the total is still every user.
+    let tail = get(&app, "/Users?startIndex=4&count=3").await.body;
+    assert_eq!(
+        (tail["totalResults"].as_u64(), tail["itemsPerPage"].as_u64()),
+        (Some(5), Some(2))
+    );
     let beyond = get(&app, "/Users?startIndex=9&count=2").await.body;
     assert_eq!(
         (

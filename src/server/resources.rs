@@ -206,33 +206,57 @@ fn coerce(value: &Json, attribute: &Attribute, at: &str) -> Result<Option<Json>,
     })
 }
 
-/// A stored resource as the server shows it: `id` first, then the body, then `meta`.
+/// A stored resource as the server shows it: `schemas`, `id`, the body, then `meta`.
 pub fn represent(stored: &Stored, kind: ObjectKind, base: &str) -> Json {
-    let mut out = Map::new();
-    if let Some(schemas) = stored.body.get("schemas") {
-        out.insert("schemas".into(), schemas.clone());
-    }
-    out.insert("id".into(), Json::String(stored.id.clone()));
-    if let Json::Object(body) = &stored.body {
-        // `password` is write-only: stored, never shown.
-        for (k, v) in body
-            .iter()
-            .filter(|(k, _)| *k != "schemas" && *k != "password")
-        {
-            out.insert(k.clone(), v.clone());
+    serde_json::to_value(Shown { stored, kind, base }).unwrap_or(Json::Null)
+}
+
+/// [`represent`]'s shape, serialized straight from the stored resource: a response
+/// that shows the whole resource is written without building it first.
+pub struct Shown<'a> {
+    pub stored: &'a Stored,
+    pub kind: ObjectKind,
+    pub base: &'a str,
+}
+
+impl serde::Serialize for Shown<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (stored, kind) = (self.stored, self.kind.as_str());
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(schemas) = stored.body.get("schemas") {
+            map.serialize_entry("schemas", schemas)?;
         }
+        map.serialize_entry("id", &stored.id)?;
+        if let Json::Object(body) = &stored.body {
+            // `password` is write-only: stored, never shown.
+            for (k, v) in body
+                .iter()
+                .filter(|(k, _)| *k != "schemas" && *k != "password")
+            {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        let meta = Meta {
+            resource_type: kind,
+            created: &stored.created,
+            last_modified: &stored.modified,
+            location: format!("{}/{kind}s/{}", self.base, stored.id),
+            version: etag(stored.version),
+        };
+        map.serialize_entry("meta", &meta)?;
+        map.end()
     }
-    out.insert(
-        "meta".into(),
-        json!({
-            "resourceType": kind.as_str(),
-            "created": stored.created,
-            "lastModified": stored.modified,
-            "location": format!("{base}/{}s/{}", kind.as_str(), stored.id),
-            "version": etag(stored.version),
-        }),
-    );
-    Json::Object(out)
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Meta<'a> {
+    resource_type: &'a str,
+    created: &'a str,
+    last_modified: &'a str,
+    location: String,
+    version: String,
 }
 
 pub fn etag(version: u64) -> String {
@@ -317,8 +341,13 @@ impl Projection {
         })
     }
 
+    /// Whether every attribute shows (neither parameter given).
+    pub fn is_whole(&self) -> bool {
+        self.only.is_empty() && self.except.is_empty()
+    }
+
     pub fn apply(&self, resource: Json) -> Json {
-        if self.only.is_empty() && self.except.is_empty() {
+        if self.is_whole() {
             return resource;
         }
         let Json::Object(map) = resource else {

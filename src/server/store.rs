@@ -10,7 +10,7 @@ pub use super::select::{Bound, Narrow, Order};
 use super::select::{Dialect, Sql};
 use super::tenants::{Audit, AuditEntry, Principal, Tenant, TenantId, TokenHash};
 use crate::json::field;
-use crate::sqlite::Database;
+use crate::sqlite::{Database, Reader, Readers};
 
 pub use crate::scim::ObjectKind;
 
@@ -245,8 +245,12 @@ impl Deferred {
     }
 }
 
-/// SQLite storage at a file path (or in memory for tests).
-pub struct Sqlite(Database);
+/// SQLite storage at a file path (or in memory for tests): one connection writes, a
+/// pool of others reads (a database in memory has only the one).
+pub struct Sqlite {
+    writer: Database,
+    readers: Option<Box<Readers>>,
+}
 
 /// Set on every connection.
 const PRAGMAS: &str = "
@@ -334,20 +338,48 @@ pub const SCHEMA_VERSION: i64 = 1;
 impl Sqlite {
     /// The database at `path`, made or migrated to this binary's schema.
     pub fn open(path: &Path) -> Result<Sqlite, StoreError> {
-        Sqlite::migrated(Database::open(Some(path), PRAGMAS)?)
+        let readers = Box::new(Readers::new(path, PRAGMAS, READERS));
+        Sqlite::migrated(Database::open(Some(path), PRAGMAS)?, Some(readers))
     }
 
     pub fn in_memory() -> Result<Sqlite, StoreError> {
-        Sqlite::migrated(Database::open(None, PRAGMAS)?)
+        Sqlite::migrated(Database::open(None, PRAGMAS)?, None)
     }
 
-    fn migrated(database: Database) -> Result<Sqlite, StoreError> {
-        migrate(&mut database.lock())?;
-        Ok(Sqlite(database))
+    fn migrated(writer: Database, readers: Option<Box<Readers>>) -> Result<Sqlite, StoreError> {
+        migrate(&mut writer.lock())?;
+        Ok(Sqlite { writer, readers })
     }
 
     pub(crate) fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.0.lock()
+        self.writer.lock()
+    }
+
+    fn reader(&self) -> Result<Reading<'_>, StoreError> {
+        Ok(match &self.readers {
+            Some(readers) => Reading::Pooled(readers.get()?),
+            None => Reading::Writer(self.connection()),
+        })
+    }
+}
+
+/// Reading connections a file database keeps at most: a few per core, since a read
+/// spends part of its time waiting for the kernel rather than computing.
+const READERS: usize = 8;
+
+/// A connection to read with: one of the pool's, or the writer's.
+enum Reading<'s> {
+    Pooled(Reader<'s>),
+    Writer(std::sync::MutexGuard<'s, Connection>),
+}
+
+impl std::ops::Deref for Reading<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            Reading::Pooled(reader) => reader,
+            Reading::Writer(writer) => writer,
+        }
     }
 }
 
@@ -517,11 +549,11 @@ fn fetch(
     id: &str,
 ) -> Result<Option<Stored>, StoreError> {
     Ok(connection
-        .query_row(
-            &format!("{SELECT} WHERE tenant = ?3 AND kind = ?1 AND id = ?2"),
-            params![kind.as_str(), id, tenant.as_str()],
-            row,
-        )
+        .prepare_cached(
+            "SELECT id, version, created, modified, body FROM resources
+             WHERE tenant = ?3 AND kind = ?1 AND id = ?2",
+        )?
+        .query_row(params![kind.as_str(), id, tenant.as_str()], row)
         .optional()?)
 }
 
@@ -638,8 +670,9 @@ fn select(
     Ok(())
 }
 
-/// [`Store`] over `self.connection()`, written once for the database's own connection
-/// ([`Sqlite`]) and for a transaction's ([`Held`]); `$more` are the methods that differ.
+/// [`Store`] over `self.connection()` (writes) and `self.reader()` (reads), written
+/// once for the database ([`Sqlite`]) and for a transaction ([`Held`]); `$more` are the
+/// methods that differ.
 macro_rules! on_connection {
     ($store:ty { $($more:item)* }) => {
         impl Store for $store {
@@ -647,7 +680,7 @@ macro_rules! on_connection {
                 insert(&mut self.connection(), tenant, kind, body, audit)
             }
             fn get(&self, tenant: &TenantId, kind: ObjectKind, id: &str) -> Result<Option<Stored>, StoreError> {
-                fetch(&self.connection(), tenant, kind, id)
+                fetch(&*self.reader()?, tenant, kind, id)
             }
             fn replace(&self, tenant: &TenantId, kind: ObjectKind, id: &str, body: Json, if_version: Option<u64>, audit: Option<&Audit>) -> Result<Stored, StoreError> {
                 update(&mut self.connection(), tenant, kind, id, body, if_version, audit)
@@ -656,13 +689,13 @@ macro_rules! on_connection {
                 remove(&mut self.connection(), tenant, kind, id, if_version, audit)
             }
             fn count(&self, tenant: &TenantId, kind: ObjectKind, narrow: Option<&Narrow>) -> Result<usize, StoreError> {
-                count(&self.connection(), tenant, kind, narrow)
+                count(&*self.reader()?, tenant, kind, narrow)
             }
             fn select(&self, tenant: &TenantId, kind: ObjectKind, narrow: Option<&Narrow>, order: Order, window: Option<(usize, usize)>, each: &mut dyn FnMut(Stored)) -> Result<(), StoreError> {
-                select(&self.connection(), tenant, kind, narrow, order, window, each)
+                select(&*self.reader()?, tenant, kind, narrow, order, window, each)
             }
             fn authenticate(&self, hash: &TokenHash, now: &str) -> Result<Option<Principal>, StoreError> {
-                super::tenants::authenticate(&self.connection(), hash, now)
+                super::tenants::authenticate(&*self.reader()?, hash, now)
             }
             fn ensure_tenant(&self, name: &str) -> Result<Tenant, StoreError> {
                 super::tenants::ensure_tenant(&self.connection(), name)
@@ -727,6 +760,11 @@ struct Held<'c> {
 impl<'c> Held<'c> {
     fn connection(&self) -> Reborrow<'_, 'c> {
         Reborrow(self.connection.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Reads inside the transaction see its writes: they use its connection.
+    fn reader(&self) -> Result<Reborrow<'_, 'c>, StoreError> {
+        Ok(self.connection())
     }
 }
 

@@ -142,7 +142,11 @@ impl From<rusqlite::Error> for TenantError {
 pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buffer = vec![0u8; bytes];
     getrandom::fill(&mut buffer).expect("the operating system's random source works");
-    buffer.iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(2 * bytes);
+    for b in buffer {
+        let _ = std::fmt::Write::write_fmt(&mut hex, format_args!("{b:02x}"));
+    }
+    hex
 }
 
 pub(crate) fn new_tenant_id() -> TenantId {

@@ -12,6 +12,7 @@ use axum::Router;
 use serde_json::Value as Json;
 
 mod bulk;
+mod lanes;
 mod query;
 
 use query::{list_response, ListQuery};
@@ -20,7 +21,7 @@ use super::discovery;
 use super::error::{ScimError, SCIM_JSON};
 use super::limits::TenantLimits;
 use super::metrics::{self, Metrics, StoreFailure};
-use super::resources::{etag, normalize, represent, resource_type, Projection};
+use super::resources::{etag, normalize, represent, resource_type, Projection, Shown};
 use super::store::{ObjectKind, Store, StoreError, Stored};
 use super::tenants::{random_hex, Audit, AuditEntry, Principal, Tenant, TokenHash};
 use crate::scim::apply_patch;
@@ -108,6 +109,7 @@ struct App {
     default_tenant: OnceLock<Tenant>,
     limits: TenantLimits,
     metrics: Metrics,
+    lanes: lanes::Lanes,
 }
 
 /// The SCIM service as an axum router.
@@ -126,6 +128,7 @@ pub fn router(store: Arc<dyn Store>, config: Config) -> Router {
             default_tenant: OnceLock::new(),
             limits,
             metrics: Metrics::new(),
+            lanes: lanes::Lanes::new(),
         }))
 }
 
@@ -293,16 +296,32 @@ impl App {
             headers: parts.headers,
             body: bytes.to_vec(),
         };
-        // SQLite and PATCH on a large resource block: they run on the blocking pool, so
-        // that a slow request never holds up the async workers (health checks, small
-        // GETs). A panic there is answered with a 500, never a dropped connection.
+        // SQLite and PATCH on a large resource block: they run off the async workers
+        // (reads on a lane when one is free, the rest on the blocking pool), so that a
+        // slow request never holds up the others (health checks, small GETs). A panic
+        // there is answered with a 500, never a dropped connection.
         let app = self.clone();
-        let (ctx, call, response) = match tokio::task::spawn_blocking(move || {
+        let read = call.method == Method::GET;
+        let work = move || {
             let response = app.write(&*app.store, &ctx, &call);
             (ctx, call, response)
-        })
-        .await
-        {
+        };
+        let on_lane = if read {
+            self.lanes.run(work)
+        } else {
+            Err(work)
+        };
+        let done = match on_lane {
+            Ok(answer) => match answer.await {
+                Ok(Ok(done)) => Ok(done),
+                Ok(Err(_)) => Err("the request panicked".to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(work) => tokio::task::spawn_blocking(work)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        let (ctx, call, response) = match done {
             Ok((ctx, call, Ok(response))) => (ctx, call, response),
             Ok((ctx, call, Err(e))) => (ctx, call, e.into_response()),
             Err(e) => {
@@ -530,8 +549,10 @@ fn version_header(headers: &HeaderMap, name: header::HeaderName) -> Result<Optio
     })
 }
 
-fn scim_json(status: StatusCode, body: &Json) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+fn scim_json(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    // Serializing what the server built cannot fail: its maps have string keys.
+    let text = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = (status, text).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
@@ -657,8 +678,11 @@ impl App {
         projection: &Projection,
         base: &str,
     ) -> Response {
-        let body = projection.apply(represent(stored, kind, base));
-        let mut response = scim_json(status, &body);
+        let mut response = if projection.is_whole() {
+            scim_json(status, &Shown { stored, kind, base })
+        } else {
+            scim_json(status, &projection.apply(represent(stored, kind, base)))
+        };
         if let Ok(value) = HeaderValue::from_str(&etag(stored.version)) {
             response.headers_mut().insert(header::ETAG, value);
         }

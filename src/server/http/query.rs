@@ -4,13 +4,13 @@
 use crate::scim::ScimType;
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 
 use super::{projection, scim_json, App, Call, Ctx, Reply};
 use crate::scim::filter::values;
 use crate::scim::{AttrPath, CompValue, CompareOp, Filter};
 use crate::server::error::ScimError;
-use crate::server::resources::{represent, resource_type, Projection};
+use crate::server::resources::{represent, resource_type, Projection, Shown};
 use crate::server::store::{Bound, Indexed, Narrow, ObjectKind, Order, Store, Stored};
 
 /// The most comparisons a filter hands the database; a longer one (a client may send
@@ -153,19 +153,32 @@ impl App {
         if let (true, Some(order)) = (plan.exact, plan.order(query)) {
             // The database answers the whole query: it counts, sorts and pages.
             let tenant = &ctx.principal.tenant.id;
-            let total = store.count(tenant, kind, plan.narrow.as_ref())?;
-            let window = Some((query.start_index() - 1, self.count(query)));
-            let projection = &query.projection;
+            let (skip, count) = (query.start_index() - 1, self.count(query));
             let mut page = Vec::new();
             store.select(
                 tenant,
                 kind,
                 plan.narrow.as_ref(),
                 order,
-                window,
-                &mut |s| page.push(projection.apply(represent(&s, kind, base))),
+                Some((skip, count)),
+                &mut |s| page.push(s),
             )?;
-            return Ok(list_response_paged(page, total, query.start_index()));
+            // A page that ends before its window does ends the list: the total is known
+            // without counting (Entra's matching query finds one user or none).
+            let total = if page.len() < count && (skip == 0 || !page.is_empty()) {
+                skip + page.len()
+            } else {
+                store.count(tenant, kind, plan.narrow.as_ref())?
+            };
+            let start = query.start_index();
+            let projection = &query.projection;
+            return Ok(if projection.is_whole() {
+                let shown = |stored| Shown { stored, kind, base };
+                list_response_paged(page.iter().map(shown).collect(), total, start)
+            } else {
+                let shown = |s| projection.apply(represent(&s, kind, base));
+                list_response_paged(page.into_iter().map(shown).collect(), total, start)
+            });
         }
         let found = self.matching(store, ctx, kind, &plan, query)?;
         let total = found.len();
@@ -359,15 +372,30 @@ pub(super) fn list_response(resources: Vec<Json>, start_index: usize) -> Respons
     list_response_paged(resources, total, start_index)
 }
 
-fn list_response_paged(resources: Vec<Json>, total: usize, start_index: usize) -> Response {
+fn list_response_paged<R: serde::Serialize>(
+    resources: Vec<R>,
+    total: usize,
+    start_index: usize,
+) -> Response {
     scim_json(
         StatusCode::OK,
-        &json!({
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-            "totalResults": total,
-            "itemsPerPage": resources.len(),
-            "startIndex": start_index,
-            "Resources": resources,
-        }),
+        &ListResponse {
+            schemas: ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            total_results: total,
+            items_per_page: resources.len(),
+            start_index,
+            resources,
+        },
     )
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListResponse<R> {
+    schemas: [&'static str; 1],
+    total_results: usize,
+    items_per_page: usize,
+    start_index: usize,
+    #[serde(rename = "Resources")]
+    resources: Vec<R>,
 }
