@@ -69,30 +69,43 @@ pub(crate) struct Column {
 impl Column {
     /// The value in a row, borrowing from the batch.
     #[inline]
-    #[allow(unsafe_code)]
     pub(crate) fn get<'a>(&'a self, row: usize, lists: &'a [Value<'static>]) -> Value<'a> {
         match self.cells[row] {
             Cell::Null => Value::Null,
-            Cell::Str { start, len } => {
-                let range = start as usize..start as usize + len as usize;
-                debug_assert!(
-                    self.text.is_char_boundary(range.start)
-                        && self.text.is_char_boundary(range.end)
-                );
-                // SAFETY: `Cell::Str` ranges are made only by `BatchBuilder::text`, which
-                // records the bytes of a whole `&str` it appends to this column's `text`;
-                // `text` is otherwise only cut back to the end of the last range still
-                // held (`BatchBuilder::rollback`, after the cells of a refused record are
-                // dropped), so every range lies within it and on character boundaries.
-                // Skipping the check keeps evaluation from reading text it does not use
-                // (a presence test, a pass-through).
-                Value::Str(Cow::Borrowed(unsafe { self.text.get_unchecked(range) }))
-            }
+            Cell::Str { start, len } => Value::Str(Cow::Borrowed(self.str_at(start, len))),
             Cell::List { start, len } => Value::List(List::Borrowed(
                 &lists[start as usize..start as usize + len as usize],
             )),
             Cell::Object(index) => lists[index as usize].reborrow(),
         }
+    }
+
+    /// The text in a row without making a value: `Some(None)` for null, `None` for a
+    /// list or an object.
+    #[inline]
+    pub(crate) fn text(&self, row: usize) -> Option<Option<&str>> {
+        match self.cells[row] {
+            Cell::Null => Some(None),
+            Cell::Str { start, len } => Some(Some(self.str_at(start, len))),
+            Cell::List { .. } | Cell::Object(_) => None,
+        }
+    }
+
+    #[inline]
+    #[allow(unsafe_code)]
+    fn str_at(&self, start: u32, len: u32) -> &str {
+        let range = start as usize..start as usize + len as usize;
+        debug_assert!(
+            self.text.is_char_boundary(range.start) && self.text.is_char_boundary(range.end)
+        );
+        // SAFETY: `Cell::Str` ranges are made only by `BatchBuilder::text`, which
+        // records the bytes of a whole `&str` it appends to this column's `text`;
+        // `text` is otherwise only cut back to the end of the last range still
+        // held (`BatchBuilder::rollback`, after the cells of a refused record are
+        // dropped), so every range lies within it and on character boundaries.
+        // Skipping the check keeps evaluation from reading text it does not use
+        // (a presence test, a pass-through).
+        unsafe { self.text.get_unchecked(range) }
     }
 }
 

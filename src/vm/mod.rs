@@ -234,8 +234,21 @@ impl Program {
                     stack.push(self.lookup(t, &source).map_err(trap(pc))?);
                 }
                 Op::LookupSlot { table, slot } => {
-                    let source = load(binding, slot, row);
-                    stack.push(self.lookup(table, &source).map_err(trap(pc))?);
+                    // A text or a null (the key "", as `switch_text` has it) straight
+                    // from the column; a list or an object the general way, errors
+                    // included.
+                    let found = match binding.columns[slot as usize] {
+                        Some(column) => column.text(row).map(|text| text.unwrap_or("")),
+                        None => Some(""),
+                    };
+                    let result = match found {
+                        Some(key) => {
+                            let index = self.lookups[table as usize].get(key);
+                            Ok(self.consts[index as usize].reborrow())
+                        }
+                        None => self.lookup(table, &load(binding, slot, row)),
+                    };
+                    stack.push(result.map_err(trap(pc))?);
                 }
                 Op::Case(target) => {
                     let key = stack.pop().expect("a case key was pushed");
@@ -272,9 +285,8 @@ impl Program {
         Ok(self.consts[index as usize].reborrow())
     }
 
-    /// Attaches the location of the failing instruction (or argument) to a fault.
     /// Calls `f` on the top `argc` values of the stack, taking them off.
-    #[inline]
+    #[inline(always)]
     fn call<'a>(
         &'a self,
         f: crate::functions::NativeFn,
@@ -303,6 +315,7 @@ impl Program {
         result
     }
 
+    /// Attaches the location of the failing instruction (or argument) to a fault.
     fn error(&self, pc: usize, fault: Fault) -> EvalError {
         let fault = fault.into_data();
         let (span, message) = match (self.code[pc], fault.arg) {
@@ -356,9 +369,9 @@ fn join_texts<'a>(binding: &Binding<'a>, row: usize, plan: &JoinPlan, max: usize
         return None;
     }
     for &slot in plan.slots.iter() {
-        match load(binding, slot, row) {
-            Value::Null => {}
-            Value::Str(std::borrow::Cow::Borrowed(text)) => {
+        match binding.columns[slot as usize].map(|column| column.text(row)) {
+            None | Some(Some(None)) => {}
+            Some(Some(Some(text))) => {
                 all_null = false;
                 if !text.is_empty() {
                     parts[count] = text;
@@ -366,7 +379,7 @@ fn join_texts<'a>(binding: &Binding<'a>, row: usize, plan: &JoinPlan, max: usize
                     bytes += text.len();
                 }
             }
-            _ => return None,
+            Some(None) => return None,
         }
     }
     if count == 0 {
