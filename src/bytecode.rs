@@ -148,8 +148,15 @@ impl LookupTable {
                 .find(|(k, _)| *k == key)
                 .map_or(self.default, |(_, v)| *v),
             (Some(_), None) => self.default,
-            (None, _) => self.values.get(key).copied().unwrap_or(self.default),
+            (None, _) => self.get_hashed(key),
         }
+    }
+
+    /// Out of line, so that the packed way, inlined where it is used, does not pay
+    /// for the registers hashing needs.
+    #[inline(never)]
+    fn get_hashed(&self, key: &str) -> u32 {
+        self.values.get(key).copied().unwrap_or(self.default)
     }
 }
 

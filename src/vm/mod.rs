@@ -7,7 +7,10 @@ use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::functions::{self, multi, Args, Fault};
 use crate::syntax::ast::CmpOp;
 use crate::value::Value;
+use shape::{Leaf, Shape};
 use std::cmp::Ordering;
+
+mod shape;
 
 /// An evaluation that failed for one record, pointing at the part of the expression
 /// that failed.
@@ -67,8 +70,7 @@ pub(crate) struct Evaluator<'a> {
     binding: Binding<'a>,
     stack: Vec<Value<'a>>,
     rng: fastrand::Rng,
-    /// The program only reads one attribute (`[mail]`): no need to run it.
-    direct: bool,
+    shape: Shape,
 }
 
 impl<'a> Evaluator<'a> {
@@ -78,15 +80,51 @@ impl<'a> Evaluator<'a> {
             binding: Binding::new(program, batch),
             stack: Vec::with_capacity(program.max_stack + 1),
             rng: ctx.rng(),
-            direct: program.direct_attribute().is_some(),
+            shape: Shape::of(program),
         }
     }
 
     #[inline]
     pub(crate) fn eval(&mut self, row: usize, ctx: &Context) -> Result<Value<'a>, EvalError> {
-        if self.direct {
-            return Ok(load(&self.binding, 0, row));
+        let (program, binding) = (self.program, &self.binding);
+        match self.shape {
+            Shape::Attribute(slot) => return Ok(load(binding, slot, row)),
+            Shape::Lookup { table, slot } => {
+                if let Some(value) = program.lookup_slot(binding, table, slot, row) {
+                    return Ok(value);
+                }
+            }
+            Shape::Join(join) => {
+                let plan = &program.joins[join as usize];
+                if let Some(value) = join_texts(binding, row, plan, ctx.limits.max_text_bytes) {
+                    return Ok(value);
+                }
+            }
+            Shape::Choose {
+                test,
+                slot,
+                then,
+                otherwise,
+            } => {
+                let leaf = if test.holds(&load(binding, slot, row)) {
+                    then
+                } else {
+                    otherwise
+                };
+                return Ok(match leaf {
+                    Leaf::Load(slot) => load(binding, slot, row),
+                    Leaf::Const(index) => program.consts[index as usize].reborrow(),
+                });
+            }
+            // The fast ways above fall through to the loop for what they do not
+            // take (a list where a text was expected, a join past its limits).
+            Shape::General => {}
         }
+        self.run(row, ctx)
+    }
+
+    #[inline]
+    fn run(&mut self, row: usize, ctx: &Context) -> Result<Value<'a>, EvalError> {
         match self
             .program
             .run(&self.binding, row, &mut self.stack, ctx, &mut self.rng)
@@ -234,18 +272,8 @@ impl Program {
                     stack.push(self.lookup(t, &source).map_err(trap(pc))?);
                 }
                 Op::LookupSlot { table, slot } => {
-                    // A text or a null (the key "", as `switch_text` has it) straight
-                    // from the column; a list or an object the general way, errors
-                    // included.
-                    let found = match binding.columns[slot as usize] {
-                        Some(column) => column.text(row).map(|text| text.unwrap_or("")),
-                        None => Some(""),
-                    };
-                    let result = match found {
-                        Some(key) => {
-                            let index = self.lookups[table as usize].get(key);
-                            Ok(self.consts[index as usize].reborrow())
-                        }
+                    let result = match self.lookup_slot(binding, table, slot, row) {
+                        Some(value) => Ok(value),
                         None => self.lookup(table, &load(binding, slot, row)),
                     };
                     stack.push(result.map_err(trap(pc))?);
@@ -272,6 +300,25 @@ impl Program {
             }
             pc += 1;
         }
+    }
+
+    /// A `Switch` over an attribute whose value is a text or null (the key "", as
+    /// `switch_text` has it), read straight from its column; `None` for a list or an
+    /// object, which `lookup` then takes, errors included.
+    #[inline]
+    fn lookup_slot<'a>(
+        &'a self,
+        binding: &Binding<'_>,
+        table: u32,
+        slot: u32,
+        row: usize,
+    ) -> Option<Value<'a>> {
+        let key = match binding.columns[slot as usize] {
+            Some(column) => column.text(row)?.unwrap_or(""),
+            None => "",
+        };
+        let index = self.lookups[table as usize].get(key);
+        Some(self.consts[index as usize].reborrow())
     }
 
     #[inline]
