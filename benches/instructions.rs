@@ -5,10 +5,14 @@
 //!
 //! Usage: instructions join|replace|switch|iif|date scimap|closure|typed|compile ITERATIONS
 //! (`typed`: the closure over a typed struct; `compile`: parse, check and compile the
-//! expression, ITERATIONS times).
+//! expression, ITERATIONS times), or instructions mapping scimap|parallel|serde
+//! ITERATIONS: the default user mapping applied to the 10,000 users as NDJSON, by
+//! `scimap apply`'s code on one thread or on every core, or by the serde twin.
 
 use std::hint::black_box;
 
+use scimap::mapping::{Mapping, StreamOptions};
+use scimap::records::Format;
 use scimap::{Context, Program};
 
 mod common;
@@ -30,6 +34,9 @@ fn main() {
         std::process::exit(2);
     };
     let iterations: usize = iterations.parse().expect("ITERATIONS is a number");
+    if which == "mapping" {
+        return mapping(side, iterations);
+    }
     let (_, maps, batch) = inputs();
     let typed = typed_users(&maps);
     let source = match which.as_str() {
@@ -65,5 +72,33 @@ fn main() {
             (_, "date") => drop(black_box(maps.iter().map(date_closure).collect::<Vec<_>>())),
             _ => drop(black_box(maps.iter().map(iif_closure).collect::<Vec<_>>())),
         }
+    }
+}
+
+fn mapping(side: &str, iterations: usize) {
+    let input = twin::ndjson(RECORDS);
+    let mapping = Mapping::embedded_default();
+    let users = mapping.object("User").unwrap();
+    let mut options = StreamOptions::default();
+    options.parallel = side == "parallel";
+    let mut out = Vec::with_capacity(2 * input.len());
+    for _ in 0..iterations {
+        out.clear();
+        match side {
+            "scimap" | "parallel" => {
+                let summary = users
+                    .apply_stream(
+                        black_box(&input[..]),
+                        Format::Ndjson,
+                        &options,
+                        &mut out,
+                        &mut |_| {},
+                    )
+                    .unwrap();
+                assert_eq!(summary.resources, RECORDS);
+            }
+            _ => twin::by_hand(black_box(&input), &mut out),
+        }
+        black_box(&out);
     }
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod twin;
+
 use serde_json::{json, Map, Value as Json};
 
 pub const RECORDS: usize = 10_000;

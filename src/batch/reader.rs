@@ -1,12 +1,14 @@
 //! The streaming JSON reader: a record's JSON text read straight into a batch's
 //! columns, with no intermediate value for its strings.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value as Json;
 
 use super::{BatchBuilder, Cell, Place, RecordError};
+use crate::value::Value;
 
 pub(super) fn push(builder: &mut BatchBuilder, row: usize, text: &str) -> Result<(), RecordError> {
     let mut de = serde_json::Deserializer::from_str(text);
@@ -201,12 +203,25 @@ impl<'de> Visitor<'de> for Attribute<'_> {
         Ok(())
     }
 
+    /// A multi-valued attribute's values go straight into the batch, as
+    /// `BatchBuilder::list` would put them there from a JSON array.
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Json>()? {
-            items.push(item);
+        let start = self.builder.batch.lists.len();
+        let mut index = 0;
+        while let Some(()) = seq.next_element_seed(Item {
+            builder: &mut *self.builder,
+            column: self.column,
+            index,
+        })? {
+            index += 1;
         }
-        self.json(Json::Array(items))
+        let name = &self.builder.batch.names[self.column];
+        let cell = self
+            .builder
+            .list_since(start, Place::Key(name))
+            .map_err(at)?;
+        self.builder.put(self.row, self.column, cell);
+        Ok(())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
@@ -221,6 +236,83 @@ impl Attribute<'_> {
         self.builder
             .set(self.row, &name, &value, Place::Key(&name))
             .map_err(at)
+    }
+}
+
+/// One value of a multi-valued attribute.
+struct Item<'b> {
+    builder: &'b mut BatchBuilder,
+    column: usize,
+    index: usize,
+}
+
+impl Item<'_> {
+    fn push(self, value: Value<'static>) {
+        self.builder.batch.lists.push(value);
+    }
+
+    fn text<E>(self, text: Cow<'static, str>) -> Result<(), E> {
+        self.push(Value::Str(text));
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Item<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Item<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a value of a multi-valued attribute")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        self.text(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<(), E> {
+        self.text(Cow::Owned(v))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
+        self.text(Cow::Borrowed(if v { "True" } else { "False" }))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        self.text(Cow::Owned(v.to_string()))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        self.text(Cow::Owned(v.to_string()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        let number =
+            serde_json::Number::from_f64(v).ok_or_else(|| E::custom("not a finite number"))?;
+        self.text(Cow::Owned(number.to_string()))
+    }
+
+    /// A null among the values is left out.
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let map = serde_json::Map::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        self.push(Value::Object(Cow::Owned(Box::new(map))));
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        let name = &self.builder.batch.names[self.column];
+        let path = format!("{}[{}]", Place::Key(name).path(), self.index);
+        Err(at(RecordError::new(path, super::NESTED_LIST)))
     }
 }
 

@@ -535,3 +535,18 @@ fn number_of(value: &Value<'_>) -> Option<i64> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A result is stored per record: no larger than its value, the error hiding
+    /// in the tag's unused values.
+    #[test]
+    fn results_stay_as_small_as_values() {
+        assert_eq!(
+            std::mem::size_of::<Result<Value<'_>, EvalError>>(),
+            std::mem::size_of::<Value<'_>>()
+        );
+    }
+}

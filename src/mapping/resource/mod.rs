@@ -15,7 +15,9 @@ use crate::scim::schema::Type;
 use crate::value::{Map, Value};
 
 /// A mapped value, typed for its target.
+// A word-wide tag, for the reason `Value` has one.
 #[derive(Debug, Clone, PartialEq)]
+#[repr(u64)]
 pub(crate) enum Out<'a> {
     Text(Cow<'a, str>),
     Bool(bool),
@@ -32,6 +34,9 @@ pub(crate) struct TypeError(pub String);
 
 /// Types a value for a target. `Ok(None)` leaves the attribute out (null, ignored
 /// flow, or a reference to an object not provisioned yet, which `resolve` reports).
+/// Inlined, with `scalar`, into the loop over a record's attributes: returned through
+/// memory, each value was stored in words and read back in wider loads, which stall.
+#[inline]
 pub(crate) fn output<'a>(
     value: Value<'a>,
     attribute: &AttributeMapping,
@@ -76,6 +81,7 @@ fn element(value: Out<'_>, complex: bool) -> Out<'_> {
     }
 }
 
+#[inline(always)]
 fn scalar<'a>(
     value: Value<'a>,
     attribute: &AttributeMapping,
@@ -100,33 +106,38 @@ fn scalar<'a>(
             _ => Out::Text(Cow::Owned(id)),
         }));
     }
-    Ok(Some(match (target.kind, value) {
-        (Type::Boolean, Value::Bool(b)) => Out::Bool(b),
-        (Type::Boolean, Value::Str(s)) if s.trim().eq_ignore_ascii_case("true") => Out::Bool(true),
-        (Type::Boolean, Value::Str(s)) if s.trim().eq_ignore_ascii_case("false") => {
-            Out::Bool(false)
-        }
-        (Type::Boolean, v) => {
-            return Err(TypeError(format!(
-                "a boolean is needed, and {} is not True or False",
-                quoted(&v)
-            )))
-        }
-        (Type::Integer, Value::Int(n)) => Out::Int(n),
-        (Type::Integer, v) => match v.as_text().and_then(|t| t.trim().parse().ok()) {
-            Some(n) => Out::Int(n),
-            None => {
+    // Matched on the kind first, then on the value in place: a tuple of the two
+    // moved the value once more, through memory.
+    Ok(Some(match target.kind {
+        Type::Boolean => match value {
+            Value::Bool(b) => Out::Bool(b),
+            Value::Str(ref s) if s.trim().eq_ignore_ascii_case("true") => Out::Bool(true),
+            Value::Str(ref s) if s.trim().eq_ignore_ascii_case("false") => Out::Bool(false),
+            v => {
                 return Err(TypeError(format!(
-                    "an integer is needed, and {} is not one",
+                    "a boolean is needed, and {} is not True or False",
                     quoted(&v)
                 )))
             }
         },
-        (Type::Complex, Value::Str(s)) => Out::Text(s),
-        (_, Value::Str(s)) => Out::Text(s),
-        (_, v) => Out::Text(Cow::Owned(
-            v.as_text().expect("a single value has text").into_owned(),
-        )),
+        Type::Integer => match value {
+            Value::Int(n) => Out::Int(n),
+            v => match v.as_text().and_then(|t| t.trim().parse().ok()) {
+                Some(n) => Out::Int(n),
+                None => {
+                    return Err(TypeError(format!(
+                        "an integer is needed, and {} is not one",
+                        quoted(&v)
+                    )))
+                }
+            },
+        },
+        _ => match value {
+            Value::Str(s) => Out::Text(s),
+            v => Out::Text(Cow::Owned(
+                v.as_text().expect("a single value has text").into_owned(),
+            )),
+        },
     }))
 }
 
