@@ -435,12 +435,20 @@ fn graph_properties(map: &serde_json::Map<String, Json>) -> Option<&Vec<Json>> {
 
 const NESTED_LIST: &str = "an array inside a multi-valued attribute is not supported";
 
+/// A JSON boolean as Entra's attributes spell it.
+fn bool_text(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
+}
+
 fn scalar_text(value: &Json) -> Option<Cow<'_, str>> {
     match value {
         Json::String(s) => Some(Cow::Borrowed(s)),
         Json::Number(n) => Some(Cow::Owned(n.to_string())),
-        Json::Bool(true) => Some(Cow::Borrowed("True")),
-        Json::Bool(false) => Some(Cow::Borrowed("False")),
+        Json::Bool(b) => Some(Cow::Borrowed(bool_text(*b))),
         _ => None,
     }
 }

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value as Json;
 
-use super::{BatchBuilder, Cell, Place, RecordError};
+use super::{bool_text, BatchBuilder, Cell, Place, RecordError};
 use crate::value::Value;
 
 pub(super) fn push(builder: &mut BatchBuilder, row: usize, text: &str) -> Result<(), RecordError> {
@@ -29,6 +29,14 @@ pub(super) fn push(builder: &mut BatchBuilder, row: usize, text: &str) -> Result
         }
         Err(e) => Err(RecordError::new("$", format!("invalid JSON: {e}"))),
     }
+}
+
+/// A JSON number that serde read as a float, spelled as `serde_json` prints it (as
+/// `scalar_text` does for a parsed value).
+fn float_text<E: serde::de::Error>(v: f64) -> Result<String, E> {
+    serde_json::Number::from_f64(v)
+        .map(|number| number.to_string())
+        .ok_or_else(|| E::custom("not a finite number"))
 }
 
 /// The `@path message` form carries a record error through serde's errors.
@@ -181,7 +189,7 @@ impl<'de> Visitor<'de> for Attribute<'_> {
     }
 
     fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
-        self.text(if v { "True" } else { "False" })
+        self.text(bool_text(v))
     }
 
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
@@ -193,9 +201,7 @@ impl<'de> Visitor<'de> for Attribute<'_> {
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
-        let number =
-            serde_json::Number::from_f64(v).ok_or_else(|| E::custom("not a finite number"))?;
-        self.text(&number.to_string())
+        self.text(&float_text(v)?)
     }
 
     fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
@@ -281,7 +287,7 @@ impl<'de> Visitor<'de> for Item<'_> {
     }
 
     fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
-        self.text(Cow::Borrowed(if v { "True" } else { "False" }))
+        self.text(Cow::Borrowed(bool_text(v)))
     }
 
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
@@ -293,9 +299,7 @@ impl<'de> Visitor<'de> for Item<'_> {
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
-        let number =
-            serde_json::Number::from_f64(v).ok_or_else(|| E::custom("not a finite number"))?;
-        self.text(Cow::Owned(number.to_string()))
+        self.text(Cow::Owned(float_text(v)?))
     }
 
     /// A null among the values is left out.
